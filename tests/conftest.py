@@ -1,0 +1,7 @@
+"""Shared pytest configuration: fixtures live in tests/fixtures/<area>.py, loaded as plugins."""
+
+pytest_plugins = [
+    "tests.fixtures.apple",
+    "tests.fixtures.discord",
+    "tests.fixtures.storage",
+]
