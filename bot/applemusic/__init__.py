@@ -1,0 +1,68 @@
+"""Apple Music API: developer tokens, the ratings/catalog client, typed models, errors and share links.
+
+This package never imports `discord`: it is usable (and tested) without Discord.
+"""
+
+from .client import CATALOG_CHUNK, DEFAULT_BASE_URL, RATINGS_CHUNK, AppleMusicClient
+from .errors import (
+    ApiErrorEntry,
+    AppleMusicError,
+    BadRequest,
+    DeveloperKeyError,
+    DeveloperTokenRejected,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UserTokenInvalid,
+)
+from .links import InvalidLink, ShareLink, find_links, parse_link
+from .models import Artwork, CatalogItem, Rating, Storefront
+from .retry import Pacer, RetryPolicy, TokenBucketPacer, parse_retry_after
+from .tokens import (
+    DEFAULT_LIFETIME,
+    MAX_LIFETIME,
+    DeveloperToken,
+    generate_private_key,
+    load_private_key,
+    public_key_pem,
+)
+from .types import CATALOG_TYPES, LIBRARY_TYPES, ResourceType
+
+__all__ = [
+    "CATALOG_CHUNK",
+    "CATALOG_TYPES",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIFETIME",
+    "LIBRARY_TYPES",
+    "MAX_LIFETIME",
+    "RATINGS_CHUNK",
+    "ApiErrorEntry",
+    "AppleMusicClient",
+    "AppleMusicError",
+    "Artwork",
+    "BadRequest",
+    "CatalogItem",
+    "DeveloperKeyError",
+    "DeveloperToken",
+    "DeveloperTokenRejected",
+    "InvalidLink",
+    "NotFound",
+    "Pacer",
+    "RateLimited",
+    "Rating",
+    "ResourceType",
+    "RetryPolicy",
+    "ShareLink",
+    "Storefront",
+    "TokenBucketPacer",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UserTokenInvalid",
+    "find_links",
+    "generate_private_key",
+    "load_private_key",
+    "parse_link",
+    "parse_retry_after",
+    "public_key_pem",
+]

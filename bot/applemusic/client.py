@@ -1,0 +1,501 @@
+"""Apple Music API client: personal ratings (36 endpoints), storefront, catalog lookups, tracks, search.
+
+One `aiohttp.ClientSession` is injected; the user's music user token is an argument of each personal call,
+so one client serves every user and holds no per-user state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import aiohttp
+from yarl import URL
+
+from .errors import (
+    AppleMusicError,
+    BadRequest,
+    DeveloperTokenRejected,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UserTokenInvalid,
+    parse_error_entries,
+)
+from .models import CatalogItem, Rating, Storefront
+from .retry import Pacer, RetryPolicy, parse_retry_after
+from .tokens import DeveloperToken
+from .types import ResourceType
+
+__all__ = ["CATALOG_CHUNK", "DEFAULT_BASE_URL", "RATINGS_CHUNK", "AppleMusicClient"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL: Final = "https://api.music.apple.com"
+#: Ids per ratings request. Apple documents no limit but fails on long lists; public clients use 100.
+RATINGS_CHUNK: Final = 100
+#: Ids per catalog request (documented maximum 300, but 504s were seen at 300 with includes).
+CATALOG_CHUNK: Final = 100
+#: Apple's maximum `limit` for catalog search.
+SEARCH_LIMIT_MAX: Final = 25
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    payload: Any
+
+
+def _check_id(rid: str) -> str:
+    if not isinstance(rid, str) or not _ID_RE.fullmatch(rid):
+        raise ValueError(f"not a valid Apple Music id: {str(rid)[:40]!r}")
+    return rid
+
+
+def _check_storefront(storefront: str) -> str:
+    if not isinstance(storefront, str) or not _STOREFRONT_RE.fullmatch(storefront):
+        raise ValueError(f"not a storefront code (two lowercase letters): {str(storefront)[:10]!r}")
+    return storefront
+
+
+def _check_catalog_type(type: ResourceType) -> ResourceType:
+    type = ResourceType(type)
+    if type.is_library:
+        raise ValueError(f"{type.value} is not a catalog type")
+    return type
+
+
+def _dedupe(ids: Iterable[str]) -> list[str]:
+    return [_check_id(i) for i in dict.fromkeys(ids)]
+
+
+def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _csv(value: str | Iterable[str] | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    joined = ",".join(value)
+    return joined or None
+
+
+def _query(**params: str | None) -> dict[str, str]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _data(payload: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(payload, Mapping):
+        return []
+    data = payload.get("data")
+    if not isinstance(data, list):
+        return []
+    return [item for item in data if isinstance(item, Mapping)]
+
+
+def _decode(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+async def _gather(aws: Iterable[Awaitable[_T]]) -> list[_T]:
+    """Run concurrently; on the first failure cancel the rest and raise that failure (not a group)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class AppleMusicClient:
+    """Async Apple Music API client. Construct once per process with the shared session."""
+
+    def __init__(
+        self,
+        developer_token: DeveloperToken,
+        *,
+        session: aiohttp.ClientSession,
+        base_url: str = DEFAULT_BASE_URL,
+        retry: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
+        max_concurrency: int = 8,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self._developer_token = developer_token
+        self._session = session
+        self._base_url = URL(base_url.rstrip("/"))
+        self.retry = retry or RetryPolicy()
+        self.pacer = pacer
+        self.max_concurrency = max_concurrency
+        self._rng = rng or random.Random()  # jitter, not cryptography
+
+    def __repr__(self) -> str:
+        return f"AppleMusicClient(base_url={str(self._base_url)!r}, retry={self.retry!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._base_url)
+
+    # ------------------------------------------------------------------ transport
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        user_token: str | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        not_found_ok: bool = False,
+    ) -> _Reply:
+        """One logical request with bounded retries. Raises an `AppleMusicError` subclass on failure."""
+        if user_token is not None and (not isinstance(user_token, str) or not user_token.strip()):
+            raise UserTokenInvalid("No Apple Music user token was given")
+        url = self._base_url.with_path(self._base_url.path.rstrip("/") + path)
+        policy = self.retry
+        timeout = aiohttp.ClientTimeout(total=policy.timeout)
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.pacer is not None:
+                await self.pacer.acquire()
+            dev_token = self._developer_token.token
+            secrets = (dev_token, user_token or "")
+            headers = {"Authorization": f"Bearer {dev_token}", "Accept": "application/json"}
+            if user_token is not None:
+                headers["Music-User-Token"] = user_token
+            retry_after: float | None = None
+            failure: AppleMusicError
+            try:
+                async with self._session.request(
+                    method, url, params=params, json=json_body, headers=headers, timeout=timeout
+                ) as resp:
+                    status = resp.status
+                    body = await resp.read()
+                    retry_after_header = resp.headers.get("Retry-After")
+            except TimeoutError:
+                failure = UpstreamTimeout(f"Apple Music did not answer within {policy.timeout:g} s")
+                reason = "timeout"
+            except aiohttp.ClientError as exc:
+                failure = UpstreamError(f"Could not reach Apple Music ({type(exc).__name__})")
+                reason = type(exc).__name__
+            else:
+                payload = _decode(body)
+                if status < 300 or (status == 404 and not_found_ok):
+                    if self.pacer is not None:
+                        self.pacer.on_success()
+                    return _Reply(status, payload)
+                errors = [e.redacted(secrets) for e in parse_error_entries(payload)]
+                if status == 429:
+                    if self.pacer is not None:
+                        self.pacer.on_rate_limited()
+                    retry_after = parse_retry_after(retry_after_header)
+                    failure = RateLimited(status=status, errors=errors, retry_after=retry_after)
+                elif status >= 500:
+                    failure = UpstreamError(status=status, errors=errors)
+                else:
+                    if self.pacer is not None:
+                        self.pacer.on_success()
+                    raise self._client_error(status, errors)
+                reason = f"HTTP {status}"
+
+            if attempt >= policy.max_attempts:
+                log.warning("Apple Music %s %s failed after %d attempts: %s", method, path, attempt, reason)
+                raise failure
+            delay = retry_after if retry_after is not None else policy.backoff(attempt, self._rng)
+            if waited + delay > policy.max_total_wait:
+                log.warning(
+                    "Apple Music %s %s: %s; next wait %.2f s would exceed the %.2f s budget",
+                    method,
+                    path,
+                    reason,
+                    delay,
+                    policy.max_total_wait,
+                )
+                raise failure
+            log.info(
+                "Apple Music %s %s: %s, retry %d/%d in %.2f s",
+                method,
+                path,
+                reason,
+                attempt,
+                policy.max_attempts - 1,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            waited += delay
+
+    @staticmethod
+    def _client_error(status: int, errors: Sequence[Any]) -> AppleMusicError:
+        if status == 401:
+            return DeveloperTokenRejected(status=status, errors=errors)
+        if status == 403:
+            return UserTokenInvalid(status=status, errors=errors)
+        if status == 404:
+            return NotFound(status=status, errors=errors)
+        if status == 400:
+            return BadRequest(status=status, errors=errors)
+        return AppleMusicError(status=status, errors=errors)
+
+    # ------------------------------------------------------------------ ratings
+
+    @staticmethod
+    def _ratings_path(type: ResourceType, rid: str | None = None) -> str:
+        type = ResourceType(type)
+        return f"/v1/me/ratings/{type.value}" + (f"/{_check_id(rid)}" if rid is not None else "")
+
+    async def get_rating(
+        self,
+        type: ResourceType,
+        id: str,
+        user_token: str,
+        *,
+        l: str | None = None,  # noqa: E741 - Apple's parameter name
+        include: str | Iterable[str] | None = None,
+        extend: str | Iterable[str] | None = None,
+    ) -> Rating | None:
+        """The user's rating of one item; None when not rated (Apple answers 404)."""
+        reply = await self._request(
+            "GET",
+            self._ratings_path(type, id),
+            user_token=user_token,
+            params=_query(l=l, include=_csv(include), extend=_csv(extend)),
+            not_found_ok=True,
+        )
+        if reply.status == 404:
+            return None
+        for raw in _data(reply.payload):
+            rating = Rating.from_api(raw, ResourceType(type))
+            if rating is not None:
+                return rating
+        return None
+
+    async def get_ratings(
+        self,
+        type: ResourceType,
+        ids: Iterable[str],
+        user_token: str,
+        *,
+        l: str | None = None,  # noqa: E741
+        include: str | Iterable[str] | None = None,
+        extend: str | Iterable[str] | None = None,
+    ) -> dict[str, Rating]:
+        """Ratings of any number of items, keyed by id; an id absent from the result is not rated.
+
+        Duplicate ids are asked once; requests carry at most `RATINGS_CHUNK` ids and run concurrently.
+        """
+        type = ResourceType(type)
+        unique = _dedupe(ids)
+        path = self._ratings_path(type)
+        sem = asyncio.Semaphore(self.max_concurrency)
+        extra = _query(l=l, include=_csv(include), extend=_csv(extend))
+
+        async def one(chunk: Sequence[str]) -> list[Rating]:
+            async with sem:
+                reply = await self._request(
+                    "GET", path, user_token=user_token, params={"ids": ",".join(chunk), **extra}
+                )
+            wanted = set(chunk)
+            found = (Rating.from_api(raw, type) for raw in _data(reply.payload))
+            return [r for r in found if r is not None and r.id in wanted]
+
+        result: dict[str, Rating] = {}
+        for ratings in await _gather(one(c) for c in _chunks(unique, RATINGS_CHUNK)):
+            for rating in ratings:
+                result[rating.id] = rating
+        return result
+
+    async def set_rating(
+        self,
+        type: ResourceType,
+        id: str,
+        value: int,
+        user_token: str,
+        *,
+        l: str | None = None,  # noqa: E741
+    ) -> Rating:
+        """Like (1) or dislike (-1) an item. Any other value is a `ValueError` before any request."""
+        if isinstance(value, bool) or not isinstance(value, int) or value not in (1, -1):
+            raise ValueError("a rating value is 1 (like) or -1 (dislike)")
+        type = ResourceType(type)
+        reply = await self._request(
+            "PUT",
+            self._ratings_path(type, id),
+            user_token=user_token,
+            params=_query(l=l),
+            json_body={"type": "ratings", "attributes": {"value": value}},
+        )
+        for raw in _data(reply.payload):
+            rating = Rating.from_api(raw, type)
+            if rating is not None:
+                return rating
+        return Rating(id=id, type=type, value=value)
+
+    async def delete_rating(
+        self,
+        type: ResourceType,
+        id: str,
+        user_token: str,
+        *,
+        l: str | None = None,  # noqa: E741
+    ) -> None:
+        """Clear a rating. Deleting a rating that does not exist (404) also succeeds."""
+        await self._request(
+            "DELETE",
+            self._ratings_path(type, id),
+            user_token=user_token,
+            params=_query(l=l),
+            not_found_ok=True,
+        )
+
+    # ------------------------------------------------------------------ user
+
+    async def get_storefront(self, user_token: str) -> Storefront:
+        """The user's storefront; also the cheapest way to check that a music user token works."""
+        reply = await self._request("GET", "/v1/me/storefront", user_token=user_token)
+        for raw in _data(reply.payload):
+            storefront = Storefront.from_api(raw)
+            if storefront is not None:
+                return storefront
+        raise UpstreamError("Apple Music sent no storefront for this user", status=reply.status)
+
+    # ------------------------------------------------------------------ catalog
+
+    async def get_catalog(
+        self,
+        type: ResourceType,
+        ids: Iterable[str],
+        storefront: str,
+        *,
+        l: str | None = None,  # noqa: E741
+        include: str | Iterable[str] | None = None,
+        extend: str | Iterable[str] | None = None,
+    ) -> dict[str, CatalogItem]:
+        """Catalog items keyed by id (unknown ids are absent), batched and concurrent like `get_ratings`."""
+        type = _check_catalog_type(type)
+        path = f"/v1/catalog/{_check_storefront(storefront)}/{type.value}"
+        unique = _dedupe(ids)
+        sem = asyncio.Semaphore(self.max_concurrency)
+        extra = _query(l=l, include=_csv(include), extend=_csv(extend))
+
+        async def one(chunk: Sequence[str]) -> list[CatalogItem]:
+            async with sem:
+                reply = await self._request("GET", path, params={"ids": ",".join(chunk), **extra})
+            items = (CatalogItem.from_api(raw, type) for raw in _data(reply.payload))
+            return [i for i in items if i is not None]
+
+        result: dict[str, CatalogItem] = {}
+        for items in await _gather(one(c) for c in _chunks(unique, CATALOG_CHUNK)):
+            for item in items:
+                result[item.id] = item
+        return result
+
+    async def get_catalog_item(
+        self,
+        type: ResourceType,
+        id: str,
+        storefront: str,
+        *,
+        l: str | None = None,  # noqa: E741
+    ) -> CatalogItem | None:
+        """One catalog item; None when the id is unknown in that storefront."""
+        type = _check_catalog_type(type)
+        path = f"/v1/catalog/{_check_storefront(storefront)}/{type.value}/{_check_id(id)}"
+        reply = await self._request("GET", path, params=_query(l=l), not_found_ok=True)
+        if reply.status == 404:
+            return None
+        for raw in _data(reply.payload):
+            item = CatalogItem.from_api(raw, type)
+            if item is not None:
+                return item
+        return None
+
+    async def get_tracks(
+        self,
+        type: ResourceType,
+        id: str,
+        storefront: str,
+        *,
+        l: str | None = None,  # noqa: E741
+        max_items: int = 5000,
+    ) -> list[CatalogItem]:
+        """All tracks of a catalog album or playlist, following `next` pages (up to `max_items`).
+
+        Raises `NotFound` when the album or playlist is unknown.
+        """
+        type = ResourceType(type)
+        if type not in (ResourceType.ALBUMS, ResourceType.PLAYLISTS):
+            raise ValueError("tracks exist only for albums and playlists")
+        path = f"/v1/catalog/{_check_storefront(storefront)}/{type.value}/{_check_id(id)}/tracks"
+        params = _query(l=l)
+        tracks: list[CatalogItem] = []
+        seen_pages: set[str] = set()
+        while len(tracks) < max_items:
+            reply = await self._request("GET", path, params=params)
+            for raw in _data(reply.payload):
+                item = CatalogItem.from_api(raw, ResourceType.SONGS)
+                if item is not None:
+                    tracks.append(item)
+            nxt = reply.payload.get("next") if isinstance(reply.payload, Mapping) else None
+            if not isinstance(nxt, str) or not nxt.startswith("/v1/") or nxt in seen_pages:
+                break
+            seen_pages.add(nxt)
+            next_url = URL(nxt)
+            path = next_url.path
+            params = {**dict(next_url.query), **_query(l=l)}
+        return tracks[:max_items]
+
+    async def search(
+        self,
+        term: str,
+        storefront: str,
+        types: Iterable[ResourceType] = (ResourceType.SONGS, ResourceType.ALBUMS),
+        limit: int = 5,
+        *,
+        l: str | None = None,  # noqa: E741
+    ) -> dict[ResourceType, list[CatalogItem]]:
+        """Catalog search. Returns one list per requested type (empty when nothing matched)."""
+        term = term.strip()
+        if not term:
+            raise ValueError("search term is empty")
+        if not 1 <= limit <= SEARCH_LIMIT_MAX:
+            raise ValueError(f"search limit must be between 1 and {SEARCH_LIMIT_MAX}")
+        wanted = [_check_catalog_type(t) for t in dict.fromkeys(types)]
+        if not wanted:
+            raise ValueError("search needs at least one type")
+        reply = await self._request(
+            "GET",
+            f"/v1/catalog/{_check_storefront(storefront)}/search",
+            params=_query(term=term, types=",".join(t.value for t in wanted), limit=str(limit), l=l),
+        )
+        results = reply.payload.get("results") if isinstance(reply.payload, Mapping) else None
+        results = results if isinstance(results, Mapping) else {}
+        out: dict[ResourceType, list[CatalogItem]] = {}
+        for t in wanted:
+            group = results.get(t.value)
+            items = (CatalogItem.from_api(raw, t) for raw in _data(group))
+            out[t] = [i for i in items if i is not None]
+        return out

@@ -1,0 +1,910 @@
+"""A loopback Apple Music API on 127.0.0.1, faithful to /work/shared/apple-music-api.md.
+
+In-process use (tests)::
+
+    server = LoopbackApple(public_key_pem, "TEAMID1234", "KEYID12345")
+    await server.start()
+    server.add_user("user-token-alice")
+    ... point an AppleMusicClient at server.base_url ...
+    await server.close()
+
+Out-of-process use (benchmarks)::
+
+    python -m tests.servers.apple --public-key key.pub.pem --team-id TEAMID1234 --key-id KEYID12345 \
+        [--port 8123] [--config seed.json]
+
+prints `listening on http://127.0.0.1:PORT` and serves until interrupted. `POST /_admin/<op>` with a JSON
+object of keyword arguments calls the method of the same name (`add_user`, `set_state`, `add_song`,
+`fail_next`, `rate_limit`, `set_latency`, `count`, `rating`, `requests_summary`, `reset_requests`, ...)
+and answers `{"result": ...}`. Admin requests are neither recorded nor subject to failures.
+
+What it does, like Apple: checks the ES256 developer token (signature with the trusted public key, `kid`,
+`iss`, `iat`, `exp`, at most 15777000 s ahead) -> 401 with an empty body; checks `Music-User-Token`
+-> 403 with an errors body; keeps ratings per user with catalog and library ids of one item sharing one
+rating; GET one unrated -> 404, GET many -> only rated ids; DELETE -> 204, nothing to delete -> 404;
+unknown type segment -> 400/40008; more than 200 ids -> 400; missing `ids` -> 400 with
+`source.parameter: "ids"`; catalog lookups (unknown ids absent; one unknown -> 404), paged tracks and search.
+Error `status` and `code` are strings. Error codes other than 40008/40300 are this server's choice
+(Apple documents no list): 40002 missing parameter, 40005 invalid parameter value, 40007 invalid body,
+40400 not found, 40500 method not allowed, 42900 rate limited, 50000 server error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import signal
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+from aiohttp import web
+
+RATING_TYPES = (
+    "songs",
+    "albums",
+    "music-videos",
+    "playlists",
+    "stations",
+    "library-songs",
+    "library-albums",
+    "library-music-videos",
+    "library-playlists",
+)
+CATALOG_TYPES = ("songs", "albums", "music-videos", "playlists", "stations")
+MAX_RATING_IDS = 200
+MAX_CATALOG_IDS = 300
+MAX_SEARCH_LIMIT = 25
+JWT_MAX_AHEAD = 15_777_000
+PAGE_SIZE = {"albums": 300, "playlists": 100}
+
+STOREFRONTS: dict[str, tuple[str, str, list[str]]] = {
+    "us": ("United States", "en-US", ["en-US", "es-MX"]),
+    "gb": ("United Kingdom", "en-GB", ["en-GB"]),
+    "ca": ("Canada", "en-CA", ["en-CA", "fr-CA"]),
+    "de": ("Germany", "de-DE", ["de-DE", "en-GB"]),
+    "fr": ("France", "fr-FR", ["fr-FR", "en-GB"]),
+    "jp": ("Japan", "ja", ["ja", "en-US"]),
+}
+
+_RATINGS_MANY = re.compile(r"^/v1/me/ratings/([^/]+)/?$")
+_RATINGS_ONE = re.compile(r"^/v1/me/ratings/([^/]+)/([^/]+)/?$")
+_CATALOG_SEARCH = re.compile(r"^/v1/catalog/([^/]+)/search/?$")
+_CATALOG_MANY = re.compile(r"^/v1/catalog/([^/]+)/([^/]+)/?$")
+_CATALOG_ONE = re.compile(r"^/v1/catalog/([^/]+)/([^/]+)/([^/]+)/?$")
+_CATALOG_TRACKS = re.compile(r"^/v1/catalog/([^/]+)/([^/]+)/([^/]+)/tracks/?$")
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the server saw it. `headers` are kept (tests may check them) but not shown in repr."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    raw_query: str
+    json: Any
+    body: bytes = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    timestamp: float
+    status: int | None = None
+
+    @property
+    def user_token(self) -> str | None:
+        return self.headers.get("Music-User-Token")
+
+    @property
+    def ids(self) -> list[str]:
+        """The `ids` query parameter split on commas ([] when absent)."""
+        return [i for i in self.query.get("ids", "").split(",") if i]
+
+
+@dataclass
+class _User:
+    token: str
+    storefront: str
+    subscription: bool
+    revoked: bool = False
+    remaining: int | None = None
+    ratings: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (library type, library id) -> (catalog type, catalog id)
+    library: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Failure:
+    remaining: int
+    status: int
+    retry_after: float | None
+    path_contains: str | None
+
+
+def _error(
+    status: int, code: str, title: str, detail: str | None = None, parameter: str | None = None
+) -> web.Response:
+    entry: dict[str, Any] = {
+        "id": uuid.uuid4().hex.upper(),
+        "title": title,
+        "status": str(status),
+        "code": code,
+    }
+    if detail is not None:
+        entry["detail"] = detail
+    if parameter is not None:
+        entry["source"] = {"parameter": parameter}
+    return web.json_response({"errors": [entry]}, status=status)
+
+
+def _forbidden() -> web.Response:
+    return _error(403, "40300", "Forbidden", "Invalid authentication")
+
+
+def _not_found(detail: str = "Resource with requested id was not found") -> web.Response:
+    return _error(404, "40400", "Resource Not Found", detail)
+
+
+def _bad_path(value: str) -> web.Response:
+    return _error(400, "40008", "Invalid Path Value", f"'{value[:40]}' is not a valid path value", None)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "item"
+
+
+class LoopbackApple:
+    """The loopback server. All state is in memory and inspectable; see the module docstring."""
+
+    def __init__(
+        self,
+        public_key_pem: str,
+        team_id: str,
+        key_id: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.public_key_pem = public_key_pem
+        self.team_id = team_id
+        self.key_id = key_id
+        self.host = host
+        self.port = port
+        #: Seconds slept before answering each request.
+        self.latency = 0.0
+        self.requests: list[RecordedRequest] = []
+        self._users: dict[str, _User] = {}
+        self._failures: list[_Failure] = []
+        self._rate: float | None = None
+        self._burst = 1.0
+        self._bucket = 0.0
+        self._bucket_at = 0.0
+        self._verified: dict[str, dict[str, Any]] = {}
+        #: type -> id -> attributes (with "{sf}" in urls)
+        self.catalog: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in CATALOG_TYPES}
+        #: (albums|playlists, id) -> [(type, id), ...]
+        self.tracks: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._ids = itertools.count(1_700_000_001)
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> LoopbackApple:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.base_url = f"http://{self.host}:{self.port}"
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> LoopbackApple:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ users and ratings
+
+    def add_user(self, token: str, storefront: str = "us", subscription: bool = True) -> str:
+        """Know a music user token. Re-adding a token resets it (un-revokes) but keeps its ratings."""
+        user = self._users.get(token)
+        if user is None:
+            self._users[token] = _User(token, storefront, subscription)
+        else:
+            user.storefront, user.subscription, user.revoked, user.remaining = (
+                storefront,
+                subscription,
+                False,
+                None,
+            )
+        return token
+
+    def revoke(self, token: str) -> None:
+        self._users[token].revoked = True
+
+    def expire_after(self, token: str, n_requests: int) -> None:
+        """The token works for `n_requests` more requests, then answers 403 like a revoked one."""
+        self._users[token].remaining = n_requests
+
+    def add_library_item(self, token: str, library_id: str, catalog_type: str, catalog_id: str) -> None:
+        """Put a catalog item in the user's library under `library_id`; both ids then share one rating."""
+        lib_type = "library-" + str(catalog_type)
+        if lib_type not in RATING_TYPES:
+            raise ValueError(f"{catalog_type} has no library form")
+        self._users[token].library[(lib_type, library_id)] = (str(catalog_type), catalog_id)
+
+    def _key(self, user: _User, rtype: str, rid: str) -> tuple[str, str]:
+        return user.library.get((rtype, rid), (rtype, rid))
+
+    def rating(self, token: str, type: str, id: str) -> int | None:
+        user = self._users[token]
+        return user.ratings.get(self._key(user, str(type), id))
+
+    def set_state(self, token: str, type: str, id: str, value: int | None) -> None:
+        """Set (1/-1) or clear (None) a rating directly, as if the user did it in the Music app."""
+        user = self._users[token]
+        key = self._key(user, str(type), id)
+        if value is None:
+            user.ratings.pop(key, None)
+        elif value in (1, -1):
+            user.ratings[key] = value
+        else:
+            raise ValueError("a rating is 1 or -1")
+
+    # ------------------------------------------------------------------ catalog seeding
+
+    def _new_id(self) -> str:
+        return str(next(self._ids))
+
+    @staticmethod
+    def _artwork(bg_color: str) -> dict[str, Any]:
+        return {
+            "width": 3000,
+            "height": 3000,
+            "url": f"https://is1-ssl.mzstatic.com/image/thumb/Music126/v4/{uuid.uuid4()}/source/{{w}}x{{h}}bb.jpg",
+            "bgColor": bg_color,
+            "textColor1": "ffffff",
+            "textColor2": "e6e6e6",
+            "textColor3": "cccccc",
+            "textColor4": "b8b8b8",
+        }
+
+    def add_song(
+        self,
+        id: str | None = None,
+        *,
+        name: str | None = None,
+        artist: str = "Loopback Artist",
+        album: str = "Loopback Album",
+        album_id: str | None = None,
+        duration_ms: int = 215_000,
+        track_number: int = 1,
+        bg_color: str = "1a2b3c",
+    ) -> str:
+        sid = id or self._new_id()
+        name = name or f"Song {sid}"
+        album_id = album_id or self._new_id()
+        self.catalog["songs"][sid] = {
+            "name": name,
+            "artistName": artist,
+            "albumName": album,
+            "durationInMillis": duration_ms,
+            "trackNumber": track_number,
+            "discNumber": 1,
+            "genreNames": ["Alternative", "Music"],
+            "releaseDate": "2022-03-04",
+            "isrc": f"USLB{sid[-8:]:0>8}",
+            "url": f"https://music.apple.com/{{sf}}/album/{_slug(album)}/{album_id}?i={sid}",
+            "artwork": self._artwork(bg_color),
+            "previews": [{"url": f"https://audio-ssl.itunes.apple.com/itunes-assets/preview/{sid}.m4a"}],
+            "playParams": {"id": sid, "kind": "song"},
+            "hasLyrics": True,
+        }
+        return sid
+
+    def add_music_video(
+        self,
+        id: str | None = None,
+        *,
+        name: str | None = None,
+        artist: str = "Loopback Artist",
+        duration_ms: int = 240_000,
+        bg_color: str = "202020",
+    ) -> str:
+        vid = id or self._new_id()
+        name = name or f"Video {vid}"
+        self.catalog["music-videos"][vid] = {
+            "name": name,
+            "artistName": artist,
+            "durationInMillis": duration_ms,
+            "genreNames": ["Pop"],
+            "releaseDate": "2019-01-01",
+            "url": f"https://music.apple.com/{{sf}}/music-video/{_slug(name)}/{vid}",
+            "artwork": self._artwork(bg_color),
+            "previews": [{"url": f"https://video-ssl.itunes.apple.com/preview/{vid}.m3u8"}],
+            "playParams": {"id": vid, "kind": "musicVideo"},
+        }
+        return vid
+
+    def add_album(
+        self,
+        id: str | None = None,
+        *,
+        name: str | None = None,
+        artist: str = "Loopback Artist",
+        tracks: int | Sequence[str] = 10,
+        bg_color: str = "334455",
+    ) -> str:
+        """An album; `tracks` is a count (songs are created) or existing/new song ids in order."""
+        aid = id or self._new_id()
+        name = name or f"Album {aid}"
+        ids = [None] * tracks if isinstance(tracks, int) else list(tracks)
+        track_ids: list[str] = []
+        for n, tid in enumerate(ids, start=1):
+            if tid is None or tid not in self.catalog["songs"]:
+                tid = self.add_song(
+                    tid, artist=artist, album=name, album_id=aid, track_number=n, bg_color=bg_color
+                )
+            track_ids.append(tid)
+        self.tracks[("albums", aid)] = [("songs", t) for t in track_ids]
+        self.catalog["albums"][aid] = {
+            "name": name,
+            "artistName": artist,
+            "trackCount": len(track_ids),
+            "genreNames": ["Alternative", "Music"],
+            "releaseDate": "2022-03-04",
+            "isSingle": len(track_ids) == 1,
+            "isComplete": True,
+            "recordLabel": "Loopback Records",
+            "url": f"https://music.apple.com/{{sf}}/album/{_slug(name)}/{aid}",
+            "artwork": self._artwork(bg_color),
+            "playParams": {"id": aid, "kind": "album"},
+        }
+        return aid
+
+    def add_playlist(
+        self,
+        id: str | None = None,
+        *,
+        name: str | None = None,
+        curator: str = "Apple Music",
+        n_tracks: int | None = None,
+        tracks: Sequence[str] | None = None,
+        bg_color: str = "f0e0d0",
+    ) -> str:
+        """A playlist of `n_tracks` new songs or of the given song ids (created when unknown)."""
+        pid = id or f"pl.{uuid.uuid4().hex}"
+        name = name or f"Playlist {pid[-6:]}"
+        ids: list[str | None] = [None] * (n_tracks or 0) if tracks is None else list(tracks)
+        entries: list[tuple[str, str]] = []
+        for tid in ids:
+            if tid is not None and tid in self.catalog["music-videos"]:
+                entries.append(("music-videos", tid))
+                continue
+            if tid is None or tid not in self.catalog["songs"]:
+                tid = self.add_song(tid)
+            entries.append(("songs", tid))
+        self.tracks[("playlists", pid)] = entries
+        self.catalog["playlists"][pid] = {
+            "name": name,
+            "curatorName": curator,
+            "playlistType": "editorial" if curator == "Apple Music" else "user-shared",
+            "description": {"standard": f"{name}, curated by {curator}.", "short": name},
+            "lastModifiedDate": "2024-05-01T07:00:00Z",
+            "isChart": False,
+            "url": f"https://music.apple.com/{{sf}}/playlist/{_slug(name)}/{pid}",
+            "artwork": self._artwork(bg_color),
+            "playParams": {"id": pid, "kind": "playlist"},
+        }
+        return pid
+
+    def add_station(self, id: str | None = None, *, name: str | None = None, bg_color: str = "ff2d55") -> str:
+        rid = id or f"ra.{self._new_id()}"
+        name = name or f"Station {rid[3:]}"
+        self.catalog["stations"][rid] = {
+            "name": name,
+            "isLive": False,
+            "mediaKind": "audio",
+            "url": f"https://music.apple.com/{{sf}}/station/{_slug(name)}/{rid}",
+            "artwork": self._artwork(bg_color),
+            "playParams": {"id": rid, "kind": "radioStation", "format": "stream", "stationHash": rid[3:]},
+        }
+        return rid
+
+    def _resource(self, sf: str, rtype: str, rid: str) -> dict[str, Any]:
+        attrs = dict(self.catalog[rtype][rid])
+        attrs["url"] = attrs["url"].replace("{sf}", sf)
+        return {"id": rid, "type": rtype, "href": f"/v1/catalog/{sf}/{rtype}/{rid}", "attributes": attrs}
+
+    # ------------------------------------------------------------------ failure injection
+
+    def fail_next(
+        self, n: int, status: int, retry_after: float | None = None, path_contains: str | None = None
+    ) -> None:
+        """The next `n` requests (whose path contains `path_contains`, if given) answer `status`.
+
+        401 answers with an empty body, others with an errors body; 429 carries `Retry-After` when given.
+        """
+        self._failures.append(_Failure(n, status, retry_after, path_contains))
+
+    def rate_limit(self, per_second: float | None, burst: int | None = None) -> None:
+        """Allow at most `per_second` requests per second, in bursts of up to `burst` (default: one
+        second's worth); more get 429 without Retry-After, as Apple does. None lifts the limit."""
+        self._rate = per_second
+        self._burst = float(burst) if burst is not None else max(1.0, per_second or 0.0)
+        self._bucket = self._burst
+        self._bucket_at = time.monotonic()
+
+    def set_latency(self, seconds: float) -> None:
+        self.latency = seconds
+
+    def _injected(self, path: str) -> web.Response | None:
+        for failure in self._failures:
+            if failure.remaining > 0 and (failure.path_contains is None or failure.path_contains in path):
+                failure.remaining -= 1
+                if failure.status == 401:
+                    return web.Response(status=401)
+                headers = {}
+                if failure.retry_after is not None:
+                    headers["Retry-After"] = f"{failure.retry_after:g}"
+                resp = self._status_error(failure.status)
+                resp.headers.update(headers)
+                return resp
+        self._failures = [f for f in self._failures if f.remaining > 0]
+        return None
+
+    @staticmethod
+    def _status_error(status: int) -> web.Response:
+        if status == 429:
+            return _error(429, "42900", "API Capacity Exceeded", "Too many requests")
+        if status >= 500:
+            return _error(status, f"{status}00", "Upstream Service Error", "An internal error occurred")
+        if status == 403:
+            return _forbidden()
+        return _error(status, f"{status}00", "Error")
+
+    def _over_rate(self) -> bool:
+        if self._rate is None:
+            return False
+        now = time.monotonic()
+        self._bucket = min(self._burst, self._bucket + (now - self._bucket_at) * self._rate)
+        self._bucket_at = now
+        if self._bucket < 1.0:
+            return True
+        self._bucket -= 1.0
+        return False
+
+    # ------------------------------------------------------------------ inspection
+
+    def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
+        return sum(
+            1
+            for r in self.requests
+            if (method is None or r.method == method.upper())
+            and (path_prefix is None or r.path.startswith(path_prefix))
+        )
+
+    def reset_requests(self) -> None:
+        self.requests.clear()
+
+    def requests_summary(self) -> list[dict[str, Any]]:
+        """Recorded requests without headers or bodies' bytes (for the admin API)."""
+        return [{k: v for k, v in asdict(r).items() if k not in ("headers", "body")} for r in self.requests]
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/_admin/"):
+            return await self._admin(request)
+        body = await request.read()
+        parsed: Any = None
+        if body:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            raw_query=request.query_string,
+            json=parsed,
+            body=body,
+            headers=dict(request.headers),
+            timestamp=time.monotonic(),
+        )
+        self.requests.append(record)
+        response = await self._respond(request, record)
+        record.status = response.status
+        return response
+
+    async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.Response:
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        injected = self._injected(rec.path)
+        if injected is not None:
+            return injected
+        if self._over_rate():
+            return self._status_error(429)
+        if not self._developer_token_ok(request):
+            return web.Response(status=401)
+
+        path = rec.path
+        if path.rstrip("/") == "/v1/me/storefront":
+            return self._storefront(request)
+        if m := _RATINGS_MANY.match(path):
+            return self._ratings_many(request, m.group(1), rec)
+        if m := _RATINGS_ONE.match(path):
+            return self._ratings_one(request, m.group(1), m.group(2), rec)
+        if m := _CATALOG_SEARCH.match(path):
+            return self._search(request, m.group(1))
+        if m := _CATALOG_TRACKS.match(path):
+            return self._catalog_tracks(request, m.group(1), m.group(2), m.group(3))
+        if m := _CATALOG_MANY.match(path):
+            return self._catalog_many(request, m.group(1), m.group(2))
+        if m := _CATALOG_ONE.match(path):
+            return self._catalog_one(request, m.group(1), m.group(2), m.group(3))
+        return _not_found("No such path")
+
+    def _developer_token_ok(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme != "Bearer" or not token:
+            return False
+        claims = self._verified.get(token)
+        if claims is None:
+            try:
+                header = jwt.get_unverified_header(token)
+                claims = jwt.decode(
+                    token,
+                    self.public_key_pem,
+                    algorithms=["ES256"],
+                    options={"require": ["exp", "iat", "iss"], "verify_exp": True, "verify_iat": True},
+                )
+            except jwt.PyJWTError:
+                return False
+            if header.get("kid") != self.key_id or claims.get("iss") != self.team_id:
+                return False
+            if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("iat"), int):
+                return False
+            if claims["exp"] - claims["iat"] >= JWT_MAX_AHEAD:
+                return False
+            self._verified[token] = claims
+        now = time.time()
+        if claims["exp"] <= now or claims["exp"] - now >= JWT_MAX_AHEAD:
+            return False
+        origins = claims.get("origin")
+        origin = request.headers.get("Origin")
+        return not (isinstance(origins, list) and origin is not None and origin not in origins)
+
+    def _user(self, request: web.Request) -> _User | web.Response:
+        token = request.headers.get("Music-User-Token")
+        user = self._users.get(token) if token else None
+        if user is None or user.revoked:
+            return _forbidden()
+        if user.remaining is not None:
+            if user.remaining <= 0:
+                user.revoked = True
+                return _forbidden()
+            user.remaining -= 1
+        return user
+
+    def _storefront(self, request: web.Request) -> web.Response:
+        if request.method != "GET":
+            return _error(405, "40500", "Method Not Allowed")
+        user = self._user(request)
+        if isinstance(user, web.Response):
+            return user
+        name, default, supported = STOREFRONTS.get(
+            user.storefront, (user.storefront.upper(), "en-US", ["en-US"])
+        )
+        return web.json_response(
+            {
+                "data": [
+                    {
+                        "id": user.storefront,
+                        "type": "storefronts",
+                        "href": f"/v1/storefronts/{user.storefront}",
+                        "attributes": {
+                            "name": name,
+                            "defaultLanguageTag": default,
+                            "supportedLanguageTags": supported,
+                            "explicitContentPolicy": "allowed",
+                        },
+                    }
+                ]
+            }
+        )
+
+    def _rating_user(self, request: web.Request, rtype: str) -> _User | web.Response:
+        if rtype not in RATING_TYPES:
+            return _bad_path(rtype)
+        user = self._user(request)
+        if isinstance(user, web.Response):
+            return user
+        if not user.subscription:
+            return web.Response(status=401)
+        return user
+
+    @staticmethod
+    def _rating_resource(rtype: str, rid: str, value: int) -> dict[str, Any]:
+        return {
+            "id": rid,
+            "type": "ratings",
+            "href": f"/v1/me/ratings/{rtype}/{rid}",
+            "attributes": {"value": value},
+        }
+
+    def _ratings_many(self, request: web.Request, rtype: str, rec: RecordedRequest) -> web.Response:
+        user = self._rating_user(request, rtype)
+        if isinstance(user, web.Response):
+            return user
+        if request.method != "GET":
+            return _error(405, "40500", "Method Not Allowed")
+        ids = rec.ids
+        if not ids:
+            return _error(400, "40002", "Missing Parameter", "A value for 'ids' is required", "ids")
+        if len(ids) > MAX_RATING_IDS:
+            return _error(400, "40005", "Invalid Parameter Value", "Too many ids", "ids")
+        data = []
+        for rid in dict.fromkeys(ids):
+            value = user.ratings.get(self._key(user, rtype, rid))
+            if value is not None:
+                data.append(self._rating_resource(rtype, rid, value))
+        return web.json_response({"data": data})
+
+    def _ratings_one(self, request: web.Request, rtype: str, rid: str, rec: RecordedRequest) -> web.Response:
+        user = self._rating_user(request, rtype)
+        if isinstance(user, web.Response):
+            return user
+        key = self._key(user, rtype, rid)
+        if request.method == "GET":
+            value = user.ratings.get(key)
+            if value is None:
+                return _not_found()
+            return web.json_response({"data": [self._rating_resource(rtype, rid, value)]})
+        if request.method == "PUT":
+            body = rec.json
+            if not isinstance(body, dict) or body.get("type") not in ("rating", "ratings"):
+                return _error(400, "40007", "Invalid Request Body", "Expected a rating request body")
+            attrs = body.get("attributes")
+            value = attrs.get("value") if isinstance(attrs, dict) else None
+            if type(value) is not int or value not in (1, -1):
+                return _error(400, "40005", "Invalid Parameter Value", "Rating value must be 1 or -1")
+            user.ratings[key] = value
+            return web.json_response({"data": [self._rating_resource(rtype, rid, value)]})
+        if request.method == "DELETE":
+            if user.ratings.pop(key, None) is None:
+                return _not_found()
+            return web.Response(status=204)
+        return _error(405, "40500", "Method Not Allowed")
+
+    # catalog ---------------------------------------------------------------
+
+    def _catalog_type(self, request: web.Request, sf: str, rtype: str) -> web.Response | None:
+        if request.method != "GET":
+            return _error(405, "40500", "Method Not Allowed")
+        if not re.fullmatch(r"[a-z]{2}", sf):
+            return _bad_path(sf)
+        if rtype not in CATALOG_TYPES:
+            return _bad_path(rtype)
+        return None
+
+    def _catalog_many(self, request: web.Request, sf: str, rtype: str) -> web.Response:
+        refused = self._catalog_type(request, sf, rtype)
+        if refused is not None:
+            return refused
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if not ids:
+            return _error(400, "40002", "Missing Parameter", "A value for 'ids' is required", "ids")
+        if len(ids) > MAX_CATALOG_IDS:
+            return _error(400, "40005", "Invalid Parameter Value", "Too many ids", "ids")
+        known = self.catalog[rtype]
+        return web.json_response(
+            {"data": [self._resource(sf, rtype, i) for i in dict.fromkeys(ids) if i in known]}
+        )
+
+    def _catalog_one(self, request: web.Request, sf: str, rtype: str, rid: str) -> web.Response:
+        refused = self._catalog_type(request, sf, rtype)
+        if refused is not None:
+            return refused
+        if rid not in self.catalog[rtype]:
+            return _not_found()
+        return web.json_response({"data": [self._resource(sf, rtype, rid)]})
+
+    @staticmethod
+    def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int | web.Response:
+        raw = request.query.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            return _error(
+                400, "40005", "Invalid Parameter Value", f"Value must be an integer in {low}..{high}", name
+            )
+        return value
+
+    def _catalog_tracks(self, request: web.Request, sf: str, rtype: str, rid: str) -> web.Response:
+        refused = self._catalog_type(request, sf, rtype)
+        if refused is not None:
+            return refused
+        if rtype not in PAGE_SIZE:
+            return _not_found("No such path")
+        if rid not in self.catalog[rtype]:
+            return _not_found()
+        size = PAGE_SIZE[rtype]
+        limit = self._int_param(request, "limit", size, 1, size)
+        offset = self._int_param(request, "offset", 0, 0, 1_000_000)
+        if isinstance(limit, web.Response):
+            return limit
+        if isinstance(offset, web.Response):
+            return offset
+        entries = self.tracks.get((rtype, rid), [])
+        page = entries[offset : offset + limit]
+        payload: dict[str, Any] = {
+            "data": [self._resource(sf, t, i) for t, i in page],
+            "meta": {"total": len(entries)},
+        }
+        if offset + limit < len(entries):
+            payload["next"] = f"/v1/catalog/{sf}/{rtype}/{rid}/tracks?offset={offset + limit}"
+        return web.json_response(payload)
+
+    @staticmethod
+    def _haystack(attrs: dict[str, Any]) -> str:
+        return " ".join(str(attrs.get(k, "")) for k in ("name", "artistName", "curatorName")).lower()
+
+    def _search(self, request: web.Request, sf: str) -> web.Response:
+        if request.method != "GET":
+            return _error(405, "40500", "Method Not Allowed")
+        if not re.fullmatch(r"[a-z]{2}", sf):
+            return _bad_path(sf)
+        term = request.query.get("term", "").strip()
+        if not term:
+            return _error(400, "40002", "Missing Parameter", "A value for 'term' is required", "term")
+        types = [t for t in request.query.get("types", "").split(",") if t]
+        if not types:
+            return _error(400, "40002", "Missing Parameter", "A value for 'types' is required", "types")
+        limit = self._int_param(request, "limit", 5, 1, MAX_SEARCH_LIMIT)
+        offset = self._int_param(request, "offset", 0, 0, 10_000)
+        if isinstance(limit, web.Response):
+            return limit
+        if isinstance(offset, web.Response):
+            return offset
+        words = [w for w in re.split(r"[\s+]+", term.lower()) if w]
+        results: dict[str, Any] = {}
+        for rtype in dict.fromkeys(types):
+            if rtype not in CATALOG_TYPES:
+                continue  # artists, curators... exist at Apple but not here: no results
+            hits = [
+                rid
+                for rid, attrs in self.catalog[rtype].items()
+                if all(w in self._haystack(attrs) for w in words)
+            ]
+            if not hits:
+                continue
+            href = f"/v1/catalog/{sf}/search?limit={limit}&term={quote(term)}&types={rtype}"
+            group: dict[str, Any] = {
+                "href": href + (f"&offset={offset}" if offset else ""),
+                "data": [self._resource(sf, rtype, rid) for rid in hits[offset : offset + limit]],
+            }
+            if offset + limit < len(hits):
+                group["next"] = f"{href}&offset={offset + limit}"
+            results[rtype] = group
+        order = list(results)
+        return web.json_response(
+            {"results": results, "meta": {"results": {"order": order, "rawOrder": order}}}
+        )
+
+    # admin -----------------------------------------------------------------
+
+    _ADMIN_OPS = frozenset(
+        {
+            "add_user",
+            "revoke",
+            "expire_after",
+            "add_library_item",
+            "rating",
+            "set_state",
+            "add_song",
+            "add_album",
+            "add_playlist",
+            "add_music_video",
+            "add_station",
+            "fail_next",
+            "rate_limit",
+            "set_latency",
+            "count",
+            "reset_requests",
+            "requests_summary",
+        }
+    )
+
+    async def _admin(self, request: web.Request) -> web.Response:
+        op = request.path.removeprefix("/_admin/").strip("/")
+        if op not in self._ADMIN_OPS:
+            return web.json_response({"error": f"unknown admin op {op[:40]!r}"}, status=404)
+        kwargs: Any = {}
+        if request.can_read_body:
+            try:
+                kwargs = await request.json()
+            except ValueError:
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+        if not isinstance(kwargs, dict):
+            return web.json_response({"error": "body must be a JSON object"}, status=400)
+        try:
+            result = getattr(self, op)(**kwargs)
+        except (TypeError, ValueError, KeyError) as exc:
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"result": result})
+
+    def seed(self, config: dict[str, Any]) -> None:
+        """Apply a JSON seed: {"users": [{"token":..}], "songs": [{..}], "albums": [..], "playlists": [..],
+        "music_videos": [..], "stations": [..], "latency": 0.0, "rate_limit": null}."""
+        for user in config.get("users", []):
+            self.add_user(**user)
+        for key, adder in (
+            ("songs", self.add_song),
+            ("music_videos", self.add_music_video),
+            ("albums", self.add_album),
+            ("playlists", self.add_playlist),
+            ("stations", self.add_station),
+        ):
+            for item in config.get(key, []):
+                adder(**item)
+        self.latency = float(config.get("latency", 0.0))
+        if config.get("rate_limit") is not None:
+            self.rate_limit(float(config["rate_limit"]))
+
+
+async def _serve(server: LoopbackApple) -> None:
+    await server.start()
+    print(f"listening on {server.base_url}", flush=True)  # the benchmark reads this line
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Loopback Apple Music API for tests and benchmarks")
+    parser.add_argument("--public-key", required=True, help="PEM file of the trusted ES256 public key")
+    parser.add_argument("--team-id", required=True)
+    parser.add_argument("--key-id", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--config", help="JSON seed file (users, catalog, latency, rate_limit)")
+    args = parser.parse_args(argv)
+    server = LoopbackApple(
+        Path(args.public_key).read_text(), args.team_id, args.key_id, host=args.host, port=args.port
+    )
+    if args.config:
+        server.seed(json.loads(Path(args.config).read_text()))
+    asyncio.run(_serve(server))
+
+
+if __name__ == "__main__":
+    main()
