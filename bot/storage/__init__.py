@@ -1,0 +1,52 @@
+"""Storage: linked accounts, link states, guild settings, shared messages, notices and the ratings outbox.
+
+The rest of the bot uses the :class:`Store` interface only (``await open_store(settings.database_url,
+TokenCipher.from_setting(settings.token_encryption_key))``); no SQL lives outside this package, and this
+package never imports ``discord``.
+"""
+
+from bot.storage.base import Store
+from bot.storage.crypto import TokenCipher
+from bot.storage.errors import (
+    InvalidEncryptionKey,
+    MigrationError,
+    SchemaTooNew,
+    StorageError,
+    TokenDecryptError,
+    UnsupportedDatabaseURL,
+)
+from bot.storage.factory import open_store, sqlite_path_from_url
+from bot.storage.models import (
+    Account,
+    AccountStatus,
+    HoldReason,
+    LinkStateResult,
+    OutboxEntry,
+    RatingValue,
+    SharedMessage,
+)
+from bot.storage.schema import Migration, load_migrations
+from bot.storage.sqlite import SqliteStore
+
+__all__ = [
+    "Account",
+    "AccountStatus",
+    "HoldReason",
+    "InvalidEncryptionKey",
+    "LinkStateResult",
+    "Migration",
+    "MigrationError",
+    "OutboxEntry",
+    "RatingValue",
+    "SchemaTooNew",
+    "SharedMessage",
+    "SqliteStore",
+    "StorageError",
+    "Store",
+    "TokenCipher",
+    "TokenDecryptError",
+    "UnsupportedDatabaseURL",
+    "load_migrations",
+    "open_store",
+    "sqlite_path_from_url",
+]

@@ -1,0 +1,255 @@
+"""The one storage interface the rest of the bot uses. No SQL lives outside ``bot/storage/``.
+
+Conventions for every backend:
+
+* All methods are coroutines; every write is committed before the method returns.
+* Times are float seconds since the Unix epoch (UTC). Methods that take ``now`` use the store's clock when
+  it is omitted (``SqliteStore.open(..., clock=...)`` injects one for tests).
+* Discord ids are ints; Apple item types are the API's type segment (``"songs"``, ``"albums"``,
+  ``"library-songs"``...) and item ids are strings.
+* Nothing returned, raised or logged contains a music user token or key material.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from bot.storage.models import (
+    Account,
+    HoldReason,
+    LinkStateResult,
+    OutboxEntry,
+    SharedMessage,
+)
+
+
+class Store(ABC):
+    """Accounts, link states, guild settings, shared messages, notices and the ratings outbox."""
+
+    # ------------------------------------------------------------------ lifecycle
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the connection(s). Idempotent."""
+
+    @abstractmethod
+    async def schema_version(self) -> int:
+        """The schema version the database is at (for ``check``)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ accounts
+    @abstractmethod
+    async def link_account(
+        self, user_id: int, token: str, storefront: str, *, now: float | None = None
+    ) -> Account:
+        """Insert or replace the user's account (status active, token encrypted).
+
+        In the same transaction, the user's held outbox rows (``unlinked`` within their expiry, ``stale``)
+        are released and become due: linking is what makes waiting ratings go out.
+        """
+
+    @abstractmethod
+    async def get_account(self, user_id: int) -> Account | None: ...
+
+    @abstractmethod
+    async def get_user_token(self, user_id: int) -> str | None:
+        """The decrypted music user token of an *active* account; ``None`` if not linked or stale.
+
+        Cached in memory for a short time (invalidated by link, unlink and mark_stale).
+        Raises :class:`~bot.storage.errors.TokenDecryptError` if no configured key can decrypt it.
+        """
+
+    @abstractmethod
+    async def touch_account(self, user_id: int, *, now: float | None = None) -> None:
+        """Record use (``last_used``). Cheap: writes at most once a minute per user."""
+
+    @abstractmethod
+    async def mark_stale(self, user_id: int) -> bool:
+        """Mark the account stale (Apple rejected its token) and hold its outbox rows as ``stale``.
+
+        Returns True only on the active→stale transition, so the user is told once.
+        """
+
+    @abstractmethod
+    async def mark_stale_notified(self, user_id: int) -> bool:
+        """Remember that the user was told their link is stale (e.g. the DM went through)."""
+
+    @abstractmethod
+    async def unlink(self, user_id: int) -> bool:
+        """Delete the account and everything pending for the user (outbox rows, link states, notices).
+
+        Afterwards no trace of the token remains in the database files. True if an account existed.
+        """
+
+    @abstractmethod
+    async def count_accounts(self, status: str | None = None) -> int: ...
+
+    @abstractmethod
+    async def rotate_keys(self) -> int:
+        """Re-encrypt every stored token with the cipher's first key; returns the number of rows."""
+
+    @abstractmethod
+    async def count_undecryptable_tokens(self) -> int:
+        """How many stored tokens no configured key can decrypt (for ``check``); 0 when all is well."""
+
+    # ------------------------------------------------------------------ link states
+    @abstractmethod
+    async def create_link_state(
+        self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None
+    ) -> None:
+        """Store a one-time linking nonce. ``ValueError`` if the nonce already exists."""
+
+    @abstractmethod
+    async def consume_link_state(self, nonce: str, user_id: int, now: float | None = None) -> LinkStateResult:
+        """Use a nonce once. Atomic: of concurrent consumers (any process) exactly one gets OK.
+
+        A consume by the wrong user does not use the nonce up.
+        """
+
+    @abstractmethod
+    async def pending_link(self, user_id: int, now: float | None = None) -> str | None:
+        """The user's latest unexpired, unused nonce, if any."""
+
+    @abstractmethod
+    async def purge_expired_link_states(self, now: float | None = None) -> int: ...
+
+    # ------------------------------------------------------------------ guild settings
+    @abstractmethod
+    async def add_share_channel(self, guild_id: int, channel_id: int) -> bool:
+        """True if the channel was not a share channel before."""
+
+    @abstractmethod
+    async def remove_share_channel(self, guild_id: int, channel_id: int) -> bool:
+        """True if the channel was a share channel."""
+
+    @abstractmethod
+    async def list_share_channels(self, guild_id: int) -> list[int]: ...
+
+    @abstractmethod
+    async def is_share_channel(self, guild_id: int, channel_id: int) -> bool:
+        """Hot path (every message/reaction): answered from an in-memory cache after the first call."""
+
+    @abstractmethod
+    async def forget_guild(self, guild_id: int) -> int:
+        """Drop a guild's settings (the bot left it). Returns the number of rows deleted."""
+
+    # ------------------------------------------------------------------ shared messages
+    @abstractmethod
+    async def record_shared_message(
+        self,
+        message_id: int,
+        channel_id: int,
+        guild_id: int | None,
+        item_type: str,
+        item_id: str,
+        created_at: float | None = None,
+    ) -> SharedMessage:
+        """Remember which item a message shares (insert or replace)."""
+
+    @abstractmethod
+    async def get_shared_message(self, message_id: int) -> SharedMessage | None: ...
+
+    @abstractmethod
+    async def recent_shared_messages(self, since: float, *, limit: int = 100) -> list[SharedMessage]:
+        """Messages recorded at or after ``since``, newest first."""
+
+    @abstractmethod
+    async def purge_shared_messages(self, before: float) -> int: ...
+
+    # ------------------------------------------------------------------ notices
+    @abstractmethod
+    async def claim_notice(
+        self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0
+    ) -> bool:
+        """True at most once per ``interval`` seconds per (user, kind): "may I send this notice now?"."""
+
+    # ------------------------------------------------------------------ outbox
+    @abstractmethod
+    async def enqueue(
+        self,
+        user_id: int,
+        item_type: str,
+        item_id: str,
+        value: int,
+        now: float | None = None,
+        *,
+        debounce: float = 1.0,
+        max_delay: float = 10.0,
+        hold: HoldReason | str | None = None,
+        hold_expires_at: float | None = None,
+    ) -> OutboxEntry:
+        """Durably record the desired rating (1 like, -1 dislike, 0 clear) before any Apple call.
+
+        One row per (user, item): a new action replaces the value, bumps ``version`` and sets
+        ``due_at = min(now + debounce, created_at + max_delay)``. ``hold`` is stored as given (the caller
+        knows whether the user is linked/stale). Committed before returning.
+        """
+
+    @abstractmethod
+    async def claim_due(
+        self, worker_id: str, now: float | None = None, limit: int = 100, lease: float = 60.0
+    ) -> list[OutboxEntry]:
+        """Atomically claim up to ``limit`` unheld rows that are due and not leased (or whose lease expired).
+
+        Returned in due order. A worker must not start applying an entry after its ``lease_until``;
+        choose ``lease`` longer than the longest apply (HTTP timeout and retries).
+        """
+
+    @abstractmethod
+    async def complete(self, entry: OutboxEntry, applied_version: int | None = None) -> bool:
+        """Delete the row if its version is still ``applied_version`` (default ``entry.version``).
+
+        If a newer action arrived meanwhile the row stays, its lease is released and it is due again:
+        returns False.
+        """
+
+    @abstractmethod
+    async def complete_many(self, entries: Sequence[OutboxEntry]) -> int:
+        """:meth:`complete` for many entries (each at its own version) in one transaction.
+
+        Returns how many rows were deleted.
+        """
+
+    @abstractmethod
+    async def retry_later(self, entry: OutboxEntry, next_due_at: float, error: str) -> bool:
+        """Count a failed attempt: ``attempts + 1``, ``last_error`` (shortened, redacted), lease released.
+
+        False if the claim was lost (lease expired and another worker took the row, or the row is gone).
+        """
+
+    @abstractmethod
+    async def hold_user(
+        self, user_id: int, reason: HoldReason | str, *, hold_expires_at: float | None = None
+    ) -> int:
+        """Hold all of the user's rows (they are not claimed until released). Returns rows held."""
+
+    @abstractmethod
+    async def release_user(self, user_id: int, now: float | None = None) -> int:
+        """Make the user's held rows due (expired ``unlinked`` holds are dropped); returns rows released."""
+
+    @abstractmethod
+    async def purge_expired_holds(self, now: float | None = None) -> int:
+        """Delete held rows whose ``hold_expires_at`` has passed. Returns rows deleted."""
+
+    @abstractmethod
+    async def pending_for_user(self, user_id: int) -> list[OutboxEntry]:
+        """The user's rows, oldest first (for an ``/account`` "N ratings waiting" view)."""
+
+    @abstractmethod
+    async def outbox_size(self) -> int: ...
+
+    @abstractmethod
+    async def next_due_at(self) -> float | None:
+        """When the next unheld row becomes claimable (its due time, or its lease expiry), or None."""

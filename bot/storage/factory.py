@@ -1,0 +1,59 @@
+"""Pick a storage backend from ``DATABASE_URL``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from bot.storage.base import Store
+from bot.storage.crypto import TokenCipher
+from bot.storage.errors import UnsupportedDatabaseURL
+from bot.storage.sqlite import Clock, SqliteStore
+
+_SQLITE_SCHEMES = {"sqlite", "sqlite3"}
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
+
+
+def sqlite_path_from_url(database_url: str) -> str:
+    """``sqlite:///relative/path.db`` → ``relative/path.db``; ``sqlite:////abs/path.db`` → ``/abs/path.db``.
+
+    ``sqlite:///:memory:`` gives an in-memory database (tests only: nothing survives a restart).
+    """
+    parts = urlsplit(database_url.strip())
+    if parts.scheme.lower() not in _SQLITE_SCHEMES:
+        raise UnsupportedDatabaseURL(f"not an SQLite DATABASE_URL (scheme {parts.scheme or 'missing'!r})")
+    if parts.netloc not in ("", "localhost"):
+        raise UnsupportedDatabaseURL(
+            "an SQLite DATABASE_URL has three slashes before a relative path (sqlite:///data/bot.db) "
+            "and four before an absolute one (sqlite:////var/lib/bot/bot.db); it names no host"
+        )
+    if parts.query or parts.fragment:
+        raise UnsupportedDatabaseURL("an SQLite DATABASE_URL takes no query string or fragment")
+    path = unquote(parts.path)
+    if path.startswith("/"):
+        path = path[1:]
+    if not path or path.endswith("/"):
+        raise UnsupportedDatabaseURL(
+            "the SQLite DATABASE_URL names no database file (example: sqlite:///data/bot.db)"
+        )
+    return path
+
+
+async def open_store(database_url: str, cipher: TokenCipher, *, clock: Clock = time.time) -> Store:
+    """Open and migrate the store ``database_url`` points at (parent directories are created)."""
+    scheme = urlsplit(database_url.strip()).scheme.lower()
+    if scheme in _SQLITE_SCHEMES:
+        path = sqlite_path_from_url(database_url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return await SqliteStore.open(path, cipher, clock=clock)
+    if scheme in _POSTGRES_SCHEMES:
+        # Never echo the URL: it may carry a password.
+        raise UnsupportedDatabaseURL(
+            "PostgreSQL storage is not supported yet; use an SQLite DATABASE_URL such as "
+            "sqlite:///data/bot.db"
+        )
+    raise UnsupportedDatabaseURL(
+        f"DATABASE_URL scheme {scheme or 'missing'!r} is not supported; use sqlite:///path/to/bot.db"
+    )

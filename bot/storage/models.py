@@ -1,0 +1,85 @@
+"""Plain values returned by the store. None of them ever holds a token or a key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    STALE = "stale"  # Apple rejected the token (403): the user must link again
+
+
+class LinkStateResult(StrEnum):
+    OK = "ok"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    WRONG_USER = "wrong_user"
+
+
+class HoldReason(StrEnum):
+    UNLINKED = "unlinked"  # reacted before linking: kept for a while (hold_expires_at), applied on link
+    STALE = "stale"  # the token was rejected: kept until the user links again
+
+
+class RatingValue(IntEnum):
+    """The desired state of a rating in the outbox (0 means "no rating": DELETE it)."""
+
+    DISLIKE = -1
+    CLEAR = 0
+    LIKE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A linked Discord user. Deliberately has no token field: use ``Store.get_user_token``."""
+
+    user_id: int
+    storefront: str
+    linked_at: float
+    last_used: float
+    status: AccountStatus
+    stale_notified: bool
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is AccountStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class SharedMessage:
+    """A Discord message that shares one Apple Music item (so reactions on it can be rated)."""
+
+    message_id: int
+    channel_id: int
+    guild_id: int | None
+    item_type: str
+    item_id: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """The latest desired rating of one user for one item, waiting to be applied to Apple Music.
+
+    ``version`` grows with every new desired state for the same row; ``id`` is never reused.
+    ``created_at`` is when the row first became pending (the start of the ``max_delay`` window).
+    """
+
+    id: int
+    user_id: int
+    item_type: str
+    item_id: str
+    value: int
+    version: int
+    created_at: float
+    updated_at: float
+    due_at: float
+    attempts: int
+    last_error: str | None
+    held: HoldReason | None
+    hold_expires_at: float | None
+    claimed_by: str | None
+    lease_until: float | None
