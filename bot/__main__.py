@@ -1,0 +1,232 @@
+"""``python -m bot`` — run the bot, or one of its maintenance subcommands.
+
+    python -m bot                 run the bot (same as ``python -m bot run``)
+    python -m bot check           validate the configuration and sign a developer token; no gateway
+    python -m bot sync [--guild ID]   register the slash commands (globally, or in one guild at once)
+    python -m bot token [--hours N] [--origin URL]   print a developer token for MusicKit pages and curl
+    python -m bot gen-key         print a new TOKEN_ENCRYPTION_KEY
+    python -m bot rotate-keys     re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY
+    python -m bot migrate         apply database migrations and exit
+
+Exit codes: 0 success, 1 failure while running, 2 unusable configuration or arguments.
+Output meant for the operator goes to standard output/error through ``sys.stdout``/``sys.stderr``;
+the running bot itself logs through ``logging`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bot.config import RUN_REQUIRED, ConfigError, Settings, configure_logging, load_settings
+
+log = logging.getLogger("bot")
+
+APPLE_REQUIRED = {k: v for k, v in RUN_REQUIRED.items() if k.startswith("APPLE_")}
+DISCORD_REQUIRED = {"DISCORD_TOKEN": RUN_REQUIRED["DISCORD_TOKEN"]}
+STORE_REQUIRED = {"TOKEN_ENCRYPTION_KEY": RUN_REQUIRED["TOKEN_ENCRYPTION_KEY"]}
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Apple Music ratings bot for Discord.")
+    parser.add_argument(
+        "--env-file", type=Path, default=Path(".env"), help="optional .env file (default: ./.env)"
+    )
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (the default)")
+    sub.add_parser("check", help="validate the configuration and sign a developer token, without connecting")
+    sync = sub.add_parser("sync", help="register the slash commands with Discord")
+    sync.add_argument(
+        "--guild", type=int, default=None, help="sync to this guild only (instant); default: global"
+    )
+    token = sub.add_parser("token", help="print a developer token for MusicKit pages and curl")
+    token.add_argument(
+        "--hours", type=float, default=12.0, help="lifetime in hours (default 12, at most 4320)"
+    )
+    token.add_argument("--origin", action="append", default=[], help="allowed web origin (repeatable)")
+    sub.add_parser("gen-key", help="print a new TOKEN_ENCRYPTION_KEY")
+    sub.add_parser("rotate-keys", help="re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    return parser
+
+
+def _require(settings: Settings, names: Mapping[str, str]) -> None:
+    settings.require(names)
+
+
+def _developer_token(settings: Settings) -> object:
+    from bot.applemusic import DeveloperToken, load_private_key
+
+    assert settings.apple_team_id and settings.apple_key_id and settings.apple_private_key_path
+    return DeveloperToken(
+        settings.apple_team_id, settings.apple_key_id, load_private_key(settings.apple_private_key_path)
+    )
+
+
+def cmd_check(settings: Settings) -> int:
+    problems = [*settings.problems, *settings.missing()]
+    token_ok = False
+    apple_missing = settings.missing(APPLE_REQUIRED)
+    if not apple_missing and not any(p.startswith("APPLE_") for p in settings.problems):
+        try:
+            from bot.applemusic import DeveloperToken
+
+            dev = _developer_token(settings)
+            assert isinstance(dev, DeveloperToken)
+            header, claims = dev.describe()
+            _out("Developer token signed with your MusicKit key:")
+            _out("  header: " + json.dumps(header, sort_keys=True))
+            _out("  claims: " + json.dumps(claims, sort_keys=True))
+            token_ok = True
+        except ValueError as exc:
+            problems.append(f"APPLE_PRIVATE_KEY_PATH: {exc}")
+    if settings.token_encryption_key is not None:
+        from bot.storage import TokenCipher
+
+        try:
+            TokenCipher.from_setting(settings.encryption_key())
+        except ValueError as exc:
+            problems.append(str(exc))
+    _out(f"Discord API: {settings.discord_api_base}  gateway: {settings.discord_gateway_url}")
+    _out(f"Apple Music API: {settings.apple_music_api_base}")
+    _out(f"Database: {settings.database_url.split('@')[-1]}")
+    _out(f"Linking page: {settings.link_base_url} (listening on {settings.web_host}:{settings.web_port})")
+    _out(f"Message content intent: {'on' if settings.message_content_intent else 'off'}")
+    if problems:
+        _err(ConfigError(problems).explain())
+        return 2
+    _out("Configuration OK." if token_ok else "Configuration OK (no developer token signed).")
+    return 0
+
+
+def cmd_token(settings: Settings, hours: float, origins: list[str]) -> int:
+    _require(settings, APPLE_REQUIRED)
+    from bot.applemusic import DeveloperToken
+
+    if not 0 < hours <= 2160:
+        _err("--hours must be more than 0 and at most 2160 (90 days; Apple rejects tokens near 180 days).")
+        return 2
+    dev = _developer_token(settings)
+    assert isinstance(dev, DeveloperToken)
+    _out(dev.sign_for(origin=origins or None, lifetime=hours * 3600))
+    return 0
+
+
+def cmd_gen_key() -> int:
+    from bot.storage import TokenCipher
+
+    _out(TokenCipher.generate_key())
+    return 0
+
+
+async def _open_store(settings: Settings) -> object:
+    from bot.storage import TokenCipher, open_store
+
+    return await open_store(settings.database_url, TokenCipher.from_setting(settings.encryption_key()))
+
+
+async def cmd_rotate_keys(settings: Settings) -> int:
+    _require(settings, STORE_REQUIRED)
+    from bot.storage import Store
+
+    store = await _open_store(settings)
+    assert isinstance(store, Store)
+    try:
+        count = await store.rotate_keys()
+    finally:
+        await store.close()
+    _out(f"Re-encrypted {count} stored token(s) with the first key. Older keys can now be removed.")
+    return 0
+
+
+async def cmd_migrate(settings: Settings) -> int:
+    _require(settings, STORE_REQUIRED)
+    from bot.storage import Store
+
+    store = await _open_store(settings)
+    assert isinstance(store, Store)
+    await store.close()
+    _out("Database is up to date.")
+    return 0
+
+
+async def cmd_sync(settings: Settings, guild_id: int | None) -> int:
+    _require(settings, DISCORD_REQUIRED)
+    from bot.app import RatingsBot
+
+    bot = RatingsBot(settings, mode="sync")
+    async with bot:
+        await bot.login(settings.token())
+        synced = await bot.sync_commands(guild_id)
+    where = (
+        f"guild {guild_id}" if guild_id else "every server (global commands can take up to an hour to appear)"
+    )
+    _out(f"Synced {len(synced)} commands to {where}.")
+    return 0
+
+
+async def cmd_run(settings: Settings) -> int:
+    settings.require()
+    from bot.app import RatingsBot
+
+    bot = RatingsBot(settings)
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def _stop() -> None:
+        if not closing:
+            log.info("shutting down")
+            closing.append(loop.create_task(bot.close()))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _stop)
+    async with bot:
+        await bot.start(settings.token())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = load_settings(env_file=args.env_file)
+    configure_logging(settings.log_level)
+    command = args.command or "run"
+    try:
+        if command == "check":
+            return cmd_check(settings)
+        if command == "gen-key":
+            return cmd_gen_key()
+        if command == "token":
+            return cmd_token(settings, args.hours, args.origin)
+        if command == "rotate-keys":
+            return asyncio.run(cmd_rotate_keys(settings))
+        if command == "migrate":
+            return asyncio.run(cmd_migrate(settings))
+        if command == "sync":
+            return asyncio.run(cmd_sync(settings, args.guild))
+        return asyncio.run(cmd_run(settings))
+    except ConfigError as exc:
+        _err(exc.explain())
+        return 2
+    except ValueError as exc:  # invalid key material and the like: messages are written to be shown
+        _err(f"The bot cannot start: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Linking a Discord user to their Apple Music account.
+
+A link starts with a one-time *state*: random, bound to one Discord user, single-use, valid for ten
+minutes, and signed with HMAC so it can be neither forged nor moved to another user. The user finishes it
+on the linking page (MusicKit JS) or by pasting a token in a DM. Either way the token is checked with
+Apple (``GET /v1/me/storefront``) before it is stored, encrypted, with the user's storefront.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from bot import applemusic as am
+from bot.storage import Account, LinkStateResult, Store
+
+log = logging.getLogger(__name__)
+
+LINK_TTL = 600.0
+_STATE_RE = re.compile(r"^([A-Za-z0-9_-]{16,64})\.(\d{1,20})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
+# Music user tokens are long opaque strings of base64 characters; this is how a paste is recognised.
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9+/=_.\-]{100,2048}$")
+
+
+class LinkError(Exception):
+    """A link could not be completed; ``str()`` is a message for the user, ``code`` is for the page."""
+
+    code = "link_failed"
+    http_status = 400
+
+
+class StateInvalid(LinkError):
+    code = "invalid_link"
+    http_status = 400
+
+    def __init__(self) -> None:
+        super().__init__("This link is not valid. Run /link in Discord to get a new one.")
+
+
+class StateExpired(LinkError):
+    code = "expired"
+    http_status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link has expired (links last 10 minutes). Run /link in Discord to get a new one."
+        )
+
+
+class StateUsed(LinkError):
+    code = "already_used"
+    http_status = 409
+
+    def __init__(self) -> None:
+        super().__init__("This link was already used. Run /link in Discord if you want to link again.")
+
+
+class NoPendingLink(LinkError):
+    code = "no_pending_link"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Run /link first: I only accept a token right after you ask to link. It was not stored."
+        )
+
+
+class NotAToken(LinkError):
+    code = "not_a_token"
+
+    def __init__(self) -> None:
+        super().__init__("That does not look like an Apple Music user token.")
+
+
+class AppleRefusedToken(LinkError):
+    code = "apple_refused"
+    http_status = 403
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Apple Music refused this authorization. Try signing in again; make sure you allow access "
+            "when Apple asks."
+        )
+
+
+class NoSubscription(LinkError):
+    code = "no_subscription"
+    http_status = 402
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Apple Music did not accept this account: it needs an active Apple Music subscription. "
+            "Subscribe, then link again."
+        )
+
+
+class AppleUnavailable(LinkError):
+    code = "apple_unavailable"
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Apple Music could not be reached to check your sign-in. Nothing was stored; try again."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    user_id: int
+    storefront: str
+
+
+def looks_like_token(text: str) -> bool:
+    return bool(_TOKEN_RE.match(text.strip()))
+
+
+class StateSigner:
+    """Signs and checks link states: ``nonce.user_id.expires.hmac``."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hashlib.sha256(b"link-state-v1\x00" + key).digest()
+
+    def __repr__(self) -> str:
+        return "StateSigner(<key>)"
+
+    def _mac(self, body: str) -> str:
+        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def sign(self, nonce: str, user_id: int, expires: int) -> str:
+        body = f"{nonce}.{user_id}.{expires}"
+        return f"{body}.{self._mac(body)}"
+
+    def verify(self, state: str) -> tuple[str, int, int]:
+        """Return (nonce, user_id, expires) of an authentic state, or raise :class:`StateInvalid`."""
+        match = _STATE_RE.match(state or "")
+        if match is None:
+            raise StateInvalid()
+        nonce, user, expires, mac = match.groups()
+        if not hmac.compare_digest(mac, self._mac(f"{nonce}.{user}.{expires}")):
+            raise StateInvalid()
+        return nonce, int(user), int(expires)
+
+
+class LinkService:
+    def __init__(
+        self,
+        store: Store,
+        apple: am.AppleMusicClient,
+        signer: StateSigner,
+        link_base_url: str,
+        *,
+        ttl: float = LINK_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.apple = apple
+        self.signer = signer
+        self.link_base_url = link_base_url.rstrip("/")
+        self.ttl = ttl
+        self.clock = clock
+        #: called after a successful link (the bot DMs a confirmation and resumes held ratings)
+        self.on_linked: list[Callable[[Linked], Awaitable[None]]] = []
+
+    async def start(self, user_id: int) -> str:
+        """Create a one-time link for ``user_id`` and return the page URL."""
+        nonce = secrets.token_urlsafe(24)
+        expires = int(self.clock() + self.ttl)
+        await self.store.create_link_state(nonce, user_id, float(expires))
+        state = self.signer.sign(nonce, user_id, expires)
+        return f"{self.link_base_url}/link?{urlencode({'state': state})}"
+
+    async def complete_with_state(self, state: str, token: str) -> Linked:
+        """The linking page's POST: check the state, then the token with Apple, then store it."""
+        nonce, user_id, expires = self.signer.verify(state)
+        token = token.strip()
+        if not looks_like_token(token):
+            raise NotAToken()
+        if self.clock() > expires:
+            raise StateExpired()
+        # check the token with Apple before using up the state: a refused token can be retried
+        storefront = await self._validate(token)
+        result = await self.store.consume_link_state(nonce, user_id, self.clock())
+        if result is LinkStateResult.EXPIRED:
+            raise StateExpired()
+        if result is LinkStateResult.USED:
+            raise StateUsed()
+        if result is not LinkStateResult.OK:
+            raise StateInvalid()
+        return await self._store(user_id, token, storefront)
+
+    async def complete_with_paste(self, user_id: int, text: str) -> Linked:
+        """A token pasted in a DM by a user who asked to link (a pending, unexpired state)."""
+        token = text.strip()
+        if not looks_like_token(token):
+            raise NotAToken()
+        nonce = await self.store.pending_link(user_id, self.clock())
+        if nonce is None:
+            raise NoPendingLink()
+        storefront = await self._validate(token)
+        result = await self.store.consume_link_state(nonce, user_id, self.clock())
+        if result is not LinkStateResult.OK:
+            raise NoPendingLink()
+        return await self._store(user_id, token, storefront)
+
+    async def has_pending_link(self, user_id: int) -> bool:
+        return await self.store.pending_link(user_id, self.clock()) is not None
+
+    async def _validate(self, token: str) -> str:
+        try:
+            storefront = await self.apple.get_storefront(token)
+        except am.UserTokenInvalid as exc:
+            raise AppleRefusedToken() from exc
+        except am.DeveloperTokenRejected as exc:
+            # 401 for a valid developer token means the account has no active subscription / sign-in
+            log.warning(
+                "Apple answered 401 while validating a user token (subscription, or the developer key)"
+            )
+            raise NoSubscription() from exc
+        except am.AppleMusicError as exc:
+            raise AppleUnavailable() from exc
+        return storefront.id
+
+    async def _store(self, user_id: int, token: str, storefront: str) -> Linked:
+        await self.store.link_account(user_id, token, storefront)
+        log.info("user %d linked Apple Music (storefront %s)", user_id, storefront)
+        linked = Linked(user_id=user_id, storefront=storefront)
+        for callback in self.on_linked:
+            try:
+                await callback(linked)
+            except Exception:
+                log.exception("a link follow-up failed (the account is stored)")
+        return linked
+
+    async def unlink(self, user_id: int) -> bool:
+        removed = await self.store.unlink(user_id)
+        log.info("user %d unlinked (had an account: %s)", user_id, removed)
+        return removed
+
+    async def account(self, user_id: int) -> Account | None:
+        return await self.store.get_account(user_id)

@@ -1,0 +1,1 @@
+"""Embeds and views built from service results. Nothing here speaks HTTP or SQL."""

@@ -1,0 +1,177 @@
+"""Embeds the bot sends. Every builder takes plain values and returns a ``discord.Embed``."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+import discord
+from discord import app_commands
+
+from bot.applemusic import CatalogItem, ResourceType
+from bot.services.ratings import RatedItem
+from bot.storage import Account
+
+APPLE_RED = discord.Colour(0xFA243C)
+
+
+def about_embed(commands: Iterable[app_commands.Command | app_commands.Group]) -> discord.Embed:  # type: ignore[type-arg]
+    """The ``/about`` card: what the bot does and one line per command."""
+    embed = discord.Embed(
+        title="Apple Music ratings",
+        colour=APPLE_RED,
+        description=(
+            "Like or dislike the songs your server shares, and the rating lands in **your own** Apple Music "
+            "account. Link your account once with `/link`; react 👍 or 👎 on a shared song, or use the commands below."
+        ),
+    )
+    lines = []
+    for command in sorted(commands, key=lambda c: c.qualified_name):
+        if isinstance(command, app_commands.Group):
+            continue
+        lines.append(f"`/{command.qualified_name}` — {command.description}")
+    embed.add_field(name="Commands", value="\n".join(lines)[:1024] or "None yet.", inline=False)
+    embed.set_footer(text="Ratings go to Apple Music through Apple's personal ratings API.")
+    return embed
+
+
+RATING_TEXT = {1: "👍 Liked", -1: "👎 Disliked", None: "Not rated"}
+RATING_ICON = {1: "👍", -1: "👎", None: "▫️"}
+TRACKS_PER_PAGE = 20
+
+
+def rating_text(value: int | None) -> str:
+    return RATING_TEXT.get(value, "Not rated")
+
+
+def _colour(item: CatalogItem | None) -> discord.Colour:
+    if item is not None and item.artwork is not None and item.artwork.bg_colour is not None:
+        return discord.Colour(item.artwork.bg_colour)
+    return APPLE_RED
+
+
+def item_embed(rated: RatedItem, *, note: str | None = None) -> discord.Embed:
+    """One item: title linked to Apple Music, artist, album or curator, kind, artwork, and the rating."""
+    item, ref = rated.item, rated.ref
+    kind = ref.type.label.capitalize()
+    if item is None:
+        embed = discord.Embed(title=f"{kind} {ref.id}", colour=APPLE_RED)
+        if ref.type.is_library:
+            embed.description = "An item in your Apple Music library."
+    else:
+        embed = discord.Embed(title=item.name[:256] or f"{kind} {ref.id}", url=item.url, colour=_colour(item))
+        if item.artist_name:
+            embed.add_field(name="Artist", value=item.artist_name[:1024], inline=True)
+        if item.album_name and ref.type in (ResourceType.SONGS, ResourceType.MUSIC_VIDEOS):
+            embed.add_field(name="Album", value=item.album_name[:1024], inline=True)
+        if item.curator_name and not item.artist_name:
+            embed.add_field(name="Curator", value=item.curator_name[:1024], inline=True)
+        if item.artwork is not None:
+            embed.set_thumbnail(url=item.artwork.url(300, 300))
+    embed.add_field(name="Kind", value=kind, inline=True)
+    embed.add_field(name="Your rating", value=rating_text(rated.rating), inline=False)
+    if note:
+        embed.set_footer(text=note[:2048])
+    return embed
+
+
+def items_embed(rows: list[RatedItem]) -> discord.Embed:
+    """Several items (a message's links): one line each with the rating."""
+    embed = discord.Embed(title="Your Apple Music ratings", colour=APPLE_RED)
+    lines = []
+    for n, rated in enumerate(rows, 1):
+        name = rated.item.name if rated.item else f"{rated.ref.type.label} {rated.ref.id}"
+        by = f" — {rated.item.byline}" if rated.item and rated.item.byline else ""
+        link = rated.item.url if rated.item and rated.item.url else None
+        title = f"[{_md(name)}]({link})" if link else _md(name)
+        lines.append(f"**{n}.** {title}{_md(by)} · {rated.ref.type.label} · {rating_text(rated.rating)}")
+    embed.description = "\n".join(lines)[:4096]
+    return embed
+
+
+def tracks_embed(parent: RatedItem, rows: list[RatedItem], page: int) -> tuple[discord.Embed, int]:
+    """A page of an album's or playlist's tracks with the user's ratings; returns (embed, page count)."""
+    pages = max(1, -(-len(rows) // TRACKS_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    start = page * TRACKS_PER_PAGE
+    item = parent.item
+    title = item.name if item else f"{parent.ref.type.label.capitalize()} {parent.ref.id}"
+    embed = discord.Embed(title=title[:256], url=item.url if item else None, colour=_colour(item))
+    if item is not None and item.artwork is not None:
+        embed.set_thumbnail(url=item.artwork.url(300, 300))
+    lines = []
+    for n, rated in enumerate(rows[start : start + TRACKS_PER_PAGE], start + 1):
+        name = rated.item.name if rated.item else rated.ref.id
+        artist = f" — {rated.item.artist_name}" if rated.item and rated.item.artist_name else ""
+        lines.append(f"`{n:>3}` {RATING_ICON.get(rated.rating, '▫️')} {_md(name)}{_md(artist)}")
+    embed.description = "\n".join(lines)[:4096] or "No tracks."
+    liked = sum(1 for r in rows if r.rating == 1)
+    disliked = sum(1 for r in rows if r.rating == -1)
+    embed.set_footer(text=f"{len(rows)} tracks · 👍 {liked} · 👎 {disliked} · page {page + 1}/{pages}")
+    return embed, pages
+
+
+def _md(text: str) -> str:
+    return discord.utils.escape_markdown(text)
+
+
+def account_embed(
+    account: Account | None, pending: int = 0, pending_reason: str | None = None
+) -> discord.Embed:
+    """``/account``: link status, storefront, linked since, last used, queued ratings. Never the token."""
+    if account is None:
+        embed = discord.Embed(
+            title="Apple Music account",
+            description="Not linked. Run `/link` to link your Apple Music account.",
+            colour=APPLE_RED,
+        )
+    else:
+        status = (
+            "✅ Linked"
+            if account.is_active
+            else "⚠️ Needs relinking — Apple no longer accepts it; run `/link`"
+        )
+        embed = discord.Embed(title="Apple Music account", colour=APPLE_RED)
+        embed.add_field(name="Status", value=status, inline=False)
+        embed.add_field(name="Storefront", value=account.storefront.upper(), inline=True)
+        embed.add_field(
+            name="Linked since", value=discord.utils.format_dt(_dt(account.linked_at), "D"), inline=True
+        )
+        embed.add_field(
+            name="Last used", value=discord.utils.format_dt(_dt(account.last_used), "R"), inline=True
+        )
+    if pending:
+        why = f" ({pending_reason})" if pending_reason else ""
+        embed.add_field(name="Ratings waiting", value=f"{pending}{why}", inline=False)
+    embed.set_footer(text="/unlink removes your token from the bot at once.")
+    return embed
+
+
+def _dt(epoch: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
+
+
+def link_embed(url: str, *, in_dm: bool) -> discord.Embed:
+    embed = discord.Embed(title="Link your Apple Music account", url=url, colour=APPLE_RED)
+    embed.description = (
+        f"**[Open the linking page]({url})** and sign in with Apple. The link works once, for you only, "
+        "for 10 minutes.\n\n"
+        + (
+            "No browser handy? Paste your Apple Music user token here in this DM instead."
+            if in_dm
+            else "Prefer not to use the page? Open a DM with me and paste your Apple Music user token there."
+        )
+    )
+    embed.set_footer(text="Your token is stored encrypted and used only to read and set your ratings.")
+    return embed
+
+
+def linked_embed(storefront: str) -> discord.Embed:
+    return discord.Embed(
+        title="Apple Music linked ✅",
+        description=(
+            f"Your account (storefront {storefront.upper()}) is linked. React 👍 or 👎 on shared songs, "
+            "or use `/rating`. `/unlink` removes it at any time."
+        ),
+        colour=discord.Colour.green(),
+    )

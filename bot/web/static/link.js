@@ -1,0 +1,71 @@
+// The linking page: MusicKit JS sign-in, then the token goes to our server with the one-time state.
+(function () {
+  "use strict";
+  var config = JSON.parse(document.getElementById("link-config").textContent);
+  var button = document.getElementById("connect");
+  var statusLine = document.getElementById("status");
+
+  function show(text, kind) {
+    statusLine.textContent = text;
+    statusLine.className = kind || "";
+  }
+
+  if (!config.state) {
+    show(config.error || "This link is not valid. Run /link in Discord to get a new one.", "error");
+    button.textContent = "Link unavailable";
+    return;
+  }
+
+  async function sendToken(token) {
+    var response = await fetch("/link/complete", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify({ state: config.state, token: token })
+    });
+    var body = {};
+    try { body = await response.json(); } catch (e) { body = {}; }
+    return { ok: response.ok, body: body };
+  }
+
+  async function connect() {
+    button.disabled = true;
+    show("Waiting for Apple…");
+    try {
+      var music = MusicKit.getInstance();
+      var token = await music.authorize();
+      if (!token) { throw new Error("no token"); }
+      show("Checking with Apple Music…");
+      var result = await sendToken(token);
+      if (result.ok) {
+        show(result.body.message || "Linked! You can close this page and go back to Discord.", "ok");
+        button.textContent = "Linked";
+        document.body.dataset.linked = "true";
+      } else {
+        show(result.body.message || "Linking failed. Run /link in Discord to try again.", "error");
+        button.disabled = result.body.code === "apple_refused" ? false : true;
+        document.body.dataset.error = result.body.code || "failed";
+      }
+    } catch (e) {
+      show("Apple sign-in was cancelled or failed. Press the button to try again.", "error");
+      button.disabled = false;
+    }
+  }
+
+  async function setup() {
+    try {
+      await MusicKit.configure({
+        developerToken: config.developerToken,
+        app: { name: config.appName, build: config.appBuild }
+      });
+      button.textContent = "Sign in with Apple Music";
+      button.disabled = false;
+      button.addEventListener("click", connect);
+      document.body.dataset.ready = "true";
+    } catch (e) {
+      show("Apple Music could not start on this page. Try again later.", "error");
+    }
+  }
+
+  if (window.MusicKit) { setup(); } else { document.addEventListener("musickitloaded", setup, { once: true }); }
+})();

@@ -1,0 +1,245 @@
+"""``/rating show|like|dislike|clear|tracks``, the "Apple Music ratings" message menu, and the buttons."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.applemusic import ResourceType, find_links
+from bot.errors import NotRatable
+from bot.services.ratings import ItemRef
+from bot.ui.embeds import item_embed, items_embed, tracks_embed
+from bot.ui.errors import reply_with_error
+from bot.ui.views import multi_rating_view, pager_view, rating_view
+
+if TYPE_CHECKING:
+    from bot.app import RatingsBot
+
+log = logging.getLogger(__name__)
+
+KIND_CHOICES = [
+    app_commands.Choice(name="Song", value=ResourceType.SONGS.value),
+    app_commands.Choice(name="Album", value=ResourceType.ALBUMS.value),
+    app_commands.Choice(name="Playlist", value=ResourceType.PLAYLISTS.value),
+    app_commands.Choice(name="Music video", value=ResourceType.MUSIC_VIDEOS.value),
+    app_commands.Choice(name="Station", value=ResourceType.STATIONS.value),
+    app_commands.Choice(name="Library song", value=ResourceType.LIBRARY_SONGS.value),
+    app_commands.Choice(name="Library album", value=ResourceType.LIBRARY_ALBUMS.value),
+    app_commands.Choice(name="Library music video", value=ResourceType.LIBRARY_MUSIC_VIDEOS.value),
+    app_commands.Choice(name="Library playlist", value=ResourceType.LIBRARY_PLAYLISTS.value),
+]
+VALUES = {"like": 1, "dislike": -1, "clear": 0}
+ITEM_HELP = "An Apple Music link, an id, or a name (pick a suggestion)"
+KIND_HELP = "What the id is, when it could be several things (e.g. a library item)"
+
+
+def _kind(choice: app_commands.Choice[str] | None) -> ResourceType | None:
+    return ResourceType(choice.value) if choice is not None else None
+
+
+def _locale(interaction: discord.Interaction[RatingsBot]) -> str:
+    return str(
+        interaction.locale.value if isinstance(interaction.locale, discord.Locale) else interaction.locale
+    )
+
+
+@app_commands.allowed_installs(guilds=True, users=True)
+@app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+class Ratings(commands.GroupCog, group_name="rating", group_description="Your Apple Music ratings"):
+    def __init__(self, bot: RatingsBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Apple Music ratings", callback=self.message_menu)
+        self.menu.allowed_installs = app_commands.AppInstallationType(guild=True, user=True)
+        self.menu.allowed_contexts = app_commands.AppCommandContext(
+            guild=True, dm_channel=True, private_channel=True
+        )
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    # ------------------------------------------------------------------ shared steps
+
+    async def _rate(
+        self, interaction: discord.Interaction[RatingsBot], item: str, kind: ResourceType | None, value: int
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        svc = self.bot.svc.ratings
+        ctx = await svc.user(interaction.user.id, _locale(interaction))
+        ref = await svc.resolve(item, kind, ctx.storefront)
+        rated = await svc.rate(ctx, ref, value)
+        note = {1: "Liked in your Apple Music.", -1: "Disliked in your Apple Music.", 0: "Rating removed."}[
+            value
+        ]
+        await interaction.edit_original_response(
+            embed=item_embed(rated, note=note), view=rating_view(ref.type, ref.id)
+        )
+
+    async def item_autocomplete(
+        self, interaction: discord.Interaction[RatingsBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        svc = self.bot.svc
+        account = await svc.store.get_account(interaction.user.id)
+        storefront = account.storefront if account is not None else "us"
+        suggestions = await svc.ratings.suggest(current, storefront, None, budget=svc.autocomplete_budget)
+        return [app_commands.Choice(name=s.name, value=s.value) for s in suggestions[:25]]
+
+    # ------------------------------------------------------------------ commands
+
+    @app_commands.command(
+        name="show", description="Your current rating of a song, album, playlist, video or station"
+    )
+    @app_commands.describe(
+        item=ITEM_HELP, kind=KIND_HELP, public="Post it for the channel to see (default: only you)"
+    )
+    @app_commands.choices(kind=KIND_CHOICES)
+    async def show(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        item: str,
+        kind: app_commands.Choice[str] | None = None,
+        public: bool = False,
+    ) -> None:
+        interaction.extras["public"] = public
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        svc = self.bot.svc.ratings
+        ctx = await svc.user(interaction.user.id, _locale(interaction))
+        ref = await svc.resolve(item, _kind(kind), ctx.storefront)
+        rated = await svc.show(ctx, ref)
+        await interaction.edit_original_response(embed=item_embed(rated), view=rating_view(ref.type, ref.id))
+
+    @app_commands.command(name="like", description="Like it in your Apple Music")
+    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
+    @app_commands.choices(kind=KIND_CHOICES)
+    async def like(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        item: str,
+        kind: app_commands.Choice[str] | None = None,
+    ) -> None:
+        await self._rate(interaction, item, _kind(kind), 1)
+
+    @app_commands.command(name="dislike", description="Dislike it in your Apple Music")
+    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
+    @app_commands.choices(kind=KIND_CHOICES)
+    async def dislike(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        item: str,
+        kind: app_commands.Choice[str] | None = None,
+    ) -> None:
+        await self._rate(interaction, item, _kind(kind), -1)
+
+    @app_commands.command(name="clear", description="Remove your rating of it in Apple Music")
+    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
+    @app_commands.choices(kind=KIND_CHOICES)
+    async def clear(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        item: str,
+        kind: app_commands.Choice[str] | None = None,
+    ) -> None:
+        await self._rate(interaction, item, _kind(kind), 0)
+
+    @app_commands.command(name="tracks", description="Every track of an album or playlist with your rating")
+    @app_commands.describe(item="An album or playlist: link, id or name")
+    async def tracks(self, interaction: discord.Interaction[RatingsBot], item: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._show_tracks(interaction, item, None, 0)
+
+    async def _show_tracks(
+        self, interaction: discord.Interaction[RatingsBot], item: str, kind: ResourceType | None, page: int
+    ) -> None:
+        svc = self.bot.svc.ratings
+        ctx = await svc.user(interaction.user.id, _locale(interaction))
+        ref = await svc.resolve(item, kind, ctx.storefront)
+        if ref.type not in (ResourceType.ALBUMS, ResourceType.PLAYLISTS):
+            raise NotRatable("`/rating tracks` needs an album or a playlist.")
+        parent, rows = await svc.tracks(ctx, ref)
+        embed, pages = tracks_embed(parent, rows, page)
+        view = pager_view(ref.type, ref.id, min(page, pages - 1), pages)
+        if view is None:
+            await interaction.edit_original_response(embed=embed)
+        else:
+            await interaction.edit_original_response(embed=embed, view=view)
+
+    show.autocomplete("item")(item_autocomplete)
+    like.autocomplete("item")(item_autocomplete)
+    dislike.autocomplete("item")(item_autocomplete)
+    clear.autocomplete("item")(item_autocomplete)
+    tracks.autocomplete("item")(item_autocomplete)
+
+    # ------------------------------------------------------------------ message menu
+
+    async def message_menu(
+        self, interaction: discord.Interaction[RatingsBot], message: discord.Message
+    ) -> None:
+        """Ratings of the Apple Music links in a message, with buttons (works without the content intent:
+        Discord sends the target message's content with the interaction)."""
+        text = "\n".join([message.content, *(e.url or "" for e in message.embeds)])
+        links = find_links(text)
+        if not links:
+            raise NotRatable("That message has no Apple Music links I can rate.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        svc = self.bot.svc.ratings
+        ctx = await svc.user(interaction.user.id, _locale(interaction))
+        refs = [ItemRef(link.type, link.id) for link in links[:5]]
+        rows = await svc.show_many(ctx, refs)
+        if len(rows) == 1:
+            await interaction.edit_original_response(
+                embed=item_embed(rows[0]), view=rating_view(refs[0].type, refs[0].id)
+            )
+        else:
+            await interaction.edit_original_response(
+                embed=items_embed(rows), view=multi_rating_view([(r.ref.type, r.ref.id) for r in rows])
+            )
+
+    # ------------------------------------------------------------------ buttons
+
+    @commands.Cog.listener()
+    async def on_rating_button(
+        self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
+    ) -> None:
+        """A Like / Dislike / Clear press, for whoever pressed it. On the presser's own ephemeral card the card
+        is updated in place; on a shared card the presser gets a private answer."""
+        try:
+            message = interaction.message
+            in_place = message is not None and message.flags.ephemeral and len(message.components) == 1
+            if in_place:
+                await interaction.response.defer()
+            else:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            svc = self.bot.svc.ratings
+            ctx = await svc.user(interaction.user.id, _locale(interaction))
+            rated = await svc.rate(ctx, ItemRef(rtype, item_id), VALUES[action])
+            note = {
+                "like": "Liked in your Apple Music.",
+                "dislike": "Disliked in your Apple Music.",
+                "clear": "Rating removed.",
+            }
+            await interaction.edit_original_response(
+                embed=item_embed(rated, note=note[action]), view=rating_view(rtype, item_id)
+            )
+        except Exception as exc:
+            await reply_with_error(interaction, exc)
+
+    @commands.Cog.listener()
+    async def on_page_button(
+        self, interaction: discord.Interaction[RatingsBot], rtype: ResourceType, item_id: str, page: int
+    ) -> None:
+        try:
+            await interaction.response.defer()
+            await self._show_tracks(interaction, f"{rtype.value}:{item_id}", rtype, page)
+        except Exception as exc:
+            await reply_with_error(interaction, exc)
+
+
+async def setup(bot: RatingsBot) -> None:
+    await bot.add_cog(Ratings(bot))
