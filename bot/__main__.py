@@ -43,20 +43,14 @@ def _err(text: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Apple Music ratings bot for Discord.")
-    parser.add_argument(
-        "--env-file", type=Path, default=Path(".env"), help="optional .env file (default: ./.env)"
-    )
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="optional .env file (default: ./.env)")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default)")
     sub.add_parser("check", help="validate the configuration and sign a developer token, without connecting")
     sync = sub.add_parser("sync", help="register the slash commands with Discord")
-    sync.add_argument(
-        "--guild", type=int, default=None, help="sync to this guild only (instant); default: global"
-    )
+    sync.add_argument("--guild", type=int, default=None, help="sync to this guild only (instant); default: global")
     token = sub.add_parser("token", help="print a developer token for MusicKit pages and curl")
-    token.add_argument(
-        "--hours", type=float, default=12.0, help="lifetime in hours (default 12, at most 4320)"
-    )
+    token.add_argument("--hours", type=float, default=12.0, help="lifetime in hours (default 12, at most 4320)")
     token.add_argument("--origin", action="append", default=[], help="allowed web origin (repeatable)")
     sub.add_parser("gen-key", help="print a new TOKEN_ENCRYPTION_KEY")
     sub.add_parser("rotate-keys", help="re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY")
@@ -172,9 +166,7 @@ async def cmd_sync(settings: Settings, guild_id: int | None) -> int:
     async with bot:
         await bot.login(settings.token())
         synced = await bot.sync_commands(guild_id)
-    where = (
-        f"guild {guild_id}" if guild_id else "every server (global commands can take up to an hour to appear)"
-    )
+    where = f"guild {guild_id}" if guild_id else "every server (global commands can take up to an hour to appear)"
     _out(f"Synced {len(synced)} commands to {where}.")
     return 0
 
@@ -199,6 +191,37 @@ async def cmd_run(settings: Settings) -> int:
     return 0
 
 
+def _explain_failure(exc: Exception) -> int:
+    """Known ways a start fails, each as one clear sentence (no traceback, no secret)."""
+    import aiohttp
+    import discord
+
+    from bot.storage import SchemaTooNew, StorageError
+
+    if isinstance(exc, discord.LoginFailure):
+        _err("Discord refused DISCORD_TOKEN. Copy the bot token again (developer portal > Bot > Reset Token).")
+        return 2
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        _err(
+            "Discord refused the Message Content intent. Enable it in the developer portal (Bot > Privileged "
+            "Gateway Intents) or set MESSAGE_CONTENT_INTENT=false."
+        )
+        return 2
+    if isinstance(exc, SchemaTooNew):
+        _err(str(exc))
+        return 2
+    if isinstance(exc, StorageError):
+        _err(f"The database could not be used: {exc}")
+        return 1
+    if isinstance(exc, aiohttp.ClientError | OSError | discord.GatewayNotFound):
+        _err(
+            f"Could not reach Discord ({type(exc).__name__}): check DISCORD_API_BASE / DISCORD_GATEWAY_URL "
+            "and the network."
+        )
+        return 1
+    raise exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings(env_file=args.env_file)
@@ -221,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _err(exc.explain())
         return 2
+    except Exception as exc:
+        return _explain_failure(exc)
     except ValueError as exc:  # invalid key material and the like: messages are written to be shown
         _err(f"The bot cannot start: {exc}")
         return 2

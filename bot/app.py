@@ -46,9 +46,7 @@ class Services:
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     """The command tree; its error handler is the one place errors become words for the user."""
 
-    async def on_error(
-        self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError
-    ) -> None:
+    async def on_error(self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError) -> None:
         from bot.ui.errors import reply_with_error
 
         await reply_with_error(interaction, error)

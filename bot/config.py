@@ -227,9 +227,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             problems.append(f"SHARD_IDS must be comma-separated whole numbers such as 0,1, got {raw_ids!r}.")
         else:
             if shard_count is None:
-                problems.append(
-                    "SHARD_IDS is set but SHARD_COUNT is not: set both, e.g. SHARD_COUNT=2 SHARD_IDS=0,1."
-                )
+                problems.append("SHARD_IDS is set but SHARD_COUNT is not: set both, e.g. SHARD_COUNT=2 SHARD_IDS=0,1.")
             elif any(not 0 <= s < shard_count for s in shard_ids):
                 problems.append(f"SHARD_IDS must each be between 0 and SHARD_COUNT-1 ({shard_count - 1}).")
 

@@ -49,10 +49,7 @@ class Linking(commands.Cog):
         in_bot_dm = (
             isinstance(interaction.channel, discord.DMChannel)
             and interaction.guild is None
-            and (
-                interaction.channel.recipient is None
-                or interaction.channel.recipient.id == interaction.user.id
-            )
+            and (interaction.channel.recipient is None or interaction.channel.recipient.id == interaction.user.id)
         )
         if in_bot_dm:
             await interaction.edit_original_response(embed=link_embed(url, in_dm=True))
@@ -85,9 +82,7 @@ class Linking(commands.Cog):
         )
         await interaction.response.send_message(text, ephemeral=True)
 
-    @app_commands.command(
-        name="account", description="Your Apple Music link: status, storefront, waiting ratings"
-    )
+    @app_commands.command(name="account", description="Your Apple Music link: status, storefront, waiting ratings")
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def account(self, interaction: discord.Interaction[RatingsBot]) -> None:

@@ -22,9 +22,7 @@ class Meta(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def about(self, interaction: discord.Interaction[RatingsBot]) -> None:
-        await interaction.response.send_message(
-            embed=about_embed(self.bot.tree.walk_commands()), ephemeral=True
-        )
+        await interaction.response.send_message(embed=about_embed(self.bot.tree.walk_commands()), ephemeral=True)
 
 
 async def setup(bot: RatingsBot) -> None:

@@ -42,9 +42,7 @@ def _kind(choice: app_commands.Choice[str] | None) -> ResourceType | None:
 
 
 def _locale(interaction: discord.Interaction[RatingsBot]) -> str:
-    return str(
-        interaction.locale.value if isinstance(interaction.locale, discord.Locale) else interaction.locale
-    )
+    return str(interaction.locale.value if isinstance(interaction.locale, discord.Locale) else interaction.locale)
 
 
 @app_commands.allowed_installs(guilds=True, users=True)
@@ -54,9 +52,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         self.bot = bot
         self.menu = app_commands.ContextMenu(name="Apple Music ratings", callback=self.message_menu)
         self.menu.allowed_installs = app_commands.AppInstallationType(guild=True, user=True)
-        self.menu.allowed_contexts = app_commands.AppCommandContext(
-            guild=True, dm_channel=True, private_channel=True
-        )
+        self.menu.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
         super().__init__()
 
     async def cog_load(self) -> None:
@@ -75,12 +71,8 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         ctx = await svc.user(interaction.user.id, _locale(interaction))
         ref = await svc.resolve(item, kind, ctx.storefront)
         rated = await svc.rate(ctx, ref, value)
-        note = {1: "Liked in your Apple Music.", -1: "Disliked in your Apple Music.", 0: "Rating removed."}[
-            value
-        ]
-        await interaction.edit_original_response(
-            embed=item_embed(rated, note=note), view=rating_view(ref.type, ref.id)
-        )
+        note = {1: "Liked in your Apple Music.", -1: "Disliked in your Apple Music.", 0: "Rating removed."}[value]
+        await interaction.edit_original_response(embed=item_embed(rated, note=note), view=rating_view(ref.type, ref.id))
 
     async def item_autocomplete(
         self, interaction: discord.Interaction[RatingsBot], current: str
@@ -93,12 +85,8 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
 
     # ------------------------------------------------------------------ commands
 
-    @app_commands.command(
-        name="show", description="Your current rating of a song, album, playlist, video or station"
-    )
-    @app_commands.describe(
-        item=ITEM_HELP, kind=KIND_HELP, public="Post it for the channel to see (default: only you)"
-    )
+    @app_commands.command(name="show", description="Your current rating of a song, album, playlist, video or station")
+    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP, public="Post it for the channel to see (default: only you)")
     @app_commands.choices(kind=KIND_CHOICES)
     async def show(
         self,
@@ -178,9 +166,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
 
     # ------------------------------------------------------------------ message menu
 
-    async def message_menu(
-        self, interaction: discord.Interaction[RatingsBot], message: discord.Message
-    ) -> None:
+    async def message_menu(self, interaction: discord.Interaction[RatingsBot], message: discord.Message) -> None:
         """Ratings of the Apple Music links in a message, with buttons (works without the content intent:
         Discord sends the target message's content with the interaction)."""
         text = "\n".join([message.content, *(e.url or "" for e in message.embeds)])

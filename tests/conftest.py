@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.apple",
     "tests.fixtures.discord",
     "tests.fixtures.storage",
+    "tests.fixtures.bot",
 ]

@@ -57,9 +57,7 @@ _LIBRARY = (
     "Share the item from the Apple Music catalog instead."
 )
 _ARTIST = "Artists can't be rated. Share a song, album, music video, playlist or station instead."
-_UNRATABLE = (
-    "That kind of Apple Music page can't be rated. Share a song, album, music video, playlist or station."
-)
+_UNRATABLE = "That kind of Apple Music page can't be rated. Share a song, album, music video, playlist or station."
 _NO_ID = "That Apple Music link has no song, album, video, playlist or station id in it."
 
 # A link in a chat message: optional scheme, an Apple host, then anything up to whitespace or a delimiter.

@@ -139,9 +139,7 @@ class CatalogItem:
         return self.artist_name or self.curator_name
 
     @classmethod
-    def from_api(
-        cls, raw: Mapping[str, Any], fallback_type: ResourceType | None = None
-    ) -> CatalogItem | None:
+    def from_api(cls, raw: Mapping[str, Any], fallback_type: ResourceType | None = None) -> CatalogItem | None:
         """Parse one catalog resource; None when it has no id or an unratable type (artists, curators...)."""
         rid = _str(raw, "id")
         type_text = _str(raw, "type")

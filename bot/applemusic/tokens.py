@@ -108,9 +108,7 @@ class DeveloperToken:
         self.sign_count = 0
 
     def __repr__(self) -> str:
-        return (
-            f"DeveloperToken(team_id={self.team_id!r}, key_id={self.key_id!r}, lifetime={self.lifetime:.0f})"
-        )
+        return f"DeveloperToken(team_id={self.team_id!r}, key_id={self.key_id!r}, lifetime={self.lifetime:.0f})"
 
     def _sign(self, lifetime: float, origin: list[str] | None = None) -> tuple[str, float]:
         issued = int(self._now())

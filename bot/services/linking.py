@@ -50,9 +50,7 @@ class StateExpired(LinkError):
     http_status = 410
 
     def __init__(self) -> None:
-        super().__init__(
-            "This link has expired (links last 10 minutes). Run /link in Discord to get a new one."
-        )
+        super().__init__("This link has expired (links last 10 minutes). Run /link in Discord to get a new one.")
 
 
 class StateUsed(LinkError):
@@ -67,9 +65,7 @@ class NoPendingLink(LinkError):
     code = "no_pending_link"
 
     def __init__(self) -> None:
-        super().__init__(
-            "Run /link first: I only accept a token right after you ask to link. It was not stored."
-        )
+        super().__init__("Run /link first: I only accept a token right after you ask to link. It was not stored.")
 
 
 class NotAToken(LinkError):
@@ -85,8 +81,7 @@ class AppleRefusedToken(LinkError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Apple Music refused this authorization. Try signing in again; make sure you allow access "
-            "when Apple asks."
+            "Apple Music refused this authorization. Try signing in again; make sure you allow access when Apple asks."
         )
 
 
@@ -106,9 +101,7 @@ class AppleUnavailable(LinkError):
     http_status = 503
 
     def __init__(self) -> None:
-        super().__init__(
-            "Apple Music could not be reached to check your sign-in. Nothing was stored; try again."
-        )
+        super().__init__("Apple Music could not be reached to check your sign-in. Nothing was stored; try again.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +213,7 @@ class LinkService:
             raise AppleRefusedToken() from exc
         except am.DeveloperTokenRejected as exc:
             # 401 for a valid developer token means the account has no active subscription / sign-in
-            log.warning(
-                "Apple answered 401 while validating a user token (subscription, or the developer key)"
-            )
+            log.warning("Apple answered 401 while validating a user token (subscription, or the developer key)")
             raise NoSubscription() from exc
         except am.AppleMusicError as exc:
             raise AppleUnavailable() from exc

@@ -67,9 +67,7 @@ class UserContext:
     language: str | None
 
     def __repr__(self) -> str:
-        return (
-            f"UserContext(user_id={self.user_id}, storefront={self.storefront!r}, language={self.language!r})"
-        )
+        return f"UserContext(user_id={self.user_id}, storefront={self.storefront!r}, language={self.language!r})"
 
 
 def pick_language(locale: str | None, supported: Iterable[str]) -> str | None:
@@ -105,9 +103,7 @@ class RatingService:
     ) -> None:
         self.apple = apple
         self.store = store
-        self._catalog: TTLCache[tuple[str, str | None, str, str], CatalogItem | None] = TTLCache(
-            20_000, catalog_ttl
-        )
+        self._catalog: TTLCache[tuple[str, str | None, str, str], CatalogItem | None] = TTLCache(20_000, catalog_ttl)
         self._searches: TTLCache[tuple[str, str | None, str], list[Suggestion]] = TTLCache(2_000, search_ttl)
         self._languages: TTLCache[int, tuple[str, ...]] = TTLCache(10_000, 86_400)
         self._inflight: dict[tuple[str, str | None, str], asyncio.Task[list[Suggestion]]] = {}
@@ -172,9 +168,7 @@ class RatingService:
             for rtype in SEARCH_TYPES:
                 if results.get(rtype):
                     found = results[rtype][0]
-                    self._catalog[(storefront or DEFAULT_STOREFRONT, None, found.type.value, found.id)] = (
-                        found
-                    )
+                    self._catalog[(storefront or DEFAULT_STOREFRONT, None, found.type.value, found.id)] = found
                     return ItemRef(found.type, found.id)
             raise NotRatable(
                 f"Nothing in Apple Music matches “{text[:80]}”. Try a link or pick a suggestion."
@@ -253,9 +247,7 @@ class RatingService:
         ratings: dict[tuple[ResourceType, str], int] = {}
         try:
             for rtype, ids in by_type.items():
-                for rid, rating in (
-                    await self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language)
-                ).items():
+                for rid, rating in (await self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language)).items():
                     ratings[(rtype, rid)] = rating.value
         except am.UserTokenInvalid:
             await self.token_rejected(ctx.user_id)
@@ -305,11 +297,7 @@ class RatingService:
             link = None
         if link is not None:
             ref = ItemRef(link.type, link.id)
-            return [
-                Suggestion(
-                    name=f"{link.type.label.capitalize()} {link.id} (from your link)"[:100], value=ref.key
-                )
-            ]
+            return [Suggestion(name=f"{link.type.label.capitalize()} {link.id} (from your link)"[:100], value=ref.key)]
         key = (storefront, language, term.lower())
         cached = self._searches.get(key)
         if cached is not None:

@@ -51,9 +51,7 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ accounts
     @abstractmethod
-    async def link_account(
-        self, user_id: int, token: str, storefront: str, *, now: float | None = None
-    ) -> Account:
+    async def link_account(self, user_id: int, token: str, storefront: str, *, now: float | None = None) -> Account:
         """Insert or replace the user's account (status active, token encrypted).
 
         In the same transaction, the user's held outbox rows (``unlinked`` within their expiry, ``stale``)
@@ -106,9 +104,7 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ link states
     @abstractmethod
-    async def create_link_state(
-        self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None
-    ) -> None:
+    async def create_link_state(self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None) -> None:
         """Store a one-time linking nonce. ``ValueError`` if the nonce already exists."""
 
     @abstractmethod
@@ -170,9 +166,7 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ notices
     @abstractmethod
-    async def claim_notice(
-        self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0
-    ) -> bool:
+    async def claim_notice(self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0) -> bool:
         """True at most once per ``interval`` seconds per (user, kind): "may I send this notice now?"."""
 
     # ------------------------------------------------------------------ outbox
@@ -230,9 +224,7 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def hold_user(
-        self, user_id: int, reason: HoldReason | str, *, hold_expires_at: float | None = None
-    ) -> int:
+    async def hold_user(self, user_id: int, reason: HoldReason | str, *, hold_expires_at: float | None = None) -> int:
         """Hold all of the user's rows (they are not claimed until released). Returns rows held."""
 
     @abstractmethod

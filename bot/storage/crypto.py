@@ -93,9 +93,7 @@ def _make_fernet(key: str | bytes, position: int, total: int, setting_name: str)
     where = f"{setting_name}: key #{position} of {total}"
     raw = key.strip()
     if not raw:
-        raise InvalidEncryptionKey(
-            f"{where} is empty (check for a stray comma); keys are separated by commas"
-        )
+        raise InvalidEncryptionKey(f"{where} is empty (check for a stray comma); keys are separated by commas")
     try:
         return Fernet(raw)
     except (ValueError, TypeError):

@@ -34,9 +34,7 @@ def sqlite_path_from_url(database_url: str) -> str:
     if path.startswith("/"):
         path = path[1:]
     if not path or path.endswith("/"):
-        raise UnsupportedDatabaseURL(
-            "the SQLite DATABASE_URL names no database file (example: sqlite:///data/bot.db)"
-        )
+        raise UnsupportedDatabaseURL("the SQLite DATABASE_URL names no database file (example: sqlite:///data/bot.db)")
     return path
 
 
@@ -51,8 +49,7 @@ async def open_store(database_url: str, cipher: TokenCipher, *, clock: Clock = t
     if scheme in _POSTGRES_SCHEMES:
         # Never echo the URL: it may carry a password.
         raise UnsupportedDatabaseURL(
-            "PostgreSQL storage is not supported yet; use an SQLite DATABASE_URL such as "
-            "sqlite:///data/bot.db"
+            "PostgreSQL storage is not supported yet; use an SQLite DATABASE_URL such as sqlite:///data/bot.db"
         )
     raise UnsupportedDatabaseURL(
         f"DATABASE_URL scheme {scheme or 'missing'!r} is not supported; use sqlite:///path/to/bot.db"

@@ -81,9 +81,7 @@ def _has_code(text: str) -> bool:
 
 async def current_version(db: aiosqlite.Connection) -> int:
     rows = list(
-        await db.execute_fetchall(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        )
+        await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
     )
     if not rows:
         return 0
@@ -91,9 +89,7 @@ async def current_version(db: aiosqlite.Connection) -> int:
     return int(rows[0][0])
 
 
-async def apply_migrations(
-    db: aiosqlite.Connection, migrations: Sequence[Migration], *, database: str
-) -> int:
+async def apply_migrations(db: aiosqlite.Connection, migrations: Sequence[Migration], *, database: str) -> int:
     """Bring the database to the last migration; returns the final version.
 
     The connection must be in autocommit mode (``isolation_level=None``). Each migration runs in its own
@@ -127,9 +123,7 @@ async def apply_migrations(
         except BaseException as exc:
             await _rollback_quietly(db)
             if isinstance(exc, sqlite3.Error):
-                raise MigrationError(
-                    f"migration {migration.label} failed and was rolled back: {exc}"
-                ) from exc
+                raise MigrationError(f"migration {migration.label} failed and was rolled back: {exc}") from exc
             raise
         version = migration.version
         log.info("Applied database migration %s", migration.label)

@@ -224,9 +224,7 @@ class SqliteStore(Store):
             )
 
     # ------------------------------------------------------------------ accounts
-    async def link_account(
-        self, user_id: int, token: str, storefront: str, *, now: float | None = None
-    ) -> Account:
+    async def link_account(self, user_id: int, token: str, storefront: str, *, now: float | None = None) -> Account:
         if not token:
             raise ValueError("the music user token is empty")
         at = self._now(now)
@@ -259,9 +257,7 @@ class SqliteStore(Store):
                 return cached[0]
             del self._token_cache[user_id]
         async with self._locked():
-            row = await self._one(
-                "SELECT token_enc FROM accounts WHERE user_id = ? AND status = 'active'", (user_id,)
-            )
+            row = await self._one("SELECT token_enc FROM accounts WHERE user_id = ? AND status = 'active'", (user_id,))
             if row is None:
                 return None
             try:
@@ -297,8 +293,7 @@ class SqliteStore(Store):
             self._token_cache.pop(user_id, None)
             async with self._transaction():
                 changed = await self._write(
-                    "UPDATE accounts SET status = 'stale', stale_notified = 0"
-                    " WHERE user_id = ? AND status = 'active'",
+                    "UPDATE accounts SET status = 'stale', stale_notified = 0 WHERE user_id = ? AND status = 'active'",
                     (user_id,),
                 )
                 exists = await self._one("SELECT 1 FROM accounts WHERE user_id = ?", (user_id,))
@@ -314,8 +309,7 @@ class SqliteStore(Store):
     async def mark_stale_notified(self, user_id: int) -> bool:
         async with self._locked():
             changed = await self._write(
-                "UPDATE accounts SET stale_notified = 1"
-                " WHERE user_id = ? AND status = 'stale' AND stale_notified = 0",
+                "UPDATE accounts SET stale_notified = 1 WHERE user_id = ? AND status = 'stale' AND stale_notified = 0",
                 (user_id,),
             )
         return changed == 1
@@ -338,9 +332,7 @@ class SqliteStore(Store):
             if status is None:
                 row = await self._one("SELECT COUNT(*) FROM accounts")
             else:
-                row = await self._one(
-                    "SELECT COUNT(*) FROM accounts WHERE status = ?", (AccountStatus(status).value,)
-                )
+                row = await self._one("SELECT COUNT(*) FROM accounts WHERE status = ?", (AccountStatus(status).value,))
         return int(row[0]) if row is not None else 0
 
     async def rotate_keys(self) -> int:
@@ -373,9 +365,7 @@ class SqliteStore(Store):
         return bad
 
     # ------------------------------------------------------------------ link states
-    async def create_link_state(
-        self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None
-    ) -> None:
+    async def create_link_state(self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None) -> None:
         if not nonce:
             raise ValueError("empty nonce")
         at = self._now(now)
@@ -398,9 +388,7 @@ class SqliteStore(Store):
             )
             if used:
                 return LinkStateResult.OK
-            row = await self._one(
-                "SELECT user_id, expires_at, used_at FROM link_states WHERE nonce = ?", (nonce,)
-            )
+            row = await self._one("SELECT user_id, expires_at, used_at FROM link_states WHERE nonce = ?", (nonce,))
         if row is None:
             return LinkStateResult.UNKNOWN
         if int(row["user_id"]) != user_id:
@@ -515,9 +503,7 @@ class SqliteStore(Store):
             return await self._write("DELETE FROM shared_messages WHERE created_at < ?", (float(before),))
 
     # ------------------------------------------------------------------ notices
-    async def claim_notice(
-        self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0
-    ) -> bool:
+    async def claim_notice(self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0) -> bool:
         at = self._now(now)
         async with self._locked():
             rows = await self._rows(
@@ -583,9 +569,7 @@ class SqliteStore(Store):
     async def complete(self, entry: OutboxEntry, applied_version: int | None = None) -> bool:
         version = entry.version if applied_version is None else int(applied_version)
         async with self._locked():
-            deleted = await self._write(
-                "DELETE FROM outbox WHERE id = ? AND version = ?", (entry.id, version)
-            )
+            deleted = await self._write("DELETE FROM outbox WHERE id = ? AND version = ?", (entry.id, version))
             if deleted:
                 return True
             # A newer desired state arrived while we were applying: keep it, release our claim.
@@ -615,8 +599,7 @@ class SqliteStore(Store):
                     kept = [(e.id, e.claimed_by) for e in chunk if e.id not in gone_ids]
                     if kept:
                         await self._db.executemany(
-                            "UPDATE outbox SET claimed_by = NULL, lease_until = NULL"
-                            " WHERE id = ? AND claimed_by IS ?",
+                            "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE id = ? AND claimed_by IS ?",
                             kept,
                         )
         return deleted
@@ -631,9 +614,7 @@ class SqliteStore(Store):
             )
         return changed == 1
 
-    async def hold_user(
-        self, user_id: int, reason: HoldReason | str, *, hold_expires_at: float | None = None
-    ) -> int:
+    async def hold_user(self, user_id: int, reason: HoldReason | str, *, hold_expires_at: float | None = None) -> int:
         held = HoldReason(reason).value
         async with self._locked():
             return await self._write(
@@ -664,8 +645,7 @@ class SqliteStore(Store):
         at = self._now(now)
         async with self._locked():
             return await self._write(
-                "DELETE FROM outbox WHERE held IS NOT NULL AND hold_expires_at IS NOT NULL"
-                " AND hold_expires_at <= ?",
+                "DELETE FROM outbox WHERE held IS NOT NULL AND hold_expires_at IS NOT NULL AND hold_expires_at <= ?",
                 (at,),
             )
 

@@ -115,9 +115,7 @@ def _md(text: str) -> str:
     return discord.utils.escape_markdown(text)
 
 
-def account_embed(
-    account: Account | None, pending: int = 0, pending_reason: str | None = None
-) -> discord.Embed:
+def account_embed(account: Account | None, pending: int = 0, pending_reason: str | None = None) -> discord.Embed:
     """``/account``: link status, storefront, linked since, last used, queued ratings. Never the token."""
     if account is None:
         embed = discord.Embed(
@@ -126,20 +124,12 @@ def account_embed(
             colour=APPLE_RED,
         )
     else:
-        status = (
-            "✅ Linked"
-            if account.is_active
-            else "⚠️ Needs relinking — Apple no longer accepts it; run `/link`"
-        )
+        status = "✅ Linked" if account.is_active else "⚠️ Needs relinking — Apple no longer accepts it; run `/link`"
         embed = discord.Embed(title="Apple Music account", colour=APPLE_RED)
         embed.add_field(name="Status", value=status, inline=False)
         embed.add_field(name="Storefront", value=account.storefront.upper(), inline=True)
-        embed.add_field(
-            name="Linked since", value=discord.utils.format_dt(_dt(account.linked_at), "D"), inline=True
-        )
-        embed.add_field(
-            name="Last used", value=discord.utils.format_dt(_dt(account.last_used), "R"), inline=True
-        )
+        embed.add_field(name="Linked since", value=discord.utils.format_dt(_dt(account.linked_at), "D"), inline=True)
+        embed.add_field(name="Last used", value=discord.utils.format_dt(_dt(account.last_used), "R"), inline=True)
     if pending:
         why = f" ({pending_reason})" if pending_reason else ""
         embed.add_field(name="Ratings waiting", value=f"{pending}{why}", inline=False)

@@ -35,9 +35,7 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, am.UpstreamTimeout):
         return "Apple Music did not answer in time. Nothing was changed; please try again."
     if isinstance(error, am.UpstreamError):
-        return (
-            "Apple Music is having trouble right now. Nothing was changed; please try again in a few minutes."
-        )
+        return "Apple Music is having trouble right now. Nothing was changed; please try again in a few minutes."
     if isinstance(error, am.DeveloperTokenRejected):
         return (
             "Apple Music refused this bot's developer credentials, or your Apple Music subscription is not "

@@ -85,9 +85,7 @@ class PageButton(
 ):
     """Previous / next page of a track list: ``page:albums:1613600183:2:next`` (the page to show)."""
 
-    def __init__(
-        self, rtype: ResourceType, item_id: str, page: int, direction: str, *, disabled: bool = False
-    ) -> None:
+    def __init__(self, rtype: ResourceType, item_id: str, page: int, direction: str, *, disabled: bool = False) -> None:
         self.rtype = rtype
         self.item_id = item_id
         self.page = page
@@ -120,9 +118,7 @@ def link_button_view() -> discord.ui.View:
     return view
 
 
-def rating_view(
-    rtype: ResourceType, item_id: str, *, actions: tuple[str, ...] = RATING_ACTIONS
-) -> discord.ui.View:
+def rating_view(rtype: ResourceType, item_id: str, *, actions: tuple[str, ...] = RATING_ACTIONS) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in actions:
         view.add_item(RatingButton(action, rtype, item_id))

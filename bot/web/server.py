@@ -58,9 +58,7 @@ class LinkWebServer:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._template = resources.files("bot.web").joinpath("static/link.html").read_text("utf-8")
-        self._static = {
-            name: resources.files("bot.web").joinpath(f"static/{name}").read_bytes() for name in _STATIC
-        }
+        self._static = {name: resources.files("bot.web").joinpath(f"static/{name}").read_bytes() for name in _STATIC}
         musickit_origin = origin_of(musickit_js_url)
         self._csp = "; ".join(
             [
@@ -127,9 +125,7 @@ class LinkWebServer:
     def _render(self, config: dict[str, Any], status: int = 200) -> web.Response:
         # JSON inside <script type="application/json">: escape "<" so nothing can close the element
         blob = json.dumps(config).replace("<", "\\u003c")
-        body = self._template.replace("__CONFIG__", blob).replace(
-            "__MUSICKIT_URL__", html.escape(self.musickit_js_url)
-        )
+        body = self._template.replace("__CONFIG__", blob).replace("__MUSICKIT_URL__", html.escape(self.musickit_js_url))
         return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
 
     async def page(self, request: web.Request) -> web.Response:
@@ -147,9 +143,7 @@ class LinkWebServer:
 
     async def complete(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
-            return web.json_response(
-                {"ok": False, "code": "bad_request", "message": "Send JSON."}, status=415
-            )
+            return web.json_response({"ok": False, "code": "bad_request", "message": "Send JSON."}, status=415)
         try:
             payload = await request.json()
         except (ValueError, UnicodeDecodeError):
@@ -167,9 +161,7 @@ class LinkWebServer:
             linked = await self.links.complete_with_state(payload["state"], payload["token"])
         except LinkError as exc:
             log.info("linking page refused a link: %s", exc.code)
-            return web.json_response(
-                {"ok": False, "code": exc.code, "message": str(exc)}, status=exc.http_status
-            )
+            return web.json_response({"ok": False, "code": exc.code, "message": str(exc)}, status=exc.http_status)
         return web.json_response(
             {
                 "ok": True,

@@ -1,0 +1,47 @@
+"""End to end: the real RatingsBot, the real discord.py client, the loopback Discord and Apple servers."""
+
+from __future__ import annotations
+
+from bot.app import RatingsBot
+from tests.servers.discord import LoopbackDiscord
+
+EPHEMERAL = 1 << 6
+
+
+async def test_bot_logs_in_and_syncs_every_command_to_the_dev_guild(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord
+) -> None:
+    assert running_bot.user is not None and running_bot.user.id == discord_server.bot_user_id
+    puts = discord_server.requests_to("PUT", rf"/applications/\d+/guilds/{discord_server.guild_id}/commands$")
+    assert len(puts) == 1, "commands are bulk-overwritten once, in the dev guild"
+    assert not discord_server.requests_to("PUT", r"/applications/\d+/commands$"), "never a global sync at start"
+    sent = {(c["name"], c.get("type", 1)) for c in puts[0].json}
+    expected = {("about", 1), ("link", 1), ("unlink", 1), ("account", 1), ("rating", 1), ("Apple Music ratings", 3)}
+    assert expected <= sent
+    rating = next(c for c in puts[0].json if c["name"] == "rating")
+    assert {o["name"] for o in rating["options"]} == {"show", "like", "dislike", "clear", "tracks"}
+    assert not discord_server.unknown_requests
+
+
+async def test_about_answers_in_time_with_an_ephemeral_embed(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord
+) -> None:
+    rec = await discord_server.send_command("about", discord_server.alice_id, discord_server.channel_id)
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted and callback.elapsed < 3.0
+    assert callback.type == 4
+    data = callback.data
+    assert data is not None and data["flags"] & EPHEMERAL
+    embed = data["embeds"][0]
+    assert embed["title"] == "Apple Music ratings"
+    commands_field = next(f for f in embed["fields"] if f["name"] == "Commands")
+    for name in ("/about", "/link", "/unlink", "/account", "/rating like", "/rating tracks"):
+        assert f"`{name}`" in commands_field["value"]
+
+
+async def test_bot_restarts_on_the_same_database(bot_factory, discord_server: LoopbackDiscord) -> None:  # type: ignore[no-untyped-def]
+    async with bot_factory() as first:
+        await first.svc.store.link_account(discord_server.alice_id, "A" * 120, "gb")
+    async with bot_factory() as second:
+        account = await second.svc.store.get_account(discord_server.alice_id)
+        assert account is not None and account.storefront == "gb"
