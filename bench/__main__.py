@@ -1,0 +1,239 @@
+"""Benchmarks: ``python -m bench [--quick]`` prints a table and writes ``bench/results.json``.
+
+The loopback Apple Music API runs in its own process (``python -m tests.servers.apple``), so the bot's
+code measured here has this process's CPU to itself. Each figure is measured beside its reference in the
+same run, and the claim is the ratio; absolute times are printed too.
+
+Figures so far (issue 7 lists five; the rest are not built yet):
+  1. Reading the ratings of a 250-track playlist with Apple answering each request after 50 ms, through the
+     bot's RatingService, beside (a) one request per track and (b) 200 ids per request sent one after another.
+  4. Apple allowing 20 requests/s (429 beyond, no Retry-After): N writes queued at once through the client
+     with the bot's pacer, beside the same client without a pacer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot import applemusic as am
+from bot.services.ratings import ItemRef, RatingService, UserContext
+
+ROOT = Path(__file__).resolve().parents[1]
+TEAM, KID = "TEAMID1234", "KEYID12345"
+USER = "Ag" + "BenchUser" * 20
+
+
+@dataclass
+class AppleProcess:
+    proc: subprocess.Popen[str]
+    base_url: str
+    session: aiohttp.ClientSession
+
+    async def admin(self, op: str, **kwargs: Any) -> Any:
+        async with self.session.post(f"{self.base_url}/_admin/{op}", json=kwargs) as resp:
+            body = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"admin {op}: {body}")
+            return body["result"]
+
+    async def summary(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.admin("requests_summary")
+        return result
+
+
+async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> AppleProcess:
+    pub = tmp / "key.pub.pem"
+    pub.write_text(am.public_key_pem(pem))
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
+        [sys.executable, "-m", "tests.servers.apple", "--public-key", str(pub), "--team-id", TEAM, "--key-id", KID],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError("the loopback Apple server did not start")
+    return AppleProcess(proc, line.split("listening on ", 1)[1].strip(), session)
+
+
+async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = await fn()
+    return time.perf_counter() - start, result
+
+
+async def figure_playlist(
+    apple: AppleProcess, client: am.AppleMusicClient, dev: am.DeveloperToken, n: int
+) -> dict[str, Any]:
+    latency = 0.05
+    pid = await apple.admin("add_playlist", n_tracks=n)
+    await apple.admin("set_latency", seconds=latency)
+    service = RatingService(client, store=None)  # type: ignore[arg-type]  # tracks() needs no storage
+    ctx = UserContext(user_id=1, token=USER, storefront="us", language=None)
+    ref = ItemRef(am.ResourceType.PLAYLISTS, pid)
+
+    await apple.admin("reset_requests")
+    ours_s, (_parent, rows) = await timed(lambda: service.tracks(ctx, ref))
+    ours_requests = len(await apple.summary())
+    track_ids = [r.ref.id for r in rows]
+
+    # (a) one request per track (bounded to 8 at once, as a polite client would)
+    await apple.admin("reset_requests")
+    sem = asyncio.Semaphore(8)
+
+    async def one(tid: str) -> None:
+        async with sem:
+            await client.get_rating(am.ResourceType.SONGS, tid, USER)
+
+    async def per_track() -> None:
+        tracks = await client.get_tracks(am.ResourceType.PLAYLISTS, pid, "us")
+        await asyncio.gather(*(one(t.id) for t in tracks))
+
+    per_track_s, _ = await timed(per_track)
+    per_track_requests = len(await apple.summary())
+
+    # (b) 200 ids per request, one request after another
+    await apple.admin("reset_requests")
+    headers = {"Authorization": f"Bearer {dev.token}", "Music-User-Token": USER}
+
+    async def sequential_200() -> None:
+        await client.get_catalog_item(am.ResourceType.PLAYLISTS, pid, "us")
+        tracks = await client.get_tracks(am.ResourceType.PLAYLISTS, pid, "us")
+        ids = [t.id for t in tracks]
+        for i in range(0, len(ids), 200):
+            url = f"{apple.base_url}/v1/me/ratings/songs"
+            async with apple.session.get(url, params={"ids": ",".join(ids[i : i + 200])}, headers=headers) as r:
+                await r.read()
+
+    seq_s, _ = await timed(sequential_200)
+    seq_requests = len(await apple.summary())
+    pages = -(-n // 100)
+    floor = latency * (pages + 1)
+    await apple.admin("set_latency", seconds=0.0)
+    return {
+        "figure": f"1. ratings of a {len(track_ids)}-track playlist, Apple +50 ms/request",
+        "ours": {"seconds": ours_s, "requests": ours_requests},
+        "references": {
+            "one request per track": {"seconds": per_track_s, "requests": per_track_requests},
+            "200 ids per request, sequential": {"seconds": seq_s, "requests": seq_requests},
+        },
+        "floor_seconds": floor,
+        "ratio_to_floor": ours_s / floor,
+        "target": "within 1.5x of the floor",
+        "met": ours_s <= 1.5 * floor,
+    }
+
+
+async def figure_rate_limit(
+    apple: AppleProcess, session: aiohttp.ClientSession, dev: am.DeveloperToken, writes: int
+) -> dict[str, Any]:
+    allowed = 20.0
+    songs = [str(9_000_000 + i) for i in range(writes)]
+
+    async def run(pacer: am.Pacer | None) -> dict[str, Any]:
+        await apple.admin("rate_limit", per_second=None)
+        await apple.admin("add_user", token=USER)
+        await apple.admin("reset_requests")
+        await apple.admin("rate_limit", per_second=allowed)
+        retry = am.RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=4.0, max_total_wait=60.0, timeout=10.0)
+        client = am.AppleMusicClient(dev, session=session, base_url=apple.base_url, retry=retry, pacer=pacer)
+        sem = asyncio.Semaphore(8)
+        failed = 0
+
+        async def write(sid: str) -> None:
+            nonlocal failed
+            async with sem:
+                try:
+                    await client.set_rating(am.ResourceType.SONGS, sid, 1, USER)
+                except am.RateLimited:
+                    failed += 1
+
+        seconds, _ = await timed(lambda: asyncio.gather(*(write(s) for s in songs)))
+        summary = await apple.summary()
+        limited = sum(1 for r in summary if r.get("status") == 429)
+        done = writes - failed
+        return {
+            "seconds": seconds,
+            "applied": done,
+            "requests": len(summary),
+            "429s": limited,
+            "share_429": limited / max(1, len(summary)),
+            "goodput_share": (done / seconds) / allowed,
+        }
+
+    ours = await run(am.TokenBucketPacer(allowed * 0.95, burst=1))
+    reference = await run(None)
+    await apple.admin("rate_limit", per_second=None)
+    return {
+        "figure": f"4. {writes} writes queued at once, Apple allows 20 req/s",
+        "ours": ours,
+        "references": {"no pacing (retry on 429 only)": reference},
+        "target": ">= 90% of the allowed rate, 429s under 5% of requests",
+        "met": ours["goodput_share"] >= 0.9 and ours["share_429"] < 0.05,
+    }
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    rows = [("figure", "variant", "seconds", "requests", "notes")]
+    for fig in results:
+        ours = fig["ours"]
+        note = f"target: {fig['target']} -> {'met' if fig['met'] else 'NOT met'}"
+        if "ratio_to_floor" in fig:
+            note += f" (ours/floor = {fig['ratio_to_floor']:.2f}, floor {fig['floor_seconds']:.3f}s)"
+        if "goodput_share" in ours:
+            note += f" (goodput {ours['goodput_share']:.0%}, 429s {ours['share_429']:.1%})"
+        rows.append((fig["figure"], "ours", f"{ours['seconds']:.3f}", str(ours["requests"]), note))
+        for name, ref in fig["references"].items():
+            extra = ""
+            if "goodput_share" in ref:
+                extra = f"goodput {ref['goodput_share']:.0%}, 429s {ref['share_429']:.1%}"
+            ratio = ref["seconds"] / ours["seconds"] if ours["seconds"] else float("inf")
+            rows.append(("", name, f"{ref['seconds']:.3f}", str(ref["requests"]), f"{ratio:.1f}x ours' time {extra}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+async def main(quick: bool) -> int:
+    pem = am.generate_private_key()
+    dev = am.DeveloperToken(TEAM, KID, pem)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with aiohttp.ClientSession() as session:
+            apple = await start_apple(Path(tmp), session, pem)
+            try:
+                await apple.admin("add_user", token=USER)
+                client = am.AppleMusicClient(dev, session=session, base_url=apple.base_url)
+                results = [
+                    await figure_playlist(apple, client, dev, 250),
+                    await figure_rate_limit(apple, session, dev, 60 if quick else 1000),
+                ]
+            finally:
+                apple.proc.terminate()
+                apple.proc.wait(10)
+    print_table(results)
+    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    out = {"machine": machine, "quick": quick, "figures": results}
+    if not quick:
+        (ROOT / "bench" / "results.json").write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes, seconds; asserts nothing about speed")
+    sys.exit(asyncio.run(main(parser.parse_args().quick)))
