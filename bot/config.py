@@ -273,5 +273,8 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    # discord.py's HTTP debug logs would print request bodies (which may hold a user's pasted token)
-    logging.getLogger("discord.http").setLevel(max(logging.INFO, getattr(logging, level, logging.INFO)))
+    # At DEBUG, discord.py logs request bodies and whole gateway events (a DM may hold a pasted token) and
+    # aiosqlite logs SQL parameters (encrypted tokens): those loggers never go below INFO.
+    floor = max(logging.INFO, getattr(logging, level, logging.INFO))
+    for name in ("discord.http", "discord.gateway", "discord.client", "discord.state", "aiosqlite"):
+        logging.getLogger(name).setLevel(floor)

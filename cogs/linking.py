@@ -9,7 +9,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.services.linking import Linked, LinkError, NotAToken, looks_like_token
+from bot.services.linking import (
+    Linked,
+    LinkError,
+    NotAToken,
+    contains_token,
+    install_token_redaction,
+    looks_like_token,
+)
 from bot.ui.embeds import account_embed, link_embed, linked_embed
 from bot.ui.errors import error_embed, reply_with_error
 
@@ -39,6 +46,8 @@ class Linking(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
+        # DMs carry pasted tokens: keep them out of discord.py's DEBUG logs of gateway events and HTTP bodies
+        install_token_redaction()
         if self.bot.services is not None:
             self.bot.services.linking.on_linked.append(self.confirm_linked)
 
@@ -116,7 +125,7 @@ class Linking(commands.Cog):
             return
         if message.guild is None:
             await self._dm(message)
-        elif message.content and looks_like_token(message.content):
+        elif message.content and contains_token(message.content):
             await self._token_in_channel(message)
 
     async def _dm(self, message: discord.Message) -> None:

@@ -28,6 +28,10 @@ LINK_TTL = 600.0
 _STATE_RE = re.compile(r"^([A-Za-z0-9_-]{16,64})\.(\d{1,20})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
 # Music user tokens are long opaque strings of base64 characters; this is how a paste is recognised.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9+/=_.\-]{100,2048}$")
+# The same kind of run anywhere in a longer text ("here is my token: Ag...")
+_TOKEN_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/=_.\-])[A-Za-z0-9+/=_.\-]{100,}")
+#: any catalog song id: the ratings probe only checks that the account may use the ratings API
+_PROBE_SONG_ID = "1440857781"
 
 
 class LinkError(Exception):
@@ -111,7 +115,59 @@ class Linked:
 
 
 def looks_like_token(text: str) -> bool:
+    """The whole text is one token (a paste in a DM)."""
     return bool(_TOKEN_RE.match(text.strip()))
+
+
+def contains_token(text: str) -> bool:
+    """Some word of the text could be a token (a paste in a channel).
+
+    Stricter than :func:`looks_like_token`: a link (``://``) never counts, and the word must mix upper and
+    lower case letters and digits, as base64 does, so a long lowercase URL slug is not taken for a token.
+    """
+    for raw in text.split():
+        word = raw.strip("`'\"<>()[]{},;:|*_~")
+        if "://" in word or not looks_like_token(word):
+            continue
+        if any(c.isupper() for c in word) and any(c.islower() for c in word) and any(c.isdigit() for c in word):
+            return True
+    return False
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with every token-like run replaced by ``[redacted]``."""
+    return _TOKEN_RUN_RE.sub("[redacted]", text)
+
+
+class TokenRedactingFilter(logging.Filter):
+    """A logging filter that removes token-like runs from a record's message.
+
+    discord.py logs whole gateway events at DEBUG (``discord.gateway``), and a DM holding a pasted music
+    user token is one of them; this filter, attached to such a logger, keeps the token out of the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return True
+        if _TOKEN_RUN_RE.search(message) is not None:
+            record.msg = redact_tokens(message)
+            record.args = None
+        return True
+
+
+#: the loggers that may see a user's raw message (gateway events, HTTP bodies)
+REDACTED_LOGGERS = ("discord.gateway", "discord.http", "discord.client", "discord.state")
+_FILTER = TokenRedactingFilter()
+
+
+def install_token_redaction(names: tuple[str, ...] = REDACTED_LOGGERS) -> None:
+    """Attach the redacting filter to ``names`` (idempotent)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 class StateSigner:
@@ -178,16 +234,24 @@ class LinkService:
             raise NotAToken()
         if self.clock() > expires:
             raise StateExpired()
+        if await self.store.pending_link(user_id, self.clock()) is None:
+            # no link of this user is open, so this one is used (or expired, or unknown): say which before
+            # asking Apple anything (consuming changes nothing here: there is nothing left to consume)
+            self._raise_for(await self.store.consume_link_state(nonce, user_id, self.clock()))
         # check the token with Apple before using up the state: a refused token can be retried
         storefront = await self._validate(token)
-        result = await self.store.consume_link_state(nonce, user_id, self.clock())
+        self._raise_for(await self.store.consume_link_state(nonce, user_id, self.clock()))
+        return await self._store(user_id, token, storefront)
+
+    @staticmethod
+    def _raise_for(result: LinkStateResult) -> None:
+        if result is LinkStateResult.OK:
+            return
         if result is LinkStateResult.EXPIRED:
             raise StateExpired()
         if result is LinkStateResult.USED:
             raise StateUsed()
-        if result is not LinkStateResult.OK:
-            raise StateInvalid()
-        return await self._store(user_id, token, storefront)
+        raise StateInvalid()
 
     async def complete_with_paste(self, user_id: int, text: str) -> Linked:
         """A token pasted in a DM by a user who asked to link (a pending, unexpired state)."""
@@ -214,6 +278,16 @@ class LinkService:
         except am.DeveloperTokenRejected as exc:
             # 401 for a valid developer token means the account has no active subscription / sign-in
             log.warning("Apple answered 401 while validating a user token (subscription, or the developer key)")
+            raise NoSubscription() from exc
+        except am.AppleMusicError as exc:
+            raise AppleUnavailable() from exc
+        # the storefront answers for any signed-in Apple account; the ratings API only for subscribers
+        try:
+            await self.apple.get_ratings(am.ResourceType.SONGS, [_PROBE_SONG_ID], token)
+        except am.UserTokenInvalid as exc:
+            raise AppleRefusedToken() from exc
+        except am.DeveloperTokenRejected as exc:
+            log.info("Apple answered 401 to a ratings probe while linking (no active subscription)")
             raise NoSubscription() from exc
         except am.AppleMusicError as exc:
             raise AppleUnavailable() from exc

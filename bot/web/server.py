@@ -111,16 +111,21 @@ class LinkWebServer:
         try:
             response: web.StreamResponse = await handler(request)
         except web.HTTPException as exc:
-            response = exc
-        response.headers["Content-Security-Policy"] = self._csp
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Pragma"] = "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups"
-        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+            # 404, 405 (GET /link/complete), 413 ...: the same headers, then let aiohttp answer it
+            self._secure(exc.headers)
+            raise
+        self._secure(response.headers)
         return response
+
+    def _secure(self, headers: Any) -> None:
+        headers["Content-Security-Policy"] = self._csp
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Cache-Control"] = "no-store"
+        headers["Pragma"] = "no-cache"
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups"
+        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
 
     def _render(self, config: dict[str, Any], status: int = 200) -> web.Response:
         # JSON inside <script type="application/json">: escape "<" so nothing can close the element

@@ -1,0 +1,192 @@
+"""Issue 4 end to end in a real headless Chromium: /link → DM with the link → the linking page (with a stub
+MusicKit JS the test serves) → Apple checks the token → stored encrypted → confirmation DM.
+
+Everything runs through the loopback Discord and Apple servers with the real bot; after the flows the
+database file, every log line and everything the bot sent to Discord are searched for the token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from bot.config import load_settings
+from bot.storage import AccountStatus
+from tests.fixtures.apple import AppleKey
+from tests.fixtures.bot import BotFactory
+from tests.fixtures.musickit import MusicKitStub, chromium, musickit_stub  # noqa: F401  (fixtures)
+from tests.servers.apple import LoopbackApple
+from tests.servers.discord import LoopbackDiscord
+
+EPHEMERAL = 1 << 6
+#: what the stub MusicKit's authorize() gives: long, like a real music user token
+GOOD_TOKEN = "Ag" + "Br0wS3rMUT+/" * 30
+REFUSED_TOKEN = "Ag" + "Unkn0wnT0k3n" * 30
+NO_SUB_TOKEN = "Ag" + "N0SubScr1pt" * 30
+
+
+async def dm_link(discord_server: LoopbackDiscord, user_id: int, after: int | None = None) -> str:
+    """Run /link as ``user_id`` in the guild channel and return the URL the bot DMs."""
+    rec = await discord_server.send_command("link", user_id, discord_server.channel_id)
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted and callback.elapsed < 3.0
+    assert callback.data is not None and callback.data["flags"] & EPHEMERAL
+    dm = discord_server.dm_channel(user_id)
+    msg = await discord_server.wait_for_message(dm, author_id=discord_server.bot_user_id, after=after)
+    url = msg.embeds[0]["url"]
+    assert isinstance(url, str)
+    edit = await discord_server.wait_for_original_edit(rec)
+    assert "DM" in (edit.get("content") or "")
+    return url
+
+
+def raw_db_bytes(database_url: str) -> bytes:
+    path = Path(database_url.removeprefix("sqlite:///"))
+    data = b""
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")):
+        if candidate.exists():
+            data += candidate.read_bytes()
+    return data
+
+
+def discord_bodies(discord_server: LoopbackDiscord) -> str:
+    """Every body the bot sent to the loopback Discord (REST requests and interaction callbacks)."""
+    parts: list[Any] = [r.json for r in discord_server.requests]
+    parts += [r.files for r in discord_server.requests]
+    parts += [c.data for c in discord_server.callbacks]
+    return json.dumps(parts, default=str)
+
+
+async def status_of(page: Any) -> tuple[str, str | None]:
+    # (a selector, not wait_for_function: the page's CSP forbids the eval that needs)
+    await page.wait_for_selector("body[data-linked='true'], body[data-error]", state="attached")
+    text = await page.text_content("#status")
+    error = await page.evaluate("document.body.dataset.error || null")
+    return text or "", error
+
+
+async def click_with_token(page: Any, token: str) -> tuple[str, str | None]:
+    await page.evaluate("(t) => { delete document.body.dataset.error; window.__stubToken = t; }", token)
+    await page.click("#connect")
+    return await status_of(page)
+
+
+async def test_link_in_a_real_browser(
+    bot_factory: BotFactory,
+    bot_env: dict[str, str],
+    musickit_stub: MusicKitStub,  # noqa: F811
+    chromium: Any,  # noqa: F811
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+    apple_key: AppleKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = load_settings({**bot_env, "MUSICKIT_JS_URL": musickit_stub.url}, env_file=None)
+    settings.require()
+    apple_server.add_user(GOOD_TOKEN, storefront="gb")
+    apple_server.add_user(NO_SUB_TOKEN, storefront="us", subscription=False)
+    alice = discord_server.alice_id
+    dm = discord_server.dm_channel(alice)
+
+    async with bot_factory(settings) as bot:
+        store = bot.svc.store
+        url = await dm_link(discord_server, alice)
+        assert url.startswith(settings.link_base_url + "/link?state=")
+
+        context = await chromium.new_context()
+        page = await context.new_page()
+        console_errors: list[str] = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        response = await page.goto(url)
+        assert response is not None and response.status == 200
+        headers = response.headers
+        assert "default-src 'none'" in headers["content-security-policy"]
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["cache-control"] == "no-store"
+
+        # the stub MusicKit was loaded and configured with a developer token bound to this page's origin
+        await page.wait_for_selector("body[data-ready='true']")
+        assert musickit_stub.hits == 1
+        configured = await page.evaluate("window.__musickit.configured")
+        origin = await page.evaluate("location.origin")
+        assert origin == settings.link_base_url
+        claims = jwt.decode(configured["developerToken"], apple_key.public_pem, algorithms=["ES256"])
+        assert claims["origin"] == [origin]
+        assert claims["iss"] == apple_key.team_id
+        assert 0 < claims["exp"] - claims["iat"] <= 3600
+        assert configured["app"]["name"]
+        assert await page.text_content("#connect") == "Sign in with Apple Music"
+
+        # Apple refuses the token (403): a specific message, the button works again, nothing stored
+        text, error = await click_with_token(page, REFUSED_TOKEN)
+        assert error == "apple_refused" and "Apple Music refused" in text
+        assert await store.get_account(alice) is None
+        assert await page.is_enabled("#connect")
+
+        # signed in, but no Apple Music subscription (the ratings API answers 401)
+        text, error = await click_with_token(page, NO_SUB_TOKEN)
+        assert error == "no_subscription" and "subscription" in text
+        assert await store.get_account(alice) is None
+
+        # a refused or unsubscribed token does not use up the link: reload and sign in for real
+        await page.reload()
+        await page.wait_for_selector("body[data-ready='true']")
+        text, error = await click_with_token(page, GOOD_TOKEN)
+        assert error is None, text
+        assert "Linked" in text and "GB" in text
+        assert await page.text_content("#connect") == "Linked"
+        account = await store.get_account(alice)
+        assert account is not None and account.storefront == "gb" and account.status is AccountStatus.ACTIVE
+        assert await store.get_user_token(alice) == GOOD_TOKEN
+
+        confirmation = await discord_server.wait_for_message(
+            dm,
+            author_id=discord_server.bot_user_id,
+            predicate=lambda m: bool(m.embeds) and "linked" in m.embeds[0]["title"].lower(),
+        )
+        assert "GB" in confirmation.embeds[0]["description"]
+
+        # the same link again: refused as already used, nothing changes
+        await page.reload()
+        await page.wait_for_selector("body[data-ready='true']")
+        text, error = await click_with_token(page, NO_SUB_TOKEN)
+        assert error == "already_used" and "already used" in text
+        assert await store.get_user_token(alice) == GOOD_TOKEN
+
+        # an expired link (a real state, signed by the bot, whose time is up): the page says so at once
+        bob = discord_server.add_user("bob")
+        now = bot.svc.linking.clock()
+        await store.create_link_state("expired-nonce-0123456789", bob, now - 5, now=now - 605)
+        expired_state = bot.svc.linking.signer.sign("expired-nonce-0123456789", bob, int(now - 5))
+        expired = await page.goto(f"{settings.link_base_url}/link?state={expired_state}")
+        assert expired is not None and expired.status == 410
+        assert "expired" in (await page.text_content("#status") or "")
+        assert await page.is_disabled("#connect")
+        assert await store.get_account(bob) is None
+
+        # a state moved to another user (bob) fails its HMAC
+        state = url.split("state=", 1)[1]
+        nonce, _user, expires, mac = state.split(".")
+        forged = await page.goto(f"{settings.link_base_url}/link?state={nonce}.{bob}.{expires}.{mac}")
+        assert forged is not None and forged.status == 400
+        assert "not valid" in (await page.text_content("#status") or "")
+        assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
+        await context.close()
+
+    # the token never reached the database file, a log line, or anything the bot sent to Discord
+    secret = GOOD_TOKEN.encode()
+    assert secret not in raw_db_bytes(settings.database_url)
+    for record in caplog.records:
+        assert GOOD_TOKEN not in record.getMessage()
+    assert GOOD_TOKEN not in caplog.text
+    bodies = discord_bodies(discord_server)
+    assert "linked" in bodies.lower()  # the search has something to look at
+    assert GOOD_TOKEN not in bodies
+    for token in (REFUSED_TOKEN, NO_SUB_TOKEN):
+        assert token not in caplog.text and token not in bodies
