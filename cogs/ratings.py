@@ -78,9 +78,14 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         self, interaction: discord.Interaction[RatingsBot], current: str
     ) -> list[app_commands.Choice[str]]:
         svc = self.bot.svc
-        account = await svc.store.get_account(interaction.user.id)
-        storefront = account.storefront if account is not None else "us"
-        suggestions = await svc.ratings.suggest(current, storefront, None, budget=svc.autocomplete_budget)
+        try:
+            account = await svc.store.get_account(interaction.user.id)
+            storefront = account.storefront if account is not None else "us"
+            suggestions = await svc.ratings.suggest(current, storefront, None, budget=svc.autocomplete_budget)
+        except Exception:
+            # the box must never break: offer nothing rather than fail the interaction
+            log.warning("autocomplete failed", exc_info=True)
+            return []
         return [app_commands.Choice(name=s.name, value=s.value) for s in suggestions[:25]]
 
     # ------------------------------------------------------------------ commands

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from cachetools import TTLCache
 
@@ -30,7 +31,11 @@ SEARCH_TYPES = (
     ResourceType.STATIONS,
 )
 _REF_RE = re.compile(r"^(?P<type>[a-z-]{4,24}):(?P<id>[A-Za-z0-9._-]{1,64})$")
+#: text that is meant as an id (so an InvalidLink about it is the right answer, not a name search)
+_ID_LIKE_RE = re.compile(r"^(?:\d+|(?:pl|ra|i|l|p)\.\S*|id\d+)$", re.IGNORECASE)
 DEFAULT_STOREFRONT = "us"
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,41 @@ def pick_language(locale: str | None, supported: Iterable[str]) -> str | None:
     return None
 
 
+def not_in_storefront(ref: ItemRef, storefront: str) -> NotRatable:
+    return NotRatable(
+        f"Apple Music has no {ref.type.label} with id `{ref.id}` in your storefront ({storefront.upper()}). "
+        "It may be unavailable in your country; check the link or pick the item from the suggestions."
+    )
+
+
+def _looks_like_link_or_id(text: str) -> bool:
+    lowered = text.lower()
+    return (
+        "://" in text
+        or "apple.com" in lowered
+        or lowered.startswith(("www.", "music.", "itunes."))
+        or text.startswith("<")
+        or _ID_LIKE_RE.fullmatch(text) is not None
+    )
+
+
+async def _both(first: Awaitable[_T], second: Awaitable[_U]) -> tuple[_T, _U]:
+    """Run two awaitables concurrently; if one fails, cancel the other and raise that failure."""
+    a = asyncio.ensure_future(first)
+    b = asyncio.ensure_future(second)
+    try:
+        done, _pending = await asyncio.wait({a, b}, return_when=asyncio.FIRST_EXCEPTION)
+        for task in (a, b):
+            if task in done and not task.cancelled() and task.exception() is not None:
+                task.result()  # raises that failure; the other task is cancelled below
+        return a.result(), b.result()
+    except BaseException:
+        for task in (a, b):
+            task.cancel()
+        await asyncio.gather(a, b, return_exceptions=True)
+        raise
+
+
 def describe_suggestion(item: CatalogItem) -> str:
     label = item.type.label.capitalize()
     by = f" — {item.byline}" if item.byline else ""
@@ -100,13 +140,26 @@ class RatingService:
         *,
         catalog_ttl: float = 3600.0,
         search_ttl: float = 300.0,
+        tracks_ttl: float = 600.0,
     ) -> None:
         self.apple = apple
         self.store = store
         self._catalog: TTLCache[tuple[str, str | None, str, str], CatalogItem | None] = TTLCache(20_000, catalog_ttl)
         self._searches: TTLCache[tuple[str, str | None, str], list[Suggestion]] = TTLCache(2_000, search_ttl)
-        self._languages: TTLCache[int, tuple[str, ...]] = TTLCache(10_000, 86_400)
+        #: user id -> (the storefront's default language, its supported languages)
+        self._languages: TTLCache[int, tuple[str, tuple[str, ...]]] = TTLCache(10_000, 86_400)
+        self._tracks: TTLCache[tuple[str, str | None, str, str], list[CatalogItem]] = TTLCache(500, tracks_ttl)
         self._inflight: dict[tuple[str, str | None, str], asyncio.Task[list[Suggestion]]] = {}
+        #: background work (language lookups) kept referenced until done
+        self._background: set[asyncio.Task[None]] = set()
+        self._language_lookups: set[int] = set()
+
+    async def close(self) -> None:
+        """Cancel background work (language lookups, autocomplete searches still running)."""
+        tasks: list[asyncio.Task[Any]] = [*self._background, *self._inflight.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # ------------------------------------------------------------------ who
 
@@ -122,21 +175,46 @@ class RatingService:
             raise NotLinked()
         language = None
         if locale:
-            supported = self._languages.get(user_id)
-            if supported is None:
-                try:
-                    storefront = await self.apple.get_storefront(token)
-                except am.UserTokenInvalid:
-                    await self.token_rejected(user_id)
-                    raise LinkStale() from None
-                except am.AppleMusicError:
-                    supported = ()
-                else:
-                    supported = storefront.supported_language_tags
-                self._languages[user_id] = supported
-            language = pick_language(locale, supported)
+            known = self._languages.get(user_id)
+            if known is None:
+                # never make the user wait for this: names come in the storefront's default language
+                # until the lookup (one per user per day) is done
+                self._learn_languages(user_id, token)
+            else:
+                default, supported = known
+                language = pick_language(locale, supported)
+                if language is not None and language.lower() == default.lower():
+                    language = None  # Apple's default anyway: fewer cache variants, shorter URLs
         await self.store.touch_account(user_id)
         return UserContext(user_id=user_id, token=token, storefront=account.storefront, language=language)
+
+    def _learn_languages(self, user_id: int, token: str) -> None:
+        if user_id in self._language_lookups:
+            return
+        self._language_lookups.add(user_id)
+
+        async def learn() -> None:
+            try:
+                storefront = await self.apple.get_storefront(token)
+            except am.UserTokenInvalid:
+                await self.token_rejected(user_id)
+            except am.AppleMusicError:
+                log.info("user %d: could not read the storefront's languages", user_id)
+                self._languages[user_id] = ("", ())
+            else:
+                self._languages[user_id] = (storefront.default_language_tag, storefront.supported_language_tags)
+
+        async def run() -> None:
+            try:
+                await learn()
+            except Exception:
+                log.debug("storefront language lookup failed", exc_info=True)
+            finally:
+                self._language_lookups.discard(user_id)
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def token_rejected(self, user_id: int) -> bool:
         """Apple said 403 for this user: mark the link stale and park their queued ratings."""
@@ -158,31 +236,35 @@ class RatingService:
                 return ItemRef(ResourceType(match["type"]), match["id"])
             except ValueError:
                 pass
-        try:
+        if not text or _looks_like_link_or_id(text):
+            # parse_link applies ``kind`` where the id alone is ambiguous (digits, ``i.`` ids) and explains
+            # why a link is not usable (not Apple, a sharer's library, an artist...)
             link = am.parse_link(text, kind)
-        except am.InvalidLink as invalid:
-            if not text or "/" in text or "apple.com" in text.lower():
-                raise
-            # a name: take the best match from the catalog
-            results = await self.apple.search(text, storefront or DEFAULT_STOREFRONT, SEARCH_TYPES, limit=1)
-            for rtype in SEARCH_TYPES:
-                if results.get(rtype):
-                    found = results[rtype][0]
-                    self._catalog[(storefront or DEFAULT_STOREFRONT, None, found.type.value, found.id)] = found
-                    return ItemRef(found.type, found.id)
-            raise NotRatable(
-                f"Nothing in Apple Music matches “{text[:80]}”. Try a link or pick a suggestion."
-            ) from invalid
-        rtype = link.type
-        if kind is not None and kind != rtype:
-            # an explicit kind wins where the id alone is ambiguous (digits, or i. ids)
-            rtype = kind
-        return ItemRef(rtype, link.id)
+            return ItemRef(link.type, link.id)
+        # a name: take the best match from the catalog (of the given kind, if any)
+        sf = storefront or DEFAULT_STOREFRONT
+        types = (kind,) if kind is not None and kind in SEARCH_TYPES else SEARCH_TYPES
+        results = await self.apple.search(text[:200], sf, types, limit=1)
+        for rtype in types:
+            if results.get(rtype):
+                found = results[rtype][0]
+                self._catalog[(sf, None, found.type.value, found.id)] = found
+                return ItemRef(found.type, found.id)
+        raise NotRatable(f"Nothing in Apple Music matches “{text[:80]}”. Try a link or pick a suggestion.")
 
     async def catalog_items(
         self, refs: Iterable[ItemRef], storefront: str, language: str | None
     ) -> dict[ItemRef, CatalogItem | None]:
         """Catalog data for each ref (cached); library refs and unknown ids map to None."""
+        items, _unknown = await self._lookup(refs, storefront, language)
+        return items
+
+    async def _lookup(
+        self, refs: Iterable[ItemRef], storefront: str, language: str | None
+    ) -> tuple[dict[ItemRef, CatalogItem | None], set[ItemRef]]:
+        """Catalog data for each ref, and the refs the catalog says it does not have (a failed lookup
+        makes no such claim: those refs map to None and are shown by id)."""
+        unknown: set[ItemRef] = set()
         result: dict[ItemRef, CatalogItem | None] = {}
         missing: dict[ResourceType, list[ItemRef]] = {}
         for ref in refs:
@@ -192,6 +274,8 @@ class RatingService:
             key = (storefront, language, ref.type.value, ref.id)
             if key in self._catalog:
                 result[ref] = self._catalog[key]
+                if result[ref] is None:
+                    unknown.add(ref)
             else:
                 missing.setdefault(ref.type, []).append(ref)
         for rtype, group in missing.items():
@@ -208,22 +292,37 @@ class RatingService:
                 item = found.get(ref.id)
                 self._catalog[(storefront, language, ref.type.value, ref.id)] = item
                 result[ref] = item
-        return result
+                if item is None:
+                    unknown.add(ref)
+        return result, unknown
 
     # ------------------------------------------------------------------ ratings
 
     async def show(self, ctx: UserContext, ref: ItemRef) -> RatedItem:
-        items = await self.catalog_items([ref], ctx.storefront, ctx.language)
-        try:
-            rating = await self.apple.get_rating(ref.type, ref.id, ctx.token, l=ctx.language)
-        except am.UserTokenInvalid:
-            await self.token_rejected(ctx.user_id)
-            raise LinkStale() from None
-        return RatedItem(ref, items.get(ref), rating.value if rating else None)
+        """The item and the user's rating of it, read concurrently."""
+
+        async def rating() -> am.Rating | None:
+            try:
+                return await self.apple.get_rating(ref.type, ref.id, ctx.token, l=ctx.language)
+            except am.UserTokenInvalid:
+                await self.token_rejected(ctx.user_id)
+                raise LinkStale() from None
+
+        (items, unknown), current = await _both(self._lookup([ref], ctx.storefront, ctx.language), rating())
+        if ref in unknown and current is None:
+            raise not_in_storefront(ref, ctx.storefront)
+        return RatedItem(ref, items.get(ref), current.value if current else None)
 
     async def rate(self, ctx: UserContext, ref: ItemRef, value: int) -> RatedItem:
-        """Set (1 / -1) or clear (0) the rating now, and return the item as it stands."""
-        items = await self.catalog_items([ref], ctx.storefront, ctx.language)
+        """Set (1 / -1) or clear (0) the rating now, and return the item as it stands.
+
+        An item the catalog does not have in the user's storefront is refused before anything is written.
+        """
+        if value not in (1, -1, 0):
+            raise ValueError("a rating is 1, -1 or 0 (clear)")
+        items, unknown = await self._lookup([ref], ctx.storefront, ctx.language)
+        if ref in unknown and value != 0:
+            raise not_in_storefront(ref, ctx.storefront)
         try:
             if value == 0:
                 await self.apple.delete_rating(ref.type, ref.id, ctx.token, l=ctx.language)
@@ -240,18 +339,26 @@ class RatingService:
     async def show_many(self, ctx: UserContext, refs: list[ItemRef]) -> list[RatedItem]:
         """Several items of any kinds: one batched ratings request per kind (per 100 ids)."""
         unique = list(dict.fromkeys(refs))
-        items = await self.catalog_items(unique, ctx.storefront, ctx.language)
         by_type: dict[ResourceType, list[str]] = {}
         for ref in unique:
             by_type.setdefault(ref.type, []).append(ref.id)
+
+        async def read() -> list[dict[str, am.Rating]]:
+            try:
+                return list(
+                    await asyncio.gather(
+                        *(self.apple.get_ratings(t, ids, ctx.token, l=ctx.language) for t, ids in by_type.items())
+                    )
+                )
+            except am.UserTokenInvalid:
+                await self.token_rejected(ctx.user_id)
+                raise LinkStale() from None
+
+        items, found = await _both(self.catalog_items(unique, ctx.storefront, ctx.language), read())
         ratings: dict[tuple[ResourceType, str], int] = {}
-        try:
-            for rtype, ids in by_type.items():
-                for rid, rating in (await self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language)).items():
-                    ratings[(rtype, rid)] = rating.value
-        except am.UserTokenInvalid:
-            await self.token_rejected(ctx.user_id)
-            raise LinkStale() from None
+        for rtype, got in zip(by_type, found, strict=True):
+            for rid, rating in got.items():
+                ratings[(rtype, rid)] = rating.value
         return [RatedItem(ref, items.get(ref), ratings.get((ref.type, ref.id))) for ref in unique]
 
     async def tracks(self, ctx: UserContext, ref: ItemRef) -> tuple[RatedItem, list[RatedItem]]:
@@ -259,24 +366,40 @@ class RatingService:
         ratings request per 100 tracks, sent concurrently."""
         if ref.type not in (ResourceType.ALBUMS, ResourceType.PLAYLISTS):
             raise NotRatable("Track lists exist for albums and playlists only.")
-        parent_items = await self.catalog_items([ref], ctx.storefront, ctx.language)
+        (parent_items, _unknown), tracks = await _both(
+            self._lookup([ref], ctx.storefront, ctx.language), self._track_list(ref, ctx.storefront, ctx.language)
+        )
+        by_type: dict[ResourceType, list[str]] = {}
+        for track in tracks:
+            by_type.setdefault(track.type, []).append(track.id)
+        ratings: dict[tuple[ResourceType, str], int] = {}
         try:
-            tracks = await self.apple.get_tracks(ref.type, ref.id, ctx.storefront, l=ctx.language)
-        except am.NotFound:
-            raise NotRatable("Apple Music does not have that album or playlist in your storefront.") from None
-        try:
-            ratings = await self.apple.get_ratings(
-                ResourceType.SONGS, [t.id for t in tracks], ctx.token, l=ctx.language
+            found = await asyncio.gather(
+                *(self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language) for rtype, ids in by_type.items())
             )
         except am.UserTokenInvalid:
             await self.token_rejected(ctx.user_id)
             raise LinkStale() from None
+        for rtype, got in zip(by_type, found, strict=True):
+            for rid, rating in got.items():
+                ratings[(rtype, rid)] = rating.value
         parent = RatedItem(ref, parent_items.get(ref), None)
-        rows = [
-            RatedItem(ItemRef(ResourceType.SONGS, t.id), t, ratings[t.id].value if t.id in ratings else None)
-            for t in tracks
-        ]
+        rows = [RatedItem(ItemRef(t.type, t.id), t, ratings.get((t.type, t.id))) for t in tracks]
         return parent, rows
+
+    async def _track_list(self, ref: ItemRef, storefront: str, language: str | None) -> list[CatalogItem]:
+        """The tracks of an album or playlist (public catalog data, cached so that paging costs only the
+        ratings requests)."""
+        key = (storefront, language, ref.type.value, ref.id)
+        cached = self._tracks.get(key)
+        if cached is not None:
+            return cached
+        try:
+            tracks = await self.apple.get_tracks(ref.type, ref.id, storefront, l=language)
+        except am.NotFound:
+            raise not_in_storefront(ref, storefront) from None
+        self._tracks[key] = tracks
+        return tracks
 
     # ------------------------------------------------------------------ autocomplete
 

@@ -33,7 +33,10 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, am.RateLimited):
         return "Apple Music is asking us to slow down. Nothing was changed; try again in a moment."
     if isinstance(error, am.UpstreamTimeout):
-        return "Apple Music did not answer in time. Nothing was changed; please try again."
+        return (
+            "Apple Music did not answer in time, so I can't tell whether anything changed. "
+            "Please try again in a moment."
+        )
     if isinstance(error, am.UpstreamError):
         return "Apple Music is having trouble right now. Nothing was changed; please try again in a few minutes."
     if isinstance(error, am.DeveloperTokenRejected):

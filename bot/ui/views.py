@@ -137,7 +137,9 @@ def multi_rating_view(items: list[tuple[ResourceType, str]]) -> discord.ui.View:
 def pager_view(rtype: ResourceType, item_id: str, page: int, pages: int) -> discord.ui.View | None:
     if pages <= 1:
         return None
+    page = min(max(page, 0), pages - 1)
     view = discord.ui.View(timeout=None)
-    view.add_item(PageButton(rtype, item_id, page - 1, "prev", disabled=page <= 0))
-    view.add_item(PageButton(rtype, item_id, page + 1, "next", disabled=page >= pages - 1))
+    # a disabled button still needs a valid custom_id: it names the page it would show, clamped
+    view.add_item(PageButton(rtype, item_id, max(page - 1, 0), "prev", disabled=page <= 0))
+    view.add_item(PageButton(rtype, item_id, min(page + 1, pages - 1), "next", disabled=page >= pages - 1))
     return view

@@ -1,0 +1,168 @@
+"""End to end: ``/rating show|like|dislike|clear`` through the real discord.py client, the loopback Discord and the
+loopback Apple Music API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.app import RatingsBot
+from tests.servers.apple import LoopbackApple
+from tests.servers.discord import LoopbackDiscord
+
+EPHEMERAL = 1 << 6
+
+
+@pytest.fixture(autouse=True)
+def no_late_callbacks(discord_server: LoopbackDiscord) -> Iterator[None]:
+    """Must show 1: the loopback Discord refuses no callback as late (10062) in any of these tests."""
+    yield
+    late = [c for c in discord_server.callbacks if c.error_code == 10062 or c.elapsed > 3.0]
+    assert not late, late
+
+
+async def run(
+    discord_server: LoopbackDiscord, command: str, options: dict[str, Any], user_id: int | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Run a command; return (first callback, first @original edit)."""
+    rec = await discord_server.send_command(
+        command, user_id or discord_server.alice_id, discord_server.channel_id, options
+    )
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted and callback.elapsed < 3.0, callback
+    edit = await discord_server.wait_for_original_edit(rec)
+    return callback, edit
+
+
+def field(embed: dict[str, Any], name: str) -> str:
+    return str(next(f["value"] for f in embed["fields"] if f["name"] == name))
+
+
+async def test_like_a_shared_song_link_sets_the_rating_and_shows_the_full_embed(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song(
+        "1613600188",
+        name="Entropy",
+        artist="Beach Bunny",
+        album="Emotional Creature",
+        album_id="1613600183",
+        bg_color="fa5fb3",
+    )
+    callback, edit = await run(
+        discord_server,
+        "rating like",
+        {"item": "https://music.apple.com/us/album/entropy/1613600183?i=1613600188"},
+    )
+    assert callback.type == 5 and callback.data is not None and callback.data["flags"] & EPHEMERAL
+    assert apple_server.rating(linked_user, "songs", song) == 1
+    embed = edit["embeds"][0]
+    assert embed["title"] == "Entropy"
+    assert embed["url"] == "https://music.apple.com/us/album/emotional-creature/1613600183?i=1613600188"
+    assert field(embed, "Artist") == "Beach Bunny"
+    assert field(embed, "Album") == "Emotional Creature"
+    assert field(embed, "Your rating") == "👍 Liked"
+    assert embed["color"] == 0xFA5FB3
+    thumb = embed["thumbnail"]["url"]
+    assert thumb.startswith("https://is1-ssl.mzstatic.com/") and thumb.endswith("/300x300bb.jpg")
+    assert "{w}" not in thumb
+    ids = [c["custom_id"] for row in edit["components"] for c in row["components"]]
+    assert ids == ["rating:like:songs:1613600188", "rating:dislike:songs:1613600188", "rating:clear:songs:1613600188"]
+    assert not discord_server.unknown_requests
+
+
+async def test_show_dislike_clear_by_bare_id_autocomplete_value_and_name(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song(name="Cloudbusting", artist="Kate Bush")
+    album = apple_server.add_album(name="Hounds of Love", artist="Kate Bush", tracks=3)
+    apple_server.set_state(linked_user, "songs", song, 1)
+
+    _, edit = await run(discord_server, "rating show", {"item": song})
+    assert field(edit["embeds"][0], "Your rating") == "👍 Liked"
+    assert apple_server.count("PUT") == 0 and apple_server.count("DELETE") == 0
+
+    _, edit = await run(discord_server, "rating dislike", {"item": f"songs:{song}"})
+    assert apple_server.rating(linked_user, "songs", song) == -1
+    assert field(edit["embeds"][0], "Your rating") == "👎 Disliked"
+
+    _, edit = await run(discord_server, "rating like", {"item": "hounds of love"})
+    assert apple_server.rating(linked_user, "albums", album) == 1
+    assert edit["embeds"][0]["title"] == "Hounds of Love"
+    assert field(edit["embeds"][0], "Kind") == "Album"
+
+    _, edit = await run(discord_server, "rating clear", {"item": f"songs:{song}"})
+    assert apple_server.rating(linked_user, "songs", song) is None
+    assert field(edit["embeds"][0], "Your rating") == "Not rated"
+
+    # a bare number is a song unless `kind` says otherwise
+    _, edit = await run(discord_server, "rating dislike", {"item": album, "kind": "albums"})
+    assert apple_server.rating(linked_user, "albums", album) == -1
+    assert edit["embeds"][0]["title"] == "Hounds of Love"
+
+
+async def test_kind_override_rates_a_library_item(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    album = apple_server.add_album(name="Blue", tracks=2)
+    apple_server.add_library_item(linked_user, "l.AbCdEf1", "albums", album)
+    _, edit = await run(discord_server, "rating like", {"item": "l.AbCdEf1", "kind": "library-albums"})
+    assert apple_server.rating(linked_user, "library-albums", "l.AbCdEf1") == 1
+    assert apple_server.rating(linked_user, "albums", album) == 1, "a library item shares its catalog twin's rating"
+    embed = edit["embeds"][0]
+    assert field(embed, "Kind") == "Library album" and field(embed, "Your rating") == "👍 Liked"
+    assert [r.path for r in apple_server.requests if r.method == "PUT"] == ["/v1/me/ratings/library-albums/l.AbCdEf1"]
+
+
+async def test_show_public_is_visible_to_the_channel(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song(name="Public Song")
+    callback, edit = await run(discord_server, "rating show", {"item": song, "public": True})
+    assert callback.type == 5 and not (callback.data or {}).get("flags", 0) & EPHEMERAL
+    assert edit["embeds"][0]["title"] == "Public Song"
+    message = next(m for m in discord_server.channel_messages(discord_server.channel_id) if m.embeds)
+    assert not message.ephemeral and message.embeds[0]["title"] == "Public Song"
+
+
+async def test_like_answers_every_command_ephemerally(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    for command in ("rating show", "rating like", "rating dislike", "rating clear"):
+        callback, _ = await run(discord_server, command, {"item": song})
+        assert callback.type == 5 and (callback.data or {}).get("flags", 0) & EPHEMERAL, command
+    messages = [m for m in discord_server.channel_messages(discord_server.channel_id) if m.embeds]
+    assert len(messages) == 4 and all(m.ephemeral for m in messages)
+
+
+async def test_names_follow_the_discord_locale_when_the_storefront_supports_it(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    token = apple_server.add_user("CA_USER_TOKEN_" + "z" * 100, storefront="ca")
+    await running_bot.svc.store.link_account(discord_server.alice_id, token, "ca")
+    song = apple_server.add_song(name="Chanson")
+    for _ in range(2):
+        rec = await discord_server.send_command(
+            "rating show", discord_server.alice_id, discord_server.channel_id, {"item": song}, locale="fr"
+        )
+        await discord_server.wait_for_original_edit(rec)
+        await apple_server_settled(apple_server)
+    catalog = [r for r in apple_server.requests if r.path.startswith("/v1/catalog/ca/songs")]
+    ratings = [r for r in apple_server.requests if r.path.startswith("/v1/me/ratings/songs")]
+    # the first answer does not wait for the storefront's languages; the next one uses them
+    assert [r.query.get("l") for r in catalog] == [None, "fr-CA"]
+    assert ratings[-1].query.get("l") == "fr-CA"
+    assert apple_server.count("GET", "/v1/me/storefront") == 1
+
+
+async def apple_server_settled(apple_server: LoopbackApple) -> None:
+    """Wait until the bot's background storefront lookup (if any) has been answered."""
+    for _ in range(300):
+        looked_up = apple_server.count("GET", "/v1/me/storefront") >= 1
+        if looked_up and all(r.status is not None for r in apple_server.requests):
+            return
+        await asyncio.sleep(0.01)

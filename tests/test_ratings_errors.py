@@ -1,0 +1,204 @@
+"""End to end: every error path of the ratings commands gets its own ephemeral message, and no "thinking…"
+is left hanging; the 3-second deadline holds when Apple Music is slow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.app import RatingsBot
+from bot.applemusic import RetryPolicy
+from tests.fixtures.bot import ALICE_MUT, BotFactory
+from tests.servers.apple import LoopbackApple
+from tests.servers.discord import LoopbackDiscord
+from tests.servers.discord_model import MessageFlags
+
+EPHEMERAL = 1 << 6
+
+
+@pytest.fixture(autouse=True)
+def no_late_callbacks(discord_server: LoopbackDiscord) -> Iterator[None]:
+    """Must show 1: the loopback Discord refuses no callback as late (10062) in any of these tests."""
+    yield
+    late = [c for c in discord_server.callbacks if c.error_code == 10062 or c.elapsed > 3.0]
+    assert not late, late
+
+
+async def error_reply(
+    discord_server: LoopbackDiscord, command: str, options: dict[str, Any], user_id: int | None = None
+) -> tuple[str, list[str]]:
+    """Run a command that fails: the callback is in time, the answer is ephemeral and is one error embed
+    that replaced the "thinking…" placeholder. Returns (description, button custom_ids)."""
+    rec = await discord_server.send_command(
+        command, user_id or discord_server.alice_id, discord_server.channel_id, options
+    )
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted and callback.elapsed < 3.0, callback
+    original = await discord_server.wait_for_original(rec)
+    message = await discord_server.wait_for_message(
+        predicate=lambda m: m.id == original.id and not m.flags & MessageFlags.LOADING and bool(m.embeds)
+    )
+    assert message.ephemeral
+    assert len(message.embeds) == 1
+    text = str(message.embeds[0]["description"])
+    assert text.startswith("⚠️ ") and "Traceback" not in text
+    assert ALICE_MUT not in text
+    ids = [c["custom_id"] for row in message.components for c in row["components"]]
+    return text, ids
+
+
+async def test_unlinked_user_is_asked_to_link_with_a_button(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    for command in ("rating show", "rating like", "rating tracks"):
+        text, ids = await error_reply(discord_server, command, {"item": song})
+        assert "Link your Apple Music first" in text and ids == ["link:start"], command
+    assert apple_server.count("PUT") == 0
+
+
+async def test_stale_link_asks_to_relink(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    apple_server.revoke(linked_user)
+    text, ids = await error_reply(discord_server, "rating like", {"item": song})
+    assert "no longer accepts your linked account" in text and ids == ["link:start"]
+    account = await running_bot.svc.store.get_account(discord_server.alice_id)
+    assert account is not None and not account.is_active
+    # now known stale: the next command says so without asking Apple
+    before = apple_server.count("PUT")
+    text, _ = await error_reply(discord_server, "rating show", {"item": song})
+    assert "Run `/link` to link it again" in text
+    assert apple_server.count("PUT") == before
+
+
+async def test_rate_limited_until_retries_run_out(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    apple_server.fail_next(50, 429, path_contains="/v1/me/ratings/")
+    text, ids = await error_reply(discord_server, "rating like", {"item": song})
+    assert "slow down" in text and "try again in a moment" in text and ids == []
+    assert apple_server.rating(linked_user, "songs", song) is None
+    assert apple_server.count("PUT", "/v1/me/ratings/songs") == 4  # FAST_RETRY: bounded attempts
+
+
+async def test_apple_down(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    apple_server.fail_next(50, 500, path_contains="/v1/me/ratings/")
+    text, _ = await error_reply(discord_server, "rating dislike", {"item": song})
+    assert "Apple Music is having trouble" in text and "Nothing was changed" in text
+    assert apple_server.rating(linked_user, "songs", song) is None
+
+
+async def test_bad_link_says_why(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    text, _ = await error_reply(
+        discord_server, "rating like", {"item": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"}
+    )
+    assert "not an Apple Music link" in text
+    text, _ = await error_reply(
+        discord_server, "rating like", {"item": "https://music.apple.com/us/artist/beach-bunny/1051350374"}
+    )
+    assert "Artists can't be rated" in text
+    text, _ = await error_reply(discord_server, "rating like", {"item": "123456", "kind": "library-songs"})
+    assert "not a library song id" in text
+    assert apple_server.count("PUT") == 0
+
+
+async def test_a_sharers_library_link_is_explained(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    text, _ = await error_reply(
+        discord_server, "rating like", {"item": "https://music.apple.com/library/playlist/p.YJXV7mWSG0L3ZMd"}
+    )
+    assert "someone's personal library" in text
+    assert apple_server.count("PUT") == 0
+
+
+async def test_item_not_in_your_storefront(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    text, _ = await error_reply(discord_server, "rating like", {"item": "https://music.apple.com/gb/song/x/999000111"})
+    assert "no song with id `999000111` in your storefront (US)" in text
+    assert apple_server.count("PUT") == 0
+    text, _ = await error_reply(discord_server, "rating show", {"item": "999000111"})
+    assert "in your storefront (US)" in text
+    text, _ = await error_reply(
+        discord_server, "rating tracks", {"item": "https://music.apple.com/us/album/x/999000222"}
+    )
+    assert "no album with id `999000222` in your storefront" in text
+    text, _ = await error_reply(discord_server, "rating like", {"item": "no such thing anywhere"})
+    assert "Nothing in Apple Music matches" in text
+
+
+async def test_tracks_of_a_song_is_refused(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    text, _ = await error_reply(discord_server, "rating tracks", {"item": song})
+    assert "needs an album or a playlist" in text
+
+
+async def test_public_show_error_is_private_and_removes_the_public_placeholder(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    rec = await discord_server.send_command(
+        "rating show", discord_server.alice_id, discord_server.channel_id, {"item": song, "public": True}
+    )
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted and callback.elapsed < 3
+    followup = await discord_server.wait_for_followup(rec)
+    assert followup.ephemeral and "Link your Apple Music first" in followup.embeds[0]["description"]
+    placeholder = discord_server.messages[rec.original_message_id or 0]
+    assert not placeholder.ephemeral and placeholder.deleted, "the public 'thinking…' is removed, not left hanging"
+    assert followup.id != placeholder.id
+
+
+async def test_first_response_within_3s_when_apple_takes_5s(
+    bot_factory: BotFactory, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    """Apple answers in 5 s: the bot defers at once, waits, and then shows the answer (15-minute edit window)."""
+    song = apple_server.add_song(name="Slow Song")
+    apple_server.add_user(ALICE_MUT)
+    apple_server.set_state(ALICE_MUT, "songs", song, 1)
+    slow = RetryPolicy(max_attempts=1, base_delay=0.01, max_delay=0.05, max_total_wait=1.0, timeout=7.0)
+    async with bot_factory(apple_retry=slow) as bot:
+        await bot.svc.store.link_account(discord_server.alice_id, ALICE_MUT, "us")
+        apple_server.latency = 5.0
+        started = time.monotonic()
+        rec = await discord_server.send_command(
+            "rating show", discord_server.alice_id, discord_server.channel_id, {"item": song}
+        )
+        callback = await discord_server.wait_for_callback(rec)
+        assert callback.accepted and callback.type == 5 and callback.elapsed < 1.0
+        edit = await discord_server.wait_for_original_edit(rec, timeout=7.0)
+        assert time.monotonic() - started >= 5.0
+        embed = edit["embeds"][0]
+        assert embed["title"] == "Slow Song"
+        assert next(f["value"] for f in embed["fields"] if f["name"] == "Your rating") == "👍 Liked"
+        apple_server.latency = 0.0
+    assert all(c.accepted for c in discord_server.callbacks), "no callback was refused as late"
+
+
+async def test_apple_slower_than_the_retry_timeout_gives_a_clear_timeout_message(
+    bot_factory: BotFactory, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    song = apple_server.add_song()
+    apple_server.add_user(ALICE_MUT)
+    short = RetryPolicy(max_attempts=1, base_delay=0.01, max_delay=0.05, max_total_wait=1.0, timeout=0.5)
+    async with bot_factory(apple_retry=short) as bot:
+        await bot.svc.store.link_account(discord_server.alice_id, ALICE_MUT, "us")
+        apple_server.latency = 5.0
+        text, _ = await error_reply(discord_server, "rating like", {"item": song})
+        assert "did not answer in time" in text and "try again" in text
+        apple_server.latency = 0.0
+    assert all(c.accepted for c in discord_server.callbacks), "no callback was refused as late"
