@@ -20,6 +20,7 @@ from bot import applemusic as am
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.services.linking import LinkService, StateSigner
+from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.ratings import RatingService
 from bot.storage import Store, TokenCipher, open_store
 from bot.ui.views import DYNAMIC_ITEMS
@@ -27,7 +28,7 @@ from bot.web import LinkWebServer
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings")
+INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing")
 
 
 @dataclass(slots=True)
@@ -41,6 +42,7 @@ class Services:
     ratings: RatingService
     web: LinkWebServer | None
     autocomplete_budget: float = 2.0
+    outbox: OutboxWorker | None = None
 
 
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
@@ -63,6 +65,7 @@ class RatingsBot(commands.AutoShardedBot):
         apple_retry: am.RetryPolicy | None = None,
         apple_pacer: am.Pacer | None = None,
         autocomplete_budget: float = 2.0,
+        outbox_config: OutboxConfig | None = None,
         **options: Any,
     ) -> None:
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url)
@@ -85,6 +88,7 @@ class RatingsBot(commands.AutoShardedBot):
         self.apple_retry = apple_retry
         self.apple_pacer = apple_pacer
         self.autocomplete_budget = autocomplete_budget
+        self.outbox_config = outbox_config or OutboxConfig()
         self._session: aiohttp.ClientSession | None = None
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
@@ -147,6 +151,8 @@ class RatingsBot(commands.AutoShardedBot):
                 port=settings.web_port,
             )
             await web.start()
+            outbox = OutboxWorker(store, apple, self.outbox_config)
+            await outbox.start()
         except BaseException:
             await store.close()
             raise
@@ -158,6 +164,7 @@ class RatingsBot(commands.AutoShardedBot):
             ratings=ratings,
             web=web,
             autocomplete_budget=self.autocomplete_budget,
+            outbox=outbox,
         )
 
     async def sync_commands(self, guild_id: int | None) -> list[app_commands.AppCommand]:
@@ -177,11 +184,14 @@ class RatingsBot(commands.AutoShardedBot):
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
 
     async def close(self) -> None:
+        if self.services is not None and self.services.outbox is not None:
+            await self.services.outbox.stop()
         try:
             await super().close()
         finally:
             services, self.services = self.services, None
             if services is not None:
+                await services.ratings.close()
                 if services.web is not None:
                     await services.web.close()
                 await services.store.close()

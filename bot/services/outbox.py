@@ -1,0 +1,296 @@
+"""The outbox worker: applies the desired ratings the store holds to Apple Music, durably and in order.
+
+Every intended write is in the store's outbox before any Apple call (``Store.enqueue``). This worker claims
+due rows with a lease, applies each with the Apple client (``1``/``-1`` → PUT, ``0`` → DELETE), and completes
+the row *by version*: if the user acted again meanwhile, the row stays and is applied again with the newer
+value. Failures are kept and retried later with exponential backoff and jitter, across restarts.
+
+* ``RateLimited`` / ``UpstreamError`` / ``UpstreamTimeout`` (after the client's own bounded retries) →
+  ``retry_later`` with backoff (``Retry-After`` honoured when Apple sent one).
+* ``UserTokenInvalid`` (403) → the link is marked stale (which holds the user's rows until they link again)
+  and ``on_stale(user_id)`` is called once, on the active → stale transition.
+* no linked account → the user's rows are held ``unlinked`` for ``unlinked_hold`` seconds.
+* other 4xx (unknown path value, not ratable) → dropped with a warning: retrying cannot help.
+
+The worker sleeps until the next row is due (``Store.next_due_at``), at most ``poll_interval``, and
+:meth:`OutboxWorker.wake` wakes it at once (call it after enqueueing). At most ``concurrency`` rows are
+applied at a time; it claims only as many rows as it can start at once, so no claim sits idle.
+:meth:`OutboxWorker.stop` lets in-flight applies finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot import applemusic as am
+from bot.storage import HoldReason, OutboxEntry, Store, TokenDecryptError
+
+log = logging.getLogger(__name__)
+
+StaleCallback = Callable[[int], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxConfig:
+    """How the outbox behaves. The defaults suit production; tests shrink the times.
+
+    - ``debounce``: a new action is applied this long after the last one (a burst collapses to one write).
+    - ``max_delay``: ... but never later than this after the first pending action.
+    - ``poll_interval``: the longest the worker sleeps without being woken (rows released by another process).
+    - ``concurrency``: rows applied at once.
+    - ``lease``: how long a claim is exclusive; longer than the client's longest apply (timeouts + retries).
+    - ``retry_base`` / ``retry_max``: backoff after a failed apply, doubling per attempt, capped.
+    - ``unlinked_hold``: how long a reaction by a user who has not linked waits for them to link.
+    """
+
+    debounce: float = 1.0
+    max_delay: float = 10.0
+    poll_interval: float = 5.0
+    concurrency: int = 8
+    lease: float = 120.0
+    retry_base: float = 2.0
+    retry_max: float = 600.0
+    unlinked_hold: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if min(self.debounce, self.max_delay, self.retry_base, self.retry_max) < 0:
+            raise ValueError("outbox times must not be negative")
+        if self.poll_interval <= 0 or self.lease <= 0:
+            raise ValueError("poll_interval and lease must be positive")
+
+    def backoff(self, attempts: int, rng: random.Random | None = None) -> float:
+        """Delay before the next try after ``attempts`` failed ones: exponential, capped, jittered (50–100 %)."""
+        delay = min(self.retry_max, self.retry_base * (2.0 ** max(0, attempts - 1)))
+        return delay * (rng or random).uniform(0.5, 1.0)
+
+
+_RETRYABLE = (am.RateLimited, am.UpstreamError, am.UpstreamTimeout)
+
+
+class OutboxWorker:
+    """Applies due outbox rows. ``start()`` once; ``stop()`` before the store and the HTTP session close."""
+
+    def __init__(
+        self,
+        store: Store,
+        apple: am.AppleMusicClient,
+        config: OutboxConfig | None = None,
+        *,
+        worker_id: str | None = None,
+        on_stale: StaleCallback | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.apple = apple
+        self.config = config or OutboxConfig()
+        self.worker_id = worker_id or f"worker-{secrets.token_hex(6)}"
+        #: called with the user id when Apple rejects a token (once per active → stale transition)
+        self.on_stale = on_stale
+        self._rng = rng or random.Random()  # jitter, not cryptography
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        #: counters for logs and tests
+        self.applied = 0
+        self.failed = 0
+
+    def __repr__(self) -> str:
+        return f"OutboxWorker(id={self.worker_id!r}, running={self.running}, in_flight={len(self._inflight)})"
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def wake(self) -> None:
+        """Something was enqueued or released: look for due rows now (and again when their debounce ends)."""
+        self._wakeup.set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name=f"outbox {self.worker_id}")
+        log.info("outbox worker %s started", self.worker_id)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming, let in-flight applies finish (cancelled after ``timeout``), then return."""
+        self._stopping = True
+        self._wakeup.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+                log.warning("outbox: %d applies did not finish in time; their leases will expire", len(pending))
+        log.info("outbox worker %s stopped (applied %d, failed %d)", self.worker_id, self.applied, self.failed)
+
+    # ------------------------------------------------------------------ loop
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox worker loop failed; retrying shortly")
+                await self._sleep(min(self.config.poll_interval, 1.0))
+
+    async def _tick(self) -> None:
+        self._wakeup.clear()
+        free = self.config.concurrency - len(self._inflight)
+        if free > 0:
+            entries = await self.store.claim_due(self.worker_id, self._clock(), limit=free, lease=self.config.lease)
+            for entry in entries:
+                task = asyncio.create_task(self._apply(entry), name=f"outbox apply {entry.id}")
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+            if len(entries) == free:
+                return  # there may be more due rows: claim again as soon as a slot is free
+        else:
+            # every slot is busy: a finishing apply sets the event
+            await self._sleep(self.config.poll_interval)
+            return
+        next_due = await self.store.next_due_at()
+        if next_due is None:
+            delay = self.config.poll_interval
+        else:
+            delay = min(self.config.poll_interval, max(0.005, next_due - self._clock()))
+        await self._sleep(delay)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wakeup.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox apply crashed", exc_info=task.exception())
+
+    async def _sleep(self, delay: float) -> None:
+        if self._stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), delay)
+
+    async def wait_until_drained(self, timeout: float = 10.0) -> None:
+        """Wait until no unheld row is left and nothing is in flight (tests, graceful maintenance)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if not self._inflight and await self.store.next_due_at() is None:
+                return
+            if loop.time() >= deadline:
+                raise TimeoutError("the outbox was not drained in time")
+            await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------------ one row
+
+    async def _apply(self, entry: OutboxEntry) -> None:
+        """Apply one claimed row and settle it (complete, retry later, hold or drop). Never raises."""
+        try:
+            await self._apply_checked(entry)
+        except Exception as exc:
+            # the store itself failed: the lease expires and the row is claimed again
+            log.exception("outbox: settling entry %d failed", entry.id)
+            self.failed += 1
+            with contextlib.suppress(Exception):
+                await self.store.retry_later(entry, self._clock() + self._backoff(entry), type(exc).__name__)
+
+    def _backoff(self, entry: OutboxEntry, retry_after: float | None = None) -> float:
+        delay = self.config.backoff(entry.attempts + 1, self._rng)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.config.retry_max))
+        return delay
+
+    async def _apply_checked(self, entry: OutboxEntry) -> None:
+        store = self.store
+        try:
+            token = await store.get_user_token(entry.user_id)
+        except TokenDecryptError:
+            log.error("outbox: user %d's token cannot be decrypted; retrying later", entry.user_id)
+            await store.retry_later(entry, self._clock() + self.config.retry_max, "token cannot be decrypted")
+            return
+        if token is None:
+            await self._hold_without_token(entry)
+            return
+        try:
+            rtype = am.ResourceType(entry.item_type)
+            if entry.value == 0:
+                await self.apple.delete_rating(rtype, entry.item_id, token)
+            else:
+                await self.apple.set_rating(rtype, entry.item_id, entry.value, token)
+        except am.UserTokenInvalid:
+            await self._token_rejected(entry)
+            return
+        except _RETRYABLE as exc:
+            self.failed += 1
+            retry_after = exc.retry_after if isinstance(exc, am.RateLimited) else None
+            delay = self._backoff(entry, retry_after)
+            log.info(
+                "outbox: %s %s for user %d failed (%s, attempt %d); retry in %.1f s",
+                entry.item_type,
+                entry.item_id,
+                entry.user_id,
+                type(exc).__name__,
+                entry.attempts + 1,
+                delay,
+            )
+            await store.retry_later(entry, self._clock() + delay, str(exc))
+            return
+        except am.DeveloperTokenRejected as exc:
+            # an operator problem (or the user's subscription lapsed): keep the row, try again much later
+            self.failed += 1
+            log.warning("outbox: Apple rejected the developer token (user %d); retrying later", entry.user_id)
+            await store.retry_later(entry, self._clock() + self.config.retry_max, str(exc))
+            return
+        except (am.AppleMusicError, ValueError) as exc:
+            # not ratable / invalid id: retrying cannot help; drop this version
+            self.failed += 1
+            log.warning("outbox: dropping %s %s for user %d: %s", entry.item_type, entry.item_id, entry.user_id, exc)
+            await store.complete(entry)
+            return
+        self.applied += 1
+        if not await store.complete(entry):
+            log.debug("outbox: entry %d changed while applying; it is applied again", entry.id)
+            self.wake()
+
+    async def _hold_without_token(self, entry: OutboxEntry) -> None:
+        account = await self.store.get_account(entry.user_id)
+        if account is not None and not account.is_active:
+            await self.store.hold_user(entry.user_id, HoldReason.STALE)
+        else:
+            await self.store.hold_user(
+                entry.user_id, HoldReason.UNLINKED, hold_expires_at=self._clock() + self.config.unlinked_hold
+            )
+        # release our lease so the row is claimable at once when the user links
+        await self.store.retry_later(entry, self._clock(), "not linked")
+
+    async def _token_rejected(self, entry: OutboxEntry) -> None:
+        changed = await self.store.mark_stale(entry.user_id)  # also holds the user's rows as 'stale'
+        await self.store.retry_later(entry, self._clock(), "Apple Music rejected the user token")
+        if changed and self.on_stale is not None:
+            try:
+                await self.on_stale(entry.user_id)
+            except Exception:
+                log.exception("outbox: telling user %d about the stale link failed", entry.user_id)

@@ -1,0 +1,315 @@
+"""End to end: /share, 👍/👎 reactions → durable outbox → Apple Music, with the loopback Discord and Apple.
+
+The bot runs with a short debounce (0.2 s) so bursts collapse fast; everything else is the real code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from bot.app import RatingsBot
+from bot.services.outbox import OutboxConfig
+from tests.fixtures.bot import ALICE_MUT
+from tests.servers.apple import LoopbackApple
+from tests.servers.discord import LoopbackDiscord, Permissions
+
+FAST_OUTBOX = OutboxConfig(debounce=0.2, max_delay=2.0, poll_interval=0.2, retry_base=0.1, retry_max=0.5, lease=15.0)
+RATINGS = "/v1/me/ratings/songs/"
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def writes(apple: LoopbackApple, song: str | None = None) -> list[tuple[str, str]]:
+    """(method, path) of every PUT/DELETE on ratings (for one song if given)."""
+    return [
+        (r.method, r.path)
+        for r in apple.requests
+        if r.method in ("PUT", "DELETE")
+        and r.path.startswith(RATINGS)
+        and (song is None or r.path.endswith("/" + song))
+    ]
+
+
+async def share(bot: RatingsBot, discord: LoopbackDiscord, user_id: int, song: str) -> int:
+    """Run /share for ``song``; returns the posted message id once it carries the bot's 👍 and 👎."""
+    rec = await discord.send_command("share", user_id, discord.channel_id, {"item": song})
+    callback = await discord.wait_for_callback(rec)
+    assert callback.accepted
+    await discord.wait_for_original_edit(rec)
+    message = await discord.wait_for_original(rec)
+
+    def reacted() -> bool:
+        keys = {r.emoji.get("name") for r in message.reactions.values() if discord.bot_user_id in r.user_ids}
+        return keys >= {"👍", "👎"}
+
+    await eventually(reacted, what="the bot's reactions on the shared post")
+    await eventually(lambda: bot.svc.store.get_shared_message(message.id), what="the shared message record")
+    return message.id
+
+
+def handled(bot: RatingsBot) -> int:
+    cog: Any = bot.get_cog("Sharing")
+    return int(cog.reactions_handled)
+
+
+@pytest.fixture
+def fast_bot(bot_factory: Callable[..., contextlib.AbstractAsyncContextManager[RatingsBot]]) -> Callable[..., Any]:
+    def start(**options: Any) -> contextlib.AbstractAsyncContextManager[RatingsBot]:
+        options.setdefault("outbox_config", FAST_OUTBOX)
+        return bot_factory(**options)
+
+    return start
+
+
+@pytest.fixture
+async def bot(fast_bot: Callable[..., Any]) -> AsyncIterator[RatingsBot]:
+    async with fast_bot() as running:
+        yield running
+
+
+@pytest.fixture
+async def alice(bot: RatingsBot, apple_server: LoopbackApple, discord_server: LoopbackDiscord) -> int:
+    apple_server.add_user(ALICE_MUT, storefront="us")
+    await bot.svc.store.link_account(discord_server.alice_id, ALICE_MUT, "us")
+    return discord_server.alice_id
+
+
+# ---------------------------------------------------------------------------------------------- /share
+
+
+async def test_share_posts_an_embed_with_both_reactions_and_buttons(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    song = apple_server.add_song(name="Entropy", artist="Grimes")
+    mid = await share(bot, discord_server, alice, song)
+    msg = discord_server.messages[mid]
+    assert msg.author_id == discord_server.bot_user_id and msg.channel_id == discord_server.channel_id
+    embed = msg.embeds[0]
+    assert embed["title"] == "Entropy"
+    assert all(f["name"] != "Your rating" for f in embed.get("fields", []))
+    custom_ids = [c["custom_id"] for row in msg.components for c in row["components"]]
+    assert custom_ids == [f"rating:like:songs:{song}", f"rating:dislike:songs:{song}"]
+    shared = await bot.svc.store.get_shared_message(mid)
+    assert shared is not None and (shared.item_type, shared.item_id) == ("songs", song)
+    assert not writes(apple_server), "sharing rates nothing"
+
+
+# ---------------------------------------------------------------------------------------------- reactions
+
+
+async def test_a_burst_of_reactions_costs_exactly_one_put(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    song = apple_server.add_song()
+    mid = await share(bot, discord_server, alice, song)
+    ch = discord_server.channel_id
+    await discord_server.add_reaction(ch, mid, alice, "👍")
+    await discord_server.add_reaction(ch, mid, alice, "👎")
+    await discord_server.remove_reaction(ch, mid, alice, "👎")  # not the intent (-1 matches): clears
+    await discord_server.remove_reaction(ch, mid, alice, "👍")  # intent is 0 now: ignored
+    await discord_server.add_reaction(ch, mid, alice, "👍")
+    await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, what="the like")
+    await bot.svc.outbox.wait_until_drained()  # type: ignore[union-attr]
+    await asyncio.sleep(FAST_OUTBOX.debounce * 2)
+    assert writes(apple_server) == [("PUT", RATINGS + song)]
+    put = next(r for r in apple_server.requests if r.method == "PUT")
+    assert put.json == {"type": "ratings", "attributes": {"value": 1}}
+
+
+async def test_bots_and_other_emojis_cause_no_request(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    song = apple_server.add_song()
+    mid = await share(bot, discord_server, alice, song)
+    ch = discord_server.channel_id
+    other_bot = discord_server.add_user("another-bot", bot=True)
+    discord_server.add_member(discord_server.guild_id, other_bot)
+    apple_server.add_user("OTHER-BOT-TOKEN")
+    await bot.svc.store.link_account(other_bot, "OTHER-BOT-TOKEN", "us")  # even if a bot were linked
+    custom = discord_server.add_emoji(discord_server.guild_id, "thumbsup")
+    await discord_server.add_reaction(ch, mid, other_bot, "👍")
+    await discord_server.add_reaction(ch, mid, alice, "🎵")
+    await discord_server.add_reaction(ch, mid, alice, {"id": str(custom), "name": "thumbsup", "animated": False})
+    await discord_server.remove_reaction(ch, mid, alice, "🎵")
+    await discord_server.remove_reaction(ch, mid, other_bot, "👍")
+    # a reaction on a message that shares nothing
+    plain = await discord_server.send_message(ch, alice, "hello")
+    await discord_server.add_reaction(ch, plain.id, alice, "👎")
+    # control: a real like afterwards is applied (events are handled in order)
+    await discord_server.add_reaction(ch, mid, alice, "👍")
+    await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, what="the control like")
+    await asyncio.sleep(FAST_OUTBOX.debounce * 2)
+    assert writes(apple_server) == [("PUT", RATINGS + song)]
+    assert apple_server.rating("OTHER-BOT-TOKEN", "songs", song) is None
+
+
+async def test_removing_the_like_clears_the_rating(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    song = apple_server.add_song()
+    mid = await share(bot, discord_server, alice, song)
+    ch = discord_server.channel_id
+    await discord_server.add_reaction(ch, mid, alice, "👍")
+    await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, what="the like")
+    await discord_server.remove_reaction(ch, mid, alice, "👍")
+    await eventually(lambda: ("DELETE", RATINGS + song) in writes(apple_server), what="the DELETE")
+    assert apple_server.rating(ALICE_MUT, "songs", song) is None
+    assert writes(apple_server) == [("PUT", RATINGS + song), ("DELETE", RATINGS + song)]
+
+
+async def test_with_manage_messages_the_other_reaction_is_removed(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    discord_server.set_bot_permissions(discord_server.guild_id, Permissions.BOT_DEFAULT | Permissions.MANAGE_MESSAGES)
+    song = apple_server.add_song()
+    mid = await share(bot, discord_server, alice, song)
+    ch = discord_server.channel_id
+    await eventually(lambda: bot.get_guild(discord_server.guild_id).me.guild_permissions.manage_messages)  # type: ignore[union-attr]
+    await discord_server.add_reaction(ch, mid, alice, "👍")
+    await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, what="the like")
+    await discord_server.add_reaction(ch, mid, alice, "👎")
+
+    def thumbs_up_gone() -> bool:
+        r = next((r for r in discord_server.messages[mid].reactions.values() if r.emoji.get("name") == "👍"), None)
+        return r is not None and alice not in r.user_ids
+
+    await eventually(thumbs_up_gone, what="the bot removing alice's 👍")
+    await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == -1, what="the dislike")
+    await bot.svc.outbox.wait_until_drained()  # type: ignore[union-attr]
+    await asyncio.sleep(FAST_OUTBOX.debounce * 2)
+    assert writes(apple_server) == [("PUT", RATINGS + song), ("PUT", RATINGS + song)], (
+        "the bot's removal is not a clear"
+    )
+    assert apple_server.rating(ALICE_MUT, "songs", song) == -1
+
+
+# ---------------------------------------------------------------------------------------------- unlinked users
+
+
+async def test_unlinked_user_gets_one_dm_and_the_rating_is_applied_after_linking(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    bob = discord_server.add_user("bob")
+    discord_server.add_member(discord_server.guild_id, bob)
+    song = apple_server.add_song()
+    mid = await share(bot, discord_server, alice, song)
+    ch = discord_server.channel_id
+    await discord_server.add_reaction(ch, mid, bob, "👍")
+    dm = discord_server.dm_channel(bob)
+    prompt = await discord_server.wait_for_message(dm, author_id=discord_server.bot_user_id)
+    assert "link" in prompt.content.lower()
+    assert any(c["custom_id"] == "link:start" for row in prompt.components for c in row["components"])
+    await discord_server.add_reaction(ch, mid, bob, "👎")
+    await eventually(lambda: handled(bot) >= 2, what="both reactions handled")
+    pending = await bot.svc.store.pending_for_user(bob)
+    assert [(e.value, e.held) for e in pending] == [(-1, "unlinked")]
+    await asyncio.sleep(0.3)
+    assert len([m for m in discord_server.channel_messages(dm) if m.author_id == discord_server.bot_user_id]) == 1
+    assert not writes(apple_server)
+
+    bob_token = "Ag" + "B0bMuT00" * 24
+    apple_server.add_user(bob_token)
+    await bot.svc.store.link_account(bob, bob_token, "us")
+    await eventually(lambda: apple_server.rating(bob_token, "songs", song) == -1, what="bob's held dislike")
+    assert writes(apple_server) == [("PUT", RATINGS + song)]
+
+
+# ---------------------------------------------------------------------------------------------- durability
+
+
+async def test_a_rating_queued_while_apple_is_down_is_applied_after_a_restart(
+    fast_bot: Callable[..., Any], discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    apple_server.add_user(ALICE_MUT)
+    song = apple_server.add_song()
+    alice = discord_server.alice_id
+    slow_retry = OutboxConfig(debounce=0.2, max_delay=2.0, poll_interval=0.2, retry_base=1.0, retry_max=2.0)
+    async with fast_bot(outbox_config=slow_retry) as first:
+        await first.svc.store.link_account(alice, ALICE_MUT, "us")
+        mid = await share(first, discord_server, alice, song)
+        apple_server.fail_next(4, 503)  # every call the first apply makes (the client tries 4 times)
+        await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👍")
+
+        async def failed_once() -> bool:
+            rows = await first.svc.store.pending_for_user(alice)
+            return bool(rows) and rows[0].attempts >= 1
+
+        await eventually(failed_once, what="a failed, kept attempt")
+    puts = [r.status for r in apple_server.requests if r.method == "PUT"]
+    assert puts == [503, 503, 503, 503]
+    assert apple_server.rating(ALICE_MUT, "songs", song) is None
+
+    async with fast_bot(outbox_config=slow_retry) as second:
+        await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, what="the like after restart")
+        await second.svc.outbox.wait_until_drained()  # type: ignore[union-attr]
+    assert [r.status for r in apple_server.requests if r.method == "PUT"] == [503, 503, 503, 503, 200]
+
+
+async def test_reactions_made_while_the_bot_was_offline_are_caught_up(
+    fast_bot: Callable[..., Any], discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    apple_server.add_user(ALICE_MUT)
+    song = apple_server.add_song()
+    alice = discord_server.alice_id
+    async with fast_bot() as first:
+        await first.svc.store.link_account(alice, ALICE_MUT, "us")
+        mid = await share(first, discord_server, alice, song)
+    await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👎")  # nobody is listening
+    async with fast_bot():
+        await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == -1, what="the caught-up dislike")
+    async with fast_bot():  # a second restart re-reads but writes nothing (Apple already agrees)
+        await eventually(lambda: apple_server.count("GET", RATINGS.rstrip("/")) >= 2, what="the second catch-up")
+        await asyncio.sleep(0.3)
+    assert writes(apple_server) == [("PUT", RATINGS + song)]
+
+
+# ---------------------------------------------------------------------------------------------- chosen channels
+
+
+async def test_admin_chosen_channel_gets_reactions_on_shared_links(
+    fast_bot: Callable[..., Any],
+    bot_settings: Any,
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+) -> None:
+    import dataclasses
+
+    settings = dataclasses.replace(bot_settings, message_content_intent=True)
+    apple_server.add_user(ALICE_MUT)
+    song = apple_server.add_song()
+    alice = discord_server.alice_id
+    admin = discord_server.add_user("admin")
+    discord_server.add_member(discord_server.guild_id, admin, Permissions.MEMBER_DEFAULT | Permissions.MANAGE_GUILD)
+    async with fast_bot(settings=settings) as bot:
+        await bot.svc.store.link_account(alice, ALICE_MUT, "us")
+        ch = discord_server.channel_id
+        before = await discord_server.send_message(ch, alice, f"https://music.apple.com/us/song/x/{song}")
+        rec = await discord_server.send_command("ratings-admin channels add", admin, ch)
+        callback = await discord_server.wait_for_callback(rec)
+        assert callback.accepted and "now a sharing channel" in callback.data["content"]  # type: ignore[index]
+        assert await bot.svc.store.list_share_channels(discord_server.guild_id) == [ch]
+        msg = await discord_server.send_message(ch, alice, f"listen https://music.apple.com/us/song/x/{song} !")
+        await eventually(lambda: bot.svc.store.get_shared_message(msg.id), what="the link post recorded")
+        await eventually(lambda: len(discord_server.messages[msg.id].reactions) == 2, what="the bot's 👍 👎")
+        assert not discord_server.messages[before.id].reactions, "only in chosen channels"
+        await discord_server.add_reaction(ch, msg.id, alice, "👎")
+        await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == -1, what="the dislike")
+    command = discord_server.find_command("ratings-admin", guild_id=discord_server.guild_id)
+    assert command is not None and int(command["default_member_permissions"]) == Permissions.MANAGE_GUILD
