@@ -252,6 +252,12 @@ async def test_a_rating_queued_while_apple_is_down_is_applied_after_a_restart(
             return bool(rows) and rows[0].attempts >= 1
 
         await eventually(failed_once, what="a failed, kept attempt")
+        # /account tells alice her rating is waiting, and why
+        rec = await discord_server.send_command("account", alice, discord_server.channel_id)
+        callback = await discord_server.wait_for_callback(rec)
+        assert callback.accepted and callback.data is not None
+        fields = {f["name"]: f["value"] for f in callback.data["embeds"][0]["fields"]}
+        assert fields["Ratings waiting"] == "1 (Apple Music is busy; retrying)"
     puts = [r.status for r in apple_server.requests if r.method == "PUT"]
     assert puts == [503, 503, 503, 503]
     assert apple_server.rating(ALICE_MUT, "songs", song) is None
