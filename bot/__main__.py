@@ -188,6 +188,7 @@ async def cmd_run(settings: Settings) -> int:
         loop.add_signal_handler(sig, _stop)
     async with bot:
         await bot.start(settings.token())
+    await asyncio.gather(*closing)
     return 0
 
 

@@ -7,6 +7,7 @@ persistent buttons; ``close`` releases them in the reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,7 @@ class RatingsBot(commands.AutoShardedBot):
         self._session: aiohttp.ClientSession | None = None
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
+        self._closing: asyncio.Future[None] | None = None
 
     @property
     def svc(self) -> Services:
@@ -184,6 +186,13 @@ class RatingsBot(commands.AutoShardedBot):
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
 
     async def close(self) -> None:
+        """Stop everything once, however many times it is called (a signal and ``async with`` both call it):
+        the outbox first (it finishes in-flight writes), then Discord, then the services and the session."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_once())
+        await asyncio.shield(self._closing)
+
+    async def _close_once(self) -> None:
         if self.services is not None and self.services.outbox is not None:
             await self.services.outbox.stop()
         try:

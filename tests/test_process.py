@@ -1,0 +1,50 @@
+"""``python -m bot`` as a real process against the loopback servers: it starts, serves, and stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.servers.discord import LoopbackDiscord
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_the_bot_process_serves_and_stops_cleanly_on_sigterm(
+    bot_env: dict[str, str], discord_server: LoopbackDiscord
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "APPLE_", "TOKEN_", "DATABASE_"))}
+    env.update(bot_env)
+    env.update({"PYTHONPATH": str(ROOT), "SHARD_COUNT": "1", "LOG_LEVEL": "INFO"})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await discord_server.wait_for_session(0, timeout=20)
+        await discord_server.wait_for_request("PUT", r"/guilds/\d+/commands$", timeout=20)
+        rec = await discord_server.send_command("about", discord_server.alice_id, discord_server.channel_id)
+        callback = await discord_server.wait_for_callback(rec, timeout=10)
+        assert callback.accepted and callback.elapsed < 3
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{bot_env['LINK_BASE_URL']}/healthz") as resp:
+                assert resp.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=20)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    log = stderr.decode() + stdout.decode()
+    assert "shutting down" in log
+    assert "Traceback" not in log, log[-4000:]
+    for secret in (bot_env["DISCORD_TOKEN"], bot_env["TOKEN_ENCRYPTION_KEY"]):
+        assert secret not in log
