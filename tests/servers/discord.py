@@ -2821,3 +2821,186 @@ def _submitted(component: JSON, values: dict[str, Any]) -> JSON:
         value = values.get(component["custom_id"], [])
         out["values"] = [str(v) for v in (value if isinstance(value, list) else [value])]
     return out
+
+
+# ------------------------------------------------------------------------------------ out-of-process use
+# ``python -m tests.servers.discord [--bot-token T] [--port P]`` starts the server with the default world
+# (:meth:`LoopbackDiscord.populate_default_world`), prints ``listening on <api_base> <gateway_url> <admin_url>``
+# and serves until interrupted. ``POST <admin_url>/_admin/<op>`` with a JSON object of keyword arguments calls
+# the whitelisted operation of that name and answers ``{"result": ...}`` (errors: ``{"error": ...}``, 400/404).
+# The admin API listens on its own port, so the Discord routes are exactly those of the in-process server.
+class _Admin:
+    """The admin operations of an out-of-process :class:`LoopbackDiscord` (benchmarks)."""
+
+    OPS = frozenset(
+        {
+            "world",
+            "add_user",
+            "add_member",
+            "add_members",
+            "register_commands",
+            "find_command",
+            "send_command",
+            "send_commands",
+            "send_message",
+            "add_reaction",
+            "add_reactions",
+            "callbacks_summary",
+            "sessions_summary",
+            "requests_count",
+            "set_latency",
+        }
+    )
+
+    def __init__(self, server: LoopbackDiscord) -> None:
+        self.server = server
+
+    def world(self) -> JSON:
+        s = self.server
+        return {
+            "guild_id": s.guild_id,
+            "channel_id": s.channel_id,
+            "alice_id": s.alice_id,
+            "bot_user_id": s.bot_user_id,
+            "application_id": s.application_id,
+        }
+
+    def add_user(self, name: str, bot: bool = False, dms_open: bool = True) -> int:
+        return self.server.add_user(name, bot, dms_open)
+
+    def add_member(self, guild_id: int, user_id: int) -> None:
+        self.server.add_member(guild_id, user_id)
+
+    def add_members(self, count: int, prefix: str = "user", guild_id: int | None = None) -> list[int]:
+        """``count`` new human users, each a member of ``guild_id`` (default: the default world's guild)."""
+        gid = guild_id or self.server.guild_id
+        ids = []
+        for i in range(int(count)):
+            uid = self.server.add_user(f"{prefix}{i}")
+            self.server.add_member(gid, uid)
+            ids.append(uid)
+        return ids
+
+    def register_commands(self, commands: list[JSON], guild_id: int | None = None) -> int:
+        return len(self.server.register_commands(commands, guild_id))
+
+    def find_command(self, name: str, guild_id: int | None = None, type_: int = 1) -> JSON | None:
+        return self.server.find_command(name, guild_id=guild_id, type_=type_)
+
+    async def send_command(
+        self, name: str, user_id: int, channel_id: int | None = None, options: dict[str, Any] | None = None
+    ) -> int:
+        rec = await self.server.send_command(name, user_id, channel_id or self.server.channel_id, options)
+        return rec.id
+
+    async def send_commands(self, commands: list[JSON]) -> list[int]:
+        """Dispatch many commands at once (each ``{"name", "user_id", "channel_id"?, "options"?}``)."""
+        return list(await asyncio.gather(*(self.send_command(**c) for c in commands)))
+
+    async def send_message(self, channel_id: int, author_id: int, content: str) -> int:
+        msg = await self.server.send_message(channel_id, author_id, content)
+        return msg.id
+
+    async def add_reaction(self, channel_id: int, message_id: int, user_id: int, emoji: str) -> bool:
+        return await self.server.add_reaction(channel_id, message_id, user_id, emoji)
+
+    async def add_reactions(self, reactions: list[JSON]) -> int:
+        """Add many reactions at once (each ``{"channel_id", "message_id", "user_id", "emoji"}``)."""
+        done = await asyncio.gather(*(self.add_reaction(**r) for r in reactions))
+        return sum(1 for d in done if d)
+
+    def callbacks_summary(self, since: int = 0) -> list[JSON]:
+        """Interaction callbacks received (from index ``since``): id, type, ``elapsed`` since dispatch, status."""
+        return [
+            {
+                "interaction_id": cb.interaction_id,
+                "type": cb.type,
+                "elapsed": cb.elapsed,
+                "status": cb.status,
+                "error_code": cb.error_code,
+            }
+            for cb in self.server.callbacks[since:]
+        ]
+
+    def sessions_summary(self) -> list[JSON]:
+        return [
+            {
+                "shard_id": s.shard_id,
+                "connected": s.connected,
+                "ready": bool(s.events_named("READY")),
+                "events": len(s.events),
+            }
+            for s in self.server.sessions.values()
+        ]
+
+    def requests_count(self, method: str | None = None, path_regex: str = ".*") -> int:
+        return len(self.server.requests_to(method, path_regex))
+
+    def set_latency(self, method: str | None, path_regex: str, seconds: float) -> None:
+        self.server.set_latency(method, path_regex, seconds)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        op = request.match_info["op"]
+        if op not in self.OPS:
+            return web.json_response({"error": f"unknown admin op {op[:40]!r}"}, status=404)
+        kwargs: Any = {}
+        if request.can_read_body:
+            try:
+                kwargs = await request.json()
+            except ValueError:
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+        if not isinstance(kwargs, dict):
+            return web.json_response({"error": "body must be a JSON object"}, status=400)
+        try:
+            result = getattr(self, op)(**kwargs)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except (TypeError, ValueError, KeyError, LookupError, RuntimeError) as exc:
+            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.json_response({"result": result})
+
+
+async def _serve(server: LoopbackDiscord, host: str, admin_port: int) -> None:
+    import signal
+
+    await server.start()
+    server.populate_default_world()
+    admin = _Admin(server)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/_admin/{op}", admin.handle)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, admin_port)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None)
+    assert sockets
+    admin_url = f"http://{host}:{int(sockets[0].getsockname()[1])}"
+    # the benchmark reads this line
+    print(f"listening on {server.api_base} {server.gateway_url} {admin_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await server.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Loopback Discord (REST + gateway) for benchmarks")
+    parser.add_argument("--bot-token", default="loopback-bot-token")
+    parser.add_argument("--admin-host", default="127.0.0.1")
+    parser.add_argument("--admin-port", type=int, default=0)
+    parser.add_argument("--interaction-deadline", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    server = LoopbackDiscord(bot_token=args.bot_token, interaction_deadline=args.interaction_deadline)
+    asyncio.run(_serve(server, args.admin_host, args.admin_port))
+
+
+if __name__ == "__main__":
+    main()
