@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -51,6 +52,7 @@ def test_shipped_migrations_are_numbered_and_split() -> None:
         assert split_statements(migration.sql)
 
 
+@pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
 async def test_fresh_database_gets_every_migration(store: SqliteStore, db_path: Path) -> None:
     latest = load_migrations()[-1].version
     assert await store.schema_version() == latest
@@ -60,6 +62,7 @@ async def test_fresh_database_gets_every_migration(store: SqliteStore, db_path: 
     )
 
 
+@pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
 async def test_connection_settings(store: SqliteStore) -> None:
     assert await store.pragmas() == {
         "journal_mode": "wal",
@@ -70,6 +73,7 @@ async def test_connection_settings(store: SqliteStore) -> None:
     }
 
 
+@pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
 async def test_database_from_migration_1_is_upgraded_in_place(
     store_factory: StoreFactory, db_path: Path, cipher: TokenCipher
 ) -> None:
@@ -98,6 +102,7 @@ async def test_database_from_migration_1_is_upgraded_in_place(
     assert [e.id for e in await new.claim_due("w", T0)] == [entry.id]
 
 
+@pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
 async def test_newer_schema_stops_with_a_clear_message(store_factory: StoreFactory, db_path: Path) -> None:
     current = await store_factory()
     await current.close()
@@ -115,6 +120,7 @@ async def test_newer_schema_stops_with_a_clear_message(store_factory: StoreFacto
     assert _versions(db_path)[-1] == (99, "from_the_future")  # nothing was touched
 
 
+@pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
 async def test_reopening_is_idempotent(store_factory: StoreFactory, db_path: Path) -> None:
     for round_ in range(3):
         store = await store_factory()
@@ -125,6 +131,7 @@ async def test_reopening_is_idempotent(store_factory: StoreFactory, db_path: Pat
     assert await store.list_share_channels(1) == [0, 1, 2]
 
 
+@pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
 async def test_concurrent_first_opens_apply_each_migration_once(
     store_factory: StoreFactory, db_path: Path
 ) -> None:
@@ -133,6 +140,7 @@ async def test_concurrent_first_opens_apply_each_migration_once(
     assert _versions(db_path) == [(m.version, m.name) for m in load_migrations()]
 
 
+@pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
 async def test_failed_migration_is_rolled_back(store_factory: StoreFactory, db_path: Path) -> None:
     broken = (
         *load_migrations(),
@@ -216,11 +224,16 @@ async def test_bad_urls_are_clear_errors(url: str, match: str, cipher: TokenCiph
     assert "hunter2" not in str(info.value)
 
 
-async def test_postgresql_is_not_supported_yet_and_password_is_not_echoed(cipher: TokenCipher) -> None:
-    for url in ("postgresql://bot:s3cr3t-pw@127.0.0.1:5432/bot", "postgres://bot:s3cr3t-pw@db/bot"):
-        with pytest.raises(UnsupportedDatabaseURL, match="PostgreSQL storage is not supported yet") as info:
+async def test_unreachable_postgresql_is_a_clear_error_without_the_password(cipher: TokenCipher) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for scheme in ("postgresql", "postgres"):
+        url = f"{scheme}://bot:s3cr3t-pw@127.0.0.1:{port}/bot"
+        expected = f"cannot connect to the PostgreSQL database postgresql://127.0.0.1:{port}/bot"
+        with pytest.raises(bot.storage.StorageError, match=expected) as info:
             await open_store(url, cipher)
-        assert "s3cr3t-pw" not in str(info.value)
+        assert "s3cr3t-pw" not in str(info.value) and info.value.__cause__ is None
 
 
 async def test_open_store_creates_parent_directories(

@@ -47,10 +47,25 @@ async def open_store(database_url: str, cipher: TokenCipher, *, clock: Clock = t
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return await SqliteStore.open(path, cipher, clock=clock)
     if scheme in _POSTGRES_SCHEMES:
-        # Never echo the URL: it may carry a password.
-        raise UnsupportedDatabaseURL(
-            "PostgreSQL storage is not supported yet; use an SQLite DATABASE_URL such as sqlite:///data/bot.db"
-        )
+        # Imported here so that SQLite deployments never load asyncpg. Never echo the URL: it may carry a
+        # password (PostgresStore's messages name host, port and database only).
+        from bot.storage.postgres import PostgresStore
+
+        return await PostgresStore.open(postgres_dsn_from_url(database_url), cipher, clock=clock)
     raise UnsupportedDatabaseURL(
-        f"DATABASE_URL scheme {scheme or 'missing'!r} is not supported; use sqlite:///path/to/bot.db"
+        f"DATABASE_URL scheme {scheme or 'missing'!r} is not supported; "
+        "use sqlite:///path/to/bot.db or postgresql://user:password@host:5432/database"
     )
+
+
+def postgres_dsn_from_url(database_url: str) -> str:
+    """A DSN asyncpg accepts: ``postgres://`` and ``postgresql+asyncpg://`` become ``postgresql://``."""
+    url = database_url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _POSTGRES_SCHEMES:
+        raise UnsupportedDatabaseURL(f"not a PostgreSQL DATABASE_URL (scheme {parts.scheme or 'missing'!r})")
+    if not parts.netloc and not parts.query:
+        raise UnsupportedDatabaseURL(
+            "the PostgreSQL DATABASE_URL names no server (example: postgresql://bot:password@db:5432/bot)"
+        )
+    return "postgresql" + url[len(parts.scheme) :]

@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Final
 
 import aiosqlite
 
@@ -35,9 +36,19 @@ class Migration:
         return f"{self.version:04d}_{self.name}"
 
 
-def load_migrations(package: str = "bot.storage", directory: str = "migrations") -> tuple[Migration, ...]:
-    """Read the migration files shipped as package data; they must be numbered 1, 2, 3... without gaps."""
-    folder = resources.files(package).joinpath(directory)
+SQLITE_MIGRATIONS: Final = "migrations"
+POSTGRES_MIGRATIONS: Final = "migrations/postgres"
+
+
+def load_migrations(package: str = "bot.storage", directory: str = SQLITE_MIGRATIONS) -> tuple[Migration, ...]:
+    """Read the migration files shipped as package data; they must be numbered 1, 2, 3... without gaps.
+
+    The default directory holds the SQLite migrations; :data:`POSTGRES_MIGRATIONS` holds the PostgreSQL
+    ones, numbered and named the same (one file per engine where the SQL must differ).
+    """
+    folder = resources.files(package)
+    for part in directory.split("/"):
+        folder = folder.joinpath(part)
     found: list[Migration] = []
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):
