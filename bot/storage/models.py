@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from typing import Any, Protocol
+
+
+class Row(Protocol):
+    """A database row as both engines return it: sqlite3.Row and asyncpg.Record are read by column name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 class AccountStatus(StrEnum):
@@ -47,6 +54,17 @@ class Account:
     def is_active(self) -> bool:
         return self.status is AccountStatus.ACTIVE
 
+    @classmethod
+    def from_row(cls, row: Row) -> Account:
+        return cls(
+            user_id=int(row["user_id"]),
+            storefront=str(row["storefront"]),
+            linked_at=float(row["linked_at"]),
+            last_used=float(row["last_used"]),
+            status=AccountStatus(row["status"]),
+            stale_notified=bool(row["stale_notified"]),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SharedMessage:
@@ -58,6 +76,17 @@ class SharedMessage:
     item_type: str
     item_id: str
     created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> SharedMessage:
+        return cls(
+            message_id=int(row["message_id"]),
+            channel_id=int(row["channel_id"]),
+            guild_id=None if row["guild_id"] is None else int(row["guild_id"]),
+            item_type=str(row["item_type"]),
+            item_id=str(row["item_id"]),
+            created_at=float(row["created_at"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +112,23 @@ class OutboxEntry:
     hold_expires_at: float | None
     claimed_by: str | None
     lease_until: float | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> OutboxEntry:
+        return cls(
+            id=int(row["id"]),
+            user_id=int(row["user_id"]),
+            item_type=str(row["item_type"]),
+            item_id=str(row["item_id"]),
+            value=int(row["value"]),
+            version=int(row["version"]),
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+            due_at=float(row["due_at"]),
+            attempts=int(row["attempts"]),
+            last_error=row["last_error"],
+            held=None if row["held"] is None else HoldReason(row["held"]),
+            hold_expires_at=None if row["hold_expires_at"] is None else float(row["hold_expires_at"]),
+            claimed_by=row["claimed_by"],
+            lease_until=None if row["lease_until"] is None else float(row["lease_until"]),
+        )

@@ -232,7 +232,7 @@ class PostgresStore(Store):
 
     async def get_account(self, user_id: int) -> Account | None:
         row = await self._fetchrow(_SELECT_ACCOUNT, user_id)
-        return _account(row) if row is not None else None
+        return Account.from_row(row) if row is not None else None
 
     async def get_user_token(self, user_id: int) -> str | None:
         cached = self._token_cache.get(user_id)
@@ -468,7 +468,7 @@ class PostgresStore(Store):
             " FROM shared_messages WHERE message_id = $1",
             message_id,
         )
-        return _shared(row) if row is not None else None
+        return SharedMessage.from_row(row) if row is not None else None
 
     async def recent_shared_messages(self, since: float, *, limit: int = 100) -> list[SharedMessage]:
         rows = await self._fetch(
@@ -477,7 +477,7 @@ class PostgresStore(Store):
             float(since),
             int(limit),
         )
-        return [_shared(r) for r in rows]
+        return [SharedMessage.from_row(r) for r in rows]
 
     async def purge_shared_messages(self, before: float) -> int:
         return await self._execute("DELETE FROM shared_messages WHERE created_at < $1", float(before))
@@ -531,7 +531,7 @@ class PostgresStore(Store):
             float(max_delay),
         )
         assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
-        return _entry(row)
+        return OutboxEntry.from_row(row)
 
     async def claim_due(
         self, worker_id: str, now: float | None = None, limit: int = 100, lease: float = 60.0
@@ -542,7 +542,7 @@ class PostgresStore(Store):
             return []
         at = self._now(now)
         rows = await self._fetch(_CLAIM, worker_id, at + float(lease), at, int(limit))
-        entries = [_entry(r) for r in rows]
+        entries = [OutboxEntry.from_row(r) for r in rows]
         entries.sort(key=lambda e: (e.due_at, e.id))
         return entries
 
@@ -623,7 +623,7 @@ class PostgresStore(Store):
             f"SELECT {_ENTRY_COLUMNS} FROM outbox WHERE user_id = $1 ORDER BY created_at, id",  # noqa: S608
             user_id,
         )
-        return [_entry(r) for r in rows]
+        return [OutboxEntry.from_row(r) for r in rows]
 
     async def outbox_size(self) -> int:
         row = await self._fetchrow("SELECT COUNT(*) FROM outbox")
@@ -710,45 +710,3 @@ def _affected(status: str) -> int:
     """Rows affected, from a command status such as ``UPDATE 3``, ``DELETE 0`` or ``INSERT 0 1``."""
     tail = status.rsplit(" ", 1)[-1]
     return int(tail) if tail.isdigit() else 0
-
-
-def _account(row: asyncpg.Record) -> Account:
-    return Account(
-        user_id=int(row["user_id"]),
-        storefront=str(row["storefront"]),
-        linked_at=float(row["linked_at"]),
-        last_used=float(row["last_used"]),
-        status=AccountStatus(row["status"]),
-        stale_notified=bool(row["stale_notified"]),
-    )
-
-
-def _shared(row: asyncpg.Record) -> SharedMessage:
-    return SharedMessage(
-        message_id=int(row["message_id"]),
-        channel_id=int(row["channel_id"]),
-        guild_id=None if row["guild_id"] is None else int(row["guild_id"]),
-        item_type=str(row["item_type"]),
-        item_id=str(row["item_id"]),
-        created_at=float(row["created_at"]),
-    )
-
-
-def _entry(row: asyncpg.Record) -> OutboxEntry:
-    return OutboxEntry(
-        id=int(row["id"]),
-        user_id=int(row["user_id"]),
-        item_type=str(row["item_type"]),
-        item_id=str(row["item_id"]),
-        value=int(row["value"]),
-        version=int(row["version"]),
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-        due_at=float(row["due_at"]),
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        held=None if row["held"] is None else HoldReason(row["held"]),
-        hold_expires_at=None if row["hold_expires_at"] is None else float(row["hold_expires_at"]),
-        claimed_by=row["claimed_by"],
-        lease_until=None if row["lease_until"] is None else float(row["lease_until"]),
-    )

@@ -248,7 +248,7 @@ class SqliteStore(Store):
     async def get_account(self, user_id: int) -> Account | None:
         async with self._locked():
             row = await self._one(_SELECT_ACCOUNT, (user_id,))
-        return _account(row) if row is not None else None
+        return Account.from_row(row) if row is not None else None
 
     async def get_user_token(self, user_id: int) -> str | None:
         cached = self._token_cache.get(user_id)
@@ -486,7 +486,7 @@ class SqliteStore(Store):
                 " FROM shared_messages WHERE message_id = ?",
                 (message_id,),
             )
-        return _shared(row) if row is not None else None
+        return SharedMessage.from_row(row) if row is not None else None
 
     async def recent_shared_messages(self, since: float, *, limit: int = 100) -> list[SharedMessage]:
         async with self._locked():
@@ -496,7 +496,7 @@ class SqliteStore(Store):
                 " LIMIT ?",
                 (float(since), int(limit)),
             )
-        return [_shared(r) for r in rows]
+        return [SharedMessage.from_row(r) for r in rows]
 
     async def purge_shared_messages(self, before: float) -> int:
         async with self._locked():
@@ -549,7 +549,7 @@ class SqliteStore(Store):
         }
         async with self._locked():
             rows = await self._rows(_ENQUEUE, params)
-        return _entry(rows[0])
+        return OutboxEntry.from_row(rows[0])
 
     async def claim_due(
         self, worker_id: str, now: float | None = None, limit: int = 100, lease: float = 60.0
@@ -562,7 +562,7 @@ class SqliteStore(Store):
         async with self._locked():
             async with self._transaction():
                 rows = await self._rows(_CLAIM, (worker_id, at + float(lease), at, at, int(limit)))
-        entries = [_entry(r) for r in rows]
+        entries = [OutboxEntry.from_row(r) for r in rows]
         entries.sort(key=lambda e: (e.due_at, e.id))
         return entries
 
@@ -652,7 +652,7 @@ class SqliteStore(Store):
     async def pending_for_user(self, user_id: int) -> list[OutboxEntry]:
         async with self._locked():
             rows = await self._rows(_SELECT_PENDING, (user_id,))
-        return [_entry(r) for r in rows]
+        return [OutboxEntry.from_row(r) for r in rows]
 
     async def outbox_size(self) -> int:
         async with self._locked():
@@ -688,46 +688,6 @@ async def _enable_wal(db: aiosqlite.Connection) -> str:
 
 
 # ---------------------------------------------------------------------- row mapping
-def _account(row: sqlite3.Row) -> Account:
-    return Account(
-        user_id=int(row["user_id"]),
-        storefront=str(row["storefront"]),
-        linked_at=float(row["linked_at"]),
-        last_used=float(row["last_used"]),
-        status=AccountStatus(row["status"]),
-        stale_notified=bool(row["stale_notified"]),
-    )
-
-
-def _shared(row: sqlite3.Row) -> SharedMessage:
-    return SharedMessage(
-        message_id=int(row["message_id"]),
-        channel_id=int(row["channel_id"]),
-        guild_id=None if row["guild_id"] is None else int(row["guild_id"]),
-        item_type=str(row["item_type"]),
-        item_id=str(row["item_id"]),
-        created_at=float(row["created_at"]),
-    )
-
-
-def _entry(row: sqlite3.Row) -> OutboxEntry:
-    return OutboxEntry(
-        id=int(row["id"]),
-        user_id=int(row["user_id"]),
-        item_type=str(row["item_type"]),
-        item_id=str(row["item_id"]),
-        value=int(row["value"]),
-        version=int(row["version"]),
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-        due_at=float(row["due_at"]),
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        held=None if row["held"] is None else HoldReason(row["held"]),
-        hold_expires_at=None if row["hold_expires_at"] is None else float(row["hold_expires_at"]),
-        claimed_by=row["claimed_by"],
-        lease_until=None if row["lease_until"] is None else float(row["lease_until"]),
-    )
 
 
 def _check_item(item_type: str, item_id: str) -> None:
