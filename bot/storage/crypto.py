@@ -70,6 +70,26 @@ class TokenCipher:
                 "(was a key removed before running rotate-keys?)"
             ) from None
 
+    def decrypt_token(self, blob: bytes, user_id: int) -> str:
+        """``decrypt`` for a stored account token, with an error that names the account (never the token)."""
+        try:
+            return self.decrypt(bytes(blob))
+        except TokenDecryptError:
+            raise TokenDecryptError(
+                f"the stored Apple Music token of user {user_id} cannot be decrypted with any key in "
+                "TOKEN_ENCRYPTION_KEY (was a key removed before running rotate-keys?)"
+            ) from None
+
+    def rotate_token(self, blob: bytes, user_id: int) -> bytes:
+        """``rotate`` for a stored account token, with an error that names the account (never the token)."""
+        try:
+            return self.rotate(bytes(blob))
+        except TokenDecryptError:
+            raise TokenDecryptError(
+                f"cannot re-encrypt the token of user {user_id}: no key in "
+                "TOKEN_ENCRYPTION_KEY decrypts it; nothing was changed"
+            ) from None
+
     def rotate(self, blob: bytes) -> bytes:
         """Re-encrypt ``blob`` with the first key (it may currently be encrypted with any key)."""
         try:

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+from cachetools import TTLCache
 
 from bot.storage.base import Store
 from bot.storage.crypto import TokenCipher
@@ -113,8 +114,8 @@ class PostgresStore(Store):
         self._token_cache_ttl = token_cache_ttl
         self._touch_interval = touch_interval
         self._closed = False
-        # user_id -> (token, monotonic expiry). Only active accounts' tokens are cached.
-        self._token_cache: dict[int, tuple[str, float]] = {}
+        # user_id -> token, for token_cache_ttl seconds. Only active accounts' tokens are cached.
+        self._token_cache: TTLCache[int, str] = TTLCache(_TOKEN_CACHE_MAX, max(token_cache_ttl, 1e-9), time.monotonic)
         self._share_channels: dict[int, frozenset[int]] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -237,31 +238,14 @@ class PostgresStore(Store):
     async def get_user_token(self, user_id: int) -> str | None:
         cached = self._token_cache.get(user_id)
         if cached is not None:
-            if cached[1] > time.monotonic():
-                return cached[0]
-            del self._token_cache[user_id]
+            return cached
         row = await self._fetchrow("SELECT token_enc FROM accounts WHERE user_id = $1 AND status = 'active'", user_id)
         if row is None:
             return None
-        try:
-            token = self._cipher.decrypt(bytes(row[0]))
-        except TokenDecryptError:
-            raise TokenDecryptError(
-                f"the stored Apple Music token of user {user_id} cannot be decrypted with any key in "
-                "TOKEN_ENCRYPTION_KEY (was a key removed before running rotate-keys?)"
-            ) from None
+        token = self._cipher.decrypt_token(row[0], user_id)
         if self._token_cache_ttl > 0:
-            if len(self._token_cache) >= _TOKEN_CACHE_MAX:
-                self._prune_token_cache()
-            self._token_cache[user_id] = (token, time.monotonic() + self._token_cache_ttl)
+            self._token_cache[user_id] = token
         return token
-
-    def _prune_token_cache(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, (_, expiry) in self._token_cache.items() if expiry <= now]:
-            del self._token_cache[key]
-        if len(self._token_cache) >= _TOKEN_CACHE_MAX:
-            self._token_cache.clear()
 
     async def touch_account(self, user_id: int, *, now: float | None = None) -> None:
         at = self._now(now)
@@ -324,13 +308,8 @@ class PostgresStore(Store):
             rows = await conn.fetch("SELECT user_id, token_enc FROM accounts ORDER BY user_id FOR UPDATE")
             updates: list[tuple[bytes, int]] = []
             for row in rows:
-                try:
-                    updates.append((self._cipher.rotate(bytes(row["token_enc"])), int(row["user_id"])))
-                except TokenDecryptError:
-                    raise TokenDecryptError(
-                        f"cannot re-encrypt the token of user {int(row['user_id'])}: no key in "
-                        "TOKEN_ENCRYPTION_KEY decrypts it; nothing was changed"
-                    ) from None
+                user = int(row["user_id"])
+                updates.append((self._cipher.rotate_token(row["token_enc"], user), user))
             if updates:
                 await conn.executemany("UPDATE accounts SET token_enc = $1 WHERE user_id = $2", updates)
         log.info("Re-encrypted %d stored tokens with the first key", len(updates))

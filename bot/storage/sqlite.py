@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from cachetools import TTLCache
 
 from bot.storage.base import Store
 from bot.storage.crypto import TokenCipher
@@ -93,8 +94,8 @@ class SqliteStore(Store):
         self._touch_interval = touch_interval
         self._lock = asyncio.Lock()
         self._closed = False
-        # user_id -> (token, monotonic expiry). Only active accounts' tokens are cached.
-        self._token_cache: dict[int, tuple[str, float]] = {}
+        # user_id -> token, for token_cache_ttl seconds. Only active accounts' tokens are cached.
+        self._token_cache: TTLCache[int, str] = TTLCache(_TOKEN_CACHE_MAX, max(token_cache_ttl, 1e-9), time.monotonic)
         self._share_channels: dict[int, frozenset[int]] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -253,32 +254,15 @@ class SqliteStore(Store):
     async def get_user_token(self, user_id: int) -> str | None:
         cached = self._token_cache.get(user_id)
         if cached is not None:
-            if cached[1] > time.monotonic():
-                return cached[0]
-            del self._token_cache[user_id]
+            return cached
         async with self._locked():
             row = await self._one("SELECT token_enc FROM accounts WHERE user_id = ? AND status = 'active'", (user_id,))
             if row is None:
                 return None
-            try:
-                token = self._cipher.decrypt(row[0])
-            except TokenDecryptError:
-                raise TokenDecryptError(
-                    f"the stored Apple Music token of user {user_id} cannot be decrypted with any key in "
-                    "TOKEN_ENCRYPTION_KEY (was a key removed before running rotate-keys?)"
-                ) from None
+            token = self._cipher.decrypt_token(row[0], user_id)
             if self._token_cache_ttl > 0:
-                if len(self._token_cache) >= _TOKEN_CACHE_MAX:
-                    self._prune_token_cache()
-                self._token_cache[user_id] = (token, time.monotonic() + self._token_cache_ttl)
+                self._token_cache[user_id] = token
             return token
-
-    def _prune_token_cache(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, (_, expiry) in self._token_cache.items() if expiry <= now]:
-            del self._token_cache[key]
-        if len(self._token_cache) >= _TOKEN_CACHE_MAX:
-            self._token_cache.clear()
 
     async def touch_account(self, user_id: int, *, now: float | None = None) -> None:
         at = self._now(now)
@@ -341,13 +325,8 @@ class SqliteStore(Store):
                 rows = await self._rows("SELECT user_id, token_enc FROM accounts ORDER BY user_id")
                 updates: list[tuple[bytes, int]] = []
                 for row in rows:
-                    try:
-                        updates.append((self._cipher.rotate(row["token_enc"]), int(row["user_id"])))
-                    except TokenDecryptError:
-                        raise TokenDecryptError(
-                            f"cannot re-encrypt the token of user {int(row['user_id'])}: no key in "
-                            "TOKEN_ENCRYPTION_KEY decrypts it; nothing was changed"
-                        ) from None
+                    user = int(row["user_id"])
+                    updates.append((self._cipher.rotate_token(row["token_enc"], user), user))
                 await self._db.executemany("UPDATE accounts SET token_enc = ? WHERE user_id = ?", updates)
             await self._checkpoint()
         log.info("Re-encrypted %d stored tokens with the first key", len(updates))
