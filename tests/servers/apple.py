@@ -49,6 +49,8 @@ from urllib.parse import quote
 import jwt
 from aiohttp import web
 
+from tests.servers.admin import call_admin_op
+
 RATING_TYPES = (
     "songs",
     "albums",
@@ -128,9 +130,7 @@ class _Failure:
     path_contains: str | None
 
 
-def _error(
-    status: int, code: str, title: str, detail: str | None = None, parameter: str | None = None
-) -> web.Response:
+def _error(status: int, code: str, title: str, detail: str | None = None, parameter: str | None = None) -> web.Response:
     entry: dict[str, Any] = {
         "id": uuid.uuid4().hex.upper(),
         "title": title,
@@ -358,9 +358,7 @@ class LoopbackApple:
         track_ids: list[str] = []
         for n, tid in enumerate(ids, start=1):
             if tid is None or tid not in self.catalog["songs"]:
-                tid = self.add_song(
-                    tid, artist=artist, album=name, album_id=aid, track_number=n, bg_color=bg_color
-                )
+                tid = self.add_song(tid, artist=artist, album=name, album_id=aid, track_number=n, bg_color=bg_color)
             track_ids.append(tid)
         self.tracks[("albums", aid)] = [("songs", t) for t in track_ids]
         self.catalog["albums"][aid] = {
@@ -611,9 +609,7 @@ class LoopbackApple:
         user = self._user(request)
         if isinstance(user, web.Response):
             return user
-        name, default, supported = STOREFRONTS.get(
-            user.storefront, (user.storefront.upper(), "en-US", ["en-US"])
-        )
+        name, default, supported = STOREFRONTS.get(user.storefront, (user.storefront.upper(), "en-US", ["en-US"]))
         return web.json_response(
             {
                 "data": [
@@ -716,9 +712,7 @@ class LoopbackApple:
         if len(ids) > MAX_CATALOG_IDS:
             return _error(400, "40005", "Invalid Parameter Value", "Too many ids", "ids")
         known = self.catalog[rtype]
-        return web.json_response(
-            {"data": [self._resource(sf, rtype, i) for i in dict.fromkeys(ids) if i in known]}
-        )
+        return web.json_response({"data": [self._resource(sf, rtype, i) for i in dict.fromkeys(ids) if i in known]})
 
     def _catalog_one(self, request: web.Request, sf: str, rtype: str, rid: str) -> web.Response:
         refused = self._catalog_type(request, sf, rtype)
@@ -738,9 +732,7 @@ class LoopbackApple:
         except ValueError:
             value = low - 1
         if not low <= value <= high:
-            return _error(
-                400, "40005", "Invalid Parameter Value", f"Value must be an integer in {low}..{high}", name
-            )
+            return _error(400, "40005", "Invalid Parameter Value", f"Value must be an integer in {low}..{high}", name)
         return value
 
     def _catalog_tracks(self, request: web.Request, sf: str, rtype: str, rid: str) -> web.Response:
@@ -794,11 +786,7 @@ class LoopbackApple:
         for rtype in dict.fromkeys(types):
             if rtype not in CATALOG_TYPES:
                 continue  # artists, curators... exist at Apple but not here: no results
-            hits = [
-                rid
-                for rid, attrs in self.catalog[rtype].items()
-                if all(w in self._haystack(attrs) for w in words)
-            ]
+            hits = [rid for rid, attrs in self.catalog[rtype].items() if all(w in self._haystack(attrs) for w in words)]
             if not hits:
                 continue
             href = f"/v1/catalog/{sf}/search?limit={limit}&term={quote(term)}&types={rtype}"
@@ -810,9 +798,7 @@ class LoopbackApple:
                 group["next"] = f"{href}&offset={offset + limit}"
             results[rtype] = group
         order = list(results)
-        return web.json_response(
-            {"results": results, "meta": {"results": {"order": order, "rawOrder": order}}}
-        )
+        return web.json_response({"results": results, "meta": {"results": {"order": order, "rawOrder": order}}})
 
     # admin -----------------------------------------------------------------
 
@@ -840,21 +826,7 @@ class LoopbackApple:
 
     async def _admin(self, request: web.Request) -> web.Response:
         op = request.path.removeprefix("/_admin/").strip("/")
-        if op not in self._ADMIN_OPS:
-            return web.json_response({"error": f"unknown admin op {op[:40]!r}"}, status=404)
-        kwargs: Any = {}
-        if request.can_read_body:
-            try:
-                kwargs = await request.json()
-            except ValueError:
-                return web.json_response({"error": "body must be a JSON object"}, status=400)
-        if not isinstance(kwargs, dict):
-            return web.json_response({"error": "body must be a JSON object"}, status=400)
-        try:
-            result = getattr(self, op)(**kwargs)
-        except (TypeError, ValueError, KeyError) as exc:
-            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
-        return web.json_response({"result": result})
+        return await call_admin_op(request, op, self, self._ADMIN_OPS)
 
     def seed(self, config: dict[str, Any]) -> None:
         """Apply a JSON seed: {"users": [{"token":..}], "songs": [{..}], "albums": [..], "playlists": [..],
@@ -898,9 +870,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--config", help="JSON seed file (users, catalog, latency, rate_limit)")
     args = parser.parse_args(argv)
-    server = LoopbackApple(
-        Path(args.public_key).read_text(), args.team_id, args.key_id, host=args.host, port=args.port
-    )
+    server = LoopbackApple(Path(args.public_key).read_text(), args.team_id, args.key_id, host=args.host, port=args.port)
     if args.config:
         server.seed(json.loads(Path(args.config).read_text()))
     asyncio.run(_serve(server))

@@ -47,6 +47,7 @@ from typing import Any
 import yarl
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.servers.admin import call_admin_op
 from tests.servers.discord_model import (
     ALLOWED_CALLBACKS,
     JSON,
@@ -205,9 +206,7 @@ MISSING_ACCESS = (403, 50001, "Missing Access")
 class GatewayConnection:
     """One websocket; a session may move between connections (RESUME)."""
 
-    def __init__(
-        self, ws: web.WebSocketResponse, *, compress: bool, path: str, query: dict[str, str]
-    ) -> None:
+    def __init__(self, ws: web.WebSocketResponse, *, compress: bool, path: str, query: dict[str, str]) -> None:
         self.ws = ws
         self.path = path
         self.query = query
@@ -223,9 +222,7 @@ class GatewayConnection:
                 return
             try:
                 if self._compressor is not None:
-                    data = self._compressor.compress(text.encode()) + self._compressor.flush(
-                        zlib.Z_SYNC_FLUSH
-                    )
+                    data = self._compressor.compress(text.encode()) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
                     await self.ws.send_bytes(data)
                 else:
                     await self.ws.send_str(text)
@@ -364,9 +361,7 @@ class LoopbackDiscord:
         self.requests: list[RecordedRequest] = []
         self.gateway_frames: list[GatewayFrame] = []
         self.sessions: dict[str, GatewaySession] = {}
-        self.connections: list[
-            GatewayConnection
-        ] = []  # every websocket ever accepted (``.closed``, ``.query``)
+        self.connections: list[GatewayConnection] = []  # every websocket ever accepted (``.closed``, ``.query``)
         self.callbacks: list[CallbackRecord] = []
 
         self._failures: list[_Failure] = []
@@ -613,9 +608,7 @@ class LoopbackDiscord:
         return self.bot_user_id in guild.members
 
     # --------------------------------------------------------------------------------------------- payloads
-    def _member_payload(
-        self, guild: Guild, user_id: int, *, with_user: bool = True, permissions: bool = False
-    ) -> JSON:
+    def _member_payload(self, guild: Guild, user_id: int, *, with_user: bool = True, permissions: bool = False) -> JSON:
         member = guild.members[user_id]
         data: JSON = {
             "nick": member.nick,
@@ -844,11 +837,7 @@ class LoopbackDiscord:
     def requests_to(self, method: str | None, path_regex: str) -> list[RecordedRequest]:
         """Recorded REST requests whose method matches (None = any) and path (no /api/v10) re.search-es."""
         pattern = re.compile(path_regex)
-        return [
-            r
-            for r in self.requests
-            if (method is None or r.method == method.upper()) and pattern.search(r.path)
-        ]
+        return [r for r in self.requests if (method is None or r.method == method.upper()) and pattern.search(r.path)]
 
     @property
     def unknown_requests(self) -> list[RecordedRequest]:
@@ -928,14 +917,10 @@ class LoopbackDiscord:
         iid = interaction.id if isinstance(interaction, InteractionRecord) else interaction
         return self.interactions[iid]
 
-    async def wait_for_callback(
-        self, interaction: InteractionRecord | int, timeout: float = 5.0
-    ) -> CallbackRecord:
+    async def wait_for_callback(self, interaction: InteractionRecord | int, timeout: float = 5.0) -> CallbackRecord:
         """The first callback POST for the interaction, accepted or refused (``.status``, ``.error_code``)."""
         rec = self._interaction(interaction)
-        result: CallbackRecord = await self._wait_until(
-            lambda: rec.callback, timeout, f"callback of {rec.id}"
-        )
+        result: CallbackRecord = await self._wait_until(lambda: rec.callback, timeout, f"callback of {rec.id}")
         return result
 
     async def wait_for_followup(
@@ -1007,9 +992,7 @@ class LoopbackDiscord:
         result: RecordedRequest = await self._wait_until(check, timeout, f"{method} {path_regex} x{count}")
         return result
 
-    async def wait_for_session(
-        self, shard_id: int = 0, *, count: int = 1, timeout: float = 5.0
-    ) -> GatewaySession:
+    async def wait_for_session(self, shard_id: int = 0, *, count: int = 1, timeout: float = 5.0) -> GatewaySession:
         """Waits until ``count`` sessions identified on ``shard_id`` (READY sent); returns the latest."""
 
         def check() -> GatewaySession | None:
@@ -1130,9 +1113,7 @@ class LoopbackDiscord:
 
     async def _dispatch_reaction(self, msg: Message, user_id: int, emoji: JSON, *, add: bool) -> None:
         await self._drain()
-        intent = (
-            Intents.GUILD_MESSAGE_REACTIONS if msg.guild_id is not None else Intents.DIRECT_MESSAGE_REACTIONS
-        )
+        intent = Intents.GUILD_MESSAGE_REACTIONS if msg.guild_id is not None else Intents.DIRECT_MESSAGE_REACTIONS
         data: JSON = {
             "user_id": str(user_id),
             "channel_id": str(msg.channel_id),
@@ -1175,9 +1156,7 @@ class LoopbackDiscord:
             if not resumable:
                 session.invalidated = True
             if session.conn is not None:
-                await session.conn.send(
-                    json.dumps({"op": Op.INVALID_SESSION, "d": resumable, "s": None, "t": None})
-                )
+                await session.conn.send(json.dumps({"op": Op.INVALID_SESSION, "d": resumable, "s": None, "t": None}))
 
     async def _gateway_handler(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=16 * 1024 * 1024)
@@ -1289,11 +1268,7 @@ class LoopbackDiscord:
             await conn.close(4010, "Invalid shard.")
             return
         shard_id, shard_count = shard
-        guilds = [
-            g
-            for g in self.guilds.values()
-            if self._bot_in(g) and shard_for_guild(g.id, shard_count) == shard_id
-        ]
+        guilds = [g for g in self.guilds.values() if self._bot_in(g) and shard_for_guild(g.id, shard_count) == shard_id]
         if len(guilds) > self.max_guilds_per_shard:
             await conn.close(4011, "Sharding required.")
             return
@@ -1524,9 +1499,7 @@ class LoopbackDiscord:
         await self._dispatch_reaction(msg, user_id, parsed, add=True)
         return True
 
-    async def remove_reaction(
-        self, channel_id: int, message_id: int, user_id: int, emoji: str | JSON
-    ) -> bool:
+    async def remove_reaction(self, channel_id: int, message_id: int, user_id: int, emoji: str | JSON) -> bool:
         """A user removes a reaction: MESSAGE_REACTION_REMOVE (no ``member``). False if there was none."""
         msg = self._message_in(channel_id, message_id)
         parsed = parse_emoji(emoji) if isinstance(emoji, str) else dict(emoji)
@@ -1608,9 +1581,7 @@ class LoopbackDiscord:
         if otype in (6, 9) and target in self.users:
             resolved.setdefault("users", {})[str(target)] = self.users[target].to_dict()
             if guild_id is not None and target in self.guilds[guild_id].members:
-                member = self._member_payload(
-                    self.guilds[guild_id], target, with_user=False, permissions=True
-                )
+                member = self._member_payload(self.guilds[guild_id], target, with_user=False, permissions=True)
                 resolved.setdefault("members", {})[str(target)] = member
         elif otype == 7 and target in self.channels:
             ch = self.channels[target]
@@ -1623,9 +1594,7 @@ class LoopbackDiscord:
         elif otype in (8, 9) and guild_id is not None and target in self.guilds[guild_id].roles:
             resolved.setdefault("roles", {})[str(target)] = self.guilds[guild_id].roles[target].to_dict()
 
-    def _command_data(
-        self, name: str, channel_id: int, options: dict[str, Any] | None, focused: str | None
-    ) -> JSON:
+    def _command_data(self, name: str, channel_id: int, options: dict[str, Any] | None, focused: str | None) -> JSON:
         parts = name.split()
         guild_id = self.channels[channel_id].guild_id
         command = self._command_or_raise(parts[0], guild_id, 1)
@@ -1694,9 +1663,7 @@ class LoopbackDiscord:
     ) -> InteractionRecord:
         """A user types in an autocomplete option (``focused``); other options are what they typed so far."""
         data = self._command_data(name, channel_id, options, focused)
-        return await self.send_interaction(
-            InteractionType.AUTOCOMPLETE, user_id, channel_id, data, locale=locale
-        )
+        return await self.send_interaction(InteractionType.AUTOCOMPLETE, user_id, channel_id, data, locale=locale)
 
     async def send_user_command(
         self,
@@ -1825,9 +1792,7 @@ class LoopbackDiscord:
             context = 0
             app_permissions = self.member_permissions(guild.id, self.bot_user_id)
         else:
-            context = (
-                1 if self.bot_user_id in channel.recipient_ids or user_id in channel.recipient_ids else 2
-            )
+            context = 1 if self.bot_user_id in channel.recipient_ids or user_id in channel.recipient_ids else 2
             app_permissions = Permissions.DM
         owners: JSON = {}
         if guild is not None and self._bot_in(guild):
@@ -2019,9 +1984,7 @@ class LoopbackDiscord:
                 (
                     f
                     for f in self._failures
-                    if f.remaining > 0
-                    and (f.method is None or f.method == request.method)
-                    and f.pattern.search(path)
+                    if f.remaining > 0 and (f.method is None or f.method == request.method) and f.pattern.search(path)
                 ),
                 None,
             )
@@ -2111,9 +2074,7 @@ class LoopbackDiscord:
         if emoji.get("id"):
             if not any(int(emoji["id"]) in g.emojis for g in self.guilds.values()):
                 raise DiscordApiError(400, 10014, "Unknown Emoji")
-            known = next(
-                g.emojis[int(emoji["id"])] for g in self.guilds.values() if int(emoji["id"]) in g.emojis
-            )
+            known = next(g.emojis[int(emoji["id"])] for g in self.guilds.values() if int(emoji["id"]) in g.emojis)
             emoji = {"id": str(known.id), "name": known.name}
             if known.animated:
                 emoji["animated"] = True
@@ -2121,9 +2082,7 @@ class LoopbackDiscord:
             raise DiscordApiError(400, 10014, "Unknown Emoji")
         return emoji
 
-    def _check_message_body(
-        self, body: JSON, *, require_content: bool = True, files: list[JSON] | None = None
-    ) -> None:
+    def _check_message_body(self, body: JSON, *, require_content: bool = True, files: list[JSON] | None = None) -> None:
         errors = FormErrors()
         non_empty = validate_message_body(body, errors, require_content=require_content)
         if errors:
@@ -2386,10 +2345,7 @@ class LoopbackDiscord:
 
     async def _h_list_messages(self, ctx: _Ctx) -> tuple[int, Any]:
         channel = self._rest_channel(ctx)
-        if (
-            channel.guild_id is not None
-            and not self.bot_permissions(channel.id) & Permissions.READ_MESSAGE_HISTORY
-        ):
+        if channel.guild_id is not None and not self.bot_permissions(channel.id) & Permissions.READ_MESSAGE_HISTORY:
             return 200, []
         try:
             limit = int(ctx.query.get("limit", "50"))
@@ -2456,9 +2412,7 @@ class LoopbackDiscord:
             }
             if channel.guild_id is not None:
                 msg.message_reference["guild_id"] = str(channel.guild_id)
-        self._apply_body(
-            msg, {k: v for k, v in body.items() if k != "message_reference"}, ctx.files, creating=True
-        )
+        self._apply_body(msg, {k: v for k, v in body.items() if k != "message_reference"}, ctx.files, creating=True)
         msg.tts = bool(body.get("tts"))
         if isinstance(body.get("nonce"), str | int):
             msg.nonce = body["nonce"]
@@ -2593,9 +2547,7 @@ class LoopbackDiscord:
             return 20 if int(rec.data.get("type", 1)) == 1 else 23
         return 0 if rec.type == InteractionType.MESSAGE_COMPONENT else 20
 
-    def _interaction_message(
-        self, rec: InteractionRecord, body: JSON, files: list[JSON], *, flags: int = 0
-    ) -> Message:
+    def _interaction_message(self, rec: InteractionRecord, body: JSON, files: list[JSON], *, flags: int = 0) -> Message:
         channel = self.channels[rec.channel_id]
         msg = self._new_message(channel, self.bot_user_id, {}, type_=self._interaction_message_type(rec))
         msg.webhook_id = self.application_id
@@ -2616,9 +2568,7 @@ class LoopbackDiscord:
         cb_type = body.get("type") if isinstance(body.get("type"), int) else None
         cb_data = body.get("data") if isinstance(body.get("data"), dict) else None
         with_response = _bool_query(ctx.query.get("with_response"))
-        cb = CallbackRecord(
-            iid, cb_type, cb_data, now - rec.dispatched_at if rec else 0.0, 0, None, with_response
-        )
+        cb = CallbackRecord(iid, cb_type, cb_data, now - rec.dispatched_at if rec else 0.0, 0, None, with_response)
         self.callbacks.append(cb)
         try:
             if rec is None or not hmac.compare_digest(rec.token.encode(), ctx.params["token"].encode()):
@@ -2628,9 +2578,7 @@ class LoopbackDiscord:
                 raise DiscordApiError(400, 40060, "Interaction has already been acknowledged.")
             if cb.elapsed > self.interaction_deadline:
                 raise _unknown("interaction", 10062)
-            status, response = await self._accept_callback(
-                rec, cb_type, cb_data or {}, ctx.files, with_response
-            )
+            status, response = await self._accept_callback(rec, cb_type, cb_data or {}, ctx.files, with_response)
             cb.status = status
             return status, response
         except DiscordApiError as exc:
@@ -2940,24 +2888,7 @@ class _Admin:
         self.server.set_latency(method, path_regex, seconds)
 
     async def handle(self, request: web.Request) -> web.Response:
-        op = request.match_info["op"]
-        if op not in self.OPS:
-            return web.json_response({"error": f"unknown admin op {op[:40]!r}"}, status=404)
-        kwargs: Any = {}
-        if request.can_read_body:
-            try:
-                kwargs = await request.json()
-            except ValueError:
-                return web.json_response({"error": "body must be a JSON object"}, status=400)
-        if not isinstance(kwargs, dict):
-            return web.json_response({"error": "body must be a JSON object"}, status=400)
-        try:
-            result = getattr(self, op)(**kwargs)
-            if asyncio.iscoroutine(result):
-                result = await result
-        except (TypeError, ValueError, KeyError, LookupError, RuntimeError) as exc:
-            return web.json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
-        return web.json_response({"result": result})
+        return await call_admin_op(request, request.match_info["op"], self, self.OPS)
 
 
 async def _serve(server: LoopbackDiscord, host: str, admin_port: int) -> None:

@@ -457,9 +457,7 @@ def validate_message_body(body: JSON, errors: FormErrors, *, require_content: bo
     total = 0
     for index, embed in enumerate(embeds):
         if not isinstance(embed, dict):
-            errors.add(
-                ["embeds", index], "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
-            )
+            errors.add(["embeds", index], "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
             continue
         for key, limit in EMBED_TEXT_LIMITS.items():
             value = embed.get(key)
