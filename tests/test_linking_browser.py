@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -20,6 +19,7 @@ from bot.storage import AccountStatus
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.musickit import MusicKitStub, chromium, musickit_stub  # noqa: F401  (fixtures)
+from tests.fixtures.storage import stored_bytes
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
 
@@ -43,15 +43,6 @@ async def dm_link(discord_server: LoopbackDiscord, user_id: int, after: int | No
     edit = await discord_server.wait_for_original_edit(rec)
     assert "DM" in (edit.get("content") or "")
     return url
-
-
-def raw_db_bytes(database_url: str) -> bytes:
-    path = Path(database_url.removeprefix("sqlite:///"))
-    data = b""
-    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")):
-        if candidate.exists():
-            data += candidate.read_bytes()
-    return data
 
 
 def discord_bodies(discord_server: LoopbackDiscord) -> str:
@@ -181,7 +172,7 @@ async def test_link_in_a_real_browser(
 
     # the token never reached the database file, a log line, or anything the bot sent to Discord
     secret = GOOD_TOKEN.encode()
-    assert secret not in raw_db_bytes(settings.database_url)
+    assert secret not in await stored_bytes(settings.database_url)
     for record in caplog.records:
         assert GOOD_TOKEN not in record.getMessage()
     assert GOOD_TOKEN not in caplog.text

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from bot.app import RatingsBot
 from bot.config import load_settings
 from bot.storage import AccountStatus
 from tests.fixtures.bot import BotFactory
+from tests.fixtures.storage import stored_bytes
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, Permissions
 
@@ -22,16 +22,20 @@ EPHEMERAL = 1 << 6
 PASTED = "Ag" + "Pa5tedInDM+/" * 30
 
 
-def db_path(bot: RatingsBot) -> Path:
-    return Path(bot.settings.database_url.removeprefix("sqlite:///"))
+async def account_ciphertext(database_url: str, user_id: int) -> bytes:
+    """The stored ``token_enc`` of one account, read with the engine's own driver (not through the store)."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            (value,) = db.execute("SELECT token_enc FROM accounts WHERE user_id = ?", (user_id,)).fetchone()
+    else:
+        import asyncpg
 
-
-def raw_db(path: Path) -> bytes:
-    data = b""
-    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")):
-        if candidate.exists():
-            data += candidate.read_bytes()
-    return data
+        conn = await asyncpg.connect(database_url)
+        try:
+            value = await conn.fetchval("SELECT token_enc FROM accounts WHERE user_id = $1", user_id)
+        finally:
+            await conn.close()
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def sent_to_discord(discord_server: LoopbackDiscord) -> str:
@@ -89,7 +93,7 @@ async def test_paste_in_dm_links_and_nothing_leaks(
     assert "/link" in reply.embeds[0]["description"]
 
     # the token is in the user's own DM (Discord holds it) but nowhere the bot wrote
-    assert PASTED.encode() not in raw_db(db_path(running_bot))
+    assert PASTED.encode() not in await stored_bytes(running_bot.settings.database_url)
     assert PASTED not in sent_to_discord(discord_server)
     assert any("MESSAGE_CREATE" in r.getMessage() for r in caplog.records), "gateway events were logged"
     assert PASTED not in caplog.text
@@ -118,11 +122,9 @@ async def test_account_then_unlink_leaves_no_trace(
 ) -> None:
     alice = discord_server.alice_id
     store = running_bot.svc.store
-    path = db_path(running_bot)
-    with sqlite3.connect(path) as db:
-        (ciphertext,) = db.execute("SELECT token_enc FROM accounts WHERE user_id = ?", (alice,)).fetchone()
-    ciphertext = bytes(ciphertext) if not isinstance(ciphertext, str) else ciphertext.encode()
-    assert len(ciphertext) > 100 and ciphertext in raw_db(path)
+    url = running_bot.settings.database_url
+    ciphertext = await account_ciphertext(url, alice)
+    assert len(ciphertext) > 100 and ciphertext in await stored_bytes(url)
 
     rec = await discord_server.send_command("account", alice, discord_server.channel_id)
     callback = await discord_server.wait_for_callback(rec)
@@ -140,9 +142,9 @@ async def test_account_then_unlink_leaves_no_trace(
     assert "Unlinked" in callback.data["content"]
     assert await store.get_account(alice) is None
     assert await store.get_user_token(alice) is None
-    data = raw_db(path)
+    data = await stored_bytes(url)
     assert linked_user.encode() not in data
-    assert ciphertext not in data, "the encrypted token is wiped from the file and the WAL"
+    assert ciphertext not in data, "the encrypted token is gone (from SQLite's file and WAL too)"
 
     rec = await discord_server.send_command("account", alice, discord_server.channel_id)
     callback = await discord_server.wait_for_callback(rec)
@@ -201,7 +203,7 @@ async def test_token_posted_in_a_channel_is_deleted_and_the_author_warned(
         assert not discord_server.messages[kept.id].deleted
         assert await bot.svc.store.get_account(alice) is None
         assert PASTED not in sent_to_discord(discord_server)
-        assert PASTED.encode() not in raw_db(db_path(bot))
+        assert PASTED.encode() not in await stored_bytes(bot.settings.database_url)
 
 
 async def test_token_in_a_channel_without_manage_messages_is_not_deleted(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.storage import TokenCipher, open_store
+from tests.fixtures.storage import stored_bytes
 from tests.test_cli import run_bot
 
 TOKENS = {1000 + i: f"Ag{i}" + "R0tat3Me+/" * 20 for i in range(3)}
@@ -27,9 +28,9 @@ async def read_all(url: str, keys: str) -> dict[int, str | None]:
         await store.close()
 
 
-async def test_rotate_keys_reencrypts_every_row(tmp_path: Path) -> None:
+async def test_rotate_keys_reencrypts_every_row(tmp_path: Path, database_url: str) -> None:
     key_a, key_b = TokenCipher.generate_key(), TokenCipher.generate_key()
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    url = database_url
     store = await open_store(url, TokenCipher.from_setting(key_a))
     try:
         for user, token in TOKENS.items():
@@ -49,6 +50,6 @@ async def test_rotate_keys_reencrypts_every_row(tmp_path: Path) -> None:
     assert await read_all(url, key_b) == TOKENS
     assert await undecryptable(url, key_b) == 0
     assert await undecryptable(url, key_a) == 3, "A no longer reads anything"
-    raw = (tmp_path / "bot.db").read_bytes()
+    raw = await stored_bytes(url)
     for token in TOKENS.values():
         assert token.encode() not in raw
