@@ -8,6 +8,7 @@ persistent buttons; ``close`` releases them in the reverse order.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,17 @@ class Services:
     web: LinkWebServer | None
     autocomplete_budget: float = 2.0
     outbox: OutboxWorker | None = None
+
+
+def outbox_config_from(settings: Settings) -> OutboxConfig:
+    """The outbox settings an operator can change (``OUTBOX_LEASE_SECONDS``, ``OUTBOX_CONCURRENCY``)."""
+    config = OutboxConfig()
+    changes: dict[str, Any] = {}
+    if settings.outbox_lease is not None:
+        changes["lease"] = float(settings.outbox_lease)
+    if settings.outbox_concurrency is not None:
+        changes["concurrency"] = settings.outbox_concurrency
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
@@ -89,7 +101,7 @@ class RatingsBot(commands.AutoShardedBot):
         self.apple_retry = apple_retry
         self.apple_pacer = apple_pacer
         self.autocomplete_budget = autocomplete_budget
-        self.outbox_config = outbox_config or OutboxConfig()
+        self.outbox_config = outbox_config or outbox_config_from(settings)
         self._session: aiohttp.ClientSession | None = None
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
@@ -153,6 +165,15 @@ class RatingsBot(commands.AutoShardedBot):
                 port=settings.web_port,
             )
             await web.start()
+            policy = self.apple_retry or am.RetryPolicy()
+            longest_apply = policy.max_attempts * policy.timeout + policy.max_total_wait
+            if self.outbox_config.lease <= longest_apply:
+                log.warning(
+                    "OUTBOX_LEASE_SECONDS (%.0f s) is not longer than one rating can take with retries (%.0f s): "
+                    "another process may apply a slow rating a second time",
+                    self.outbox_config.lease,
+                    longest_apply,
+                )
             outbox = OutboxWorker(store, apple, self.outbox_config)
             await outbox.start()
         except BaseException:

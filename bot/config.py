@@ -99,6 +99,10 @@ class Settings:
     log_level: str = "INFO"
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    #: outbox claim lease in seconds (None: the OutboxConfig default); see OUTBOX_LEASE_SECONDS in .env.example
+    outbox_lease: int | None = None
+    #: ratings the outbox applies at once per process (None: the OutboxConfig default)
+    outbox_concurrency: int | None = None
     #: settings that were malformed (already explained); kept so callers can report them together
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -264,6 +268,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         log_level=log_level,
         shard_count=shard_count,
         shard_ids=shard_ids,
+        outbox_lease=integer("OUTBOX_LEASE_SECONDS", 2, 86_400),
+        outbox_concurrency=integer("OUTBOX_CONCURRENCY", 1, 256),
         problems=tuple(problems),
     )
 

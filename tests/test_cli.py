@@ -40,7 +40,15 @@ def test_no_configuration_exits_2_naming_every_missing_setting(tmp_path: Path) -
 
 def test_malformed_values_are_reported_one_per_line(tmp_path: Path) -> None:
     result = run_bot(
-        env={"DISCORD_TOKEN": "x", "WEB_PORT": "eighty", "APPLE_TEAM_ID": "short", "MESSAGE_CONTENT_INTENT": "maybe"},
+        env={
+            "DISCORD_TOKEN": "x",
+            "WEB_PORT": "eighty",
+            "APPLE_TEAM_ID": "short",
+            "MESSAGE_CONTENT_INTENT": "maybe",
+            "OUTBOX_LEASE_SECONDS": "1",
+            "SHARD_COUNT": "2",
+            "SHARD_IDS": "0,2",
+        },
         cwd=tmp_path,
     )
     assert result.returncode == 2
@@ -48,6 +56,8 @@ def test_malformed_values_are_reported_one_per_line(tmp_path: Path) -> None:
     assert any("WEB_PORT" in line and "whole number" in line for line in lines)
     assert any("APPLE_TEAM_ID" in line and "10" in line for line in lines)
     assert any("MESSAGE_CONTENT_INTENT" in line for line in lines)
+    assert any("OUTBOX_LEASE_SECONDS must be between 2 and 86400, got 1." in line for line in lines)
+    assert any("SHARD_IDS must each be between 0 and SHARD_COUNT-1 (1)." in line for line in lines)
     assert "Traceback" not in result.stderr
 
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,7 +95,8 @@ class OutboxWorker:
         self.store = store
         self.apple = apple
         self.config = config or OutboxConfig()
-        self.worker_id = worker_id or f"worker-{secrets.token_hex(6)}"
+        #: stored as ``claimed_by`` on the rows it holds: host and pid say which process that is
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         #: called with the user id when Apple rejects a token (once per active → stale transition)
         self.on_stale = on_stale
         self._rng = rng or random.Random()  # jitter, not cryptography
