@@ -22,7 +22,12 @@ class Meta(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def about(self, interaction: discord.Interaction[RatingsBot]) -> None:
-        await interaction.response.send_message(embed=about_embed(self.bot.tree.walk_commands()), ephemeral=True)
+        count = self.bot.shard_count or 1
+        # Discord's rule: a guild's events go to shard (guild_id >> 22) % shard_count; DMs to shard 0
+        gid = interaction.guild_id
+        shard = ((gid >> 22) % count if gid is not None else 0, count)
+        embed = about_embed(self.bot.tree.walk_commands(), shard=shard)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
 async def setup(bot: RatingsBot) -> None:

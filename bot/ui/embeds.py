@@ -15,8 +15,16 @@ from bot.storage import Account
 APPLE_RED = discord.Colour(0xFA243C)
 
 
-def about_embed(commands: Iterable[app_commands.Command | app_commands.Group]) -> discord.Embed:  # type: ignore[type-arg]
-    """The ``/about`` card: what the bot does and one line per command."""
+def about_embed(
+    commands: Iterable[app_commands.Command | app_commands.Group],  # type: ignore[type-arg]
+    *,
+    shard: tuple[int, int] | None = None,
+) -> discord.Embed:
+    """The ``/about`` card: what the bot does and one line per command.
+
+    ``shard`` = (shard id, shard count) of the process answering, shown in the footer when the bot is sharded
+    (it tells an operator which process served a server).
+    """
     embed = discord.Embed(
         title="Apple Music ratings",
         colour=APPLE_RED,
@@ -31,7 +39,10 @@ def about_embed(commands: Iterable[app_commands.Command | app_commands.Group]) -
             continue
         lines.append(f"`/{command.qualified_name}` — {command.description}")
     embed.add_field(name="Commands", value="\n".join(lines)[:1024] or "None yet.", inline=False)
-    embed.set_footer(text="Ratings go to Apple Music through Apple's personal ratings API.")
+    footer = "Ratings go to Apple Music through Apple's personal ratings API."
+    if shard is not None and shard[1] > 1:
+        footer += f" Shard {shard[0]} of {shard[1]}."
+    embed.set_footer(text=footer)
     return embed
 
 
