@@ -301,7 +301,8 @@ class Sharing(commands.Cog):
         since = sharing.generation()
         seen: list[tuple[SharedMessage, dict[int, set[int]]]] = []
         try:
-            for shared in await sharing.recent():
+            shard_ids = self.bot.shard_ids  # None: this process runs every shard
+            for shared in await sharing.recent(shard_ids=shard_ids, shard_count=self.bot.shard_count or 1):
                 reactions = await self._read_reactions(shared)
                 if reactions:
                     seen.append((shared, reactions))

@@ -286,6 +286,45 @@ async def test_reactions_made_while_the_bot_was_offline_are_caught_up(
     assert writes(apple_server) == [("PUT", RATINGS + song)]
 
 
+async def test_a_sharded_process_catches_up_only_its_own_servers(
+    fast_bot: Callable[..., Any], discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    """With SHARD_IDS, each process reconciles only the servers Discord sends it; another process owns the rest."""
+    apple_server.add_user(ALICE_MUT)
+    alice = discord_server.alice_id
+    posts: dict[int, tuple[int, int, str]] = {}  # shard -> (channel, message, song)
+    async with fast_bot() as first:  # one process with every shard shares a song in a server of each shard
+        await first.svc.store.link_account(alice, ALICE_MUT, "us")
+        await first.sync_commands(None)  # global commands: the new servers have them too
+        for shard in (0, 1):
+            guild = discord_server.add_guild(f"shard {shard}", discord_server.make_guild_id(shard, 2))
+            channel = discord_server.add_text_channel(guild.id, "music")
+            discord_server.add_member(guild.id, alice)
+            song = apple_server.add_song()
+            await eventually(lambda gid=guild.id: first.get_guild(gid), what="the new guild")
+            rec = await discord_server.send_command("share", alice, channel, {"item": song})
+            message = await discord_server.wait_for_original(rec)
+            await eventually(lambda mid=message.id: first.svc.store.get_shared_message(mid), what="the record")
+            posts[shard] = (channel, message.id, song)
+    for channel, mid, _ in posts.values():
+        await discord_server.add_reaction(channel, mid, alice, "👎")  # nobody is listening
+
+    def read(shard: int) -> int:
+        channel, mid, _ = posts[shard]
+        return len(discord_server.requests_to("GET", rf"/channels/{channel}/messages/{mid}$"))
+
+    async with fast_bot(shard_count=2, shard_ids=[1]):
+        song1 = posts[1][2]
+        await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song1) == -1, what="shard 1's catch-up")
+        await asyncio.sleep(0.3)
+    assert read(0) == 0, "the shard-1 process never read a shard-0 server's message"
+    assert apple_server.rating(ALICE_MUT, "songs", posts[0][2]) is None
+    async with fast_bot(shard_count=2, shard_ids=[0]):
+        song0 = posts[0][2]
+        await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song0) == -1, what="shard 0's catch-up")
+    assert read(1) == 1, "the shard-0 process left shard 1's server alone"
+
+
 # ---------------------------------------------------------------------------------------------- chosen channels
 
 

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,6 +34,11 @@ EMOJI_FOR_VALUE = {1: LIKE_EMOJI, -1: DISLIKE_EMOJI}
 #: notice kinds for ``Store.claim_notice`` (one DM a day per kind)
 NOTICE_LINK = "reaction-link-prompt"
 NOTICE_RELINK = "reaction-relink-prompt"
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard Discord sends a guild's events to (``(guild_id >> 22) % shard_count``); DMs go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
+
 #: how far back the start-up catch-up looks, and how much it reads
 CATCH_UP_WINDOW = 24 * 3600.0
 CATCH_UP_MESSAGES = 50
@@ -137,8 +142,27 @@ class SharingService:
     async def resolve(self, message_id: int) -> SharedMessage | None:
         return await self.store.get_shared_message(message_id)
 
-    async def recent(self, window: float = CATCH_UP_WINDOW, limit: int = CATCH_UP_MESSAGES) -> list[SharedMessage]:
-        return await self.store.recent_shared_messages(self._clock() - window, limit=limit)
+    async def recent(
+        self,
+        window: float = CATCH_UP_WINDOW,
+        limit: int = CATCH_UP_MESSAGES,
+        *,
+        shard_ids: Collection[int] | None = None,
+        shard_count: int = 1,
+    ) -> list[SharedMessage]:
+        """Messages shared in the last ``window`` seconds, newest first, at most ``limit``.
+
+        With ``shard_ids``, only those of guilds on these shards (DMs belong to shard 0): in a multi-process
+        deployment each process catches up its own servers, and reconciling another process's servers here
+        would race with the reactions that process is handling.
+        """
+        since = self._clock() - window
+        if shard_ids is None or shard_count <= 1:
+            return await self.store.recent_shared_messages(since, limit=limit)
+        wanted = set(shard_ids)
+        # other shards' messages are read and skipped: read proportionally more
+        rows = await self.store.recent_shared_messages(since, limit=limit * shard_count // max(1, len(wanted)))
+        return [m for m in rows if shard_of(m.guild_id, shard_count) in wanted][:limit]
 
     # ------------------------------------------------------------------ intents
 
