@@ -7,6 +7,8 @@
     python -m bot gen-key         print a new TOKEN_ENCRYPTION_KEY
     python -m bot rotate-keys     re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY
     python -m bot migrate         apply database migrations and exit
+    python -m bot copy-db --from SOURCE_URL [--to TARGET_URL]   copy every row into an empty database
+                                  (default target: DATABASE_URL), e.g. from SQLite to PostgreSQL
 
 Exit codes: 0 success, 1 failure while running, 2 unusable configuration or arguments.
 Output meant for the operator goes to standard output/error through ``sys.stdout``/``sys.stderr``;
@@ -55,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("gen-key", help="print a new TOKEN_ENCRYPTION_KEY")
     sub.add_parser("rotate-keys", help="re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    copy = sub.add_parser(
+        "copy-db",
+        help="copy every row from another database into an empty one (e.g. SQLite to PostgreSQL)",
+        description="Copy accounts, link states, share channels, shared messages, the ratings outbox and notices "
+        "from SOURCE_URL into the empty database TARGET_URL, in one transaction. Stop every bot process first.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="SOURCE_URL", help="the database to copy")
+    copy.add_argument("--to", dest="target", default=None, metavar="TARGET_URL", help="default: DATABASE_URL")
+    copy.add_argument("--batch", type=int, default=2000, help="rows read and written at a time (default 2000)")
     return parser
 
 
@@ -158,6 +169,65 @@ async def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
+def cmd_copy_db(settings: Settings, source_url: str, target_url: str | None, batch: int) -> int:
+    """Copy SOURCE into the empty TARGET (default ``DATABASE_URL``). Exit 2 when the copy is refused."""
+    _require(settings, STORE_REQUIRED)
+    from bot.storage import UnsupportedDatabaseURL, sqlite_path_from_url
+
+    if batch <= 0:
+        _err("--batch must be a positive number of rows.")
+        return 2
+    if source_url.strip().lower().startswith(("sqlite:", "sqlite3:")):
+        try:
+            path = sqlite_path_from_url(source_url)
+        except UnsupportedDatabaseURL as exc:
+            _err(f"--from: {exc}.")
+            return 2
+        if path == ":memory:" or not Path(path).is_file():  # never create an empty source by mistake
+            _err(f"The source database {path} does not exist; nothing was copied.")
+            return 2
+    target_flag = "--to" if target_url else "DATABASE_URL"
+    return asyncio.run(_copy_db(settings, source_url, target_url or settings.database_url, target_flag, batch))
+
+
+async def _copy_db(settings: Settings, source_url: str, target_url: str, target_flag: str, batch: int) -> int:
+    from bot.storage import CopyRefused, Store, TokenCipher, UnsupportedDatabaseURL, copy_database, open_store
+
+    cipher = TokenCipher.from_setting(settings.encryption_key())
+    stores: list[Store] = []
+    try:
+        for flag, url in (("--from", source_url), (target_flag, target_url)):
+            try:
+                stores.append(await open_store(url, cipher))
+            except UnsupportedDatabaseURL as exc:
+                _err(f"{flag}: {exc}.")
+                return 2
+        source, target = stores
+        _out(f"Copying {source.location} into {target.location} ...")
+        try:
+            report = await copy_database(source, target, batch=batch)
+        except CopyRefused as exc:
+            _err(str(exc))
+            return 2
+    finally:
+        for store in reversed(stores):
+            await store.close()
+    _out("")
+    for line in report.table_lines():
+        _out("  " + line)
+    _out("")
+    if report.undecryptable_tokens:
+        _out(
+            f"Warning: {report.undecryptable_tokens} of {report.tokens} stored token(s) cannot be decrypted with "
+            "the current TOKEN_ENCRYPTION_KEY (nor could they in the source): add the key they were encrypted "
+            "with, or those users must link again."
+        )
+    else:
+        _out(f"All {report.tokens} stored token(s) can be decrypted with the current TOKEN_ENCRYPTION_KEY.")
+    _out("Copied. Point DATABASE_URL at the new database and start the bot.")
+    return 0
+
+
 async def cmd_sync(settings: Settings, guild_id: int | None) -> int:
     _require(settings, DISCORD_REQUIRED)
     from bot.app import RatingsBot
@@ -239,17 +309,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_rotate_keys(settings))
         if command == "migrate":
             return asyncio.run(cmd_migrate(settings))
+        if command == "copy-db":
+            return cmd_copy_db(settings, args.source, args.target, args.batch)
         if command == "sync":
             return asyncio.run(cmd_sync(settings, args.guild))
         return asyncio.run(cmd_run(settings))
     except ConfigError as exc:
         _err(exc.explain())
         return 2
-    except Exception as exc:
-        return _explain_failure(exc)
     except ValueError as exc:  # invalid key material and the like: messages are written to be shown
         _err(f"The bot cannot start: {exc}")
         return 2
+    except Exception as exc:
+        return _explain_failure(exc)
     except KeyboardInterrupt:
         return 0
 

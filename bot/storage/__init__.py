@@ -5,7 +5,7 @@ TokenCipher.from_setting(settings.token_encryption_key))``); no SQL lives outsid
 package never imports ``discord``.
 """
 
-from bot.storage.base import Store
+from bot.storage.base import RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.errors import (
     InvalidEncryptionKey,
@@ -27,10 +27,14 @@ from bot.storage.models import (
 )
 from bot.storage.schema import Migration, load_migrations
 from bot.storage.sqlite import SqliteStore
+from bot.storage.transfer import CopyRefused, CopyReport, CopyVerificationFailed, copy_database
 
 __all__ = [
     "Account",
     "AccountStatus",
+    "CopyRefused",
+    "CopyReport",
+    "CopyVerificationFailed",
     "HoldReason",
     "InvalidEncryptionKey",
     "LinkStateResult",
@@ -38,6 +42,7 @@ __all__ = [
     "MigrationError",
     "OutboxEntry",
     "RatingValue",
+    "RawRow",
     "SchemaTooNew",
     "SharedMessage",
     "SqliteStore",
@@ -46,6 +51,7 @@ __all__ = [
     "TokenCipher",
     "TokenDecryptError",
     "UnsupportedDatabaseURL",
+    "copy_database",
     "load_migrations",
     "open_store",
     "sqlite_path_from_url",

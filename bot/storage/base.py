@@ -13,9 +13,9 @@ Conventions for every backend:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeAlias
 
 from bot.storage.models import (
     Account,
@@ -24,6 +24,10 @@ from bot.storage.models import (
     OutboxEntry,
     SharedMessage,
 )
+
+#: A raw table row as ``copy-db`` moves it between engines: column name → ``bytes``, ``int``, ``float``, ``str``,
+#: ``bool`` or ``None`` (see :mod:`bot.storage.transfer`).
+RawRow: TypeAlias = dict[str, object]
 
 
 class Store(ABC):
@@ -245,3 +249,38 @@ class Store(ABC):
     @abstractmethod
     async def next_due_at(self) -> float | None:
         """When the next unheld row becomes claimable (its due time, or its lease expiry), or None."""
+
+    # ------------------------------------------------------------------ raw rows (copy-db)
+    # Used by :mod:`bot.storage.transfer` only. ``table`` is always one of ``transfer.TABLES``, whose columns
+    # and keys the backends build their SQL from; other names raise ``ValueError``.
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """A printable name of the database: the SQLite path, or ``postgresql://host:port/database`` (never a
+        user name or password)."""
+
+    @abstractmethod
+    async def database_identity(self) -> str:
+        """A value equal for two stores exactly when they open the same database (same file, same cluster and
+        database), whatever URL spelling reached it."""
+
+    @abstractmethod
+    async def count_rows(self, table: str) -> int: ...
+
+    @abstractmethod
+    async def count_active_claims(self, now: float | None = None) -> int:
+        """Outbox rows a worker holds an unexpired lease on (a bot process is probably running)."""
+
+    @abstractmethod
+    def export_rows(self, table: str, *, batch: int = 2000) -> AsyncIterator[list[RawRow]]:
+        """The table's rows in batches of at most ``batch``, normalized (``TableSpec.normalize``), in key
+        order (insertion order for ``insertion_ordered`` tables). Each batch is one short query."""
+
+    @abstractmethod
+    async def import_rows(self, batches: AsyncIterable[tuple[str, Sequence[RawRow]]]) -> dict[str, int]:
+        """Insert every ``(table, rows)`` batch in ONE transaction, keeping every column as given (ids too;
+        identity generators are advanced past the largest id), and return the rows inserted per table.
+
+        Raises :class:`~bot.storage.transfer.TargetNotEmpty` (before inserting anything) if any copied table
+        holds a row. Any exception, including one raised by ``batches``, rolls everything back.
+        """

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from cachetools import TTLCache
 
-from bot.storage.base import Store
+from bot.storage.base import RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.errors import MigrationError, SchemaTooNew, StorageError, TokenDecryptError
 from bot.storage.models import (
@@ -36,6 +36,7 @@ from bot.storage.models import (
 )
 from bot.storage.schema import POSTGRES_MIGRATIONS, Migration, load_migrations
 from bot.storage.sqlite import Clock, _check_item, _short_error
+from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, table_spec
 
 log = logging.getLogger(__name__)
 
@@ -617,6 +618,85 @@ class PostgresStore(Store):
             return None
         return float(row[0])
 
+    # ------------------------------------------------------------------ raw rows (copy-db)
+    @property
+    def location(self) -> str:
+        return self._where
+
+    async def database_identity(self) -> str:
+        async with self._conn() as conn:
+            try:  # the cluster's unique id; readable by superusers (and those granted it) only
+                cluster = await conn.fetchval("SELECT system_identifier::text FROM pg_control_system()")
+            except asyncpg.InsufficientPrivilegeError:
+                cluster = None
+            if cluster is None:  # the same server process, found under any host name
+                cluster = await conn.fetchval(
+                    "SELECT pg_postmaster_start_time()::text || '/' || current_setting('port')"
+                )
+            database = await conn.fetchval("SELECT oid::text FROM pg_database WHERE datname = current_database()")
+        return f"postgresql:{cluster}:{database}"
+
+    async def count_rows(self, table: str) -> int:
+        spec = table_spec(table)
+        row = await self._fetchrow(f"SELECT COUNT(*) FROM {spec.name}")  # noqa: S608 (name from TABLES)
+        return int(row[0]) if row is not None else 0
+
+    async def count_active_claims(self, now: float | None = None) -> int:
+        at = self._now(now)
+        row = await self._fetchrow(
+            "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > $1::float8", at
+        )
+        return int(row[0]) if row is not None else 0
+
+    async def export_rows(self, table: str, *, batch: int = 2000) -> AsyncIterator[list[RawRow]]:
+        spec = table_spec(table)
+        if batch <= 0:
+            raise ValueError("batch must be a positive number of rows")
+        kinds = dict(spec.columns)
+        order = [("seq", "bigint")] if spec.insertion_ordered else [(c, _PG_TYPES[kinds[c]]) for c in spec.key]
+        keys = ", ".join(column for column, _ in order)
+        aliases = ", ".join(f"{column} AS _key{i}" for i, (column, _) in enumerate(order))
+        select = f"SELECT {', '.join(spec.column_names)}, {aliases} FROM {spec.name}"  # noqa: S608 (from TABLES)
+        after = " WHERE ({}) > ({})".format(keys, ", ".join(f"${i}::{kind}" for i, (_, kind) in enumerate(order, 1)))
+        last: tuple[Any, ...] | None = None
+        while True:
+            if last is None:
+                rows = await self._fetch(f"{select} ORDER BY {keys} LIMIT $1", batch)
+            else:
+                rows = await self._fetch(f"{select}{after} ORDER BY {keys} LIMIT ${len(order) + 1}", *last, batch)
+            if not rows:
+                return
+            yield [spec.normalize({name: row[name] for name in spec.column_names}) for row in rows]
+            if len(rows) < batch:
+                return
+            last = tuple(rows[-1][f"_key{i}"] for i in range(len(order)))
+
+    async def import_rows(self, batches: AsyncIterable[tuple[str, Sequence[RawRow]]]) -> dict[str, int]:
+        counts = {spec.name: 0 for spec in TABLES}
+        async with self._transaction() as conn:
+            # Nobody else writes these tables until we commit (readers are not blocked).
+            await conn.execute(f"LOCK TABLE {', '.join(spec.name for spec in TABLES)} IN EXCLUSIVE MODE")
+            existing = {spec.name: await _count(conn, spec) for spec in TABLES}
+            if any(existing.values()):
+                raise TargetNotEmpty(self._where, existing)
+            async for table, rows in batches:
+                spec = table_spec(table)
+                if not rows:
+                    continue
+                names = spec.column_names
+                await conn.executemany(
+                    _insert_sql(spec), [tuple(spec.normalize(row)[name] for name in names) for row in rows]
+                )
+                counts[spec.name] += len(rows)
+            for spec in TABLES:
+                if spec.identity is not None:
+                    await _advance_identity(conn, spec.name, spec.identity)
+                if await _count(conn, spec) != counts[spec.name]:
+                    raise StorageError(f"the copy into {spec.name} did not insert every row; rolled back")
+        self._token_cache.clear()
+        self._share_channels.clear()
+        return counts
+
 
 async def _release_user(conn: asyncpg.Connection, user_id: int, at: float) -> int:
     """Inside a transaction: drop the user's expired holds, make the others due now."""
@@ -634,6 +714,35 @@ async def _release_user(conn: asyncpg.Connection, user_id: int, at: float) -> in
             user_id,
         )
     )
+
+
+# ---------------------------------------------------------------------- raw rows (copy-db)
+_PG_TYPES = {"int": "bigint", "float": "float8", "str": "text", "bytes": "bytea", "bool": "boolean"}
+
+
+def _insert_sql(spec: TableSpec) -> str:
+    """INSERT of every column of ``spec``, typed; identity values are kept (``OVERRIDING SYSTEM VALUE``)."""
+    names = ", ".join(spec.column_names)
+    values = ", ".join(f"${i}::{_PG_TYPES[kind]}" for i, (_, kind) in enumerate(spec.columns, 1))
+    overriding = " OVERRIDING SYSTEM VALUE" if spec.identity is not None else ""
+    return f"INSERT INTO {spec.name} ({names}){overriding} VALUES ({values})"  # noqa: S608 (from TABLES)
+
+
+async def _count(conn: asyncpg.Connection, spec: TableSpec) -> int:
+    return int(await conn.fetchval(f"SELECT COUNT(*) FROM {spec.name}"))  # noqa: S608 (name from TABLES)
+
+
+async def _advance_identity(conn: asyncpg.Connection, table: str, column: str) -> None:
+    """Make the identity generator of ``table.column`` continue after the largest id (inside the caller's
+    transaction: ``ALTER TABLE ... RESTART`` is rolled back with it). Never moves it backwards."""
+    largest = await conn.fetchval(f"SELECT MAX({column}) FROM {table}")  # noqa: S608 (names from TABLES)
+    if largest is None:
+        return
+    sequence = await conn.fetchval("SELECT pg_get_serial_sequence($1, $2)", table, column)
+    state = await conn.fetchrow(f"SELECT last_value, is_called FROM {sequence}")  # noqa: S608 (from the catalog)
+    upcoming = int(state["last_value"]) + (1 if state["is_called"] else 0)
+    restart = max(int(largest) + 1, upcoming)
+    await conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} RESTART WITH {restart}")
 
 
 # ---------------------------------------------------------------------- migrations

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import aiosqlite
 from cachetools import TTLCache
 
-from bot.storage.base import Store
+from bot.storage.base import RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.errors import StorageError, TokenDecryptError
 from bot.storage.models import (
@@ -33,6 +34,7 @@ from bot.storage.models import (
     SharedMessage,
 )
 from bot.storage.schema import Migration, apply_migrations, current_version, load_migrations
+from bot.storage.transfer import TABLES, TargetNotEmpty, table_spec
 
 log = logging.getLogger(__name__)
 
@@ -647,6 +649,91 @@ class SqliteStore(Store):
         if row is None or row[0] is None:
             return None
         return float(row[0])
+
+    # ------------------------------------------------------------------ raw rows (copy-db)
+    @property
+    def location(self) -> str:
+        return self._path
+
+    async def database_identity(self) -> str:
+        if self._path == ":memory:":
+            return f"sqlite-memory:{id(self)}"
+        return await asyncio.to_thread(_file_identity, self._path)
+
+    async def count_rows(self, table: str) -> int:
+        spec = table_spec(table)
+        async with self._locked():
+            row = await self._one(f"SELECT COUNT(*) FROM {spec.name}")  # noqa: S608 (name from TABLES)
+        return int(row[0]) if row is not None else 0
+
+    async def count_active_claims(self, now: float | None = None) -> int:
+        at = self._now(now)
+        async with self._locked():
+            row = await self._one("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > ?", (at,))
+        return int(row[0]) if row is not None else 0
+
+    async def export_rows(self, table: str, *, batch: int = 2000) -> AsyncIterator[list[RawRow]]:
+        spec = table_spec(table)
+        if batch <= 0:
+            raise ValueError("batch must be a positive number of rows")
+        order = ("rowid",) if spec.insertion_ordered else spec.key
+        keys = ", ".join(order)
+        aliases = ", ".join(f"{column} AS _key{i}" for i, column in enumerate(order))
+        select = f"SELECT {', '.join(spec.column_names)}, {aliases} FROM {spec.name}"  # noqa: S608 (from TABLES)
+        after = f" WHERE ({keys}) > ({', '.join('?' for _ in order)})"
+        tail = f" ORDER BY {keys} LIMIT ?"
+        last: tuple[Any, ...] | None = None
+        while True:
+            async with self._locked():
+                if last is None:
+                    rows = await self._rows(select + tail, (batch,))
+                else:
+                    rows = await self._rows(select + after + tail, (*last, batch))
+            if not rows:
+                return
+            yield [spec.normalize({name: row[name] for name in spec.column_names}) for row in rows]
+            if len(rows) < batch:
+                return
+            last = tuple(rows[-1][f"_key{i}"] for i in range(len(order)))
+
+    async def import_rows(self, batches: AsyncIterable[tuple[str, Sequence[RawRow]]]) -> dict[str, int]:
+        counts = {spec.name: 0 for spec in TABLES}
+        async with self._locked():
+            async with self._transaction():
+                existing = {spec.name: await self._count(spec.name) for spec in TABLES}
+                if any(existing.values()):
+                    raise TargetNotEmpty(self._path, existing)
+                async for table, rows in batches:
+                    spec = table_spec(table)
+                    if not rows:
+                        continue
+                    names = spec.column_names
+                    await self._db.executemany(
+                        f"INSERT INTO {spec.name} ({', '.join(names)})"  # noqa: S608 (names from TABLES)
+                        f" VALUES ({', '.join('?' for _ in names)})",
+                        [tuple(spec.normalize(row)[name] for name in names) for row in rows],
+                    )
+                    counts[spec.name] += len(rows)
+                for spec in TABLES:  # AUTOINCREMENT already moved sqlite_sequence past the copied ids
+                    if await self._count(spec.name) != counts[spec.name]:
+                        raise StorageError(f"the copy into {spec.name} did not insert every row; rolled back")
+            self._token_cache.clear()
+            self._share_channels.clear()
+        return counts
+
+    async def _count(self, table: str) -> int:
+        row = await self._one(f"SELECT COUNT(*) FROM {table_spec(table).name}")  # noqa: S608 (from TABLES)
+        return int(row[0]) if row is not None else 0
+
+
+def _file_identity(path: str) -> str:
+    """The same string for every path (relative, symlinked, hard-linked) that reaches the same file."""
+    real = os.path.realpath(path)
+    try:
+        info = os.stat(real)
+    except OSError:
+        return f"sqlite:{real}"
+    return f"sqlite:{info.st_dev}:{info.st_ino}"
 
 
 async def _enable_wal(db: aiosqlite.Connection) -> str:
