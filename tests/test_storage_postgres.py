@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from bot.storage import MigrationError, SchemaTooNew, TokenCipher, load_migrations, open_store
-from bot.storage.postgres import PostgresStore
+from bot.storage.postgres import PostgresStore, application_name
 from bot.storage.schema import POSTGRES_MIGRATIONS, Migration
 from tests.fixtures.storage import FakeClock, PostgresServer
 
@@ -138,6 +138,32 @@ async def test_newer_action_during_apply_survives_completion_by_another_process(
 
 
 # ---------------------------------------------------------------------- storage details
+async def test_an_unlink_by_another_process_takes_effect_at_once(
+    two_stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """No process keeps using a token another process was told to forget (unlink) or Apple refused (stale)."""
+    first, second = two_stores
+    await first.link_account(1, TOKEN, "us")
+    await first.link_account(2, TOKEN + "2", "us")
+    assert await first.get_user_token(1) == TOKEN and await first.get_user_token(2) == TOKEN + "2"
+    assert await second.unlink(1)
+    assert await second.mark_stale(2)
+    assert await first.get_user_token(1) is None
+    assert await first.get_user_token(2) is None
+
+
+async def test_connections_name_their_process(pg_url: str, cipher: TokenCipher) -> None:
+    """pg_stat_activity shows which bot process holds a connection (application_name ratings-bot:<pid>:<host>)."""
+    store = await PostgresStore.open(pg_url, cipher)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        names = {r[0] for r in await conn.fetch("SELECT application_name FROM pg_stat_activity")}
+        assert application_name() in names and application_name().startswith(f"ratings-bot:{os.getpid()}:")
+    finally:
+        await conn.close()
+        await store.close()
+
+
 async def test_token_is_stored_encrypted(pg_url: str, cipher: TokenCipher) -> None:
     async with await PostgresStore.open(pg_url, cipher) as store:
         await store.link_account(1, TOKEN, "us")

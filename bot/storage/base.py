@@ -69,7 +69,8 @@ class Store(ABC):
     async def get_user_token(self, user_id: int) -> str | None:
         """The decrypted music user token of an *active* account; ``None`` if not linked or stale.
 
-        Cached in memory for a short time (invalidated by link, unlink and mark_stale).
+        SQLite (one process) caches it in memory for a short time, invalidated by link, unlink and mark_stale.
+        PostgreSQL reads it every time: another process may have unlinked or marked the account stale.
         Raises :class:`~bot.storage.errors.TokenDecryptError` if no configured key can decrypt it.
         """
 

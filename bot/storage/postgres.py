@@ -15,6 +15,8 @@ apply each migration exactly once.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -81,6 +83,11 @@ _VERSION_TABLE = (
 )
 
 
+def application_name(pid: int | None = None) -> str:
+    """The ``application_name`` the bot's connections carry: ``ratings-bot:<pid>:<host>`` (63 bytes at most)."""
+    return f"ratings-bot:{os.getpid() if pid is None else pid}:{socket.gethostname()}"[:63]
+
+
 def describe_dsn(dsn: str) -> str:
     """``host:port/database`` of a PostgreSQL URL, for messages: never the user name or password."""
     from urllib.parse import urlsplit
@@ -128,7 +135,7 @@ class PostgresStore(Store):
         *,
         clock: Clock = time.time,
         migrations: Sequence[Migration] | None = None,
-        token_cache_ttl: float = 60.0,
+        token_cache_ttl: float = 0.0,
         touch_interval: float = 60.0,
         min_size: int = 1,
         max_size: int = 10,
@@ -136,11 +143,22 @@ class PostgresStore(Store):
         """Connect a pool to ``dsn`` (``postgresql://user:password@host:port/database``) and migrate.
 
         ``migrations`` defaults to the files shipped in ``bot/storage/migrations/postgres``.
+
+        Tokens are not cached by default (``token_cache_ttl=0``): several processes share the database, and a
+        token cached here would outlive an ``/unlink`` handled by another process. Each connection reports
+        ``application_name`` = :func:`application_name` (unless the DSN sets one), so ``pg_stat_activity``
+        tells which bot process holds it.
         """
         where = describe_dsn(dsn)
+        settings = {} if "application_name" in dsn else {"application_name": application_name()}
         try:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, timeout=_CONNECT_TIMEOUT_S, command_timeout=60.0
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=_CONNECT_TIMEOUT_S,
+                command_timeout=60.0,
+                server_settings=settings,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # asyncpg's messages name host, port, user and database, never the password; still, say it ourselves.
