@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.app import RatingsBot
 from tests.servers.discord import LoopbackDiscord
 
@@ -45,3 +47,24 @@ async def test_bot_restarts_on_the_same_database(bot_factory, discord_server: Lo
     async with bot_factory() as second:
         account = await second.svc.store.get_account(discord_server.alice_id)
         assert account is not None and account.storefront == "gb"
+
+
+@pytest.mark.sqlite_only  # about sharding, not storage; and discord.py waits 5 s before a second IDENTIFY
+async def test_without_shard_settings_the_bot_runs_the_recommended_shards(  # type: ignore[no-untyped-def]
+    bot_factory, discord_server: LoopbackDiscord
+) -> None:
+    """SHARD_COUNT unset: the bot asks GET /gateway/bot and runs every recommended shard in this process."""
+    discord_server.recommended_shards = 2
+    other = discord_server.add_guild("Other shard", discord_server.make_guild_id(1, 2))
+    discord_server.add_member(other.id, discord_server.alice_id)
+    async with bot_factory(shard_count=None) as bot:
+        assert discord_server.requests_to("GET", r"/gateway/bot$")
+        assert bot.shard_count == 2 and sorted(bot.shards) == [0, 1]
+        assert {s.shard_id for s in discord_server.sessions.values()} == {0, 1}
+        assert bot.get_guild(other.id) is not None and bot.get_guild(discord_server.guild_id) is not None
+        channel = discord_server.add_text_channel(other.id, "general")
+        await bot.sync_commands(None)  # global: the other server has the commands too
+        rec = await discord_server.send_command("about", discord_server.alice_id, channel)
+        callback = await discord_server.wait_for_callback(rec)
+        assert callback.accepted and callback.data is not None
+        assert "Shard 1 of 2." in callback.data["embeds"][0]["footer"]["text"]
