@@ -143,11 +143,12 @@ async def test_link_in_a_real_browser(
         )
         assert "GB" in confirmation.embeds[0]["description"]
 
-        # the same link again: refused as already used, nothing changes
-        await page.reload()
-        await page.wait_for_selector("body[data-ready='true']")
-        text, error = await click_with_token(page, NO_SUB_TOKEN)
-        assert error == "already_used" and "already used" in text
+        # the same link again: the page says at once that it was used (no sign-in offered), nothing changes
+        reopened = await page.reload()
+        assert reopened is not None and reopened.status == 409
+        assert "already used" in (await page.text_content("#status") or "")
+        assert await page.is_disabled("#connect")
+        assert await page.evaluate("document.body.dataset.error") == "already_used"
         assert await store.get_user_token(alice) == GOOD_TOKEN
 
         # an expired link (a real state, signed by the bot, whose time is up): the page says so at once

@@ -101,3 +101,7 @@ async def test_page_headers_methods_and_refusals(
         status, body = await post(s, base, state, "Ag" + "Other+" * 30)
         assert (status, body["code"]) == (409, "already_used") and "already used" in body["message"]
         assert await store.get_user_token(alice) == TOKEN
+        # reopening the used link says so at once, before anyone signs in to Apple Music again
+        async with s.get(f"{base}/link", params={"state": state}) as resp:
+            page = await resp.text()
+            assert resp.status == 409 and "already used" in page and "developerToken" not in page

@@ -226,18 +226,28 @@ class LinkService:
         state = self.signer.sign(nonce, user_id, expires)
         return f"{self.link_base_url}/link?{urlencode({'state': state})}"
 
-    async def complete_with_state(self, state: str, token: str) -> Linked:
-        """The linking page's POST: check the state, then the token with Apple, then store it."""
+    async def check_state(self, state: str) -> tuple[str, int]:
+        """Raise the :class:`LinkError` a link would fail with (forged, expired, used), without using it up.
+
+        The page's GET calls it, so a used or expired link says so before the user signs in to Apple Music.
+        Returns (nonce, user id).
+        """
         nonce, user_id, expires = self.signer.verify(state)
-        token = token.strip()
-        if not looks_like_token(token):
-            raise NotAToken()
         if self.clock() > expires:
             raise StateExpired()
         if await self.store.pending_link(user_id, self.clock()) is None:
-            # no link of this user is open, so this one is used (or expired, or unknown): say which before
-            # asking Apple anything (consuming changes nothing here: there is nothing left to consume)
+            # no link of this user is open, so this one is used (or expired, or unknown): say which
+            # (consuming changes nothing here: there is nothing left to consume)
             self._raise_for(await self.store.consume_link_state(nonce, user_id, self.clock()))
+        return nonce, user_id
+
+    async def complete_with_state(self, state: str, token: str) -> Linked:
+        """The linking page's POST: check the state, then the token with Apple, then store it."""
+        self.signer.verify(state)
+        token = token.strip()
+        if not looks_like_token(token):
+            raise NotAToken()
+        nonce, user_id = await self.check_state(state)
         # check the token with Apple before using up the state: a refused token can be retried
         storefront = await self._validate(token)
         self._raise_for(await self.store.consume_link_state(nonce, user_id, self.clock()))

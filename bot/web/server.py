@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot import applemusic as am
-from bot.services.linking import LinkError, LinkService, StateExpired
+from bot.services.linking import LinkError, LinkService
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,7 @@ class LinkWebServer:
     async def page(self, request: web.Request) -> web.Response:
         state = request.query.get("state", "")
         try:
-            _nonce, _user, expires = self.links.signer.verify(state)
-            if self.links.clock() > expires:
-                raise StateExpired()
+            await self.links.check_state(state)
         except LinkError as exc:
             return self._render({"state": None, "error": str(exc), "code": exc.code}, status=exc.http_status)
         developer_token = self.developer_token.sign_for(origin=[self.origin], lifetime=1800)

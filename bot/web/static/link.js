@@ -13,6 +13,7 @@
   if (!config.state) {
     show(config.error || "This link is not valid. Run /link in Discord to get a new one.", "error");
     button.textContent = "Link unavailable";
+    document.body.dataset.error = config.code || "invalid";
     return;
   }
 
