@@ -103,6 +103,8 @@ class Settings:
     outbox_lease: int | None = None
     #: ratings the outbox applies at once per process (None: the OutboxConfig default)
     outbox_concurrency: int | None = None
+    #: this process's ceiling for Apple Music requests per second (None: no pacing, 429s are retried)
+    apple_requests_per_second: float | None = None
     #: settings that were malformed (already explained); kept so callers can report them together
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -177,6 +179,20 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             return None
         if not low <= value <= high:
             problems.append(f"{name} must be between {low} and {high}, got {value}.")
+            return None
+        return value
+
+    def positive_number(name: str, high: float) -> float | None:
+        raw = get(name)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            problems.append(f"{name} must be a number such as 20 or 7.5, got {raw!r}.")
+            return None
+        if not 0 < value <= high:
+            problems.append(f"{name} must be more than 0 and at most {high:g}, got {raw}.")
             return None
         return value
 
@@ -270,6 +286,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         shard_ids=shard_ids,
         outbox_lease=integer("OUTBOX_LEASE_SECONDS", 2, 86_400),
         outbox_concurrency=integer("OUTBOX_CONCURRENCY", 1, 256),
+        apple_requests_per_second=positive_number("APPLE_REQUESTS_PER_SECOND", 1000.0),
         problems=tuple(problems),
     )
 

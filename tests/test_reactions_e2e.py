@@ -358,3 +358,42 @@ async def test_admin_chosen_channel_gets_reactions_on_shared_links(
         await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == -1, what="the dislike")
     command = discord_server.find_command("ratings-admin", guild_id=discord_server.guild_id)
     assert command is not None and int(command["default_member_permissions"]) == Permissions.MANAGE_GUILD
+
+
+# ---------------------------------------------------------------------------------------------- pacing
+
+
+@pytest.mark.parametrize("rate", ["19", None], ids=["paced", "unpaced"])
+async def test_apple_requests_per_second_keeps_the_outbox_under_apples_limit(
+    rate: str | None,
+    bot_factory: Callable[..., contextlib.AbstractAsyncContextManager[RatingsBot]],
+    bot_env: dict[str, str],
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+) -> None:
+    """APPLE_REQUESTS_PER_SECOND at 95% of Apple's limit: 30 queued ratings go out with no 429 at all; without
+    it the same queue meets 429s (and still gets applied, through retries)."""
+    from bot.config import load_settings
+
+    settings = load_settings({**bot_env, **({"APPLE_REQUESTS_PER_SECOND": rate} if rate else {})}, env_file=None)
+    assert settings.apple_requests_per_second == (float(rate) if rate else None)
+    apple_server.add_user(ALICE_MUT)
+    songs = [apple_server.add_song() for _ in range(30)]
+    alice = discord_server.alice_id
+    async with bot_factory(settings=settings, outbox_config=FAST_OUTBOX) as bot:
+        await bot.svc.store.link_account(alice, ALICE_MUT, "us")
+        apple_server.reset_requests()
+        apple_server.rate_limit(20, burst=2)  # a little slack for jitter on a loaded machine
+        for song in songs:
+            await bot.svc.store.enqueue(alice, "songs", song, 1, debounce=0)
+        assert bot.svc.outbox is not None
+        bot.svc.outbox.wake()
+        await bot.svc.outbox.wait_until_drained(timeout=30)
+    assert all(apple_server.rating(ALICE_MUT, "songs", song) == 1 for song in songs)
+    puts = [r for r in apple_server.requests if r.method == "PUT"]
+    refused = [r for r in puts if r.status == 429]
+    if rate:
+        assert not refused and len(puts) == 30
+        assert puts[-1].timestamp - puts[0].timestamp >= 29 / 19 * 0.95
+    else:
+        assert refused, "without pacing the burst meets Apple's limit"
