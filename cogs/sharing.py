@@ -74,6 +74,9 @@ class Sharing(commands.Cog):
         self.reactions_handled = 0
         #: ids of bots seen reacting (removal events carry no member to tell)
         self._bots: OrderedDict[int, None] = OrderedDict()
+        #: channel -> id of the /ratings-admin interaction that chose it (a snowflake, so a time by Discord's clock):
+        #: a message posted before that, but handled after, is not the channel's business
+        self._chosen_at: dict[int, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,6 +174,8 @@ class Sharing(commands.Cog):
             return
         if not await self.bot.svc.store.is_share_channel(message.guild.id, message.channel.id):
             return
+        if message.id < self._chosen_at.get(message.channel.id, 0):
+            return  # posted before the channel was chosen
         link = ratable_link("\n".join([message.content, *(e.url or "" for e in message.embeds)]))
         if link is None:
             return
@@ -338,6 +343,8 @@ class Sharing(commands.Cog):
         target = channel.id if channel is not None else interaction.channel_id
         assert target is not None
         added = await self.bot.svc.store.add_share_channel(interaction.guild_id, target)
+        if added:
+            self._chosen_at[target] = interaction.id
         text = f"<#{target}> is {'now' if added else 'already'} a sharing channel."
         if not self.bot.settings.message_content_intent:
             text += (
@@ -355,6 +362,7 @@ class Sharing(commands.Cog):
         target = channel.id if channel is not None else interaction.channel_id
         assert target is not None
         removed = await self.bot.svc.store.remove_share_channel(interaction.guild_id, target)
+        self._chosen_at.pop(target, None)
         text = f"<#{target}> is no longer a sharing channel." if removed else f"<#{target}> was not a sharing channel."
         await interaction.response.send_message(text, ephemeral=True)
 

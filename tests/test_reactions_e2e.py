@@ -350,6 +350,8 @@ async def test_admin_chosen_channel_gets_reactions_on_shared_links(
         callback = await discord_server.wait_for_callback(rec)
         assert callback.accepted and "now a sharing channel" in callback.data["content"]  # type: ignore[index]
         assert await bot.svc.store.list_share_channels(discord_server.guild_id) == [ch]
+        # the earlier post delivered again now (as a RESUME replays missed events): still older than the choice
+        await discord_server._dispatch_message("MESSAGE_CREATE", before)
         msg = await discord_server.send_message(ch, alice, f"listen https://music.apple.com/us/song/x/{song} !")
         await eventually(lambda: bot.svc.store.get_shared_message(msg.id), what="the link post recorded")
         await eventually(lambda: len(discord_server.messages[msg.id].reactions) == 2, what="the bot's 👍 👎")
