@@ -3,7 +3,7 @@
 The loopback Apple Music API (``python -m tests.servers.apple``) and the loopback Discord (``python -m
 tests.servers.discord``, REST + gateway, default world) each run in their own process, so the bot's code measured
 here has this process's CPU to itself. Each figure is measured beside its reference in the same run, and the claim
-is the ratio; absolute times are printed too. The figures of issue 7:
+is the ratio; absolute times are printed too. The figures of issue 7 (1-5) and issue 8 (6):
 
   1. Reading the ratings of a 250-track playlist with Apple answering each request after 50 ms, through the
      bot's RatingService, beside (a) one request per track and (b) 200 ids per request sent one after another.
@@ -19,6 +19,13 @@ is the ratio; absolute times are printed too. The figures of issue 7:
   5. ``python -m bot`` in its own process on a SQLite database with 10,000 linked accounts: time from process
      start to the gateway READY (polled at the loopback Discord) and VmRSS after READY, median of three starts;
      beside the same on an empty database.
+  6. Storage, SQLite beside PostgreSQL (no Apple, no Discord; see ``bench/storage_figures.py``): (a) the outbox
+     cycle per reaction rating, ``enqueue`` -> ``claim_due(limit=8)`` -> ``complete``, in ratings/s with one store,
+     and on PostgreSQL also with two stores (two pools, as two processes) draining one outbox at once, counting
+     rows claimed twice; (b) ``get_user_token`` reads/s (SQLite caches, PostgreSQL reads the database each time).
+     p50/p99 per operation; the reference is SQLite in one process, and each row prints its ratio to it. No target:
+     information for operators. PostgreSQL is a throwaway cluster (``tests.fixtures.storage.start_postgres``);
+     without it its rows say "skipped: <reason>" (under ``CI`` that is an error).
 
 ``--quick`` uses small sizes and one round, runs in well under a minute, and asserts nothing about speed.
 """
@@ -41,6 +48,7 @@ from typing import Any
 import aiohttp
 
 from bench import bot_figures as bf
+from bench import storage_figures as sf
 from bot import applemusic as am
 from bot.services.ratings import ItemRef, RatingService, UserContext
 
@@ -275,11 +283,18 @@ def _outbox_rows(fig: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def print_table(results: list[dict[str, Any]]) -> None:
     """One row per variant; for figure 2 ``seconds`` is the p99 acknowledgement time and ``requests`` the
-    callbacks received; for figure 5 ``seconds`` is process start -> gateway READY."""
+    callbacks received; for figure 5 ``seconds`` is process start -> gateway READY; for figure 6 ``requests`` is
+    the number of store operations measured (ratings cycled, tokens read)."""
     rows: list[tuple[str, ...]] = [("figure", "variant", "seconds", "requests", "notes")]
     for fig in results:
         kind = str(fig.get("kind", ""))
-        renderer = {"ack": _ack_rows, "outbox": _outbox_rows, "footprint": _footprint_rows}.get(kind, _legacy_rows)
+        renderers = {
+            "ack": _ack_rows,
+            "outbox": _outbox_rows,
+            "footprint": _footprint_rows,
+            "storage": sf.storage_rows,
+        }
+        renderer = renderers.get(kind, _legacy_rows)
         fig_rows = renderer(fig)
         for i, cells in enumerate(fig_rows):
             rows.append((fig["figure"] if i == 0 else "", *cells))
@@ -321,6 +336,7 @@ async def main(quick: bool) -> int:
             finally:
                 apple.proc.terminate()
                 apple.proc.wait(10)
+        results.extend(await sf.figure_storage(tmp, quick))
     print_table(results)
     machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
     out = {"machine": machine, "quick": quick, "figures": results}
