@@ -29,7 +29,7 @@ from bot.services.sharing import (
     ratable_link,
     reaction_value,
 )
-from bot.storage import SharedMessage
+from bot.storage import SharedMessage, StoreUnavailable
 from bot.ui.embeds import item_embed
 from bot.ui.views import link_button_view, rating_view
 
@@ -47,6 +47,11 @@ LINK_PROMPT = (
 RELINK_PROMPT = (
     "Apple Music no longer accepts your linked account (the authorization expired or was revoked). "
     "Your ratings are waiting: link again and they are applied. Press the button to start."
+)
+#: a reaction (or its removal) that could not be saved: the database stayed unavailable
+UNSAVED_REACTION = (
+    "I could not save your {what} on {link}: my database is unavailable right now, so it did not reach Apple "
+    "Music. Please {again} in a few minutes."
 )
 #: how long a reaction the bot removed itself is expected to come back as a removal event
 _EXPECTED_REMOVAL_TTL = 30.0
@@ -72,6 +77,9 @@ class Sharing(commands.Cog):
         self._caught_up = False
         #: 👍/👎 reactions by people handled so far (tests wait on it before stopping the bot)
         self.reactions_handled = 0
+        #: while the database is unavailable, a reaction is retried for this long (in order, per user) before the
+        #: user is told it was not saved
+        self.store_retry_for = 120.0
         #: ids of bots seen reacting (removal events carry no member to tell)
         self._bots: OrderedDict[int, None] = OrderedDict()
         #: channel -> id of the /ratings-admin interaction that chose it (a snowflake, so a time by Discord's clock):
@@ -227,20 +235,60 @@ class Sharing(commands.Cog):
         # taken before any other await: one user's reactions are handled in the order they arrived
         async with sharing.user_lock(user_id):
             try:
-                shared = await sharing.resolve(payload.message_id)
-                if shared is None:
-                    return
-                if not added and self._expected_removal(payload.message_id, user_id, value):
-                    return  # the bot removed it to show the user's newer choice
-                result = await sharing.react(user_id, shared, value, added=added)
-                if result.notify is not None:
-                    self._spawn(self._prompt(user_id, result.notify), f"prompt {user_id}")
-                if added and result.status is not ReactionStatus.IGNORED and result.previous == -value:
-                    await self._remove_opposite(payload, shared, -value)
+                await self._handle_reaction_retrying(payload, value, added=added)
+            except StoreUnavailable:
+                log.warning(
+                    "a reaction on message %d was not saved: the database stayed unavailable", payload.message_id
+                )
+                self._spawn(self._tell_unsaved(payload, value, added=added), f"unsaved {user_id}")
             except Exception:
                 log.exception("handling a reaction on message %d failed", payload.message_id)
             finally:
                 self.reactions_handled += 1
+
+    async def _handle_reaction_retrying(
+        self, payload: discord.RawReactionActionEvent, value: int, *, added: bool
+    ) -> None:
+        """Handle one reaction; while the database is unavailable, try again with backoff (the caller holds the
+        user's lock, so their later reactions wait behind this one and keep their order)."""
+        sharing = self.sharing
+        assert sharing is not None
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.store_retry_for
+        delay = 0.25
+        while True:
+            try:
+                shared = await sharing.resolve(payload.message_id)
+                if shared is None:
+                    return
+                if not added and self._expected_removal(payload.message_id, payload.user_id, value):
+                    return  # the bot removed it to show the user's newer choice
+                result = await sharing.react(payload.user_id, shared, value, added=added)
+                break
+            except StoreUnavailable:
+                if loop.time() + delay > give_up_at:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        if result.notify is not None:
+            self._spawn(self._prompt(payload.user_id, result.notify), f"prompt {payload.user_id}")
+        if added and result.status is not ReactionStatus.IGNORED and result.previous == -value:
+            await self._remove_opposite(payload, shared, -value)
+
+    async def _tell_unsaved(self, payload: discord.RawReactionActionEvent, value: int, *, added: bool) -> None:
+        guild = payload.guild_id if payload.guild_id is not None else "@me"
+        link = f"https://discord.com/channels/{guild}/{payload.channel_id}/{payload.message_id}"
+        emoji = EMOJI_FOR_VALUE[value]
+        text = UNSAVED_REACTION.format(
+            what=emoji if added else f"removal of {emoji}",
+            link=link,
+            again="react again" if added else f"add {emoji} and remove it again",
+        )
+        try:
+            user = self.bot.get_user(payload.user_id) or await self.bot.fetch_user(payload.user_id)
+            await user.send(text)
+        except discord.HTTPException as exc:
+            log.info("could not DM user %d (%s)", payload.user_id, exc.status)
 
     def _expected_removal(self, message_id: int, user_id: int, value: int) -> bool:
         now = time.monotonic()

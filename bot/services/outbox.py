@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot import applemusic as am
-from bot.storage import HoldReason, OutboxEntry, Store, TokenDecryptError
+from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenDecryptError
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,9 @@ class OutboxWorker:
                 await self._tick()
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable as exc:
+                log.warning("outbox: %s; trying again shortly", exc)
+                await self._sleep(min(self.config.poll_interval, 2.0))
             except Exception:
                 log.exception("outbox worker loop failed; retrying shortly")
                 await self._sleep(min(self.config.poll_interval, 1.0))
@@ -213,6 +216,10 @@ class OutboxWorker:
         """Apply one claimed row and settle it (complete, retry later, hold or drop). Never raises."""
         try:
             await self._apply_checked(entry)
+        except StoreUnavailable as exc:
+            # the lease expires and the row is claimed again once the database is back
+            log.warning("outbox: entry %d is left to its lease: %s", entry.id, exc)
+            self.failed += 1
         except Exception as exc:
             # the store itself failed: the lease expires and the row is claimed again
             log.exception("outbox: settling entry %d failed", entry.id)

@@ -12,6 +12,7 @@ from bot.storage.errors import (
     MigrationError,
     SchemaTooNew,
     StorageError,
+    StoreUnavailable,
     TokenDecryptError,
     UnsupportedDatabaseURL,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "SqliteStore",
     "StorageError",
     "Store",
+    "StoreUnavailable",
     "TokenCipher",
     "TokenDecryptError",
     "UnsupportedDatabaseURL",

@@ -10,6 +10,17 @@ class StorageError(Exception):
     """Base class for everything the storage layer raises on purpose."""
 
 
+class StoreUnavailable(StorageError):
+    """The database cannot be reached right now (server down, refusing connections, connection lost).
+
+    Nothing was written by the call that raised it. Callers may retry later.
+    """
+
+    def __init__(self, database: str, reason: str) -> None:
+        self.database = database
+        super().__init__(f"the database {database} is unavailable right now ({reason})")
+
+
 class InvalidEncryptionKey(ValueError):
     """``TOKEN_ENCRYPTION_KEY`` is missing or one of its comma-separated keys is malformed."""
 

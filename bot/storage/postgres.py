@@ -27,7 +27,7 @@ from cachetools import TTLCache
 
 from bot.storage.base import RawRow, Store
 from bot.storage.crypto import TokenCipher
-from bot.storage.errors import MigrationError, SchemaTooNew, StorageError, TokenDecryptError
+from bot.storage.errors import MigrationError, SchemaTooNew, StorageError, StoreUnavailable, TokenDecryptError
 from bot.storage.models import (
     Account,
     AccountStatus,
@@ -80,6 +80,19 @@ _CLAIM = (
 _VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
     " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+)
+
+
+#: what a lost or refused connection raises: the database is unavailable, not the query wrong
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,  # class 08 (and "connection was closed in the middle of operation")
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, terminated, cannot connect now, timeout
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,  # 55000: "database is not accepting connections"
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.InternalClientError,  # "cannot switch to state ...": a connection broken in mid-operation
 )
 
 
@@ -204,13 +217,23 @@ class PostgresStore(Store):
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self._pool().acquire() as conn:
-            yield conn
+        try:
+            async with self._pool().acquire() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from None
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self._pool().acquire() as conn, conn.transaction():
-            yield conn
+        try:
+            async with self._pool().acquire() as conn, conn.transaction():
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        # our own words only (host, port, database and the error's type): never the DSN
+        return StoreUnavailable(self._where, type(exc).__name__)
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self._conn() as conn:

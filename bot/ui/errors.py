@@ -14,6 +14,7 @@ from discord import app_commands
 
 from bot import applemusic as am
 from bot.errors import BotError, LinkStale, NotLinked
+from bot.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def describe_error(error: BaseException) -> str:
         return "Apple Music could not use that request (it may not be ratable). Nothing was changed."
     if isinstance(error, am.AppleMusicError):
         return "Apple Music answered with an error. Nothing was changed; please try again."
+    if isinstance(error, StoreUnavailable):
+        return "My database is unavailable right now, so I could not do that. Please try again in a minute."
     if isinstance(error, app_commands.CheckFailure):
         if isinstance(error, app_commands.MissingPermissions):
             perms = ", ".join(p.replace("_", " ") for p in error.missing_permissions)

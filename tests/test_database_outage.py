@@ -1,0 +1,123 @@
+"""The shared PostgreSQL goes away for a while: nothing anyone asked for is lost, and nobody is left guessing.
+
+The outage is real: the test database stops accepting connections (``ALLOW_CONNECTIONS false``) and every
+connection of the bot is terminated, as when the server restarts or fails over; then it comes back.
+
+* A 👍 made during a short outage is saved once the database is back, and reaches Apple Music.
+* A 👍 made during an outage longer than the bot's retry window is not saved: the user gets a DM saying so.
+* A command during the outage answers with a clear message (no "something went wrong").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bot.app import RatingsBot
+from tests.fixtures.bot import ALICE_MUT
+from tests.servers.apple import LoopbackApple
+from tests.servers.discord import LoopbackDiscord
+from tests.test_reactions_e2e import FAST_OUTBOX, eventually, handled, share
+
+pytestmark = pytest.mark.postgres_only
+
+
+@contextlib.asynccontextmanager
+async def outage(database_url: str) -> AsyncIterator[None]:
+    """While inside, the database refuses connections and the bot's open ones are gone."""
+    base, name = database_url.rsplit("/", 1)
+    admin = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            name,
+        )
+        yield
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+
+@pytest.fixture
+def bot_with_alice(
+    bot_factory: Callable[..., contextlib.AbstractAsyncContextManager[RatingsBot]],
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+) -> Callable[[], contextlib.AbstractAsyncContextManager[tuple[RatingsBot, int, str]]]:
+    @contextlib.asynccontextmanager
+    async def start() -> AsyncIterator[tuple[RatingsBot, int, str]]:
+        apple_server.add_user(ALICE_MUT)
+        song = apple_server.add_song()
+        async with bot_factory(outbox_config=FAST_OUTBOX) as bot:
+            await bot.svc.store.link_account(discord_server.alice_id, ALICE_MUT, "us")
+            mid = await share(bot, discord_server, discord_server.alice_id, song)
+            yield bot, mid, song
+
+    return start
+
+
+async def test_a_reaction_during_a_short_outage_is_saved_when_the_database_is_back(
+    bot_with_alice: Callable[..., Any],
+    database_url: str,
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+) -> None:
+    async with bot_with_alice() as (bot, mid, song):
+        before = handled(bot)
+        async with outage(database_url):
+            assert await discord_server.add_reaction(discord_server.channel_id, mid, discord_server.alice_id, "👍")
+            await asyncio.sleep(1.0)  # the bot keeps trying while the database is away
+            assert handled(bot) == before, "the reaction is still being retried, not dropped"
+            assert apple_server.rating(ALICE_MUT, "songs", song) is None
+        await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, timeout=15, what="the like")
+        assert handled(bot) == before + 1
+    dm = discord_server.dm_channel(discord_server.alice_id)
+    assert not [m for m in discord_server.channel_messages(dm) if "could not save" in m.content]
+
+
+async def test_a_reaction_during_a_long_outage_is_reported_to_the_user(
+    bot_with_alice: Callable[..., Any],
+    database_url: str,
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+) -> None:
+    alice = discord_server.alice_id
+    async with bot_with_alice() as (bot, mid, song):
+        bot.get_cog("Sharing").store_retry_for = 1.0  # type: ignore[union-attr]
+        async with outage(database_url):
+            assert await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👎")
+            dm = discord_server.dm_channel(alice)
+            told = await discord_server.wait_for_message(
+                dm, author_id=discord_server.bot_user_id, predicate=lambda m: "could not save" in m.content, timeout=10
+            )
+        assert "👎" in told.content and str(mid) in told.content and "react again" in told.content
+        await asyncio.sleep(0.5)
+        assert apple_server.rating(ALICE_MUT, "songs", song) is None, "an unsaved reaction is not applied later"
+
+
+async def test_a_command_during_an_outage_says_the_database_is_unavailable(
+    bot_with_alice: Callable[..., Any], database_url: str, discord_server: LoopbackDiscord
+) -> None:
+    async with bot_with_alice() as (_bot, _mid, song):
+        async with outage(database_url):
+            rec = await discord_server.send_command(
+                "rating like", discord_server.alice_id, discord_server.channel_id, {"item": song}
+            )
+            callback = await discord_server.wait_for_callback(rec)
+            assert callback.accepted and callback.elapsed < 3
+            answer = callback.data if callback.type == 4 else await discord_server.wait_for_original_edit(rec)
+            assert answer is not None
+            text = str(answer.get("content") or "") + str(answer.get("embeds") or "")
+            assert "database is unavailable" in text, text
+        rec = await discord_server.send_command(
+            "rating like", discord_server.alice_id, discord_server.channel_id, {"item": song}
+        )
+        await discord_server.wait_for_callback(rec)
+        edit = await discord_server.wait_for_original_edit(rec)
+        assert "unavailable" not in str(edit), "after the outage the same command works"
