@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.services.sharing import shard_of
 from bot.ui.embeds import about_embed
 
 if TYPE_CHECKING:
@@ -23,9 +24,7 @@ class Meta(commands.Cog):
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
     async def about(self, interaction: discord.Interaction[RatingsBot]) -> None:
         count = self.bot.shard_count or 1
-        # Discord's rule: a guild's events go to shard (guild_id >> 22) % shard_count; DMs to shard 0
-        gid = interaction.guild_id
-        shard = ((gid >> 22) % count if gid is not None else 0, count)
+        shard = (shard_of(interaction.guild_id, count), count)
         embed = about_embed(self.bot.tree.walk_commands(), shard=shard)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

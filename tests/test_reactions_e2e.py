@@ -22,7 +22,9 @@ FAST_OUTBOX = OutboxConfig(debounce=0.2, max_delay=2.0, poll_interval=0.2, retry
 RATINGS = "/v1/me/ratings/songs/"
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
+async def eventually(
+    check: Callable[[], Any], timeout: float = 8.0, what: str = "condition", *, step: float = 0.02
+) -> Any:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -33,7 +35,7 @@ async def eventually(check: Callable[[], Any], timeout: float = 8.0, what: str =
             return result
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(step)
 
 
 def writes(apple: LoopbackApple, song: str | None = None) -> list[tuple[str, str]]:

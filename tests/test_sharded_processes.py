@@ -38,6 +38,7 @@ from tests.fixtures.storage import PostgresServer
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
 from tests.servers.discord_model import shard_for_guild
+from tests.test_reactions_e2e import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARDS = 2
@@ -123,7 +124,9 @@ class Deployment:
         callback = await self.discord.wait_for_callback(rec, timeout=10)
         assert callback.accepted, callback
         message = await self.discord.wait_for_original(rec, timeout=10)
-        await eventually(lambda: self.store.get_shared_message(message.id), what="the shared message record")
+        await eventually(
+            lambda: self.store.get_shared_message(message.id), timeout=30, what="the shared message record"
+        )
         self.messages.append((channel, message.id, song))
         return message.id
 
@@ -146,20 +149,6 @@ async def run_cli(env: dict[str, str], *args: str) -> str:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, f"python -m bot {' '.join(args)} failed: {err.decode()[-2000:]}"
     return out.decode()
-
-
-async def eventually(check: object, *, timeout: float = 30.0, what: str = "condition", step: float = 0.05) -> object:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check() if callable(check) else check
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(step)
 
 
 @pytest.fixture
@@ -403,15 +392,21 @@ async def test_killing_a_process_mid_storm_loses_nothing(deployment: Deployment)
         queued = {(e.user_id, e.item_id) for uid, _ in deploy.users for e in await deploy.store.pending_for_user(uid)}
         return all((uid, storm.song_of(mid)) in queued or not storm.wrong_for((uid, mid)) for uid, mid in keys)
 
-    await eventually(everything_queued_or_applied, what="every reaction in the shared outbox")
+    await eventually(everything_queued_or_applied, timeout=30, what="every reaction in the shared outbox")
     # mid-storm: a quarter of the ratings are applied, and the victim holds claims now: kill it without warning
-    await eventually(lambda: sum(map(len, storm.writes().values())) >= len(keys) // 4, what="a quarter applied")
-    await eventually(lambda: claims_of(deploy.database_url, victim.pid), step=0.01, what="claims held by shard 0")
+    await eventually(
+        lambda: sum(map(len, storm.writes().values())) >= len(keys) // 4, timeout=30, what="a quarter applied"
+    )
+    await eventually(
+        lambda: claims_of(deploy.database_url, victim.pid), timeout=30, step=0.01, what="claims held by shard 0"
+    )
     victim.proc.send_signal(signal.SIGKILL)
     await victim.proc.wait()
     killed_at, killed_wall = time.monotonic(), time.time()
     # a statement the victim sent just before dying still runs to its end: wait until its connections are gone
-    await eventually(lambda: no_connections_of(deploy.database_url, victim.pid), what="the victim's connections gone")
+    await eventually(
+        lambda: no_connections_of(deploy.database_url, victim.pid), timeout=30, what="the victim's connections gone"
+    )
     orphans = await claims_of(deploy.database_url, victim.pid)
     assert orphans, "the killed process held claims when it died"
     # when each orphan's lease runs out, on the monotonic clock the loopback Apple stamps requests with
