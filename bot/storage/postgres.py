@@ -37,7 +37,7 @@ from bot.storage.models import (
     SharedMessage,
 )
 from bot.storage.schema import POSTGRES_MIGRATIONS, Migration, load_migrations
-from bot.storage.sqlite import Clock, _check_item, _short_error
+from bot.storage.sqlite import Clock, _check_enqueue, _check_item, _short_error
 from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, table_spec
 
 log = logging.getLogger(__name__)
@@ -531,12 +531,7 @@ class PostgresStore(Store):
         hold: HoldReason | str | None = None,
         hold_expires_at: float | None = None,
     ) -> OutboxEntry:
-        _check_item(item_type, item_id)
-        if value not in (-1, 0, 1) or isinstance(value, bool):
-            raise ValueError("a rating value is 1 (like), -1 (dislike) or 0 (clear)")
-        if debounce < 0 or max_delay < 0:
-            raise ValueError("debounce and max_delay must not be negative")
-        held = HoldReason(hold).value if hold is not None else None
+        held = _check_enqueue(item_type, item_id, value, debounce, max_delay, hold)
         at = self._now(now)
         row = await self._fetchrow(
             _ENQUEUE,

@@ -509,12 +509,7 @@ class SqliteStore(Store):
         hold: HoldReason | str | None = None,
         hold_expires_at: float | None = None,
     ) -> OutboxEntry:
-        _check_item(item_type, item_id)
-        if value not in (-1, 0, 1) or isinstance(value, bool):
-            raise ValueError("a rating value is 1 (like), -1 (dislike) or 0 (clear)")
-        if debounce < 0 or max_delay < 0:
-            raise ValueError("debounce and max_delay must not be negative")
-        held = HoldReason(hold).value if hold is not None else None
+        held = _check_enqueue(item_type, item_id, value, debounce, max_delay, hold)
         at = self._now(now)
         params = {
             "user_id": user_id,
@@ -759,6 +754,18 @@ async def _enable_wal(db: aiosqlite.Connection) -> str:
 def _check_item(item_type: str, item_id: str) -> None:
     if not item_type or not item_id:
         raise ValueError("item_type and item_id must not be empty")
+
+
+def _check_enqueue(
+    item_type: str, item_id: str, value: int, debounce: float, max_delay: float, hold: HoldReason | str | None
+) -> str | None:
+    """``Store.enqueue``'s argument checks (both engines); returns the hold reason as stored, or None."""
+    _check_item(item_type, item_id)
+    if value not in (-1, 0, 1) or isinstance(value, bool):
+        raise ValueError("a rating value is 1 (like), -1 (dislike) or 0 (clear)")
+    if debounce < 0 or max_delay < 0:
+        raise ValueError("debounce and max_delay must not be negative")
+    return HoldReason(hold).value if hold is not None else None
 
 
 def _short_error(error: str) -> str:
