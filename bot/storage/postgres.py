@@ -38,7 +38,7 @@ from bot.storage.models import (
 )
 from bot.storage.schema import POSTGRES_MIGRATIONS, Migration, load_migrations
 from bot.storage.sqlite import Clock, _check_enqueue, _check_item, _short_error
-from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, table_spec
+from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, keyset_pages, table_spec
 
 log = logging.getLogger(__name__)
 
@@ -686,26 +686,20 @@ class PostgresStore(Store):
 
     async def export_rows(self, table: str, *, batch: int = 2000) -> AsyncIterator[list[RawRow]]:
         spec = table_spec(table)
-        if batch <= 0:
-            raise ValueError("batch must be a positive number of rows")
         kinds = dict(spec.columns)
         order = [("seq", "bigint")] if spec.insertion_ordered else [(c, _PG_TYPES[kinds[c]]) for c in spec.key]
         keys = ", ".join(column for column, _ in order)
         aliases = ", ".join(f"{column} AS _key{i}" for i, (column, _) in enumerate(order))
         select = f"SELECT {', '.join(spec.column_names)}, {aliases} FROM {spec.name}"  # noqa: S608 (from TABLES)
         after = " WHERE ({}) > ({})".format(keys, ", ".join(f"${i}::{kind}" for i, (_, kind) in enumerate(order, 1)))
-        last: tuple[Any, ...] | None = None
-        while True:
+
+        async def fetch(last: tuple[Any, ...] | None) -> list[asyncpg.Record]:
             if last is None:
-                rows = await self._fetch(f"{select} ORDER BY {keys} LIMIT $1", batch)
-            else:
-                rows = await self._fetch(f"{select}{after} ORDER BY {keys} LIMIT ${len(order) + 1}", *last, batch)
-            if not rows:
-                return
-            yield [spec.normalize({name: row[name] for name in spec.column_names}) for row in rows]
-            if len(rows) < batch:
-                return
-            last = tuple(rows[-1][f"_key{i}"] for i in range(len(order)))
+                return await self._fetch(f"{select} ORDER BY {keys} LIMIT $1", batch)
+            return await self._fetch(f"{select}{after} ORDER BY {keys} LIMIT ${len(order) + 1}", *last, batch)
+
+        async for rows in keyset_pages(spec, batch, len(order), fetch):
+            yield rows
 
     async def import_rows(self, batches: AsyncIterable[tuple[str, Sequence[RawRow]]]) -> dict[str, int]:
         counts = {spec.name: 0 for spec in TABLES}

@@ -34,7 +34,7 @@ from bot.storage.models import (
     SharedMessage,
 )
 from bot.storage.schema import Migration, apply_migrations, current_version, load_migrations
-from bot.storage.transfer import TABLES, TargetNotEmpty, table_spec
+from bot.storage.transfer import TABLES, TargetNotEmpty, keyset_pages, table_spec
 
 log = logging.getLogger(__name__)
 
@@ -669,27 +669,21 @@ class SqliteStore(Store):
 
     async def export_rows(self, table: str, *, batch: int = 2000) -> AsyncIterator[list[RawRow]]:
         spec = table_spec(table)
-        if batch <= 0:
-            raise ValueError("batch must be a positive number of rows")
         order = ("rowid",) if spec.insertion_ordered else spec.key
         keys = ", ".join(order)
         aliases = ", ".join(f"{column} AS _key{i}" for i, column in enumerate(order))
         select = f"SELECT {', '.join(spec.column_names)}, {aliases} FROM {spec.name}"  # noqa: S608 (from TABLES)
         after = f" WHERE ({keys}) > ({', '.join('?' for _ in order)})"
         tail = f" ORDER BY {keys} LIMIT ?"
-        last: tuple[Any, ...] | None = None
-        while True:
+
+        async def fetch(last: tuple[Any, ...] | None) -> list[sqlite3.Row]:
             async with self._locked():
                 if last is None:
-                    rows = await self._rows(select + tail, (batch,))
-                else:
-                    rows = await self._rows(select + after + tail, (*last, batch))
-            if not rows:
-                return
-            yield [spec.normalize({name: row[name] for name in spec.column_names}) for row in rows]
-            if len(rows) < batch:
-                return
-            last = tuple(rows[-1][f"_key{i}"] for i in range(len(order)))
+                    return await self._rows(select + tail, (batch,))
+                return await self._rows(select + after + tail, (*last, batch))
+
+        async for rows in keyset_pages(spec, batch, len(order), fetch):
+            yield rows
 
     async def import_rows(self, batches: AsyncIterable[tuple[str, Sequence[RawRow]]]) -> dict[str, int]:
         counts = {spec.name: 0 for spec in TABLES}

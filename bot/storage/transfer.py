@@ -15,11 +15,13 @@ Encrypted tokens are copied verbatim (no decryption needed; the same keys keep w
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.storage.base import RawRow, Store
 from bot.storage.errors import StorageError
+from bot.storage.models import Row
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +203,27 @@ class CopyReport:
         lines += [f"{name:<{width}}  {count:>{numbers}}" for name, count in self.rows.items()]
         lines.append(f"{'total':<{width}}  {self.total:>{numbers}}")
         return lines
+
+
+async def keyset_pages(
+    spec: TableSpec,
+    batch: int,
+    key_count: int,
+    fetch: Callable[[tuple[Any, ...] | None], Awaitable[Sequence[Row]]],
+) -> AsyncIterator[list[RawRow]]:
+    """The paging loop of every engine's ``export_rows``: ``fetch(None)`` reads the first ``batch`` rows,
+    ``fetch(last_key)`` those after it (rows carry their paging key as ``_key0``, ``_key1``...)."""
+    if batch <= 0:
+        raise ValueError("batch must be a positive number of rows")
+    last: tuple[Any, ...] | None = None
+    while True:
+        rows = await fetch(last)
+        if not rows:
+            return
+        yield [spec.normalize({name: row[name] for name in spec.column_names}) for row in rows]
+        if len(rows) < batch:
+            return
+        last = tuple(rows[-1][f"_key{i}"] for i in range(key_count))
 
 
 async def count_tables(store: Store) -> dict[str, int]:
