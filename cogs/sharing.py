@@ -284,11 +284,7 @@ class Sharing(commands.Cog):
             link=link,
             again="react again" if added else f"add {emoji} and remove it again",
         )
-        try:
-            user = self.bot.get_user(payload.user_id) or await self.bot.fetch_user(payload.user_id)
-            await user.send(text)
-        except discord.HTTPException as exc:
-            log.info("could not DM user %d (%s)", payload.user_id, exc.status)
+        await self._dm(payload.user_id, text, link_button=False)
 
     def _expected_removal(self, message_id: int, user_id: int, value: int) -> bool:
         now = time.monotonic()
@@ -320,10 +316,13 @@ class Sharing(commands.Cog):
 
     # ------------------------------------------------------------------ notices
 
-    async def _dm(self, user_id: int, text: str) -> bool:
+    async def _dm(self, user_id: int, text: str, *, link_button: bool = True) -> bool:
         try:
             user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
-            await user.send(text, view=link_button_view())
+            if link_button:
+                await user.send(text, view=link_button_view())
+            else:
+                await user.send(text)
         except discord.HTTPException as exc:
             log.info("could not DM user %d (%s)", user_id, exc.status)
             return False
