@@ -99,13 +99,6 @@ def cmd_check(settings: Settings) -> int:
             token_ok = True
         except ValueError as exc:
             problems.append(f"APPLE_PRIVATE_KEY_PATH: {exc}")
-    if settings.token_encryption_key is not None:
-        from bot.storage import TokenCipher
-
-        try:
-            TokenCipher.from_setting(settings.encryption_key())
-        except ValueError as exc:
-            problems.append(str(exc))
     _out(f"Discord API: {settings.discord_api_base}  gateway: {settings.discord_gateway_url}")
     _out(f"Apple Music API: {settings.apple_music_api_base}")
     _out(f"Database: {settings.database_url.split('@')[-1]}")
@@ -139,9 +132,10 @@ def cmd_gen_key() -> int:
 
 
 async def _open_store(settings: Settings) -> object:
-    from bot.storage import TokenCipher, open_store
+    from bot.app import store_options_from
+    from bot.storage import open_store
 
-    return await open_store(settings.database_url, TokenCipher.from_setting(settings.encryption_key()))
+    return await open_store(settings.database_url, settings.cipher(), options=store_options_from(settings))
 
 
 async def cmd_rotate_keys(settings: Settings) -> int:
@@ -164,8 +158,11 @@ async def cmd_migrate(settings: Settings) -> int:
 
     store = await _open_store(settings)
     assert isinstance(store, Store)
-    await store.close()
-    _out("Database is up to date.")
+    try:
+        version = await store.schema_version()
+    finally:
+        await store.close()
+    _out(f"Database is up to date (schema version {version}).")
     return 0
 
 
@@ -191,9 +188,9 @@ def cmd_copy_db(settings: Settings, source_url: str, target_url: str | None, bat
 
 
 async def _copy_db(settings: Settings, source_url: str, target_url: str, target_flag: str, batch: int) -> int:
-    from bot.storage import CopyRefused, Store, TokenCipher, UnsupportedDatabaseURL, copy_database, open_store
+    from bot.storage import CopyRefused, Store, UnsupportedDatabaseURL, copy_database, open_store
 
-    cipher = TokenCipher.from_setting(settings.encryption_key())
+    cipher = settings.cipher()
     stores: list[Store] = []
     try:
         for flag, url in (("--from", source_url), (target_flag, target_url)):

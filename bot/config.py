@@ -1,21 +1,28 @@
-"""One typed settings object, read once from the environment and an optional ``.env`` file.
+"""One typed settings object, declared with pydantic-settings and read once from the environment and ``.env``.
 
-Nothing else in the bot reads ``os.environ``: the entry point builds a :class:`Settings` and passes it down.
-Every problem with the configuration is reported at once, one clear line per setting, and no secret value
-is ever echoed back.
+Nothing else in the bot reads ``os.environ``: the entry point builds a :class:`Settings` with
+:func:`load_settings` and passes it down. Every problem with the configuration is reported at once, one
+clear line per setting, and no secret value is ever echoed back. A malformed value does not stop the
+subcommands that do not need it (``gen-key``, ``token``...): it is kept in :attr:`Settings.problems` and
+reported by :meth:`Settings.require` and ``check``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Final
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.storage import InvalidEncryptionKey, TokenCipher, UnsupportedDatabaseURL, parse_database_url
 
 DISCORD_API_DEFAULT: Final = "https://discord.com/api/v10"
 DISCORD_GATEWAY_DEFAULT: Final = "wss://gateway.discord.gg/"
@@ -32,32 +39,10 @@ RUN_REQUIRED: Final[dict[str, str]] = {
     "TOKEN_ENCRYPTION_KEY": "a Fernet key for tokens at rest: make one with `python -m bot gen-key`",
 }
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-_LOG_LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
-
-class Secret:
-    """A string that never shows itself in a repr, str or log line."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+#: the environment ``load_settings`` reads, while it builds a Settings (see ``_Environment``)
+_ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environment", default=None)
 
 
 class ConfigError(Exception):
@@ -77,47 +62,184 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything the bot is configured with. Secrets are wrapped in :class:`Secret`."""
+# ---------------------------------------------------------------------- value types
+def _between(default: float, low: float, high: float) -> Any:
+    """A number with a default and inclusive bounds (reported as "must be between LOW and HIGH")."""
+    return Field(default=default, ge=low, le=high)
 
-    discord_token: Secret | None = None
+
+def _url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        kinds = "/".join(sorted(schemes))
+        raise ValueError(f"must be a {kinds} URL such as {sorted(schemes)[0]}://host, got {value!r}")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Everything the bot is configured with; each field is the environment variable of the same name in
+    capitals (``web_port`` is ``WEB_PORT``). Secrets are :class:`~pydantic.SecretStr`."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, str_strip_whitespace=True, env_ignore_empty=True, validate_default=True
+    )
+
+    # --- Discord
+    discord_token: SecretStr | None = None
     discord_api_base: str = DISCORD_API_DEFAULT
     discord_gateway_url: str = DISCORD_GATEWAY_DEFAULT
-    dev_guild_id: int | None = None
+    dev_guild_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    message_content_intent: bool = False
+    # --- Apple Music
     apple_team_id: str | None = None
     apple_key_id: str | None = None
     apple_private_key_path: Path | None = None
     apple_music_api_base: str = APPLE_MUSIC_API_DEFAULT
     musickit_js_url: str = MUSICKIT_JS_DEFAULT
+    apple_requests_per_second: float | None = Field(default=None, gt=0, le=1000)
+    # --- storage
     database_url: str = DATABASE_URL_DEFAULT
-    token_encryption_key: Secret | None = None
-    link_base_url: str = "http://localhost:8080"
+    token_encryption_key: Annotated[tuple[SecretStr, ...] | None, NoDecode] = None
+    database_pool_min_size: int = _between(1, 1, 1000)
+    database_pool_max_size: int = _between(10, 1, 1000)
+    token_cache_seconds: float = _between(60.0, 0, 3600)
+    token_cache_size: int = _between(10_000, 1, 10_000_000)
+    # --- linking page
     web_host: str = "127.0.0.1"
-    web_port: int = 8080
-    message_content_intent: bool = False
-    log_level: str = "INFO"
-    shard_count: int | None = None
-    shard_ids: tuple[int, ...] | None = None
-    #: outbox claim lease in seconds (None: the OutboxConfig default); see OUTBOX_LEASE_SECONDS in .env.example
-    outbox_lease: int | None = None
-    #: ratings the outbox applies at once per process (None: the OutboxConfig default)
-    outbox_concurrency: int | None = None
-    #: this process's ceiling for Apple Music requests per second (None: no pacing, 429s are retried)
-    apple_requests_per_second: float | None = None
-    #: settings that were malformed (already explained); kept so callers can report them together
-    problems: tuple[str, ...] = field(default=(), compare=False)
+    web_port: int = _between(8080, 0, 65535)
+    link_base_url: str | None = None  # after web_port: its default names that port
+    link_minutes: int = _between(10, 1, 1440)
+    link_page_token_minutes: int = _between(30, 5, 1440)
+    # --- reactions and the outbox
+    shard_count: int | None = Field(default=None, ge=1, le=100_000)
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
+    outbox_lease_seconds: int = _between(120, 2, 86_400)
+    outbox_concurrency: int = _between(8, 1, 256)
+    reaction_retry_seconds: float = _between(120.0, 0, 86_400)
+    unlinked_reaction_minutes: int = _between(10, 1, 1440)
+    reaction_cache_size: int = _between(100_000, 1, 10_000_000)
+    # --- commands and caches
+    autocomplete_budget_seconds: float = _between(2.0, 0.1, 2.9)
+    catalog_cache_size: int = _between(20_000, 1, 10_000_000)
+    catalog_cache_seconds: float = _between(3600.0, 0, 604_800)
+    search_cache_size: int = _between(2_000, 1, 10_000_000)
+    search_cache_seconds: float = _between(300.0, 0, 604_800)
+    track_list_cache_size: int = _between(500, 1, 10_000_000)
+    track_list_cache_seconds: float = _between(600.0, 0, 604_800)
+    language_cache_size: int = _between(10_000, 1, 10_000_000)
+    language_cache_seconds: float = _between(86_400.0, 0, 604_800)
+    # --- logs
+    log_level: LogLevel = "INFO"
+
+    _problems: tuple[str, ...] = PrivateAttr(default=())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings has already merged the .env file under the environment (the environment wins)
+        return (init_settings, _Environment(settings_cls))
+
+    # ------------------------------------------------------------------ validation
+    @field_validator("apple_team_id", "apple_key_id")
+    @classmethod
+    def _ten_characters(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 10 or not value.isalnum()):
+            raise ValueError(f"must be exactly 10 letters or digits (as shown by Apple), got {len(value)} characters")
+        return value
+
+    @field_validator("apple_private_key_path")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser()
+        if not path.is_file():
+            raise ValueError(f"points to {str(path)!r}, which is not a readable file")
+        return path
+
+    @field_validator("discord_api_base", "apple_music_api_base", "musickit_js_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _url(value, ("http", "https"))
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        return _url(value, ("ws", "wss"))
+
+    @field_validator("link_base_url")
+    @classmethod
+    def _link_base_url(cls, value: str | None, info: ValidationInfo) -> str:
+        if value is None:  # default: the page's own port on localhost
+            return f"http://localhost:{info.data.get('web_port', 8080)}"
+        return _url(value, ("http", "https"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # accepted exactly when the storage factory accepts it
+        try:
+            parse_database_url(value)
+        except UnsupportedDatabaseURL as exc:
+            text = str(exc)
+            raise ValueError(text if text.startswith("DATABASE_URL") else f"is not usable: {text}") from None
+        return value
+
+    @field_validator("token_encryption_key", mode="before")
+    @classmethod
+    def _keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:  # the one place the key list is parsed and checked; messages never contain key material
+            TokenCipher.from_setting(value)
+        except InvalidEncryptionKey as exc:
+            raise ValueError(str(exc)) from None
+        return tuple(part.strip() for part in value.split(","))
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise ValueError(f"must be comma-separated whole numbers such as 0,1, got {value!r}") from None
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_in_range(cls, value: tuple[int, ...] | None, info: ValidationInfo) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError("is set but SHARD_COUNT is not: set both, e.g. SHARD_COUNT=2 SHARD_IDS=0,1")
+        if any(not 0 <= shard < count for shard in value):
+            raise ValueError(f"must each be between 0 and SHARD_COUNT-1 ({count - 1})")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    # ------------------------------------------------------------------ use
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Malformed settings (already explained, one line each); they were left at their defaults."""
+        return self._problems
 
     def missing(self, names: Mapping[str, str] = RUN_REQUIRED) -> list[str]:
         """One line per required setting that is not set."""
-        values = {
-            "DISCORD_TOKEN": self.discord_token,
-            "APPLE_TEAM_ID": self.apple_team_id,
-            "APPLE_KEY_ID": self.apple_key_id,
-            "APPLE_PRIVATE_KEY_PATH": self.apple_private_key_path,
-            "TOKEN_ENCRYPTION_KEY": self.token_encryption_key,
-        }
-        return [f"{name} is not set: {hint}." for name, hint in names.items() if values.get(name) is None]
+        return [
+            f"{name} is not set: {hint}." for name, hint in names.items() if getattr(self, name.lower()) is None
+        ]
 
     def require(self, names: Mapping[str, str] = RUN_REQUIRED) -> None:
         """Raise :class:`ConfigError` listing malformed values and missing required ones."""
@@ -128,11 +250,36 @@ class Settings:
     # Typed accessors for code that runs after ``require``.
     def token(self) -> str:
         assert self.discord_token is not None, "require() first"
-        return self.discord_token.get()
+        return self.discord_token.get_secret_value()
 
-    def encryption_key(self) -> str:
+    def cipher(self) -> TokenCipher:
+        """The token cipher of ``TOKEN_ENCRYPTION_KEY`` (first key encrypts, any key decrypts)."""
         assert self.token_encryption_key is not None, "require() first"
-        return self.token_encryption_key.get()
+        return TokenCipher([key.get_secret_value() for key in self.token_encryption_key])
+
+    def signing_key(self) -> bytes:
+        """The key link states are signed with: the first (current) encryption key."""
+        assert self.token_encryption_key is not None, "require() first"
+        return self.token_encryption_key[0].get_secret_value().encode()
+
+
+class _Environment(EnvSettingsSource):
+    """The environment as :func:`load_settings` merged it (``.env`` under the process environment)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRONMENT.get()
+        values = os.environ if environ is None else environ
+        # case-insensitive, as pydantic-settings reads the process environment; an empty value means "not set"
+        return {name.lower(): value for name, value in values.items() if value.strip()}
+
+
+@contextmanager
+def _reading(environ: Mapping[str, str]) -> Iterator[None]:
+    token = _ENVIRONMENT.set(environ)
+    try:
+        yield
+    finally:
+        _ENVIRONMENT.reset(token)
 
 
 def _read_env(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
@@ -143,152 +290,61 @@ def _read_env(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[
     return values
 
 
-def _url(name: str, raw: str, schemes: set[str], problems: list[str]) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in schemes or not parts.netloc:
-        problems.append(
-            f"{name} must be a {'/'.join(sorted(schemes))} URL such as {sorted(schemes)[0]}://host, got {raw!r}."
-        )
-    return raw.rstrip("/")
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _explain(error: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[str, str]:
+    """(setting name, one sentence) for one pydantic error; never echoes a secret."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = field.upper()
+    raw = environ.get(name, "")
+    kind = error["type"]
+    info = Settings.model_fields.get(field)
+    metadata = info.metadata if info is not None else []
+    limits = {name: getattr(m, name) for m in metadata for name in ("gt", "ge", "le") if hasattr(m, name)}
+    if kind == "value_error":
+        text = str(error["ctx"]["error"]).rstrip(".")
+        return name, (text if text.startswith(name) else f"{name} {text}") + "."
+    if kind in ("int_parsing", "int_from_float"):
+        return name, f"{name} must be a whole number, got {raw!r}."
+    if kind == "float_parsing":
+        return name, f"{name} must be a number such as 20 or 7.5, got {raw!r}."
+    if kind == "bool_parsing":
+        return name, f"{name} must be true or false, got {raw!r}."
+    if kind == "literal_error":
+        return name, f"{name} must be one of {error['ctx']['expected']}, got {raw!r}."
+    if "ge" in limits and "le" in limits:
+        return name, f"{name} must be between {_number(limits['ge'])} and {_number(limits['le'])}, got {raw}."
+    if "gt" in limits and "le" in limits:
+        return name, f"{name} must be more than {_number(limits['gt'])} and at most {_number(limits['le'])}, got {raw}."
+    return name, f"{name} is not valid ({error['msg']})."
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Read settings from ``environ`` (default: the process environment) over an optional ``.env`` file.
 
-    Malformed values are collected in ``Settings.problems``; missing required values are reported by
-    :meth:`Settings.require`, so subcommands that need only part of the configuration can still run.
+    Malformed values are left at their defaults and explained in ``Settings.problems``; missing required
+    values are reported by :meth:`Settings.require`, so subcommands that need only part of the
+    configuration can still run.
     """
-    env = _read_env(environ, env_file)
+    values = _read_env(environ, env_file)
     problems: list[str] = []
-
-    def get(name: str) -> str | None:
-        value = env.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
-
-    def integer(name: str, low: int, high: int) -> int | None:
-        raw = get(name)
-        if raw is None:
-            return None
+    for _ in range(len(Settings.model_fields) + 1):
         try:
-            value = int(raw)
-        except ValueError:
-            problems.append(f"{name} must be a whole number, got {raw!r}.")
-            return None
-        if not low <= value <= high:
-            problems.append(f"{name} must be between {low} and {high}, got {value}.")
-            return None
-        return value
-
-    def positive_number(name: str, high: float) -> float | None:
-        raw = get(name)
-        if raw is None:
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            problems.append(f"{name} must be a number such as 20 or 7.5, got {raw!r}.")
-            return None
-        if not 0 < value <= high:
-            problems.append(f"{name} must be more than 0 and at most {high:g}, got {raw}.")
-            return None
-        return value
-
-    def ten_chars(name: str) -> str | None:
-        raw = get(name)
-        if raw is not None and (len(raw) != 10 or not raw.isalnum()):
-            problems.append(
-                f"{name} must be exactly 10 letters or digits (as shown by Apple), got {len(raw)} characters."
-            )
-        return raw
-
-    token = get("DISCORD_TOKEN")
-    key_path_raw = get("APPLE_PRIVATE_KEY_PATH")
-    key_path = Path(key_path_raw).expanduser() if key_path_raw else None
-    if key_path is not None and not key_path.is_file():
-        problems.append(f"APPLE_PRIVATE_KEY_PATH points to {str(key_path)!r}, which is not a readable file.")
-
-    enc = get("TOKEN_ENCRYPTION_KEY")
-
-    mci_raw = (get("MESSAGE_CONTENT_INTENT") or "false").lower()
-    if mci_raw in _TRUE:
-        message_content = True
-    elif mci_raw in _FALSE:
-        message_content = False
-    else:
-        problems.append(f"MESSAGE_CONTENT_INTENT must be true or false, got {mci_raw!r}.")
-        message_content = False
-
-    log_level = (get("LOG_LEVEL") or "INFO").upper()
-    if log_level not in _LOG_LEVELS:
-        problems.append(f"LOG_LEVEL must be one of {', '.join(sorted(_LOG_LEVELS))}, got {log_level!r}.")
-        log_level = "INFO"
-
-    web_host = get("WEB_HOST") or "127.0.0.1"
-    web_port = integer("WEB_PORT", 0, 65535)
-    web_port = 8080 if web_port is None else web_port
-    link_base = get("LINK_BASE_URL") or f"http://localhost:{web_port}"
-
-    database_url = get("DATABASE_URL") or DATABASE_URL_DEFAULT
-    if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        problems.append(
-            f"DATABASE_URL must start with sqlite:/// (a file) or postgresql://, got {database_url.split(':', 1)[0]!r}."
-        )
-
-    shard_count = integer("SHARD_COUNT", 1, 100_000)
-    shard_ids: tuple[int, ...] | None = None
-    raw_ids = get("SHARD_IDS")
-    if raw_ids is not None:
-        try:
-            shard_ids = tuple(int(p) for p in raw_ids.split(",") if p.strip())
-        except ValueError:
-            problems.append(f"SHARD_IDS must be comma-separated whole numbers such as 0,1, got {raw_ids!r}.")
-        else:
-            if shard_count is None:
-                problems.append("SHARD_IDS is set but SHARD_COUNT is not: set both, e.g. SHARD_COUNT=2 SHARD_IDS=0,1.")
-            elif any(not 0 <= s < shard_count for s in shard_ids):
-                problems.append(f"SHARD_IDS must each be between 0 and SHARD_COUNT-1 ({shard_count - 1}).")
-
-    return Settings(
-        discord_token=Secret(token) if token else None,
-        discord_api_base=_url(
-            "DISCORD_API_BASE", get("DISCORD_API_BASE") or DISCORD_API_DEFAULT, {"https", "http"}, problems
-        ),
-        discord_gateway_url=_url(
-            "DISCORD_GATEWAY_URL",
-            get("DISCORD_GATEWAY_URL") or DISCORD_GATEWAY_DEFAULT,
-            {"wss", "ws"},
-            problems,
-        ),
-        dev_guild_id=integer("DEV_GUILD_ID", 1, 2**63 - 1),
-        apple_team_id=ten_chars("APPLE_TEAM_ID"),
-        apple_key_id=ten_chars("APPLE_KEY_ID"),
-        apple_private_key_path=key_path,
-        apple_music_api_base=_url(
-            "APPLE_MUSIC_API_BASE",
-            get("APPLE_MUSIC_API_BASE") or APPLE_MUSIC_API_DEFAULT,
-            {"https", "http"},
-            problems,
-        ),
-        musickit_js_url=_url(
-            "MUSICKIT_JS_URL", get("MUSICKIT_JS_URL") or MUSICKIT_JS_DEFAULT, {"https", "http"}, problems
-        ),
-        database_url=database_url,
-        token_encryption_key=Secret(enc) if enc else None,
-        link_base_url=_url("LINK_BASE_URL", link_base, {"https", "http"}, problems),
-        web_host=web_host,
-        web_port=web_port,
-        message_content_intent=message_content,
-        log_level=log_level,
-        shard_count=shard_count,
-        shard_ids=shard_ids,
-        outbox_lease=integer("OUTBOX_LEASE_SECONDS", 2, 86_400),
-        outbox_concurrency=integer("OUTBOX_CONCURRENCY", 1, 256),
-        apple_requests_per_second=positive_number("APPLE_REQUESTS_PER_SECOND", 1000.0),
-        problems=tuple(problems),
-    )
+            with _reading(values):
+                settings = Settings()
+        except ValidationError as exc:
+            bad: set[str] = set()
+            for error in exc.errors(include_url=False, include_input=False):
+                name, sentence = _explain(error, values)
+                bad.add(name)
+                problems.append(sentence)
+            values = {k: v for k, v in values.items() if k.upper() not in bad}
+            continue
+        settings._problems = tuple(dict.fromkeys(problems))
+        return settings
+    raise AssertionError("unreachable: every pass removes at least one malformed setting")
 
 
 def configure_logging(level: str) -> None:

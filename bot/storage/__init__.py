@@ -16,7 +16,7 @@ from bot.storage.errors import (
     TokenDecryptError,
     UnsupportedDatabaseURL,
 )
-from bot.storage.factory import open_store, sqlite_path_from_url
+from bot.storage.factory import DatabaseURL, open_store, parse_database_url, sqlite_path_from_url
 from bot.storage.models import (
     Account,
     AccountStatus,
@@ -26,6 +26,7 @@ from bot.storage.models import (
     RatingValue,
     SharedMessage,
 )
+from bot.storage.options import StoreOptions
 from bot.storage.schema import Migration, load_migrations
 from bot.storage.sqlite import SqliteStore
 from bot.storage.transfer import CopyRefused, CopyReport, CopyVerificationFailed, copy_database
@@ -36,6 +37,7 @@ __all__ = [
     "CopyRefused",
     "CopyReport",
     "CopyVerificationFailed",
+    "DatabaseURL",
     "HoldReason",
     "InvalidEncryptionKey",
     "LinkStateResult",
@@ -49,6 +51,7 @@ __all__ = [
     "SqliteStore",
     "StorageError",
     "Store",
+    "StoreOptions",
     "StoreUnavailable",
     "TokenCipher",
     "TokenDecryptError",
@@ -56,5 +59,6 @@ __all__ = [
     "copy_database",
     "load_migrations",
     "open_store",
+    "parse_database_url",
     "sqlite_path_from_url",
 ]
