@@ -1,14 +1,14 @@
 """The Discord application: one ``RatingsBot`` per process.
 
-``setup_hook`` opens everything the bot holds for its lifetime (the one aiohttp session, the store, the
-Apple Music client, the linking web server and the outbox worker), loads the cogs and registers the
-persistent buttons; ``close`` releases them in the reverse order.
+``setup_hook`` opens everything the bot holds for its lifetime (the one aiohttp session and the services:
+store, Apple Music client, linking, ratings, sharing, the linking web server, the outbox worker and
+housekeeping, all built in :func:`start_services`), loads the cogs and registers the persistent buttons;
+``close`` releases them in the reverse order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,49 +21,164 @@ from discord.ext import commands
 from bot import applemusic as am
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
-from bot.services.linking import LinkService, StateSigner
+from bot.services.housekeeping import Housekeeping
+from bot.services.linking import LinkService, StateSigner, install_token_redaction
+from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
-from bot.services.ratings import RatingService
-from bot.storage import Store, TokenCipher, open_store
+from bot.services.ratings import CacheSizes, RatingService
+from bot.services.sharing import SharingService
+from bot.storage import Store, StoreOptions, open_store
+from bot.tasks import TaskSet
+from bot.ui.errors import reply_with_error
+from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import LinkWebServer
 
 log = logging.getLogger(__name__)
 
 INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing")
+#: Discord allows one IDENTIFY per 5 seconds per ``max_concurrency`` bucket (discord.py's default pause)
+IDENTIFY_PAUSE = 5.0
 
 
 @dataclass(slots=True)
 class Services:
-    """What the cogs call. Built once in ``setup_hook``; every part shares the one HTTP session."""
+    """What the cogs call. Built once, by :func:`start_services`; every part shares the one HTTP session."""
 
     developer_token: am.DeveloperToken
     apple: am.AppleMusicClient
     store: Store
     linking: LinkService
     ratings: RatingService
-    web: LinkWebServer | None
-    autocomplete_budget: float = 2.0
-    outbox: OutboxWorker | None = None
+    sharing: SharingService
+    outbox: OutboxWorker
+    web: LinkWebServer
+    housekeeping: Housekeeping
+
+    async def close(self) -> None:
+        """Stop the background work, then close what the services hold (the store last)."""
+        await self.outbox.stop()
+        await self.housekeeping.stop()
+        await self.sharing.close()
+        await self.ratings.close()
+        await self.web.close()
+        await self.store.close()
 
 
 def outbox_config_from(settings: Settings) -> OutboxConfig:
-    """The outbox settings an operator can change (``OUTBOX_LEASE_SECONDS``, ``OUTBOX_CONCURRENCY``)."""
-    config = OutboxConfig()
-    changes: dict[str, Any] = {}
-    if settings.outbox_lease is not None:
-        changes["lease"] = float(settings.outbox_lease)
-    if settings.outbox_concurrency is not None:
-        changes["concurrency"] = settings.outbox_concurrency
-    return dataclasses.replace(config, **changes) if changes else config
+    """The outbox settings an operator can change (``OUTBOX_*``, ``UNLINKED_REACTION_MINUTES``)."""
+    return OutboxConfig(
+        lease=float(settings.outbox_lease_seconds),
+        concurrency=settings.outbox_concurrency,
+        unlinked_hold=settings.unlinked_reaction_minutes * 60.0,
+    )
+
+
+def store_options_from(settings: Settings) -> StoreOptions:
+    return StoreOptions(
+        token_cache_seconds=settings.token_cache_seconds,
+        token_cache_size=settings.token_cache_size,
+        pool_min_size=settings.database_pool_min_size,
+        pool_max_size=settings.database_pool_max_size,
+    )
+
+
+async def start_services(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    notifier: Notifier,
+    *,
+    apple_retry: am.RetryPolicy | None = None,
+    apple_pacer: am.Pacer | None = None,
+    outbox_config: OutboxConfig | None = None,
+) -> Services:
+    """Build and start every service, wired to each other: the one place services are made."""
+    settings.require()
+    assert settings.apple_team_id and settings.apple_key_id and settings.apple_private_key_path
+    developer_token = am.DeveloperToken(
+        settings.apple_team_id, settings.apple_key_id, am.load_private_key(settings.apple_private_key_path)
+    )
+    if apple_pacer is None and settings.apple_requests_per_second is not None:
+        # the configuration figure 4 of the benchmarks measures: burst 1, halved on a 429, creeping back up
+        apple_pacer = am.TokenBucketPacer(settings.apple_requests_per_second, burst=1)
+    apple = am.AppleMusicClient(
+        developer_token,
+        session=session,
+        base_url=settings.apple_music_api_base,
+        retry=apple_retry,
+        pacer=apple_pacer,
+    )
+    outbox_config = outbox_config or outbox_config_from(settings)
+    _warn_if_lease_too_short(outbox_config, apple.retry)
+    store = await open_store(settings.database_url, settings.cipher(), options=store_options_from(settings))
+    try:
+        outbox = OutboxWorker(store, apple, outbox_config)
+        ratings = RatingService(
+            apple,
+            store,
+            caches=CacheSizes(
+                catalog=(settings.catalog_cache_size, settings.catalog_cache_seconds),
+                search=(settings.search_cache_size, settings.search_cache_seconds),
+                track_lists=(settings.track_list_cache_size, settings.track_list_cache_seconds),
+                languages=(settings.language_cache_size, settings.language_cache_seconds),
+            ),
+            autocomplete_budget=settings.autocomplete_budget_seconds,
+        )
+        linking = LinkService(
+            store,
+            apple,
+            StateSigner(settings.signing_key()),
+            settings.link_base_url or "",
+            notifier,
+            ttl=settings.link_minutes * 60.0,
+            on_linked=outbox.wake,  # linking released the member's held ratings: apply them now
+        )
+        outbox.on_stale = linking.tell_stale
+        sharing = SharingService(
+            store,
+            ratings,
+            notifier,
+            outbox_config,
+            apple=apple,
+            wake=outbox.wake,
+            watch_channels=settings.message_content_intent,
+            reaction_retry=settings.reaction_retry_seconds,
+            intent_cache_size=settings.reaction_cache_size,
+        )
+        web = LinkWebServer(
+            linking,
+            developer_token,
+            link_base_url=settings.link_base_url or "",
+            musickit_js_url=settings.musickit_js_url,
+            host=settings.web_host,
+            port=settings.web_port,
+            token_lifetime=settings.link_page_token_minutes * 60.0,
+        )
+        await web.start()
+        await outbox.start()
+        housekeeping = Housekeeping(store)
+        await housekeeping.start()
+    except BaseException:
+        await store.close()
+        raise
+    return Services(developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping)
+
+
+def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> None:
+    longest_apply = policy.max_attempts * policy.timeout + policy.max_total_wait
+    if config.lease <= longest_apply:
+        log.warning(
+            "OUTBOX_LEASE_SECONDS (%.0f s) is not longer than one rating can take with retries (%.0f s): "
+            "another process may apply a slow rating a second time",
+            config.lease,
+            longest_apply,
+        )
 
 
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     """The command tree; its error handler is the one place errors become words for the user."""
 
     async def on_error(self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError) -> None:
-        from bot.ui.errors import reply_with_error
-
         await reply_with_error(interaction, error)
 
 
@@ -77,8 +192,8 @@ class RatingsBot(commands.AutoShardedBot):
         mode: str = "run",
         apple_retry: am.RetryPolicy | None = None,
         apple_pacer: am.Pacer | None = None,
-        autocomplete_budget: float = 2.0,
         outbox_config: OutboxConfig | None = None,
+        identify_pause: float = IDENTIFY_PAUSE,
         **options: Any,
     ) -> None:
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url)
@@ -99,12 +214,12 @@ class RatingsBot(commands.AutoShardedBot):
         self.settings = settings
         self.mode = mode
         self.apple_retry = apple_retry
-        if apple_pacer is None and settings.apple_requests_per_second is not None:
-            # the configuration figure 4 of the benchmarks measures: burst 1, halved on a 429, creeping back up
-            apple_pacer = am.TokenBucketPacer(settings.apple_requests_per_second, burst=1)
         self.apple_pacer = apple_pacer
-        self.autocomplete_budget = autocomplete_budget
-        self.outbox_config = outbox_config or outbox_config_from(settings)
+        self.outbox_config = outbox_config
+        #: the wait between two IDENTIFYs of this process's shards (tests that are not about it shorten it)
+        self.identify_pause = identify_pause
+        #: background work of the Discord side (the start-up catch-up), cancelled at close
+        self.background = TaskSet("bot")
         self._session: aiohttp.ClientSession | None = None
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
@@ -124,74 +239,30 @@ class RatingsBot(commands.AutoShardedBot):
         return self._session
 
     async def setup_hook(self) -> None:
+        # DMs carry pasted tokens: keep them out of discord.py's DEBUG logs of gateway events and HTTP bodies
+        install_token_redaction()
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30),
             headers={"User-Agent": "applemusic-ratings-bot (+https://github.com/)"},
         )
         if self.mode == "run":
-            self.services = await self._start_services(self._session)
+            self.services = await start_services(
+                self.settings,
+                self._session,
+                DirectMessages(self),
+                apple_retry=self.apple_retry,
+                apple_pacer=self.apple_pacer,
+                outbox_config=self.outbox_config,
+            )
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         if self.mode == "run" and self.settings.dev_guild_id is not None:
             await self.sync_commands(self.settings.dev_guild_id)
 
-    async def _start_services(self, session: aiohttp.ClientSession) -> Services:
-        settings = self.settings
-        settings.require()
-        assert settings.apple_team_id and settings.apple_key_id and settings.apple_private_key_path
-        developer_token = am.DeveloperToken(
-            settings.apple_team_id,
-            settings.apple_key_id,
-            am.load_private_key(settings.apple_private_key_path),
-        )
-        apple = am.AppleMusicClient(
-            developer_token,
-            session=session,
-            base_url=settings.apple_music_api_base,
-            retry=self.apple_retry,
-            pacer=self.apple_pacer,
-        )
-        key_setting = settings.encryption_key()
-        cipher = TokenCipher.from_setting(key_setting)
-        store = await open_store(settings.database_url, cipher)
-        try:
-            signer = StateSigner(key_setting.split(",")[0].strip().encode())
-            linking = LinkService(store, apple, signer, settings.link_base_url)
-            ratings = RatingService(apple, store)
-            web = LinkWebServer(
-                linking,
-                developer_token,
-                link_base_url=settings.link_base_url,
-                musickit_js_url=settings.musickit_js_url,
-                host=settings.web_host,
-                port=settings.web_port,
-            )
-            await web.start()
-            policy = self.apple_retry or am.RetryPolicy()
-            longest_apply = policy.max_attempts * policy.timeout + policy.max_total_wait
-            if self.outbox_config.lease <= longest_apply:
-                log.warning(
-                    "OUTBOX_LEASE_SECONDS (%.0f s) is not longer than one rating can take with retries (%.0f s): "
-                    "another process may apply a slow rating a second time",
-                    self.outbox_config.lease,
-                    longest_apply,
-                )
-            outbox = OutboxWorker(store, apple, self.outbox_config)
-            await outbox.start()
-        except BaseException:
-            await store.close()
-            raise
-        return Services(
-            developer_token=developer_token,
-            apple=apple,
-            store=store,
-            linking=linking,
-            ratings=ratings,
-            web=web,
-            autocomplete_budget=self.autocomplete_budget,
-            outbox=outbox,
-        )
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if not initial:
+            await asyncio.sleep(self.identify_pause)
 
     async def sync_commands(self, guild_id: int | None) -> list[app_commands.AppCommand]:
         """Bulk-overwrite the commands in one guild (instant) or globally (``guild_id=None``)."""
@@ -209,6 +280,10 @@ class RatingsBot(commands.AutoShardedBot):
         assert self.user is not None
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
 
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """The one place an exception that escaped a listener (a reaction, a message) is logged."""
+        log.exception("unhandled error in %s", event_method)
+
     async def close(self) -> None:
         """Stop everything once, however many times it is called (a signal and ``async with`` both call it):
         the outbox first (it finishes in-flight writes), then Discord, then the services and the session."""
@@ -217,17 +292,15 @@ class RatingsBot(commands.AutoShardedBot):
         await asyncio.shield(self._closing)
 
     async def _close_once(self) -> None:
-        if self.services is not None and self.services.outbox is not None:
+        if self.services is not None:
             await self.services.outbox.stop()
         try:
             await super().close()
         finally:
+            await self.background.close()
             services, self.services = self.services, None
             if services is not None:
-                await services.ratings.close()
-                if services.web is not None:
-                    await services.web.close()
-                await services.store.close()
+                await services.close()
             if self._session is not None:
                 await self._session.close()
                 self._session = None

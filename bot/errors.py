@@ -1,28 +1,95 @@
-"""Errors raised by the services, turned into words in one place (``bot.ui.errors``)."""
+"""The one tree of errors a member can cause or meet. Words live in one place, ``bot.ui.errors`` (a table keyed
+by these types); the linking page's HTTP statuses live in the web layer (``bot.web.server``).
+
+Raise them in services; never put member-facing text in them. The values they carry (a name the member typed,
+a kind of item) are what the words need, never a secret.
+"""
 
 from __future__ import annotations
 
 
 class BotError(Exception):
-    """Base of the bot's own errors. ``str(error)`` is safe to show to the user who caused it."""
+    """Base of the bot's own errors: something the member can understand and usually act on."""
 
 
+# ---------------------------------------------------------------------- accounts
 class NotLinked(BotError):
-    """The user has not linked an Apple Music account."""
-
-    def __init__(self) -> None:
-        super().__init__("Link your Apple Music first: run `/link`, it takes a minute.")
+    """The member has not linked an Apple Music account."""
 
 
 class LinkStale(BotError):
-    """Apple no longer accepts the user's token; they must link again."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Apple Music no longer accepts your linked account (the authorization expired or was revoked). "
-            "Run `/link` to link it again; nothing else is lost."
-        )
+    """Apple no longer accepts the member's token; they must link again."""
 
 
+# ---------------------------------------------------------------------- items
 class NotRatable(BotError):
-    """The item cannot be rated (artists, someone else's library, unknown kinds)."""
+    """The item cannot be rated or used here."""
+
+
+class NotInCatalog(NotRatable):
+    """The catalog has no item of this kind and id in the member's country."""
+
+    def __init__(self, kind: str, item_id: str, storefront: str) -> None:
+        self.kind, self.item_id, self.storefront = kind, item_id, storefront
+        super().__init__(f"no {kind} {item_id} in {storefront}")
+
+
+class NoMatch(NotRatable):
+    """A name search found nothing."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__("nothing matches")
+
+
+class NeedsAlbumOrPlaylist(NotRatable):
+    """A track list was asked of something that has none."""
+
+
+class LibraryItemNotShareable(NotRatable):
+    """A library item was shared: only its owner can rate it."""
+
+
+class NoLinksInMessage(NotRatable):
+    """The message menu was used on a message without a ratable Apple Music link."""
+
+
+# ---------------------------------------------------------------------- linking
+class LinkError(BotError):
+    """A link could not be completed."""
+
+
+class StateInvalid(LinkError):
+    """The link is forged, malformed or unknown."""
+
+
+class StateExpired(LinkError):
+    """The link is older than its lifetime."""
+
+    def __init__(self, minutes: int) -> None:
+        self.minutes = minutes
+        super().__init__(f"expired after {minutes} minutes")
+
+
+class StateUsed(LinkError):
+    """The link was used already."""
+
+
+class NoPendingLink(LinkError):
+    """A token was pasted without a pending ``/link``."""
+
+
+class NotAToken(LinkError):
+    """The text is not an Apple Music user token."""
+
+
+class AppleRefusedToken(LinkError):
+    """Apple refused the authorization (403)."""
+
+
+class NoSubscription(LinkError):
+    """Apple accepted the sign-in but not the account (no active subscription)."""
+
+
+class AppleUnavailable(LinkError):
+    """Apple could not be reached to check the sign-in."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -10,16 +9,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.applemusic import ResourceType, find_links
-from bot.errors import NotRatable
+from bot.errors import NoLinksInMessage
 from bot.services.ratings import ItemRef
 from bot.ui.embeds import item_embed, items_embed, tracks_embed
-from bot.ui.errors import reply_with_error
+from bot.ui.texts import RATED_NOTE
 from bot.ui.views import multi_rating_view, pager_view, rating_view
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
-
-log = logging.getLogger(__name__)
 
 KIND_CHOICES = [
     app_commands.Choice(name="Song", value=ResourceType.SONGS.value),
@@ -71,22 +68,15 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         ctx = await svc.user(interaction.user.id, _locale(interaction))
         ref = await svc.resolve(item, kind, ctx.storefront)
         rated = await svc.rate(ctx, ref, value)
-        note = {1: "Liked in your Apple Music.", -1: "Disliked in your Apple Music.", 0: "Rating removed."}[value]
-        await interaction.edit_original_response(embed=item_embed(rated, note=note), view=rating_view(ref.type, ref.id))
+        await interaction.edit_original_response(
+            embed=item_embed(rated, note=RATED_NOTE[value]), view=rating_view(ref.type, ref.id)
+        )
 
     async def item_autocomplete(
         self, interaction: discord.Interaction[RatingsBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        svc = self.bot.svc
-        try:
-            account = await svc.store.get_account(interaction.user.id)
-            storefront = account.storefront if account is not None else "us"
-            suggestions = await svc.ratings.suggest(current, storefront, None, budget=svc.autocomplete_budget)
-        except Exception:
-            # the box must never break: offer nothing rather than fail the interaction
-            log.warning("autocomplete failed", exc_info=True)
-            return []
-        return [app_commands.Choice(name=s.name, value=s.value) for s in suggestions[:25]]
+        suggestions = await self.bot.svc.ratings.suggest_for(interaction.user.id, current)
+        return [app_commands.Choice(name=s.name, value=s.value) for s in suggestions]
 
     # ------------------------------------------------------------------ commands
 
@@ -153,8 +143,6 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
         ref = await svc.resolve(item, kind, ctx.storefront)
-        if ref.type not in (ResourceType.ALBUMS, ResourceType.PLAYLISTS):
-            raise NotRatable("`/rating tracks` needs an album or a playlist.")
         parent, rows = await svc.tracks(ctx, ref)
         embed, pages = tracks_embed(parent, rows, page)
         view = pager_view(ref.type, ref.id, min(page, pages - 1), pages)
@@ -177,7 +165,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         text = "\n".join([message.content, *(e.url or "" for e in message.embeds)])
         links = find_links(text)
         if not links:
-            raise NotRatable("That message has no Apple Music links I can rate.")
+            raise NoLinksInMessage()
         await interaction.response.defer(ephemeral=True, thinking=True)
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
@@ -192,44 +180,31 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
                 embed=items_embed(rows), view=multi_rating_view([(r.ref.type, r.ref.id) for r in rows])
             )
 
-    # ------------------------------------------------------------------ buttons
+    # ------------------------------------------------------------------ buttons (bot.ui.views calls these)
 
-    @commands.Cog.listener()
-    async def on_rating_button(
+    async def rate_button(
         self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
     ) -> None:
         """A Like / Dislike / Clear press, for whoever pressed it. On the presser's own ephemeral card the card
         is updated in place; on a shared card the presser gets a private answer."""
-        try:
-            message = interaction.message
-            in_place = message is not None and message.flags.ephemeral and len(message.components) == 1
-            if in_place:
-                await interaction.response.defer()
-            else:
-                await interaction.response.defer(ephemeral=True, thinking=True)
-            svc = self.bot.svc.ratings
-            ctx = await svc.user(interaction.user.id, _locale(interaction))
-            rated = await svc.rate(ctx, ItemRef(rtype, item_id), VALUES[action])
-            note = {
-                "like": "Liked in your Apple Music.",
-                "dislike": "Disliked in your Apple Music.",
-                "clear": "Rating removed.",
-            }
-            await interaction.edit_original_response(
-                embed=item_embed(rated, note=note[action]), view=rating_view(rtype, item_id)
-            )
-        except Exception as exc:
-            await reply_with_error(interaction, exc)
+        message = interaction.message
+        in_place = message is not None and message.flags.ephemeral and len(message.components) == 1
+        if in_place:
+            await interaction.response.defer()
+        else:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        svc = self.bot.svc.ratings
+        ctx = await svc.user(interaction.user.id, _locale(interaction))
+        rated = await svc.rate(ctx, ItemRef(rtype, item_id), VALUES[action])
+        await interaction.edit_original_response(
+            embed=item_embed(rated, note=RATED_NOTE[VALUES[action]]), view=rating_view(rtype, item_id)
+        )
 
-    @commands.Cog.listener()
-    async def on_page_button(
+    async def page_button(
         self, interaction: discord.Interaction[RatingsBot], rtype: ResourceType, item_id: str, page: int
     ) -> None:
-        try:
-            await interaction.response.defer()
-            await self._show_tracks(interaction, f"{rtype.value}:{item_id}", rtype, page)
-        except Exception as exc:
-            await reply_with_error(interaction, exc)
+        await interaction.response.defer()
+        await self._show_tracks(interaction, f"{rtype.value}:{item_id}", rtype, page)
 
 
 async def setup(bot: RatingsBot) -> None:

@@ -89,7 +89,7 @@ async def test_a_reaction_during_a_long_outage_is_reported_to_the_user(
 ) -> None:
     alice = discord_server.alice_id
     async with bot_with_alice() as (bot, mid, song):
-        bot.get_cog("Sharing").store_retry_for = 1.0  # type: ignore[union-attr]
+        bot.svc.sharing.reaction_retry = 1.0
         async with outage(database_url):
             assert await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👎")
             dm = discord_server.dm_channel(alice)

@@ -77,7 +77,7 @@ async def test_autocomplete_with_apple_slow_answers_in_time_then_from_the_cache(
     bot_factory: BotFactory, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
     apple_server.add_song(name="Slowdive Song", artist="Slowdive")
-    async with bot_factory(autocomplete_budget=0.3):
+    async with bot_factory(env={"AUTOCOMPLETE_BUDGET_SECONDS": "0.3"}):
         apple_server.latency = 0.8
         callback, elapsed = await autocomplete(discord_server, "slowdive")
         assert callback.data["choices"] == []

@@ -67,8 +67,7 @@ async def share(bot: RatingsBot, discord: LoopbackDiscord, user_id: int, song: s
 
 
 def handled(bot: RatingsBot) -> int:
-    cog: Any = bot.get_cog("Sharing")
-    return int(cog.reactions_handled)
+    return bot.svc.sharing.reactions_handled
 
 
 @pytest.fixture
@@ -336,9 +335,7 @@ async def test_admin_chosen_channel_gets_reactions_on_shared_links(
     discord_server: LoopbackDiscord,
     apple_server: LoopbackApple,
 ) -> None:
-    import dataclasses
-
-    settings = dataclasses.replace(bot_settings, message_content_intent=True)
+    settings = bot_settings.model_copy(update={"message_content_intent": True})
     apple_server.add_user(ALICE_MUT)
     song = apple_server.add_song()
     alice = discord_server.alice_id

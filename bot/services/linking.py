@@ -15,16 +15,26 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from bot import applemusic as am
-from bot.storage import Account, LinkStateResult, Store
+from bot.errors import (
+    AppleRefusedToken,
+    AppleUnavailable,
+    NoPendingLink,
+    NoSubscription,
+    NotAToken,
+    StateExpired,
+    StateInvalid,
+    StateUsed,
+)
+from bot.services import notices
+from bot.storage import Account, LinkStateResult, OutboxEntry, Store
 
 log = logging.getLogger(__name__)
 
-LINK_TTL = 600.0
 _STATE_RE = re.compile(r"^([A-Za-z0-9_-]{16,64})\.(\d{1,20})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
 # Music user tokens are long opaque strings of base64 characters; this is how a paste is recognised.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9+/=_.\-]{100,2048}$")
@@ -32,80 +42,6 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9+/=_.\-]{100,2048}$")
 _TOKEN_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/=_.\-])[A-Za-z0-9+/=_.\-]{100,}")
 #: any catalog song id: the ratings probe only checks that the account may use the ratings API
 _PROBE_SONG_ID = "1440857781"
-
-
-class LinkError(Exception):
-    """A link could not be completed; ``str()`` is a message for the user, ``code`` is for the page."""
-
-    code = "link_failed"
-    http_status = 400
-
-
-class StateInvalid(LinkError):
-    code = "invalid_link"
-    http_status = 400
-
-    def __init__(self) -> None:
-        super().__init__("This link is not valid. Run /link in Discord to get a new one.")
-
-
-class StateExpired(LinkError):
-    code = "expired"
-    http_status = 410
-
-    def __init__(self) -> None:
-        super().__init__("This link has expired (links last 10 minutes). Run /link in Discord to get a new one.")
-
-
-class StateUsed(LinkError):
-    code = "already_used"
-    http_status = 409
-
-    def __init__(self) -> None:
-        super().__init__("This link was already used. Run /link in Discord if you want to link again.")
-
-
-class NoPendingLink(LinkError):
-    code = "no_pending_link"
-
-    def __init__(self) -> None:
-        super().__init__("Run /link first: I only accept a token right after you ask to link. It was not stored.")
-
-
-class NotAToken(LinkError):
-    code = "not_a_token"
-
-    def __init__(self) -> None:
-        super().__init__("That does not look like an Apple Music user token.")
-
-
-class AppleRefusedToken(LinkError):
-    code = "apple_refused"
-    http_status = 403
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Apple Music refused this authorization. Try signing in again; make sure you allow access when Apple asks."
-        )
-
-
-class NoSubscription(LinkError):
-    code = "no_subscription"
-    http_status = 402
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Apple Music did not accept this account: it needs an active Apple Music subscription. "
-            "Subscribe, then link again."
-        )
-
-
-class AppleUnavailable(LinkError):
-    code = "apple_unavailable"
-    http_status = 503
-
-    def __init__(self) -> None:
-        super().__init__("Apple Music could not be reached to check your sign-in. Nothing was stored; try again.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,25 +134,51 @@ class StateSigner:
         return nonce, int(user), int(expires)
 
 
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    """What ``/account`` shows: the link (None when not linked) and the ratings waiting for Apple."""
+
+    account: Account | None
+    waiting: int
+    #: why they wait: a hold reason ("stale", "unlinked"), "retrying" or "queued"
+    reasons: frozenset[str]
+
+
+def _waiting_reason(entry: OutboxEntry) -> str:
+    if entry.held is not None:
+        return entry.held.value
+    return "retrying" if entry.attempts else "queued"
+
+
 class LinkService:
+    """Starts links, completes them (page or DM paste), unlinks, and reports a member's link."""
+
     def __init__(
         self,
         store: Store,
         apple: am.AppleMusicClient,
         signer: StateSigner,
         link_base_url: str,
+        notifier: notices.Notifier,
         *,
-        ttl: float = LINK_TTL,
+        ttl: float = 600.0,
+        on_linked: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.apple = apple
         self.signer = signer
         self.link_base_url = link_base_url.rstrip("/")
+        self.notifier = notifier
         self.ttl = ttl
+        #: called after a link is stored: the ratings it released are due (the outbox is woken)
+        self.on_linked = on_linked
         self.clock = clock
-        #: called after a successful link (the bot DMs a confirmation and resumes held ratings)
-        self.on_linked: list[Callable[[Linked], Awaitable[None]]] = []
+
+    @property
+    def minutes(self) -> int:
+        """How long a link works, in whole minutes (what members are told)."""
+        return max(1, round(self.ttl / 60))
 
     async def start(self, user_id: int) -> str:
         """Create a one-time link for ``user_id`` and return the page URL."""
@@ -227,14 +189,15 @@ class LinkService:
         return f"{self.link_base_url}/link?{urlencode({'state': state})}"
 
     async def check_state(self, state: str) -> tuple[str, int]:
-        """Raise the :class:`LinkError` a link would fail with (forged, expired, used), without using it up.
+        """Raise the :class:`~bot.errors.LinkError` a link would fail with (forged, expired, used), without
+        using it up.
 
         The page's GET calls it, so a used or expired link says so before the user signs in to Apple Music.
         Returns (nonce, user id).
         """
         nonce, user_id, expires = self.signer.verify(state)
         if self.clock() > expires:
-            raise StateExpired()
+            raise StateExpired(self.minutes)
         if await self.store.pending_link(user_id, self.clock()) is None:
             # no link of this user is open, so this one is used (or expired, or unknown): say which
             # (consuming changes nothing here: there is nothing left to consume)
@@ -253,12 +216,11 @@ class LinkService:
         self._raise_for(await self.store.consume_link_state(nonce, user_id, self.clock()))
         return await self._store(user_id, token, storefront)
 
-    @staticmethod
-    def _raise_for(result: LinkStateResult) -> None:
+    def _raise_for(self, result: LinkStateResult) -> None:
         if result is LinkStateResult.OK:
             return
         if result is LinkStateResult.EXPIRED:
-            raise StateExpired()
+            raise StateExpired(self.minutes)
         if result is LinkStateResult.USED:
             raise StateUsed()
         raise StateInvalid()
@@ -306,18 +268,22 @@ class LinkService:
     async def _store(self, user_id: int, token: str, storefront: str) -> Linked:
         await self.store.link_account(user_id, token, storefront)
         log.info("user %d linked Apple Music (storefront %s)", user_id, storefront)
-        linked = Linked(user_id=user_id, storefront=storefront)
-        for callback in self.on_linked:
-            try:
-                await callback(linked)
-            except Exception:
-                log.exception("a link follow-up failed (the account is stored)")
-        return linked
+        self.on_linked()
+        await self.notifier.notify(user_id, notices.Linked(storefront))
+        return Linked(user_id=user_id, storefront=storefront)
+
+    async def tell_stale(self, user_id: int) -> None:
+        """Apple rejected the member's token (found by the outbox): tell them once."""
+        if await self.notifier.notify(user_id, notices.RelinkPrompt()):
+            await self.store.mark_stale_notified(user_id)
 
     async def unlink(self, user_id: int) -> bool:
         removed = await self.store.unlink(user_id)
         log.info("user %d unlinked (had an account: %s)", user_id, removed)
         return removed
 
-    async def account(self, user_id: int) -> Account | None:
-        return await self.store.get_account(user_id)
+    async def status(self, user_id: int) -> AccountStatus:
+        """The member's link and their ratings waiting to be applied."""
+        account = await self.store.get_account(user_id)
+        waiting = await self.store.pending_for_user(user_id)
+        return AccountStatus(account, len(waiting), frozenset(_waiting_reason(e) for e in waiting))

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot import applemusic as am
+from bot.retrying import Backoff
 from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenDecryptError
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,11 @@ class OutboxConfig:
         if self.poll_interval <= 0 or self.lease <= 0:
             raise ValueError("poll_interval and lease must be positive")
 
-    def backoff(self, attempts: int, rng: random.Random | None = None) -> float:
-        """Delay before the next try after ``attempts`` failed ones: exponential, capped, jittered (50–100 %)."""
-        delay = min(self.retry_max, self.retry_base * (2.0 ** max(0, attempts - 1)))
-        return delay * (rng or random).uniform(0.5, 1.0)
+    @property
+    def backoff(self) -> Backoff:
+        """The wait before the next try after a failed one: doubling from ``retry_base``, capped at ``retry_max``,
+        jittered to 50–100 %."""
+        return Backoff(self.retry_base, self.retry_max, jitter=(0.5, 1.0))
 
 
 _RETRYABLE = (am.RateLimited, am.UpstreamError, am.UpstreamTimeout)
@@ -228,7 +230,7 @@ class OutboxWorker:
                 await self.store.retry_later(entry, self._clock() + self._backoff(entry), type(exc).__name__)
 
     def _backoff(self, entry: OutboxEntry, retry_after: float | None = None) -> float:
-        delay = self.config.backoff(entry.attempts + 1, self._rng)
+        delay = self.config.backoff.delay(entry.attempts + 1, self._rng)
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.config.retry_max))
         return delay

@@ -17,8 +17,9 @@ from cachetools import TTLCache
 
 from bot import applemusic as am
 from bot.applemusic import CatalogItem, ResourceType
-from bot.errors import LinkStale, NotLinked, NotRatable
-from bot.storage import HoldReason, Store
+from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked
+from bot.storage import HoldReason, StorageError, Store
+from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +91,8 @@ def pick_language(locale: str | None, supported: Iterable[str]) -> str | None:
     return None
 
 
-def not_in_storefront(ref: ItemRef, storefront: str) -> NotRatable:
-    return NotRatable(
-        f"Apple Music has no {ref.type.label} with id `{ref.id}` in your storefront ({storefront.upper()}). "
-        "It may be unavailable in your country; check the link or pick the item from the suggestions."
-    )
+def not_in_storefront(ref: ItemRef, storefront: str) -> NotInCatalog:
+    return NotInCatalog(ref.type.label, ref.id, storefront)
 
 
 def _looks_like_link_or_id(text: str) -> bool:
@@ -132,34 +130,67 @@ def describe_suggestion(item: CatalogItem) -> str:
     return text if len(text) <= 100 else text[:99] + "…"
 
 
+@dataclass(frozen=True, slots=True)
+class CacheSizes:
+    """Sizes (entries) and lifetimes (seconds) of the ratings service's caches of public catalog data."""
+
+    catalog: tuple[int, float] = (20_000, 3600.0)
+    search: tuple[int, float] = (2_000, 300.0)
+    track_lists: tuple[int, float] = (500, 600.0)
+    #: a member's country's languages (one Apple request per member per lifetime)
+    languages: tuple[int, float] = (10_000, 86_400.0)
+
+
+def _ttl_cache(size_and_ttl: tuple[int, float]) -> TTLCache[Any, Any]:
+    size, ttl = size_and_ttl
+    return TTLCache(size, max(ttl, 1e-9))
+
+
 class RatingService:
     def __init__(
         self,
         apple: am.AppleMusicClient,
         store: Store,
         *,
-        catalog_ttl: float = 3600.0,
-        search_ttl: float = 300.0,
-        tracks_ttl: float = 600.0,
+        caches: CacheSizes | None = None,
+        autocomplete_budget: float = 2.0,
     ) -> None:
         self.apple = apple
         self.store = store
-        self._catalog: TTLCache[tuple[str, str | None, str, str], CatalogItem | None] = TTLCache(20_000, catalog_ttl)
-        self._searches: TTLCache[tuple[str, str | None, str], list[Suggestion]] = TTLCache(2_000, search_ttl)
+        sizes = caches or CacheSizes()
+        self.autocomplete_budget = autocomplete_budget
+        self._catalog: TTLCache[tuple[str, str | None, str, str], CatalogItem | None] = _ttl_cache(sizes.catalog)
+        self._searches: TTLCache[tuple[str, str | None, str], list[Suggestion]] = _ttl_cache(sizes.search)
         #: user id -> (the storefront's default language, its supported languages)
-        self._languages: TTLCache[int, tuple[str, tuple[str, ...]]] = TTLCache(10_000, 86_400)
-        self._tracks: TTLCache[tuple[str, str | None, str, str], list[CatalogItem]] = TTLCache(500, tracks_ttl)
+        self._languages: TTLCache[int, tuple[str, tuple[str, ...]]] = _ttl_cache(sizes.languages)
+        self._tracks: TTLCache[tuple[str, str | None, str, str], list[CatalogItem]] = _ttl_cache(sizes.track_lists)
         self._inflight: dict[tuple[str, str | None, str], asyncio.Task[list[Suggestion]]] = {}
         #: background work (language lookups) kept referenced until done
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = TaskSet("ratings")
         self._language_lookups: set[int] = set()
 
     async def close(self) -> None:
         """Cancel background work (language lookups, autocomplete searches still running)."""
-        tasks: list[asyncio.Task[Any]] = [*self._background, *self._inflight.values()]
-        for task in tasks:
+        searches = list(self._inflight.values())
+        for task in searches:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*searches, return_exceptions=True)
+        await self._background.close()
+
+    async def storefront(self, user_id: int) -> str:
+        """The member's Apple Music country, or the default one when they have not linked."""
+        account = await self.store.get_account(user_id)
+        return account.storefront if account is not None else DEFAULT_STOREFRONT
+
+    async def suggest_for(self, user_id: int, term: str) -> list[Suggestion]:
+        """Autocomplete for a member: catalog matches in their country, within the autocomplete budget. Never
+        fails: the box offers nothing rather than an error (an unreadable database counts as "not linked")."""
+        try:
+            storefront = await self.storefront(user_id)
+        except StorageError:
+            log.warning("autocomplete: the member's country could not be read; using %s", DEFAULT_STOREFRONT)
+            storefront = DEFAULT_STOREFRONT
+        return await self.suggest(term, storefront, None, budget=self.autocomplete_budget)
 
     # ------------------------------------------------------------------ who
 
@@ -212,9 +243,7 @@ class RatingService:
             finally:
                 self._language_lookups.discard(user_id)
 
-        task = asyncio.create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(run(), f"languages of user {user_id}")
 
     async def token_rejected(self, user_id: int) -> bool:
         """Apple said 403 for this user: mark the link stale and park their queued ratings."""
@@ -250,7 +279,7 @@ class RatingService:
                 found = results[rtype][0]
                 self._catalog[(sf, None, found.type.value, found.id)] = found
                 return ItemRef(found.type, found.id)
-        raise NotRatable(f"Nothing in Apple Music matches “{text[:80]}”. Try a link or pick a suggestion.")
+        raise NoMatch(text[:80])
 
     async def catalog_items(
         self, refs: Iterable[ItemRef], storefront: str, language: str | None
@@ -365,7 +394,7 @@ class RatingService:
         """Every track of an album or playlist with the user's rating: the tracks' pages, then one
         ratings request per 100 tracks, sent concurrently."""
         if ref.type not in (ResourceType.ALBUMS, ResourceType.PLAYLISTS):
-            raise NotRatable("Track lists exist for albums and playlists only.")
+            raise NeedsAlbumOrPlaylist()
         (parent_items, _unknown), tracks = await _both(
             self._lookup([ref], ctx.storefront, ctx.language), self._track_list(ref, ctx.storefront, ctx.language)
         )

@@ -6,24 +6,35 @@
 (``unlinked``, for ``OutboxConfig.unlinked_hold`` seconds) and a prompt at most once a day; users whose link
 is stale get it held until they link again.
 
-The caller (the cog) must serialise the handling of one user's reactions (:meth:`SharingService.user_lock`),
-so intents are recorded in the order the reactions arrived.
+One member's reactions are handled one at a time, in the order they arrived (a per-member lock), so intents
+are recorded in that order; while the database is unavailable a reaction is retried, still in order, for
+``reaction_retry`` seconds, and then its author is told it was not saved.
+
+Everything Discord-specific (reading a message's reactions, adding or removing one, sending a DM) stays with
+the caller: the cog passes plain values in and acts on the :class:`ReactionOutcome` it gets back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import random
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from weakref import WeakValueDictionary
+
+from cachetools import LRUCache, TTLCache
 
 from bot import applemusic as am
+from bot.errors import LibraryItemNotShareable
+from bot.retrying import Backoff
+from bot.services import notices
 from bot.services.outbox import OutboxConfig
-from bot.storage import HoldReason, SharedMessage, Store
+from bot.services.ratings import ItemRef, RatedItem, RatingService
+from bot.storage import HoldReason, SharedMessage, Store, StoreUnavailable
+from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +45,23 @@ EMOJI_FOR_VALUE = {1: LIKE_EMOJI, -1: DISLIKE_EMOJI}
 #: notice kinds for ``Store.claim_notice`` (one DM a day per kind)
 NOTICE_LINK = "reaction-link-prompt"
 NOTICE_RELINK = "reaction-relink-prompt"
-def shard_of(guild_id: int | None, shard_count: int) -> int:
-    """The shard Discord sends a guild's events to (``(guild_id >> 22) % shard_count``); DMs go to shard 0."""
-    return 0 if guild_id is None else (guild_id >> 22) % shard_count
-
 
 #: how far back the start-up catch-up looks, and how much it reads
 CATCH_UP_WINDOW = 24 * 3600.0
 CATCH_UP_MESSAGES = 50
+#: while the database is unavailable, the wait before trying one reaction again (doubling, no jitter)
+STORE_RETRY = Backoff(base=0.25, cap=10.0)
+#: bots seen reacting (a removal event does not say whether its author is a bot): bounded memory
+KNOWN_BOTS = 10_000
+#: how long a reaction the bot removed itself is expected to come back as a removal event
+EXPECTED_REMOVAL_SECONDS = 30.0
 
 _MODIFIERS = {chr(c) for c in range(0x1F3FB, 0x1F400)} | {"\ufe0f"}
+
+
+def shard_of(guild_id: int | None, shard_count: int) -> int:
+    """The shard Discord sends a guild's events to (``(guild_id >> 22) % shard_count``); DMs go to shard 0."""
+    return 0 if guild_id is None else (guild_id >> 22) % shard_count
 
 
 def reaction_value(emoji: str | None) -> int | None:
@@ -78,66 +96,114 @@ class ReactionResult:
     status: ReactionStatus
     value: int | None = None  # the intent recorded (1, -1, 0), None when ignored
     previous: int | None = None  # the intent known before this action, if any
-    #: a notice the cog should send now ("link" or "relink"); claimed at most once a day per user
+    #: a notice to send now ("link" or "relink"); claimed at most once a day per user
     notify: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ReactionEvent:
+    """A reaction added or removed, as Discord reported it."""
+
+    user_id: int
+    message_id: int
+    channel_id: int
+    guild_id: int | None
+    emoji: str
+    added: bool
+    #: the reacting member is a bot (None: the event did not say, as removal events never do)
+    member_is_bot: bool | None = None
+    #: the bot itself, or a user the client knows to be a bot
+    known_bot: bool = False
+    #: the bot may remove members' reactions in that channel (Manage Messages)
+    may_remove_reactions: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionOutcome:
+    """What the caller does on Discord afterwards: remove the member's ``remove`` reaction (the opposite of
+    their new choice), so the message shows it."""
+
+    remove: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    """A message posted in a guild channel (for the admin-chosen sharing channels)."""
+
+    message_id: int
+    channel_id: int
+    guild_id: int
+    text: str
+    by_a_person: bool
+
+
+NOTHING = ReactionOutcome()
 _Key = tuple[int, str, str]
-
-
-class _UserLocks:
-    """One asyncio.Lock per user, dropped when nobody holds or waits for it (FIFO per user)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, user_id: int) -> AsyncIterator[None]:
-        lock, users = self._locks.get(user_id, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[user_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[user_id]
-            if users <= 1:
-                del self._locks[user_id]
-            else:
-                self._locks[user_id] = (lock, users - 1)
+ReactionReader = Callable[[SharedMessage], Awaitable[Mapping[int, set[int]]]]
 
 
 class SharingService:
-    """Shared messages and reaction intents. One per bot; cheap."""
+    """Shared messages, sharing channels and reaction intents. One per bot."""
 
     def __init__(
         self,
         store: Store,
+        ratings: RatingService,
+        notifier: notices.Notifier,
         config: OutboxConfig | None = None,
         *,
         apple: am.AppleMusicClient | None = None,
-        wake: Callable[[], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        wake: Callable[[], None] = lambda: None,
+        watch_channels: bool = False,
+        reaction_retry: float = 120.0,
         intent_cache_size: int = 100_000,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
+        self.ratings = ratings
+        self.notifier = notifier
         self.config = config or OutboxConfig()
         self.apple = apple
         self._wake = wake
+        #: links posted in chosen channels are seen (the message content intent is on)
+        self.watch_channels = watch_channels
+        #: while the database is unavailable, a reaction is retried for this long before its author is told
+        self.reaction_retry = reaction_retry
         self._clock = clock
-        self._locks = _UserLocks()
-        #: (user, type, id) -> (last intent recorded by this process, generation): an LRU
-        self._intents: OrderedDict[_Key, tuple[int, int]] = OrderedDict()
-        self._intent_cache_size = intent_cache_size
+        self._rng = rng or random.Random()  # jitter, not cryptography
+        self._locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
+        #: (user, type, id) -> (last intent recorded by this process, generation)
+        self._intents: LRUCache[_Key, tuple[int, int]] = LRUCache(intent_cache_size)
         self._generation = 0
+        self._bots: LRUCache[int, bool] = LRUCache(KNOWN_BOTS)
+        #: (message, user, value) of reactions the bot removed itself: their removal events are the bot's
+        self._expected_removals: TTLCache[tuple[int, int, int], bool] = TTLCache(
+            KNOWN_BOTS, EXPECTED_REMOVAL_SECONDS, timer=time.monotonic
+        )
+        #: channel -> id of the interaction that chose it (a snowflake: a time by Discord's clock)
+        self._chosen_at: dict[int, int] = {}
+        self._tasks = TaskSet("sharing")
+        #: 👍/👎 reactions by people handled so far (tests wait on it before stopping the bot)
+        self.reactions_handled = 0
 
-    # ------------------------------------------------------------------ shared messages
+    async def close(self) -> None:
+        await self._tasks.close()
 
-    async def record(
-        self, message_id: int, channel_id: int, guild_id: int | None, item_type: str, item_id: str
-    ) -> SharedMessage:
-        return await self.store.record_shared_message(message_id, channel_id, guild_id, item_type, item_id)
+    # ------------------------------------------------------------------ /share and shared messages
+
+    async def prepare_share(self, user_id: int, text: str) -> RatedItem:
+        """The catalog item ``text`` names, in the sharer's country, ready to be posted (library items refused)."""
+        storefront = await self.ratings.storefront(user_id)
+        ref = await self.ratings.resolve(text, None, storefront)
+        if ref.type.is_library:
+            raise LibraryItemNotShareable()
+        items = await self.ratings.catalog_items([ref], storefront, None)
+        return RatedItem(ref, items.get(ref), None)
+
+    async def record(self, message_id: int, channel_id: int, guild_id: int | None, ref: ItemRef) -> SharedMessage:
+        """Remember that the message shares ``ref``: reactions on it rate it."""
+        return await self.store.record_shared_message(message_id, channel_id, guild_id, ref.type.value, ref.id)
 
     async def resolve(self, message_id: int) -> SharedMessage | None:
         return await self.store.get_shared_message(message_id)
@@ -164,11 +230,115 @@ class SharingService:
         rows = await self.store.recent_shared_messages(since, limit=limit * shard_count // max(1, len(wanted)))
         return [m for m in rows if shard_of(m.guild_id, shard_count) in wanted][:limit]
 
-    # ------------------------------------------------------------------ intents
+    # ------------------------------------------------------------------ sharing channels
 
-    def user_lock(self, user_id: int) -> contextlib.AbstractAsyncContextManager[None]:
-        """Hold while handling one reaction of ``user_id``: acquired in arrival order."""
-        return self._locks.hold(user_id)
+    async def add_channel(self, guild_id: int, channel_id: int, chosen_by: int) -> bool:
+        """Make the channel a sharing channel; ``chosen_by`` is the choosing interaction's id: messages older
+        than it are not the channel's business, however late they arrive."""
+        added = await self.store.add_share_channel(guild_id, channel_id)
+        if added:
+            self._chosen_at[channel_id] = chosen_by
+        return added
+
+    async def remove_channel(self, guild_id: int, channel_id: int) -> bool:
+        self._chosen_at.pop(channel_id, None)
+        return await self.store.remove_share_channel(guild_id, channel_id)
+
+    async def channels(self, guild_id: int) -> list[int]:
+        return await self.store.list_share_channels(guild_id)
+
+    async def message_posted(self, message: PostedMessage) -> am.ShareLink | None:
+        """A message in a guild: if it shares an Apple Music link in a sharing channel, record it and return the
+        link (the caller adds 👍 and 👎)."""
+        if not self.watch_channels or not message.by_a_person:
+            return None
+        if not await self.store.is_share_channel(message.guild_id, message.channel_id):
+            return None
+        if message.message_id < self._chosen_at.get(message.channel_id, 0):
+            return None  # posted before the channel was chosen
+        link = ratable_link(message.text)
+        if link is None:
+            return None
+        await self.record(message.message_id, message.channel_id, message.guild_id, ItemRef(link.type, link.id))
+        return link
+
+    # ------------------------------------------------------------------ reactions
+
+    def user_lock(self, user_id: int) -> asyncio.Lock:
+        """The member's lock: hold it while handling one of their reactions (FIFO: in arrival order). It lives
+        as long as someone holds or awaits it."""
+        lock = self._locks.get(user_id)
+        if lock is None:
+            lock = self._locks[user_id] = asyncio.Lock()
+        return lock
+
+    def _from_a_bot(self, event: ReactionEvent) -> bool:
+        if event.member_is_bot:
+            self._bots[event.user_id] = True
+            return True
+        return event.known_bot or event.user_id in self._bots
+
+    async def on_reaction(self, event: ReactionEvent) -> ReactionOutcome:
+        """A 👍/👎 added or removed by a member: record their intent (in order), prompt them if they must link,
+        and say whether their opposite reaction should be removed."""
+        value = reaction_value(event.emoji)
+        if value is None or self._from_a_bot(event):
+            return NOTHING
+        # taken before any other await: one member's reactions are handled in the order they arrived
+        async with self.user_lock(event.user_id):
+            try:
+                return await self._reaction_retrying(event, value)
+            except StoreUnavailable:
+                log.warning("a reaction on message %d was not saved: the database stayed unavailable", event.message_id)
+                unsaved = notices.ReactionNotSaved(
+                    event.guild_id, event.channel_id, event.message_id, value, event.added
+                )
+                self._tasks.spawn(self.notifier.notify(event.user_id, unsaved), f"unsaved {event.user_id}")
+                return NOTHING
+            finally:
+                self.reactions_handled += 1
+
+    async def _reaction_retrying(self, event: ReactionEvent, value: int) -> ReactionOutcome:
+        """Handle one reaction; while the database is unavailable, try again with backoff (the caller holds the
+        member's lock, so their later reactions wait behind this one and keep their order)."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.reaction_retry
+        attempt = 0
+        while True:
+            try:
+                shared = await self.resolve(event.message_id)
+                if shared is None:
+                    return NOTHING
+                if not event.added and self._expected_removals.pop((event.message_id, event.user_id, value), False):
+                    return NOTHING  # the bot removed it to show the member's newer choice
+                result = await self.react(event.user_id, shared, value, added=event.added)
+                break
+            except StoreUnavailable:
+                attempt += 1
+                delay = STORE_RETRY.delay(attempt, self._rng)
+                if loop.time() + delay > give_up_at:
+                    raise
+                await asyncio.sleep(delay)
+        if result.notify is not None:
+            prompt: notices.Notice = (
+                notices.LinkPrompt(round(self.config.unlinked_hold / 60))
+                if result.notify == "link"
+                else notices.RelinkPrompt()
+            )
+            self._tasks.spawn(self.notifier.notify(event.user_id, prompt), f"prompt {event.user_id}")
+        if (
+            event.added
+            and event.may_remove_reactions
+            and result.status is not ReactionStatus.IGNORED
+            and result.previous == -value
+        ):
+            self._expected_removals[(event.message_id, event.user_id, -value)] = True
+            return ReactionOutcome(remove=-value)
+        return NOTHING
+
+    def removal_failed(self, message_id: int, user_id: int, value: int) -> None:
+        """The caller could not remove the reaction :meth:`on_reaction` asked it to: no removal event will come."""
+        self._expected_removals.pop((message_id, user_id, value), None)
 
     async def known_intent(self, user_id: int, item_type: str, item_id: str) -> int | None:
         """The user's intended rating: a pending outbox row's value, else what this process last recorded."""
@@ -225,23 +395,19 @@ class SharingService:
         notify: str | None = None
         if notice is not None and await self.store.claim_notice(user_id, notice, now):
             notify = "link" if notice == NOTICE_LINK else "relink"
-        if hold is None and self._wake is not None:
+        if hold is None:
             self._wake()
         log.debug("user %d wants %s %s = %d (%s)", user_id, item_type, item_id, value, status.value)
         return ReactionResult(status, value, None, notify)
 
     def _remember(self, user_id: int, item_type: str, item_id: str, value: int) -> None:
         self._generation += 1
-        key = (user_id, item_type, item_id)
-        self._intents[key] = (value, self._generation)
-        self._intents.move_to_end(key)
-        while len(self._intents) > self._intent_cache_size:
-            self._intents.popitem(last=False)
+        self._intents[(user_id, item_type, item_id)] = (value, self._generation)
 
     # ------------------------------------------------------------------ catch-up
 
     def generation(self) -> int:
-        """A counter of recorded intents; :meth:`catch_up` skips items touched after the ``since`` given."""
+        """A counter of recorded intents; :meth:`reconcile` skips items touched after the ``since`` given."""
         return self._generation
 
     def _touched_since(self, key: _Key, generation: int) -> bool:
@@ -249,9 +415,23 @@ class SharingService:
         return cached is not None and cached[1] > generation
 
     async def catch_up(
+        self, read_reactions: ReactionReader, *, shard_ids: Collection[int] | None = None, shard_count: int = 1
+    ) -> int:
+        """Reconcile the 👍/👎 reactions made while the bot was offline on the messages shared in the last 24 hours
+        (of this process's shards): ``read_reactions`` reads each message's reactions from Discord, as
+        {user: {1, -1}}. Returns the number of intents queued."""
+        since = self.generation()
+        seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []
+        for shared in await self.recent(shard_ids=shard_ids, shard_count=shard_count):
+            reactions = await read_reactions(shared)
+            if reactions:
+                seen.append((shared, reactions))
+        return await self.reconcile(seen, since_generation=since)
+
+    async def reconcile(
         self, seen: Iterable[tuple[SharedMessage, Mapping[int, set[int]]]], *, since_generation: int
     ) -> int:
-        """Reconcile reactions made while the bot was offline.
+        """Queue the intents the reactions ``seen`` show and Apple does not.
 
         ``seen`` gives, per shared message, each user's visible reaction values ({1}, {-1} or both). For every
         linked user showing exactly one of 👍/👎 with nothing pending for the item and not acted on since

@@ -9,8 +9,9 @@ import discord
 from discord import app_commands
 
 from bot.applemusic import CatalogItem, ResourceType
+from bot.services.linking import AccountStatus
 from bot.services.ratings import RatedItem
-from bot.storage import Account
+from bot.ui.texts import waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
 
@@ -86,6 +87,21 @@ def item_embed(rated: RatedItem, *, note: str | None = None) -> discord.Embed:
     return embed
 
 
+SHARE_FOOTER = "React 👍 or 👎 (or press a button) to rate it in your own Apple Music."
+
+
+def share_embed(shared: RatedItem, sharer: str) -> discord.Embed:
+    """The public ``/share`` card: the item without anyone's rating, who shared it, and how to rate it."""
+    embed = item_embed(shared)
+    for index, field in enumerate(embed.fields):  # a shared card has no "your rating"
+        if field.name == "Your rating":
+            embed.remove_field(index)
+            break
+    embed.set_author(name=f"Shared by {sharer}"[:256])
+    embed.set_footer(text=SHARE_FOOTER)
+    return embed
+
+
 def items_embed(rows: list[RatedItem]) -> discord.Embed:
     """Several items (a message's links): one line each with the rating."""
     embed = discord.Embed(title="Your Apple Music ratings", colour=APPLE_RED)
@@ -126,8 +142,9 @@ def _md(text: str) -> str:
     return discord.utils.escape_markdown(text)
 
 
-def account_embed(account: Account | None, pending: int = 0, pending_reason: str | None = None) -> discord.Embed:
+def account_embed(status: AccountStatus) -> discord.Embed:
     """``/account``: link status, storefront, linked since, last used, queued ratings. Never the token."""
+    account, pending, pending_reason = status.account, status.waiting, waiting_reasons(status.reasons)
     if account is None:
         embed = discord.Embed(
             title="Apple Music account",
@@ -135,9 +152,9 @@ def account_embed(account: Account | None, pending: int = 0, pending_reason: str
             colour=APPLE_RED,
         )
     else:
-        status = "✅ Linked" if account.is_active else "⚠️ Needs relinking — Apple no longer accepts it; run `/link`"
+        state = "✅ Linked" if account.is_active else "⚠️ Needs relinking — Apple no longer accepts it; run `/link`"
         embed = discord.Embed(title="Apple Music account", colour=APPLE_RED)
-        embed.add_field(name="Status", value=status, inline=False)
+        embed.add_field(name="Status", value=state, inline=False)
         embed.add_field(name="Storefront", value=account.storefront.upper(), inline=True)
         embed.add_field(name="Linked since", value=discord.utils.format_dt(_dt(account.linked_at), "D"), inline=True)
         embed.add_field(name="Last used", value=discord.utils.format_dt(_dt(account.last_used), "R"), inline=True)
@@ -152,11 +169,11 @@ def _dt(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
 
 
-def link_embed(url: str, *, in_dm: bool) -> discord.Embed:
+def link_embed(url: str, *, in_dm: bool, minutes: int) -> discord.Embed:
     embed = discord.Embed(title="Link your Apple Music account", url=url, colour=APPLE_RED)
     embed.description = (
         f"**[Open the linking page]({url})** and sign in with Apple. The link works once, for you only, "
-        "for 10 minutes.\n\n"
+        f"for {minutes} minutes.\n\n"
         + (
             "No browser handy? Paste your Apple Music user token here in this DM instead."
             if in_dm

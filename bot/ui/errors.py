@@ -1,69 +1,128 @@
-"""The one place where an error becomes words for the user who caused it.
+"""The one place where an error becomes words for the member who caused it: :data:`MESSAGES`, a table keyed by
+error type (the most specific type in an error's class hierarchy wins).
 
-Every message is ephemeral, specific, and free of secrets and tracebacks. A deferred ("thinking…")
-answer is always replaced, never left hanging.
+Every message is ephemeral, specific, and free of secrets and tracebacks. A deferred ("thinking…") answer is
+always replaced, never left hanging. The linking page shows the same words (``bot.web.server``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot import applemusic as am
-from bot.errors import BotError, LinkStale, NotLinked
+from bot import errors as e
 from bot.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 ERROR_COLOUR = discord.Colour(0xE74C3C)
+UNEXPECTED = "Something went wrong on our side. Nothing was changed; please try again."
+
+Words = str | Callable[[Any], str]
+
+
+def _permissions(error: app_commands.MissingPermissions) -> str:
+    perms = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+    return f"You need the {perms} permission to do that."
+
+
+def _expired(error: e.StateExpired) -> str:
+    return (
+        f"This link has expired (links last {error.minutes} minutes). Run /link in Discord to get a new one."
+    )
+
+
+def _not_in_catalog(error: e.NotInCatalog) -> str:
+    return (
+        f"Apple Music has no {error.kind} with id `{error.item_id}` in your storefront ({error.storefront.upper()}). "
+        "It may be unavailable in your country; check the link or pick the item from the suggestions."
+    )
+
+
+#: error type → the words a member reads (a string, or a function of the error)
+MESSAGES: dict[type[BaseException], Words] = {
+    # accounts
+    e.NotLinked: "Link your Apple Music first: run `/link`, it takes a minute.",
+    e.LinkStale: (
+        "Apple Music no longer accepts your linked account (the authorization expired or was revoked). "
+        "Run `/link` to link it again; nothing else is lost."
+    ),
+    am.UserTokenInvalid: (
+        "Apple Music no longer accepts your linked account (the authorization expired or was revoked). "
+        "Run `/link` to link it again; nothing else is lost."
+    ),
+    # items
+    e.NotInCatalog: _not_in_catalog,
+    e.NoMatch: lambda error: f"Nothing in Apple Music matches “{error.text}”. Try a link or pick a suggestion.",
+    e.NeedsAlbumOrPlaylist: "`/rating tracks` needs an album or a playlist.",
+    e.LibraryItemNotShareable: "A library item is yours alone: share a catalog link so others can rate it.",
+    e.NoLinksInMessage: "That message has no Apple Music links I can rate.",
+    am.InvalidLink: str,  # the link parser says precisely what is wrong with the link
+    # linking
+    e.StateInvalid: "This link is not valid. Run /link in Discord to get a new one.",
+    e.StateExpired: _expired,
+    e.StateUsed: "This link was already used. Run /link in Discord if you want to link again.",
+    e.NoPendingLink: "Run /link first: I only accept a token right after you ask to link. It was not stored.",
+    e.NotAToken: "That does not look like an Apple Music user token.",
+    e.AppleRefusedToken: (
+        "Apple Music refused this authorization. Try signing in again; make sure you allow access when Apple asks."
+    ),
+    e.NoSubscription: (
+        "Apple Music did not accept this account: it needs an active Apple Music subscription. "
+        "Subscribe, then link again."
+    ),
+    e.AppleUnavailable: "Apple Music could not be reached to check your sign-in. Nothing was stored; try again.",
+    # Apple Music
+    am.RateLimited: "Apple Music is asking us to slow down. Nothing was changed; try again in a moment.",
+    am.UpstreamTimeout: (
+        "Apple Music did not answer in time, so I can't tell whether anything changed. Please try again in a moment."
+    ),
+    am.UpstreamError: (
+        "Apple Music is having trouble right now. Nothing was changed; please try again in a few minutes."
+    ),
+    am.DeveloperTokenRejected: (
+        "Apple Music refused this bot's developer credentials, or your Apple Music subscription is not "
+        "active. If your subscription is fine, tell the bot's operator to check the MusicKit key."
+    ),
+    am.NotFound: (
+        "Apple Music does not know that item in your storefront. Check the link or pick it from the suggestions."
+    ),
+    am.BadRequest: "Apple Music could not use that request (it may not be ratable). Nothing was changed.",
+    am.AppleMusicError: "Apple Music answered with an error. Nothing was changed; please try again.",
+    # the bot itself
+    StoreUnavailable: "My database is unavailable right now, so I could not do that. Please try again in a minute.",
+    # Discord's checks
+    app_commands.MissingPermissions: _permissions,
+    app_commands.CommandOnCooldown: lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s.",
+    app_commands.NoPrivateMessage: "That command works only in a server.",
+    app_commands.CheckFailure: "You cannot use that command here.",
+}
+
+#: errors after which the answer carries a "Link Apple Music" button
+_OFFER_LINK = (e.NotLinked, e.LinkStale, am.UserTokenInvalid)
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The error a command raised, out of discord.py's wrappers."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        return error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    return error
 
 
 def describe_error(error: BaseException) -> str:
-    """A short, specific sentence for ``error``; unknown errors get a generic one (and are logged)."""
-    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        error = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-    if isinstance(error, BotError):
-        return str(error)
-    if isinstance(error, am.InvalidLink):
-        return str(error)
-    if isinstance(error, am.UserTokenInvalid):
-        return str(LinkStale())
-    if isinstance(error, am.RateLimited):
-        return "Apple Music is asking us to slow down. Nothing was changed; try again in a moment."
-    if isinstance(error, am.UpstreamTimeout):
-        return (
-            "Apple Music did not answer in time, so I can't tell whether anything changed. "
-            "Please try again in a moment."
-        )
-    if isinstance(error, am.UpstreamError):
-        return "Apple Music is having trouble right now. Nothing was changed; please try again in a few minutes."
-    if isinstance(error, am.DeveloperTokenRejected):
-        return (
-            "Apple Music refused this bot's developer credentials, or your Apple Music subscription is not "
-            "active. If your subscription is fine, tell the bot's operator to check the MusicKit key."
-        )
-    if isinstance(error, am.NotFound):
-        return "Apple Music does not know that item in your storefront. Check the link or pick it from the suggestions."
-    if isinstance(error, am.BadRequest):
-        return "Apple Music could not use that request (it may not be ratable). Nothing was changed."
-    if isinstance(error, am.AppleMusicError):
-        return "Apple Music answered with an error. Nothing was changed; please try again."
-    if isinstance(error, StoreUnavailable):
-        return "My database is unavailable right now, so I could not do that. Please try again in a minute."
-    if isinstance(error, app_commands.CheckFailure):
-        if isinstance(error, app_commands.MissingPermissions):
-            perms = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
-            return f"You need the {perms} permission to do that."
-        if isinstance(error, app_commands.CommandOnCooldown):
-            return f"Slow down a little: try again in {error.retry_after:.0f} s."
-        if isinstance(error, app_commands.NoPrivateMessage):
-            return "That command works only in a server."
-        return "You cannot use that command here."
+    """A short, specific sentence for ``error``; an unexpected error gets a generic one (and is logged)."""
+    error = unwrap(error)
+    for cls in type(error).__mro__:
+        words = MESSAGES.get(cls)
+        if words is not None:
+            return words if isinstance(words, str) else words(error)
     log.error("unhandled error in an interaction", exc_info=error)
-    return "Something went wrong on our side. Nothing was changed; please try again."
+    return UNEXPECTED
 
 
 def error_embed(message: str) -> discord.Embed:
@@ -71,39 +130,29 @@ def error_embed(message: str) -> discord.Embed:
 
 
 async def reply_with_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
-    """Tell the user what went wrong, ephemerally, whatever state the interaction is in."""
-    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-    message = describe_error(original)
-    view: discord.ui.View | None = None
-    if isinstance(original, NotLinked | LinkStale | am.UserTokenInvalid):
+    """Tell the member what went wrong, ephemerally, whatever state the interaction is in."""
+    original = unwrap(error)
+    embed = error_embed(describe_error(original))
+    extra: dict[str, Any] = {}
+    if isinstance(original, _OFFER_LINK):
         from bot.ui.views import link_button_view
 
-        view = link_button_view()
-    embed = error_embed(message)
+        extra["view"] = link_button_view()
     try:
         if interaction.type is discord.InteractionType.autocomplete:
             return
         if not interaction.response.is_done():
-            if view is None:
-                await interaction.response.send_message(embed=embed, ephemeral=True)
-            else:
-                await interaction.response.send_message(embed=embed, ephemeral=True, view=view)
+            await interaction.response.send_message(embed=embed, ephemeral=True, **extra)
         elif (
             interaction.response.type is discord.InteractionResponseType.deferred_channel_message
             and not interaction.extras.get("public")
         ):
             # replace the ephemeral "thinking…" placeholder
-            kwargs: dict[str, Any] = {"embed": embed, "content": None}
-            if view is not None:
-                kwargs["view"] = view
-            await interaction.edit_original_response(**kwargs)
+            await interaction.edit_original_response(embed=embed, content=None, **extra)
         else:
             if interaction.extras.get("public"):
                 # a public "thinking…" must not turn into a public error: remove it, answer privately
                 await interaction.delete_original_response()
-            if view is None:
-                await interaction.followup.send(embed=embed, ephemeral=True)
-            else:
-                await interaction.followup.send(embed=embed, ephemeral=True, view=view)
+            await interaction.followup.send(embed=embed, ephemeral=True, **extra)
     except discord.HTTPException:
         log.warning("could not deliver an error message to the user", exc_info=True)

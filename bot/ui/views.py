@@ -1,25 +1,60 @@
 """Buttons. They are ``DynamicItem``s: their ``custom_id`` carries what they act on, so they keep working after
 a restart, and they act for whoever presses them.
 
-A press is handed to the cogs as a bot event (``on_rating_button``, ``on_link_button``, ``on_page_button``)
-so that this module only renders, and the cogs decide.
+A press calls the cog that owns the action directly (``interaction.client.get_cog``), as RoboDanny's buttons do;
+whatever it raises is answered to the presser by the one error path (:func:`bot.ui.errors.reply_with_error`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Protocol, cast
 
 import discord
 
 from bot.applemusic import ResourceType
+from bot.ui.errors import reply_with_error
 
 RATING_ACTIONS = ("like", "dislike", "clear")
 _TYPES = "|".join(re.escape(t.value) for t in ResourceType)
 
 
+class RatingActions(Protocol):
+    async def rate_button(
+        self, interaction: discord.Interaction[Any], action: str, rtype: ResourceType, item_id: str
+    ) -> None: ...
+
+    async def page_button(
+        self, interaction: discord.Interaction[Any], rtype: ResourceType, item_id: str, page: int
+    ) -> None: ...
+
+
+class LinkActions(Protocol):
+    async def start_link(self, interaction: discord.Interaction[Any]) -> None: ...
+
+
+def _cog(interaction: discord.Interaction[Any], name: str) -> Any:
+    cog = interaction.client.get_cog(name)
+    if cog is None:
+        raise RuntimeError(f"the {name} cog is not loaded")
+    return cog
+
+
+class _Action(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A persistent button whose press each subclass handles in ``run``; errors go to the presser."""
+
+    run: Callable[[discord.Interaction[Any]], Awaitable[None]]
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.run(interaction)
+        except Exception as exc:
+            await reply_with_error(interaction, exc)
+
+
 class RatingButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    _Action,
     template=rf"rating:(?P<action>like|dislike|clear):(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})",
 ):
     """Like / Dislike / Clear for one item: ``rating:like:songs:1440857781``."""
@@ -52,11 +87,12 @@ class RatingButton(
     ) -> RatingButton:
         return cls(match["action"], ResourceType(match["type"]), match["id"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        interaction.client.dispatch("rating_button", interaction, self.action, self.rtype, self.item_id)
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        ratings = cast(RatingActions, _cog(interaction, "Ratings"))
+        await ratings.rate_button(interaction, self.action, self.rtype, self.item_id)
 
 
-class LinkButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"link:start"):
+class LinkButton(_Action, template=r"link:start"):
     """Starts the link flow for whoever presses it."""
 
     def __init__(self) -> None:
@@ -75,12 +111,13 @@ class LinkButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"link
     ) -> LinkButton:
         return cls()
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        interaction.client.dispatch("link_button", interaction)
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        linking = cast(LinkActions, _cog(interaction, "Linking"))
+        await linking.start_link(interaction)
 
 
 class PageButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    _Action,
     template=rf"page:(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}}):(?P<page>\d{{1,4}}):(?P<dir>prev|next)",
 ):
     """Previous / next page of a track list: ``page:albums:1613600183:2:next`` (the page to show)."""
@@ -105,8 +142,9 @@ class PageButton(
     ) -> PageButton:
         return cls(ResourceType(match["type"]), match["id"], int(match["page"]), match["dir"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        interaction.client.dispatch("page_button", interaction, self.rtype, self.item_id, self.page)
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        ratings = cast(RatingActions, _cog(interaction, "Ratings"))
+        await ratings.page_button(interaction, self.rtype, self.item_id, self.page)
 
 
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (RatingButton, LinkButton, PageButton)

@@ -23,12 +23,31 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot import applemusic as am
-from bot.services.linking import LinkError, LinkService
+from bot import errors as e
+from bot.services.linking import LinkService
+from bot.ui.errors import describe_error
 
 log = logging.getLogger(__name__)
 
 _STATIC = {"link.js": "text/javascript", "link.css": "text/css"}
 _MAX_BODY = 16 * 1024
+
+
+#: a failed link, as the page sees it: (HTTP status, the code the page's script reacts to)
+LINK_FAILURES: dict[type[e.LinkError], tuple[int, str]] = {
+    e.StateInvalid: (400, "invalid_link"),
+    e.StateExpired: (410, "expired"),
+    e.StateUsed: (409, "already_used"),
+    e.NoPendingLink: (400, "no_pending_link"),
+    e.NotAToken: (400, "not_a_token"),
+    e.AppleRefusedToken: (403, "apple_refused"),
+    e.NoSubscription: (402, "no_subscription"),
+    e.AppleUnavailable: (503, "apple_unavailable"),
+}
+
+
+def link_failure(error: e.LinkError) -> tuple[int, str]:
+    return LINK_FAILURES.get(type(error), (400, "link_failed"))
 
 
 def origin_of(url: str) -> str:
@@ -46,6 +65,7 @@ class LinkWebServer:
         musickit_js_url: str,
         host: str,
         port: int,
+        token_lifetime: float = 1800.0,
         app_name: str = "Apple Music ratings for Discord",
     ) -> None:
         self.links = links
@@ -55,6 +75,8 @@ class LinkWebServer:
         self.host = host
         self.port = port
         self.app_name = app_name
+        #: how long the developer token given to the page's MusicKit JS lives
+        self.token_lifetime = token_lifetime
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._template = resources.files("bot.web").joinpath("static/link.html").read_text("utf-8")
@@ -137,9 +159,10 @@ class LinkWebServer:
         state = request.query.get("state", "")
         try:
             await self.links.check_state(state)
-        except LinkError as exc:
-            return self._render({"state": None, "error": str(exc), "code": exc.code}, status=exc.http_status)
-        developer_token = self.developer_token.sign_for(origin=[self.origin], lifetime=1800)
+        except e.LinkError as exc:
+            status, code = link_failure(exc)
+            return self._render({"state": None, "error": describe_error(exc), "code": code}, status=status)
+        developer_token = self.developer_token.sign_for(origin=[self.origin], lifetime=self.token_lifetime)
         return self._render(
             {"state": state, "developerToken": developer_token, "appName": self.app_name, "appBuild": "1.0"}
         )
@@ -162,9 +185,10 @@ class LinkWebServer:
             )
         try:
             linked = await self.links.complete_with_state(payload["state"], payload["token"])
-        except LinkError as exc:
-            log.info("linking page refused a link: %s", exc.code)
-            return web.json_response({"ok": False, "code": exc.code, "message": str(exc)}, status=exc.http_status)
+        except e.LinkError as exc:
+            status, code = link_failure(exc)
+            log.info("linking page refused a link: %s", code)
+            return web.json_response({"ok": False, "code": code, "message": describe_error(exc)}, status=status)
         return web.json_response(
             {
                 "ok": True,

@@ -1,0 +1,59 @@
+"""Housekeeping: periodically deletes what can no longer be used (expired link states, expired holds).
+
+Both deletions are idempotent, so every process may run them (several processes on one PostgreSQL simply
+delete the same rows; the second finds none). Nothing a member can still use is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from bot.storage import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeping:
+    """Runs :meth:`run_once` every ``interval`` seconds (the first time right away) until stopped."""
+
+    def __init__(self, store: Store, *, interval: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.interval = interval
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def run_once(self) -> tuple[int, int]:
+        """Delete expired link states and expired holds now; returns how many of each."""
+        now = self._clock()
+        states = await self.store.purge_expired_link_states(now)
+        holds = await self.store.purge_expired_holds(now)
+        if states or holds:
+            log.info("housekeeping: deleted %d expired link states and %d expired held ratings", states, holds)
+        return states, holds
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stop.clear()
+            self._task = asyncio.create_task(self._loop(), name="housekeeping")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._stop.set()
+            await task
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.run_once()
+            except StoreUnavailable as exc:
+                log.warning("housekeeping: %s; trying again later", exc)
+            except Exception:
+                log.exception("housekeeping failed; trying again later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)

@@ -1,0 +1,50 @@
+"""What the services tell a member on their own, outside any command: values, not words.
+
+A service decides *that* a member must be told something (they reacted before linking, their link went stale,
+their reaction could not be saved, their link worked) and hands a :data:`Notice` to the :class:`Notifier` it was
+built with. The Discord side (``bot.ui.notices``) turns it into a direct message; tests can use any notifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPrompt:
+    """They reacted to a shared post but have not linked: the rating waits ``minutes`` for them."""
+
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class RelinkPrompt:
+    """Apple stopped accepting their link; their ratings wait until they link again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """Their account is linked (``storefront`` is the Apple Music country code)."""
+
+    storefront: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionNotSaved:
+    """A reaction (``added``) or its removal could not be saved: the database stayed unavailable."""
+
+    guild_id: int | None
+    channel_id: int
+    message_id: int
+    value: int
+    added: bool
+
+
+Notice: TypeAlias = LinkPrompt | RelinkPrompt | Linked | ReactionNotSaved
+
+
+class Notifier(Protocol):
+    async def notify(self, user_id: int, notice: Notice) -> bool:
+        """Tell the member; True if it was delivered (a closed DM is not an error)."""
+        ...

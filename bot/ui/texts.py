@@ -1,0 +1,67 @@
+"""Short member-facing sentences the cogs send (embeds are in ``bot.ui.embeds``, errors in ``bot.ui.errors``)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+DM_HELP = (
+    "Hi! To link Apple Music, run `/link` in a server or here, then open the page I send, or paste your "
+    "Apple Music user token in this DM. `/about` lists what I can do."
+)
+
+#: the footer of a rating card after a command or a button changed the rating
+RATED_NOTE = {1: "Liked in your Apple Music.", -1: "Disliked in your Apple Music.", 0: "Rating removed."}
+
+
+def link_sent_by_dm(minutes: int) -> str:
+    return f"📬 I sent you a DM with your personal link (valid {minutes} minutes)."
+
+
+def unlinked(removed: bool) -> str:
+    if removed:
+        return "🗑️ Unlinked. Your Apple Music token is deleted from the bot, with anything that was waiting to be sent."
+    return "You had no Apple Music account linked; there was nothing to delete."
+
+
+def token_in_channel(deleted: bool) -> str:
+    note = "I deleted it. " if deleted else "I could not delete it: please delete it yourself. "
+    return (
+        "⚠️ You posted what looks like an Apple Music token in a channel. "
+        + note
+        + "It was not stored. Use `/link` to link your account privately."
+    )
+
+
+_WAITING_WORDS = {
+    "stale": "your link needs renewing: run /link",
+    "unlinked": "waiting for you to link: run /link",
+    "retrying": "Apple Music is busy; retrying",
+    "queued": "being sent",
+}
+
+
+def waiting_reasons(reasons: Collection[str]) -> str | None:
+    """Why ratings wait, in words (``/account``); None when nothing waits."""
+    return "; ".join(_WAITING_WORDS.get(r, r) for r in sorted(reasons)) or None
+
+
+def channel_added(channel_id: int, added: bool, *, sees_messages: bool) -> str:
+    text = f"<#{channel_id}> is {'now' if added else 'already'} a sharing channel."
+    if not sees_messages:
+        text += (
+            "\nNote: the message content intent is off, so I cannot see links in messages yet; "
+            "`/share` works anyway. The bot's operator can set `MESSAGE_CONTENT_INTENT=true`."
+        )
+    return text
+
+
+def channel_removed(channel_id: int, removed: bool) -> str:
+    if removed:
+        return f"<#{channel_id}> is no longer a sharing channel."
+    return f"<#{channel_id}> was not a sharing channel."
+
+
+def channel_list(channel_ids: list[int]) -> str:
+    if not channel_ids:
+        return "No sharing channels yet."
+    return "Sharing channels: " + ", ".join(f"<#{c}>" for c in channel_ids)
