@@ -19,9 +19,9 @@ from bot.services.sharing import (
     REACTION_EMOJIS,
     PostedMessage,
     ReactionEvent,
+    SharedMessage,
     reaction_value,
 )
-from bot.storage import SharedMessage
 from bot.ui import texts
 from bot.ui.embeds import share_embed
 from bot.ui.views import rating_view

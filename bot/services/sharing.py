@@ -36,6 +36,25 @@ from bot.services.ratings import ItemRef, RatedItem, RatingService
 from bot.storage import HoldReason, SharedMessage, Store, StoreUnavailable
 from bot.tasks import TaskSet
 
+__all__ = [
+    "CATCH_UP_MESSAGES",
+    "CATCH_UP_WINDOW",
+    "DISLIKE_EMOJI",
+    "EMOJI_FOR_VALUE",
+    "LIKE_EMOJI",
+    "REACTION_EMOJIS",
+    "PostedMessage",
+    "ReactionEvent",
+    "ReactionOutcome",
+    "ReactionResult",
+    "ReactionStatus",
+    "SharedMessage",  # the store's value, part of this service's API (catch-up readers take it)
+    "SharingService",
+    "ratable_link",
+    "reaction_value",
+    "shard_of",
+]
+
 log = logging.getLogger(__name__)
 
 LIKE_EMOJI = "👍"
