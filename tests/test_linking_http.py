@@ -7,10 +7,14 @@ import json
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.app import RatingsBot
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
+
+#: linking stores tokens: every test here runs on both engines
+pytestmark = pytest.mark.both_engines
 
 TOKEN = "Ag" + "Http0nlyMUT+" * 30
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.storage import TokenCipher, open_store
+from tests.fixtures.e2e import run_bot
 from tests.fixtures.storage import stored_bytes
-from tests.test_cli import run_bot
 
 TOKENS = {1000 + i: f"Ag{i}" + "R0tat3Me+/" * 20 for i in range(3)}
 

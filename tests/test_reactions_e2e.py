@@ -15,68 +15,9 @@ import pytest
 from bot.app import RatingsBot
 from bot.services.outbox import OutboxConfig
 from tests.fixtures.bot import ALICE_MUT
+from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, eventually, handled, settled, share, writes
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, Permissions
-
-FAST_OUTBOX = OutboxConfig(debounce=0.2, max_delay=2.0, poll_interval=0.2, retry_base=0.1, retry_max=0.5, lease=15.0)
-RATINGS = "/v1/me/ratings/songs/"
-
-
-async def eventually(
-    check: Callable[[], Any], timeout: float = 8.0, what: str = "condition", *, step: float = 0.02
-) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(step)
-
-
-def writes(apple: LoopbackApple, song: str | None = None) -> list[tuple[str, str]]:
-    """(method, path) of every PUT/DELETE on ratings (for one song if given)."""
-    return [
-        (r.method, r.path)
-        for r in apple.requests
-        if r.method in ("PUT", "DELETE")
-        and r.path.startswith(RATINGS)
-        and (song is None or r.path.endswith("/" + song))
-    ]
-
-
-async def share(bot: RatingsBot, discord: LoopbackDiscord, user_id: int, song: str) -> int:
-    """Run /share for ``song``; returns the posted message id once it carries the bot's 👍 and 👎."""
-    rec = await discord.send_command("share", user_id, discord.channel_id, {"item": song})
-    callback = await discord.wait_for_callback(rec)
-    assert callback.accepted
-    await discord.wait_for_original_edit(rec)
-    message = await discord.wait_for_original(rec)
-
-    def reacted() -> bool:
-        keys = {r.emoji.get("name") for r in message.reactions.values() if discord.bot_user_id in r.user_ids}
-        return keys >= {"👍", "👎"}
-
-    await eventually(reacted, what="the bot's reactions on the shared post")
-    await eventually(lambda: bot.svc.store.get_shared_message(message.id), what="the shared message record")
-    return message.id
-
-
-def handled(bot: RatingsBot) -> int:
-    return bot.svc.sharing.reactions_handled
-
-
-@pytest.fixture
-def fast_bot(bot_factory: Callable[..., contextlib.AbstractAsyncContextManager[RatingsBot]]) -> Callable[..., Any]:
-    def start(**options: Any) -> contextlib.AbstractAsyncContextManager[RatingsBot]:
-        options.setdefault("outbox_config", FAST_OUTBOX)
-        return bot_factory(**options)
-
-    return start
 
 
 @pytest.fixture
@@ -127,8 +68,7 @@ async def test_a_burst_of_reactions_costs_exactly_one_put(
     await discord_server.remove_reaction(ch, mid, alice, "👍")  # intent is 0 now: ignored
     await discord_server.add_reaction(ch, mid, alice, "👍")
     await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, what="the like")
-    await bot.svc.outbox.wait_until_drained()  # type: ignore[union-attr]
-    await asyncio.sleep(FAST_OUTBOX.debounce * 2)
+    await settled(bot, 5)
     assert writes(apple_server) == [("PUT", RATINGS + song)]
     put = next(r for r in apple_server.requests if r.method == "PUT")
     assert put.json == {"type": "ratings", "attributes": {"value": 1}}
@@ -156,7 +96,8 @@ async def test_bots_and_other_emojis_cause_no_request(
     # control: a real like afterwards is applied (events are handled in order)
     await discord_server.add_reaction(ch, mid, alice, "👍")
     await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, what="the control like")
-    await asyncio.sleep(FAST_OUTBOX.debounce * 2)
+    await settled(bot, 2)
+    assert handled(bot) == 2, "only alice's 👎 on the plain message and her control 👍 were handled"
     assert writes(apple_server) == [("PUT", RATINGS + song)]
     assert apple_server.rating("OTHER-BOT-TOKEN", "songs", song) is None
 
@@ -193,8 +134,7 @@ async def test_with_manage_messages_the_other_reaction_is_removed(
 
     await eventually(thumbs_up_gone, what="the bot removing alice's 👍")
     await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == -1, what="the dislike")
-    await bot.svc.outbox.wait_until_drained()  # type: ignore[union-attr]
-    await asyncio.sleep(FAST_OUTBOX.debounce * 2)
+    await settled(bot, 3)  # 👍, 👎, and the removal of 👍 the bot made itself
     assert writes(apple_server) == [("PUT", RATINGS + song), ("PUT", RATINGS + song)], (
         "the bot's removal is not a clear"
     )
@@ -204,6 +144,7 @@ async def test_with_manage_messages_the_other_reaction_is_removed(
 # ---------------------------------------------------------------------------------------------- unlinked users
 
 
+@pytest.mark.both_engines
 async def test_unlinked_user_gets_one_dm_and_the_rating_is_applied_after_linking(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
 ) -> None:
@@ -221,7 +162,7 @@ async def test_unlinked_user_gets_one_dm_and_the_rating_is_applied_after_linking
     await eventually(lambda: handled(bot) >= 2, what="both reactions handled")
     pending = await bot.svc.store.pending_for_user(bob)
     assert [(e.value, e.held) for e in pending] == [(-1, "unlinked")]
-    await asyncio.sleep(0.3)
+    await bot.svc.sharing.idle()  # every notice is sent
     assert len([m for m in discord_server.channel_messages(dm) if m.author_id == discord_server.bot_user_id]) == 1
     assert not writes(apple_server)
 
@@ -235,6 +176,7 @@ async def test_unlinked_user_gets_one_dm_and_the_rating_is_applied_after_linking
 # ---------------------------------------------------------------------------------------------- durability
 
 
+@pytest.mark.both_engines
 async def test_a_rating_queued_while_apple_is_down_is_applied_after_a_restart(
     fast_bot: Callable[..., Any], discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
@@ -269,6 +211,7 @@ async def test_a_rating_queued_while_apple_is_down_is_applied_after_a_restart(
     assert [r.status for r in apple_server.requests if r.method == "PUT"] == [503, 503, 503, 503, 200]
 
 
+@pytest.mark.both_engines
 async def test_reactions_made_while_the_bot_was_offline_are_caught_up(
     fast_bot: Callable[..., Any], discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
@@ -281,9 +224,10 @@ async def test_reactions_made_while_the_bot_was_offline_are_caught_up(
     await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👎")  # nobody is listening
     async with fast_bot():
         await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == -1, what="the caught-up dislike")
-    async with fast_bot():  # a second restart re-reads but writes nothing (Apple already agrees)
-        await eventually(lambda: apple_server.count("GET", RATINGS.rstrip("/")) >= 2, what="the second catch-up")
-        await asyncio.sleep(0.3)
+    async with fast_bot() as third:  # a second restart re-reads but writes nothing (Apple already agrees)
+        await asyncio.wait_for(third.svc.sharing.caught_up.wait(), 10)
+        await third.svc.outbox.wait_until_drained()
+    assert apple_server.count("GET", RATINGS.rstrip("/")) == 2, "each catch-up read alice's ratings once"
     assert writes(apple_server) == [("PUT", RATINGS + song)]
 
 
@@ -314,10 +258,10 @@ async def test_a_sharded_process_catches_up_only_its_own_servers(
         channel, mid, _ = posts[shard]
         return len(discord_server.requests_to("GET", rf"/channels/{channel}/messages/{mid}$"))
 
-    async with fast_bot(shard_count=2, shard_ids=[1]):
+    async with fast_bot(shard_count=2, shard_ids=[1]) as shard1:
         song1 = posts[1][2]
+        await asyncio.wait_for(shard1.svc.sharing.caught_up.wait(), 10)
         await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song1) == -1, what="shard 1's catch-up")
-        await asyncio.sleep(0.3)
     assert read(0) == 0, "the shard-1 process never read a shard-0 server's message"
     assert apple_server.rating(ALICE_MUT, "songs", posts[0][2]) is None
     async with fast_bot(shard_count=2, shard_ids=[0]):

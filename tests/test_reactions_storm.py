@@ -17,9 +17,12 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.services.outbox import OutboxConfig
+from tests.fixtures.e2e import RATINGS, eventually, handled, share
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
-from tests.test_reactions_e2e import RATINGS, eventually, handled, share
+
+#: the outbox under a storm: every test here runs on both engines
+pytestmark = pytest.mark.both_engines
 
 USERS = 50
 MESSAGES = 20

@@ -177,6 +177,10 @@ class RatingService:
         await asyncio.gather(*searches, return_exceptions=True)
         await self._background.close()
 
+    async def idle(self) -> None:
+        """Wait until the background lookups (a member's languages) have finished."""
+        await self._background.wait()
+
     async def storefront(self, user_id: int) -> str:
         """The member's Apple Music country, or the default one when they have not linked."""
         account = await self.store.get_account(user_id)

@@ -205,9 +205,15 @@ class SharingService:
         self._tasks = TaskSet("sharing")
         #: 👍/👎 reactions by people handled so far (tests wait on it before stopping the bot)
         self.reactions_handled = 0
+        #: set when the start-up catch-up has finished
+        self.caught_up = asyncio.Event()
 
     async def close(self) -> None:
         await self._tasks.close()
+
+    async def idle(self) -> None:
+        """Wait until the notices being sent (link prompts, unsaved reactions) are sent."""
+        await self._tasks.wait()
 
     # ------------------------------------------------------------------ /share and shared messages
 
@@ -445,7 +451,9 @@ class SharingService:
             reactions = await read_reactions(shared)
             if reactions:
                 seen.append((shared, reactions))
-        return await self.reconcile(seen, since_generation=since)
+        queued = await self.reconcile(seen, since_generation=since)
+        self.caught_up.set()
+        return queued
 
     async def reconcile(
         self, seen: Iterable[tuple[SharedMessage, Mapping[int, set[int]]]], *, since_generation: int
