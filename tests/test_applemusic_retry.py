@@ -63,6 +63,15 @@ def backoffs(policy: RetryPolicy, retries: int) -> list[float]:
     return [policy.backoff(n, rng) for n in range(1, retries + 1)]
 
 
+def recorded_client(
+    session: aiohttp.ClientSession, key: AppleKey, base_url: str, sleeps: Sleeps, **kwargs: Any
+) -> AppleMusicClient:
+    """A client with seeded jitter that waits through `sleeps`; FAST_RETRY unless `retry=` says otherwise."""
+    kwargs.setdefault("retry", FAST_RETRY)
+    token = key.developer_token()
+    return AppleMusicClient(token, session=session, base_url=base_url, rng=random.Random(SEED), sleep=sleeps, **kwargs)
+
+
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
@@ -74,14 +83,7 @@ async def apple_client(
 ) -> AsyncIterator[AppleMusicClient]:
     """Like the shared `apple_client` (FAST_RETRY), with seeded jitter and the recording `sleeps`."""
     async with aiohttp.ClientSession() as session:
-        yield AppleMusicClient(
-            apple_key.developer_token(),
-            session=session,
-            base_url=apple_server.base_url,
-            retry=FAST_RETRY,
-            rng=random.Random(SEED),
-            sleep=sleeps,
-        )
+        yield recorded_client(session, apple_key, apple_server.base_url, sleeps)
 
 
 async def test_two_429s_then_success(
@@ -252,14 +254,7 @@ async def test_timeouts_are_retried_then_upstream_timeout(
     apple_server.latency = 5  # far longer than the 0.1 s timeout: each attempt times out
     policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.01, max_total_wait=1, timeout=0.1)
     async with aiohttp.ClientSession() as session:
-        client = AppleMusicClient(
-            apple_key.developer_token(),
-            session=session,
-            base_url=apple_server.base_url,
-            retry=policy,
-            rng=random.Random(SEED),
-            sleep=sleeps,
-        )
+        client = recorded_client(session, apple_key, apple_server.base_url, sleeps, retry=policy)
         with pytest.raises(UpstreamTimeout) as caught:
             await client.get_rating(SONGS, "1", apple_user)
     assert str(caught.value) == "Apple Music did not answer within 0.1 s"
@@ -273,14 +268,7 @@ async def test_unreachable_apple_is_an_upstream_error(apple_key: AppleKey, sleep
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     async with aiohttp.ClientSession() as session:
-        client = AppleMusicClient(
-            apple_key.developer_token(),
-            session=session,
-            base_url=f"http://127.0.0.1:{port}",
-            retry=FAST_RETRY,
-            rng=random.Random(SEED),
-            sleep=sleeps,
-        )
+        client = recorded_client(session, apple_key, f"http://127.0.0.1:{port}", sleeps)
         with pytest.raises(UpstreamError, match="Could not reach Apple Music") as caught:
             await client.get_rating(SONGS, "1", "mut-x")
     assert caught.value.status is None
@@ -431,14 +419,7 @@ async def test_the_pacer_is_asked_before_every_attempt(
 ) -> None:
     pacer = RecordingPacer()
     async with aiohttp.ClientSession() as session:
-        client = AppleMusicClient(
-            apple_key.developer_token(),
-            session=session,
-            base_url=apple_server.base_url,
-            retry=FAST_RETRY,
-            pacer=pacer,
-            sleep=sleeps,
-        )
+        client = recorded_client(session, apple_key, apple_server.base_url, sleeps, pacer=pacer)
         apple_server.fail_next(2, 429)
         await client.set_rating(SONGS, "1", 1, apple_user)
         assert pacer.events == ["acquire", "429", "acquire", "429", "acquire", "ok"]
@@ -734,12 +715,7 @@ async def test_tokens_apple_echoes_are_redacted_from_its_error_entries(apple_key
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
         async with aiohttp.ClientSession() as session:
-            client = AppleMusicClient(
-                apple_key.developer_token(),
-                session=session,
-                base_url=f"http://127.0.0.1:{runner.addresses[0][1]}",
-                retry=FAST_RETRY,
-            )
+            client = recorded_client(session, apple_key, f"http://127.0.0.1:{runner.addresses[0][1]}", Sleeps())
             with pytest.raises(BadRequest) as caught:
                 await client.get_storefront("mut-echoed-secret-42")
     finally:
