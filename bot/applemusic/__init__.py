@@ -18,7 +18,8 @@ from .errors import (
 )
 from .links import InvalidLink, ShareLink, find_links, parse_link
 from .models import Artwork, CatalogItem, Rating, Storefront
-from .retry import Pacer, RetryPolicy, TokenBucketPacer, parse_retry_after
+from .pacing import Pacer, TokenBucketPacer
+from .retry import RetryPolicy
 from .tokens import (
     DEFAULT_LIFETIME,
     MAX_LIFETIME,
@@ -27,6 +28,7 @@ from .tokens import (
     load_private_key,
     public_key_pem,
 )
+from .transport import parse_retry_after
 from .types import CATALOG_TYPES, LIBRARY_TYPES, ResourceType
 
 __all__ = [

@@ -2,36 +2,31 @@
 
 One `aiohttp.ClientSession` is injected; the user's music user token is an argument of each personal call,
 so one client serves every user and holds no per-user state.
+
+Requests go through a stack of small senders: `HttpTransport` (one attempt, `transport.py`), `PacedSender`
+(the optional `Pacer`, `pacing.py`) and `RetryingSender` (retry decisions and bounds, `retry.py`), which turns
+an unsuccessful answer into an error with the status table of `errors.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 import aiohttp
 from yarl import URL
 
-from .errors import (
-    AppleMusicError,
-    BadRequest,
-    DeveloperTokenRejected,
-    NotFound,
-    RateLimited,
-    UpstreamError,
-    UpstreamTimeout,
-    UserTokenInvalid,
-    parse_error_entries,
-)
+from ..aio import Sleep, gather
+from .errors import UpstreamError, UserTokenInvalid
 from .models import CatalogItem, Rating, Storefront
-from .retry import Pacer, RetryPolicy, parse_retry_after
+from .pacing import PacedSender, Pacer
+from .retry import RetryingSender, RetryPolicy
 from .tokens import DeveloperToken
+from .transport import HttpTransport, Request, Response, Sender
 from .types import ResourceType
 
 __all__ = ["CATALOG_CHUNK", "DEFAULT_BASE_URL", "RATINGS_CHUNK", "AppleMusicClient"]
@@ -48,13 +43,6 @@ SEARCH_LIMIT_MAX: Final = 25
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    status: int
-    payload: Any
 
 
 def _check_id(rid: str) -> str:
@@ -106,27 +94,6 @@ def _data(payload: Any) -> list[Mapping[str, Any]]:
     return [item for item in data if isinstance(item, Mapping)]
 
 
-def _decode(body: bytes) -> Any:
-    if not body.strip():
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-async def _gather(aws: Iterable[Awaitable[_T]]) -> list[_T]:
-    """Run concurrently; on the first failure cancel the rest and raise that failure (not a group)."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
 class AppleMusicClient:
     """Async Apple Music API client. Construct once per process with the shared session."""
 
@@ -140,16 +107,20 @@ class AppleMusicClient:
         pacer: Pacer | None = None,
         max_concurrency: int = 8,
         rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`sleep` is what waits between retries (injectable so tests can record the delays)."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
-        self._developer_token = developer_token
-        self._session = session
         self._base_url = URL(base_url.rstrip("/"))
-        self.retry = retry or RetryPolicy()
-        self.pacer = pacer
+        policy = retry or RetryPolicy()
+        self._pacer = pacer
         self.max_concurrency = max_concurrency
-        self._rng = rng or random.Random()  # jitter, not cryptography
+        sender: Sender = HttpTransport(session, self._base_url, developer_token, policy.timeout)
+        if pacer is not None:
+            sender = PacedSender(sender, pacer)
+        rng = rng or random.Random()  # jitter, not cryptography
+        self._sender = RetryingSender(sender, policy, rng=rng, log=log, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"AppleMusicClient(base_url={str(self._base_url)!r}, retry={self.retry!r})"
@@ -158,7 +129,13 @@ class AppleMusicClient:
     def base_url(self) -> str:
         return str(self._base_url)
 
-    # ------------------------------------------------------------------ transport
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._sender.policy
+
+    @property
+    def pacer(self) -> Pacer | None:
+        return self._pacer
 
     async def _request(
         self,
@@ -169,96 +146,11 @@ class AppleMusicClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         not_found_ok: bool = False,
-    ) -> _Reply:
+    ) -> Response:
         """One logical request with bounded retries. Raises an `AppleMusicError` subclass on failure."""
         if user_token is not None and (not isinstance(user_token, str) or not user_token.strip()):
             raise UserTokenInvalid("No Apple Music user token was given")
-        url = self._base_url.with_path(self._base_url.path.rstrip("/") + path)
-        policy = self.retry
-        timeout = aiohttp.ClientTimeout(total=policy.timeout)
-        waited = 0.0
-        attempt = 0
-        while True:
-            attempt += 1
-            if self.pacer is not None:
-                await self.pacer.acquire()
-            dev_token = self._developer_token.token
-            secrets = (dev_token, user_token or "")
-            headers = {"Authorization": f"Bearer {dev_token}", "Accept": "application/json"}
-            if user_token is not None:
-                headers["Music-User-Token"] = user_token
-            retry_after: float | None = None
-            failure: AppleMusicError
-            try:
-                async with self._session.request(
-                    method, url, params=params, json=json_body, headers=headers, timeout=timeout
-                ) as resp:
-                    status = resp.status
-                    body = await resp.read()
-                    retry_after_header = resp.headers.get("Retry-After")
-            except TimeoutError:
-                failure = UpstreamTimeout(f"Apple Music did not answer within {policy.timeout:g} s")
-                reason = "timeout"
-            except aiohttp.ClientError as exc:
-                failure = UpstreamError(f"Could not reach Apple Music ({type(exc).__name__})")
-                reason = type(exc).__name__
-            else:
-                payload = _decode(body)
-                if status < 300 or (status == 404 and not_found_ok):
-                    if self.pacer is not None:
-                        self.pacer.on_success()
-                    return _Reply(status, payload)
-                errors = [e.redacted(secrets) for e in parse_error_entries(payload)]
-                if status == 429:
-                    if self.pacer is not None:
-                        self.pacer.on_rate_limited()
-                    retry_after = parse_retry_after(retry_after_header)
-                    failure = RateLimited(status=status, errors=errors, retry_after=retry_after)
-                elif status >= 500:
-                    failure = UpstreamError(status=status, errors=errors)
-                else:
-                    if self.pacer is not None:
-                        self.pacer.on_success()
-                    raise self._client_error(status, errors)
-                reason = f"HTTP {status}"
-
-            if attempt >= policy.max_attempts:
-                log.warning("Apple Music %s %s failed after %d attempts: %s", method, path, attempt, reason)
-                raise failure
-            delay = retry_after if retry_after is not None else policy.backoff(attempt, self._rng)
-            if waited + delay > policy.max_total_wait:
-                log.warning(
-                    "Apple Music %s %s: %s; next wait %.2f s would exceed the %.2f s budget",
-                    method,
-                    path,
-                    reason,
-                    delay,
-                    policy.max_total_wait,
-                )
-                raise failure
-            log.info(
-                "Apple Music %s %s: %s, retry %d/%d in %.2f s",
-                method,
-                path,
-                reason,
-                attempt,
-                policy.max_attempts - 1,
-                delay,
-            )
-            await asyncio.sleep(delay)
-            waited += delay
-
-    @staticmethod
-    def _client_error(status: int, errors: Sequence[Any]) -> AppleMusicError:
-        if status == 401:
-            return DeveloperTokenRejected(status=status, errors=errors)
-        if status == 403:
-            return UserTokenInvalid(status=status, errors=errors)
-        if status == 404:
-            return NotFound(status=status, errors=errors)
-        if status == 400:
-            return BadRequest(status=status, errors=errors)
-        return AppleMusicError(status=status, errors=errors)
+        return await self._sender.send(Request(method, path, params, json_body, user_token, not_found_ok))
 
     # ------------------------------------------------------------------ ratings
 
@@ -310,20 +202,16 @@ class AppleMusicClient:
         type = ResourceType(type)
         unique = _dedupe(ids)
         path = self._ratings_path(type)
-        sem = asyncio.Semaphore(self.max_concurrency)
         extra = _query(l=l, include=_csv(include), extend=_csv(extend))
 
         async def one(chunk: Sequence[str]) -> list[Rating]:
-            async with sem:
-                reply = await self._request(
-                    "GET", path, user_token=user_token, params={"ids": ",".join(chunk), **extra}
-                )
+            reply = await self._request("GET", path, user_token=user_token, params={"ids": ",".join(chunk), **extra})
             wanted = set(chunk)
             found = (Rating.from_api(raw, type) for raw in _data(reply.payload))
             return [r for r in found if r is not None and r.id in wanted]
 
         result: dict[str, Rating] = {}
-        for ratings in await _gather(one(c) for c in _chunks(unique, RATINGS_CHUNK)):
+        for ratings in await gather((one(c) for c in _chunks(unique, RATINGS_CHUNK)), limit=self.max_concurrency):
             for rating in ratings:
                 result[rating.id] = rating
         return result
@@ -398,17 +286,15 @@ class AppleMusicClient:
         type = _check_catalog_type(type)
         path = f"/v1/catalog/{_check_storefront(storefront)}/{type.value}"
         unique = _dedupe(ids)
-        sem = asyncio.Semaphore(self.max_concurrency)
         extra = _query(l=l, include=_csv(include), extend=_csv(extend))
 
         async def one(chunk: Sequence[str]) -> list[CatalogItem]:
-            async with sem:
-                reply = await self._request("GET", path, params={"ids": ",".join(chunk), **extra})
+            reply = await self._request("GET", path, params={"ids": ",".join(chunk), **extra})
             items = (CatalogItem.from_api(raw, type) for raw in _data(reply.payload))
             return [i for i in items if i is not None]
 
         result: dict[str, CatalogItem] = {}
-        for items in await _gather(one(c) for c in _chunks(unique, CATALOG_CHUNK)):
+        for items in await gather((one(c) for c in _chunks(unique, CATALOG_CHUNK)), limit=self.max_concurrency):
             for item in items:
                 result[item.id] = item
         return result

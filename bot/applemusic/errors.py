@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 __all__ = [
+    "STATUS_ERRORS",
     "ApiErrorEntry",
     "AppleMusicError",
     "BadRequest",
@@ -20,6 +22,8 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "UserTokenInvalid",
+    "error_class",
+    "error_for_status",
     "parse_error_entries",
 ]
 
@@ -196,3 +200,34 @@ class UpstreamTimeout(AppleMusicError):
     """Every attempt timed out."""
 
     default_message = "Apple Music did not answer in time"
+
+
+#: The error raised for each status Apple answers with; any other 5xx is an `UpstreamError`, and any other
+#: status a plain `AppleMusicError`. (404 reaches this table only where "not found" is an error.)
+STATUS_ERRORS: Final[Mapping[int, type[AppleMusicError]]] = MappingProxyType(
+    {
+        400: BadRequest,
+        401: DeveloperTokenRejected,
+        403: UserTokenInvalid,
+        404: NotFound,
+        429: RateLimited,
+    }
+)
+
+
+def error_class(status: int) -> type[AppleMusicError]:
+    """The error type for an HTTP status, from `STATUS_ERRORS`."""
+    return STATUS_ERRORS.get(status) or (UpstreamError if status >= 500 else AppleMusicError)
+
+
+def error_for_status(
+    status: int, errors: Iterable[ApiErrorEntry] = (), *, retry_after: float | None = None
+) -> AppleMusicError:
+    """The error for an answer with `status` and Apple's (already redacted) `errors` entries.
+
+    `retry_after` (seconds, from the answer's `Retry-After`) is kept by `RateLimited` and ignored otherwise.
+    """
+    cls = error_class(status)
+    if issubclass(cls, RateLimited):
+        return cls(status=status, errors=errors, retry_after=retry_after)
+    return cls(status=status, errors=errors)

@@ -1,17 +1,35 @@
-"""Bounded retries and optional client-side pacing for Apple Music requests."""
+"""Bounded retries for Apple Music requests: a policy, small retry decisions, and the sender that applies them.
+
+A decision looks at the error an attempt would raise and says whether to try again (githubkit's habit):
+`retry_rate_limited` (429: after Retry-After when Apple sent one, else after the backoff) and `retry_upstream`
+(5xx, timeouts and connection failures: after the backoff). Anything no decision claims is raised at once.
+`RetryingSender` stops at `max_attempts`, or when the next wait would take the total past `max_total_wait`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import math
+import logging
 import random
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-__all__ = ["Pacer", "RetryPolicy", "TokenBucketPacer", "parse_retry_after"]
+from ..aio import Sleep
+from ..retrying import Backoff
+from .errors import AppleMusicError, RateLimited, UpstreamError, UpstreamTimeout, error_for_status
+from .transport import NoAnswer, Outcome, Request, Response, Sender
+
+__all__ = [
+    "DEFAULT_DECISIONS",
+    "Retry",
+    "RetryDecision",
+    "RetryPolicy",
+    "RetryingSender",
+    "decide",
+    "failure_of",
+    "retry_rate_limited",
+    "retry_upstream",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,102 +59,116 @@ class RetryPolicy:
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
 
+    @property
+    def backoff_formula(self) -> Backoff:
+        """This policy's delays as the bot's one backoff formula."""
+        return Backoff(self.base_delay, self.max_delay, jitter=(1 - self.jitter, 1 + self.jitter))
+
     def backoff(self, retry: int, rng: random.Random | None = None) -> float:
         """Delay before retry number `retry` (1 for the first retry)."""
-        delay = min(self.max_delay, self.base_delay * (2.0 ** max(0, retry - 1)))
-        if self.jitter:
-            factor: float = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
-            delay *= factor
-        return min(self.max_delay, delay)
+        return self.backoff_formula.delay(retry, rng)
 
 
-def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date); None when absent or garbage."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - now()
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Try again: after `after` seconds when Apple said how long (Retry-After), else after the policy's backoff."""
+
+    after: float | None = None
 
 
-class Pacer(Protocol):
-    """Something awaited before every request, told about 429s and successes."""
-
-    async def acquire(self) -> None: ...
-
-    def on_rate_limited(self) -> None: ...
-
-    def on_success(self) -> None: ...
+#: Looks at the error an attempt would raise; a `Retry` to try again, None to leave it to the next decision.
+RetryDecision = Callable[[AppleMusicError], Retry | None]
 
 
-class TokenBucketPacer:
-    """A token bucket whose rate adapts AIMD-style: halved on a 429, raised a little on each success.
+def retry_rate_limited(error: AppleMusicError) -> Retry | None:
+    """429: honour Retry-After when present, else back off."""
+    return Retry(after=error.retry_after) if isinstance(error, RateLimited) else None
 
-    `rate_per_s` is the ceiling (the rate Apple is believed to allow); the rate never drops below `min_rate`.
-    Waiters are served in arrival order.
+
+def retry_upstream(error: AppleMusicError) -> Retry | None:
+    """5xx, timeouts and connection failures: back off."""
+    return Retry() if isinstance(error, (UpstreamError, UpstreamTimeout)) else None
+
+
+DEFAULT_DECISIONS: tuple[RetryDecision, ...] = (retry_rate_limited, retry_upstream)
+
+
+def decide(error: AppleMusicError, decisions: Sequence[RetryDecision] = DEFAULT_DECISIONS) -> Retry | None:
+    """The first decision that claims `error`; None (do not retry) when none does."""
+    for decision in decisions:
+        retry = decision(error)
+        if retry is not None:
+            return retry
+    return None
+
+
+def failure_of(outcome: Outcome) -> tuple[AppleMusicError, str]:
+    """The error an unsuccessful attempt means, and a label for the log ("HTTP 503", "timeout", ...)."""
+    if isinstance(outcome, NoAnswer):
+        return outcome.error, outcome.reason
+    error = error_for_status(outcome.status, outcome.errors, retry_after=outcome.retry_after)
+    return error, f"HTTP {outcome.status}"
+
+
+class RetryingSender:
+    """Sends a request through `sender` until it succeeds, a decision declines, or the policy's bounds are hit.
+
+    Returns the successful `Response`; raises the last attempt's `AppleMusicError` otherwise. Each retry is
+    logged at INFO, giving up at WARNING, on `log`.
     """
 
     def __init__(
         self,
-        rate_per_s: float,
-        burst: int = 1,
+        sender: Sender,
+        policy: RetryPolicy,
         *,
-        min_rate: float | None = None,
-        decrease: float = 0.5,
-        increase: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random,
+        log: logging.Logger,
+        sleep: Sleep = asyncio.sleep,
+        decisions: Sequence[RetryDecision] = DEFAULT_DECISIONS,
     ) -> None:
-        if rate_per_s <= 0:
-            raise ValueError("rate_per_s must be positive")
-        if burst < 1:
-            raise ValueError("burst must be at least 1")
-        if not 0 < decrease < 1:
-            raise ValueError("decrease must be in (0, 1)")
-        self.max_rate = float(rate_per_s)
-        self.min_rate = float(min_rate) if min_rate is not None else self.max_rate / 16
-        self.rate = self.max_rate
-        self.burst = burst
-        self.decrease = decrease
-        self.increase = increase if increase is not None else self.max_rate / 50
-        self._clock = clock
-        self._tokens = float(burst)
-        self._updated = clock()
-        self._lock = asyncio.Lock()
-        self.rate_limited_count = 0
+        self.sender = sender
+        self.policy = policy
+        self.decisions = tuple(decisions)
+        self._rng = rng
+        self._log = log
+        self._sleep = sleep
 
-    def __repr__(self) -> str:
-        return f"TokenBucketPacer(rate={self.rate:.2f}/s, max={self.max_rate:.2f}/s, burst={self.burst})"
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            self._refill()
-            while self._tokens < 1:
-                await asyncio.sleep((1 - self._tokens) / self.rate)
-                self._refill()
-            self._tokens -= 1
-
-    def on_rate_limited(self) -> None:
-        self.rate_limited_count += 1
-        self._refill()
-        self.rate = max(self.min_rate, self.rate * self.decrease)
-        self._tokens = min(self._tokens, 0.0)
-
-    def on_success(self) -> None:
-        self._refill()
-        self.rate = min(self.max_rate, self.rate + self.increase)
+    async def send(self, request: Request) -> Response:
+        policy, method, path = self.policy, request.method, request.path
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self.sender.send(request)
+            if isinstance(outcome, Response) and request.accepts(outcome.status):
+                return outcome
+            error, reason = failure_of(outcome)
+            retry = decide(error, self.decisions)
+            if retry is None:
+                raise error
+            if attempt >= policy.max_attempts:
+                self._log.warning("Apple Music %s %s failed after %d attempts: %s", method, path, attempt, reason)
+                raise error
+            delay = retry.after if retry.after is not None else policy.backoff(attempt, self._rng)
+            if waited + delay > policy.max_total_wait:
+                self._log.warning(
+                    "Apple Music %s %s: %s; next wait %.2f s would exceed the %.2f s budget",
+                    method,
+                    path,
+                    reason,
+                    delay,
+                    policy.max_total_wait,
+                )
+                raise error
+            self._log.info(
+                "Apple Music %s %s: %s, retry %d/%d in %.2f s",
+                method,
+                path,
+                reason,
+                attempt,
+                policy.max_attempts - 1,
+                delay,
+            )
+            await self._sleep(delay)
+            waited += delay

@@ -180,6 +180,9 @@ class LoopbackApple:
         #: Seconds slept before answering each request.
         self.latency = 0.0
         self.requests: list[RecordedRequest] = []
+        #: Requests being answered now, and the most that ever were at once (shows a client's concurrency).
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._users: dict[str, _User] = {}
         self._failures: list[_Failure] = []
         self._rate: float | None = None
@@ -528,7 +531,12 @@ class LoopbackApple:
             timestamp=time.monotonic(),
         )
         self.requests.append(record)
-        response = await self._respond(request, record)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            response = await self._respond(request, record)
+        finally:
+            self.in_flight -= 1
         record.status = response.status
         return response
 
