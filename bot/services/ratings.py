@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from cachetools import TTLCache
 
 from bot import applemusic as am
+from bot.aio import gather, gather2
 from bot.applemusic import CatalogItem, ResourceType
 from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked
 from bot.storage import HoldReason, StorageError, Store
@@ -35,8 +36,6 @@ _REF_RE = re.compile(r"^(?P<type>[a-z-]{4,24}):(?P<id>[A-Za-z0-9._-]{1,64})$")
 #: text that is meant as an id (so an InvalidLink about it is the right answer, not a name search)
 _ID_LIKE_RE = re.compile(r"^(?:\d+|(?:pl|ra|i|l|p)\.\S*|id\d+)$", re.IGNORECASE)
 DEFAULT_STOREFRONT = "us"
-_T = TypeVar("_T")
-_U = TypeVar("_U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +103,6 @@ def _looks_like_link_or_id(text: str) -> bool:
         or text.startswith("<")
         or _ID_LIKE_RE.fullmatch(text) is not None
     )
-
-
-async def _both(first: Awaitable[_T], second: Awaitable[_U]) -> tuple[_T, _U]:
-    """Run two awaitables concurrently; if one fails, cancel the other and raise that failure."""
-    a = asyncio.ensure_future(first)
-    b = asyncio.ensure_future(second)
-    try:
-        done, _pending = await asyncio.wait({a, b}, return_when=asyncio.FIRST_EXCEPTION)
-        for task in (a, b):
-            if task in done and not task.cancelled() and task.exception() is not None:
-                task.result()  # raises that failure; the other task is cancelled below
-        return a.result(), b.result()
-    except BaseException:
-        for task in (a, b):
-            task.cancel()
-        await asyncio.gather(a, b, return_exceptions=True)
-        raise
 
 
 def describe_suggestion(item: CatalogItem) -> str:
@@ -341,7 +323,7 @@ class RatingService:
                 await self.token_rejected(ctx.user_id)
                 raise LinkStale() from None
 
-        (items, unknown), current = await _both(self._lookup([ref], ctx.storefront, ctx.language), rating())
+        (items, unknown), current = await gather2(self._lookup([ref], ctx.storefront, ctx.language), rating())
         if ref in unknown and current is None:
             raise not_in_storefront(ref, ctx.storefront)
         return RatedItem(ref, items.get(ref), current.value if current else None)
@@ -378,16 +360,14 @@ class RatingService:
 
         async def read() -> list[dict[str, am.Rating]]:
             try:
-                return list(
-                    await asyncio.gather(
-                        *(self.apple.get_ratings(t, ids, ctx.token, l=ctx.language) for t, ids in by_type.items())
-                    )
+                return await gather(
+                    self.apple.get_ratings(t, ids, ctx.token, l=ctx.language) for t, ids in by_type.items()
                 )
             except am.UserTokenInvalid:
                 await self.token_rejected(ctx.user_id)
                 raise LinkStale() from None
 
-        items, found = await _both(self.catalog_items(unique, ctx.storefront, ctx.language), read())
+        items, found = await gather2(self.catalog_items(unique, ctx.storefront, ctx.language), read())
         ratings: dict[tuple[ResourceType, str], int] = {}
         for rtype, got in zip(by_type, found, strict=True):
             for rid, rating in got.items():
@@ -399,7 +379,7 @@ class RatingService:
         ratings request per 100 tracks, sent concurrently."""
         if ref.type not in (ResourceType.ALBUMS, ResourceType.PLAYLISTS):
             raise NeedsAlbumOrPlaylist()
-        (parent_items, _unknown), tracks = await _both(
+        (parent_items, _unknown), tracks = await gather2(
             self._lookup([ref], ctx.storefront, ctx.language), self._track_list(ref, ctx.storefront, ctx.language)
         )
         by_type: dict[ResourceType, list[str]] = {}
@@ -407,8 +387,8 @@ class RatingService:
             by_type.setdefault(track.type, []).append(track.id)
         ratings: dict[tuple[ResourceType, str], int] = {}
         try:
-            found = await asyncio.gather(
-                *(self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language) for rtype, ids in by_type.items())
+            found = await gather(
+                self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language) for rtype, ids in by_type.items()
             )
         except am.UserTokenInvalid:
             await self.token_rejected(ctx.user_id)
