@@ -26,7 +26,7 @@ from bot.storage import (
     open_store,
     sqlite_path_from_url,
 )
-from bot.storage.schema import split_statements
+from bot.storage.sqlite import split_statements
 from tests.fixtures.storage import StoreFactory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,10 +2,11 @@
 
 The rest of the bot uses the :class:`Store` interface only (``await open_store(settings.database_url,
 TokenCipher.from_setting(settings.token_encryption_key))``); no SQL lives outside this package, and this
-package never imports ``discord``.
+package never imports ``discord``. The SQL is written once (:mod:`bot.storage.sql`) for both engines,
+SQLite (:mod:`bot.storage.sqlite`) and PostgreSQL (:mod:`bot.storage.postgres`, loaded only when used).
 """
 
-from bot.storage.base import RawRow, Store
+from bot.storage.base import Clock, RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.errors import (
     InvalidEncryptionKey,
@@ -16,7 +17,7 @@ from bot.storage.errors import (
     TokenDecryptError,
     UnsupportedDatabaseURL,
 )
-from bot.storage.factory import open_store, sqlite_path_from_url
+from bot.storage.factory import DatabaseURL, open_store, parse_database_url, sqlite_path_from_url
 from bot.storage.models import (
     Account,
     AccountStatus,
@@ -26,6 +27,7 @@ from bot.storage.models import (
     RatingValue,
     SharedMessage,
 )
+from bot.storage.options import StoreOptions
 from bot.storage.schema import Migration, load_migrations
 from bot.storage.sqlite import SqliteStore
 from bot.storage.transfer import CopyRefused, CopyReport, CopyVerificationFailed, copy_database
@@ -33,9 +35,11 @@ from bot.storage.transfer import CopyRefused, CopyReport, CopyVerificationFailed
 __all__ = [
     "Account",
     "AccountStatus",
+    "Clock",
     "CopyRefused",
     "CopyReport",
     "CopyVerificationFailed",
+    "DatabaseURL",
     "HoldReason",
     "InvalidEncryptionKey",
     "LinkStateResult",
@@ -49,6 +53,7 @@ __all__ = [
     "SqliteStore",
     "StorageError",
     "Store",
+    "StoreOptions",
     "StoreUnavailable",
     "TokenCipher",
     "TokenDecryptError",
@@ -56,5 +61,6 @@ __all__ = [
     "copy_database",
     "load_migrations",
     "open_store",
+    "parse_database_url",
     "sqlite_path_from_url",
 ]
