@@ -16,46 +16,23 @@ apply each migration exactly once.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Self
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from bot.storage.base import Clock
 from bot.storage.crypto import TokenCipher
-from bot.storage.dialect import NO_PARAMS, Dialect, Params, Session
+from bot.storage.dialect import POSTGRES, Session
 from bot.storage.errors import StorageError, StoreUnavailable
 from bot.storage.factory import describe_dsn
 from bot.storage.models import Row
 from bot.storage.options import StoreOptions
-from bot.storage.schema import POSTGRES_MIGRATIONS, Migration, apply_migrations
 from bot.storage.sql import SqlStore
 from bot.storage.transfer import TABLES, TableSpec
-
-log = logging.getLogger(__name__)
-
-# Arbitrary constant key for pg_advisory_xact_lock: "migrations of this bot's schema".
-_MIGRATION_LOCK_KEY = 0x41504D5F4D494752  # "APM_MIGR"
-
-POSTGRES = Dialect(
-    name="postgres",
-    numbered=True,
-    least="LEAST",
-    same_as="IS NOT DISTINCT FROM",
-    for_update=" FOR UPDATE",
-    skip_locked=" FOR UPDATE SKIP LOCKED",
-    insertion_order="seq",  # link_states.seq, an identity column (SQLite has its rowid)
-    float_type="DOUBLE PRECISION",
-    keep_identity=" OVERRIDING SYSTEM VALUE",
-    table_exists="SELECT CASE WHEN to_regclass(:name::text) IS NULL THEN 0 ELSE 1 END",
-    migration_lock=f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})",
-    migrations=POSTGRES_MIGRATIONS,
-)
 
 #: what a lost or refused connection raises: the database is unavailable, not the query wrong
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -78,24 +55,20 @@ def application_name(pid: int | None = None) -> str:
 class PostgresSession(Session):
     """One pooled asyncpg connection."""
 
-    dialect = POSTGRES
-    failures = (asyncpg.PostgresError,)
-
     def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(POSTGRES, failures=(asyncpg.PostgresError,))
         self._conn = conn
 
-    async def rows(self, sql: str, params: Params = NO_PARAMS) -> list[Row]:
-        text, args = POSTGRES.bind(sql, params)
+    async def _fetch(self, text: str, args: Any) -> list[Row]:
         return list(await self._conn.fetch(text, *args))
 
-    async def write(self, sql: str, params: Params = NO_PARAMS) -> int:
-        text, args = POSTGRES.bind(sql, params)
+    async def _execute(self, text: str, args: Any) -> int:
         status: str = await self._conn.execute(text, *args)
         tail = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "DELETE 0", "INSERT 0 1"
         return int(tail) if tail.isdigit() else 0
 
-    async def write_many(self, sql: str, params: Sequence[Params]) -> None:
-        await self._conn.executemany(POSTGRES.compile(sql)[0], [POSTGRES.bind(sql, p)[1] for p in params])
+    async def _execute_many(self, text: str, args: list[Any]) -> None:
+        await self._conn.executemany(text, args)
 
     async def script(self, sql: str) -> None:
         await self._conn.execute(sql)  # without arguments: the simple protocol, several statements at once
@@ -106,34 +79,24 @@ class PostgresSession(Session):
 
 
 class PostgresStore(SqlStore):
-    """The PostgreSQL :class:`~bot.storage.base.Store`. Create it with :meth:`open`."""
+    """The PostgreSQL :class:`~bot.storage.base.Store`: ``await PostgresStore.open(dsn, cipher)``.
+
+    Tokens are never cached (whatever ``StoreOptions.token_cache_seconds`` says): several processes share the
+    database, and a token cached here would outlive an ``/unlink`` handled by another process. Each connection
+    reports ``application_name`` = :func:`application_name` (unless the DSN sets one), so ``pg_stat_activity``
+    tells which bot process holds it.
+    """
+
+    caches_tokens = False
 
     def __init__(
         self, pool: asyncpg.Pool, where: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions
     ) -> None:
-        super().__init__(cipher, clock=clock, options=options, cache_tokens=False)
+        super().__init__(where, cipher, clock=clock, options=options)
         self._pool = pool
-        self._where = where
 
     @classmethod
-    async def open(
-        cls,
-        dsn: str,
-        cipher: TokenCipher,
-        *,
-        clock: Clock = time.time,
-        migrations: Sequence[Migration] | None = None,
-        options: StoreOptions | None = None,
-    ) -> PostgresStore:
-        """Connect a pool to ``dsn`` (``postgresql://user:password@host:port/database``) and migrate.
-
-        ``migrations`` defaults to the files shipped in ``bot/storage/migrations/postgres``. Tokens are never
-        cached (whatever ``options.token_cache_seconds`` says): several processes share the database, and a token
-        cached here would outlive an ``/unlink`` handled by another process. Each connection reports
-        ``application_name`` = :func:`application_name` (unless the DSN sets one), so ``pg_stat_activity``
-        tells which bot process holds it.
-        """
-        options = options if options is not None else StoreOptions()
+    async def _connect(cls, dsn: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> Self:
         where = describe_dsn(dsn)
         settings = {} if "application_name" in dsn else {"application_name": application_name()}
         try:
@@ -151,27 +114,7 @@ class PostgresStore(SqlStore):
                 f"cannot connect to the PostgreSQL database {where} ({type(exc).__name__}); check DATABASE_URL "
                 "and that the server is running"
             ) from None
-        try:
-            async with pool.acquire() as conn:
-                version = await apply_migrations(PostgresSession(conn), migrations, database=where)
-        except BaseException:
-            await pool.close()
-            raise
-        log.debug("Opened PostgreSQL store %s at schema version %d", where, version)
         return cls(pool, where, cipher, clock=clock, options=options)
-
-    @property
-    def location(self) -> str:
-        return self._where
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            await self._pool.close()
-        except Exception:  # closing is best effort; never hang shutdown
-            self._pool.terminate()
 
     async def database_identity(self) -> str:
         async with self._session() as db:
@@ -185,6 +128,12 @@ class PostgresStore(SqlStore):
         return f"postgresql:{cluster}:{database}"
 
     # ------------------------------------------------------------------ engine hooks
+    async def _disconnect(self) -> None:
+        try:
+            await self._pool.close()
+        except Exception:  # closing is best effort; never hang shutdown
+            self._pool.terminate()
+
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[PostgresSession]:
         self._check_open()
@@ -193,7 +142,7 @@ class PostgresStore(SqlStore):
                 yield PostgresSession(conn)
         except _UNAVAILABLE as exc:
             # our own words only (host, port, database and the error's type): never the DSN
-            raise StoreUnavailable(self._where, type(exc).__name__) from None
+            raise StoreUnavailable(self.location, type(exc).__name__) from None
 
     async def _before_import(self, db: Session) -> None:
         # Nobody else writes these tables until we commit (readers are not blocked).

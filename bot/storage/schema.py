@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-from bot.storage.dialect import Session
+from bot.storage.dialect import POSTGRES, SQLITE, Session
 from bot.storage.errors import MigrationError, SchemaTooNew
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ class Migration:
         return f"{self.version:04d}_{self.name}"
 
 
-SQLITE_MIGRATIONS: Final = "migrations"
-POSTGRES_MIGRATIONS: Final = "migrations/postgres"
+SQLITE_MIGRATIONS: Final = SQLITE.migrations
+POSTGRES_MIGRATIONS: Final = POSTGRES.migrations
 
 
 def load_migrations(package: str = "bot.storage", directory: str = SQLITE_MIGRATIONS) -> tuple[Migration, ...]:
@@ -73,7 +73,7 @@ def load_migrations(package: str = "bot.storage", directory: str = SQLITE_MIGRAT
 
 async def current_version(db: Session) -> int:
     """The schema version the database is at (0 for a new, empty database)."""
-    if not await db.value(db.dialect.table_exists, {"name": "schema_version"}):
+    if not await db.value("{table_exists}", {"name": "schema_version"}):
         return 0
     return int(await db.value("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
 
@@ -95,8 +95,8 @@ async def apply_migrations(db: Session, migrations: Sequence[Migration] | None, 
             continue
         try:
             async with db.transaction():
-                if db.dialect.migration_lock is not None:
-                    await db.write(db.dialect.migration_lock)
+                if db.dialect.fragments["migration_lock"]:
+                    await db.write("{migration_lock}")
                 await db.write(_VERSION_TABLE)
                 version = await current_version(db)
                 if version > known:

@@ -4,6 +4,7 @@
 :class:`~bot.storage.dialect.Session`. An engine (:mod:`bot.storage.sqlite`, :mod:`bot.storage.postgres`) only
 opens its connections and provides:
 
+* :meth:`SqlStore._connect`: connect and set up a store (:meth:`SqlStore.open` then migrates it).
 * :meth:`SqlStore._session`: a connection for one public method. SQLite: its one connection, under an
   ``asyncio.Lock`` (so each method is atomic among this process's coroutines); PostgreSQL: a pooled connection,
   with lost or refused connections raised as :class:`~bot.storage.errors.StoreUnavailable`.
@@ -11,7 +12,7 @@ opens its connections and provides:
   make sure no copy is left behind (SQLite folds and truncates its write-ahead log).
 * :meth:`SqlStore._before_import` and :meth:`SqlStore._after_import`: table locking and identity generators
   for ``copy-db``.
-* ``close``, ``location`` and ``database_identity``.
+* :meth:`SqlStore._disconnect` and ``database_identity``.
 
 Concurrency across processes rests on single statements and transactions: an outbox claim is one statement
 that takes only due, unleased rows (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so two processes never take
@@ -27,7 +28,8 @@ import time
 from abc import abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
 from cachetools import TTLCache
 
@@ -45,7 +47,7 @@ from bot.storage.models import (
     SharedMessage,
 )
 from bot.storage.options import StoreOptions
-from bot.storage.schema import current_version
+from bot.storage.schema import Migration, apply_migrations, current_version
 from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, keyset_pages, table_spec
 
 log = logging.getLogger(__name__)
@@ -174,19 +176,71 @@ _ACTIVE_CLAIMS = "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND l
 class SqlStore(Store):
     """Every :class:`Store` method, once, over the engine hooks listed in the module docstring."""
 
-    def __init__(self, cipher: TokenCipher, *, clock: Clock, options: StoreOptions, cache_tokens: bool) -> None:
+    #: Whether decrypted tokens may be kept in memory (``StoreOptions.token_cache_seconds``): only where this
+    #: process is the only one using the database.
+    caches_tokens: ClassVar[bool]
+
+    def __init__(self, location: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> None:
+        self._location = location
         self._cipher = cipher
         self._clock = clock
         self._options = options
         self._closed = False
         # user_id -> decrypted token of an active account, invalidated by link, unlink and mark_stale.
         self._tokens: TTLCache[int, str] | None = None
-        if cache_tokens and options.token_cache_seconds > 0:
+        if self.caches_tokens and options.token_cache_seconds > 0:
             self._tokens = TTLCache(options.token_cache_size, options.token_cache_seconds, time.monotonic)
         # guild_id -> its share channels (every message and reaction asks).
         self._share_channels: dict[int, frozenset[int]] = {}
 
+    @classmethod
+    async def open(
+        cls,
+        target: str | Path,
+        cipher: TokenCipher,
+        *,
+        clock: Clock = time.time,
+        migrations: Sequence[Migration] | None = None,
+        options: StoreOptions | None = None,
+    ) -> Self:
+        """Open the database ``target`` (SQLite: a file path, its parent directories and the file created if
+        needed; PostgreSQL: a DSN ``postgresql://user:password@host:port/database``) and migrate it.
+
+        ``migrations`` defaults to the engine's shipped files (``bot/storage/migrations``, or its ``postgres``
+        folder); tests pass a prefix of them to build an older database. ``options`` defaults to today's values.
+        """
+        store = await cls._connect(str(target), cipher, clock=clock, options=options or StoreOptions())
+        try:
+            async with store._session() as db:
+                version = await apply_migrations(db, migrations, database=store.location)
+        except BaseException:
+            await store.close()
+            raise
+        log.debug("Opened %r at schema version %d", store, version)
+        return store
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._tokens is not None:
+            self._tokens.clear()
+        await self._disconnect()
+
     # ------------------------------------------------------------------ engine hooks
+    @classmethod
+    @abstractmethod
+    async def _connect(cls, target: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> Self:
+        """Connect to ``target`` and set the connection(s) up; raises :class:`StorageError` if it cannot."""
+
+    @abstractmethod
+    async def _disconnect(self) -> None:
+        """Close the connection(s), letting a method that holds one finish first."""
+
     @abstractmethod
     def _session(self) -> AbstractAsyncContextManager[Session]:
         """A connection for one public method (raises :class:`StorageError` once the store is closed)."""

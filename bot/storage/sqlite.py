@@ -15,63 +15,32 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, Self
 
 import aiosqlite
 
 from bot.storage.base import Clock
 from bot.storage.crypto import TokenCipher
-from bot.storage.dialect import NO_PARAMS, Dialect, Params, Session
+from bot.storage.dialect import SQLITE, Session
 from bot.storage.errors import MigrationError
 from bot.storage.models import Row
 from bot.storage.options import StoreOptions
-from bot.storage.schema import SQLITE_MIGRATIONS, Migration, apply_migrations
 from bot.storage.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
-SQLITE = Dialect(
-    name="sqlite",
-    numbered=False,
-    least="MIN",
-    same_as="IS",
-    for_update="",
-    skip_locked="",  # a claim is one statement; SQLite has one writer at a time
-    insertion_order="rowid",
-    float_type="REAL",
-    keep_identity="",  # AUTOINCREMENT takes the given ids and moves sqlite_sequence past them
-    table_exists="SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = :name",
-    migration_lock=None,  # BEGIN IMMEDIATE already admits one writer
-    migrations=SQLITE_MIGRATIONS,
-)
-
 
 class SqliteSession(Session):
-    """The store's one aiosqlite connection (autocommit mode: transactions are explicit)."""
-
-    dialect = SQLITE
-    failures = (sqlite3.Error,)
+    """The store's one aiosqlite connection (autocommit mode: transactions are explicit), and the lock that
+    gives it to one public method at a time."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
+        super().__init__(SQLITE, failures=(sqlite3.Error,))
+        self.lock = asyncio.Lock()
         self._db = db
-
-    async def rows(self, sql: str, params: Params = NO_PARAMS) -> list[Row]:
-        return list(await self._db.execute_fetchall(*SQLITE.bind(sql, params)))
-
-    async def write(self, sql: str, params: Params = NO_PARAMS) -> int:
-        cursor = await self._db.execute(*SQLITE.bind(sql, params))
-        count = cursor.rowcount
-        await cursor.close()
-        return count
-
-    async def write_many(self, sql: str, params: Sequence[Params]) -> None:
-        await self._db.executemany(SQLITE.compile(sql)[0], [dict(p) for p in params])
-
-    async def script(self, sql: str) -> None:
-        for statement in split_statements(sql):
-            await self._db.execute(statement)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -87,36 +56,43 @@ class SqliteSession(Session):
             raise
         await self._db.execute("COMMIT")
 
+    async def script(self, sql: str) -> None:
+        for statement in split_statements(sql):
+            await self._db.execute(statement)
+
+    async def _fetch(self, text: str, args: Any) -> list[Row]:
+        return list(await self._db.execute_fetchall(text, args))
+
+    async def _execute(self, text: str, args: Any) -> int:
+        cursor = await self._db.execute(text, args)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def _execute_many(self, text: str, args: list[Any]) -> None:
+        await self._db.executemany(text, args)
+
+    async def close(self) -> None:
+        try:
+            await self._db.execute("PRAGMA optimize")
+        except sqlite3.Error:  # best effort
+            pass
+        await self._db.close()
+
 
 class SqliteStore(SqlStore):
-    """The SQLite :class:`~bot.storage.base.Store`. Create it with :meth:`open`."""
+    """The SQLite :class:`~bot.storage.base.Store`: ``await SqliteStore.open(path, cipher)``."""
+
+    caches_tokens = True  # one process uses the file
 
     def __init__(
         self, db: aiosqlite.Connection, path: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions
     ) -> None:
-        super().__init__(cipher, clock=clock, options=options, cache_tokens=True)
-        self._connection = db
+        super().__init__(path, cipher, clock=clock, options=options)
         self._db = SqliteSession(db)
-        self._path = path
-        self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(
-        cls,
-        path: str | Path,
-        cipher: TokenCipher,
-        *,
-        clock: Clock = time.time,
-        migrations: Sequence[Migration] | None = None,
-        options: StoreOptions | None = None,
-    ) -> SqliteStore:
-        """Open (creating parent directories and the file if needed) and migrate to the latest schema.
-
-        ``migrations`` defaults to the files shipped in ``bot/storage/migrations``; tests pass a prefix of
-        them to build an older database. ``options`` defaults to :class:`StoreOptions`' defaults.
-        """
-        options = options if options is not None else StoreOptions()
-        target = str(path)
+    async def _connect(cls, target: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> Self:
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(target, isolation_level=None, timeout=options.busy_timeout)
@@ -129,33 +105,14 @@ class SqliteStore(SqlStore):
             if mode != "wal" and target != ":memory:":
                 log.warning("SQLite did not switch to WAL mode (journal_mode=%s) for %s", mode, target)
             await db.execute("PRAGMA synchronous = NORMAL")
-            version = await apply_migrations(SqliteSession(db), migrations, database=target)
         except BaseException:
             await db.close()
             raise
-        log.debug("Opened SQLite store %s at schema version %d", target, version)
         return cls(db, target, cipher, clock=clock, options=options)
 
     @property
     def path(self) -> str:
-        return self._path
-
-    @property
-    def location(self) -> str:
-        return self._path
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        async with self._lock:
-            self._closed = True
-            if self._tokens is not None:
-                self._tokens.clear()
-            try:
-                await self._connection.execute("PRAGMA optimize")
-            except sqlite3.Error:  # best effort
-                pass
-            await self._connection.close()
+        return self.location
 
     async def pragmas(self) -> dict[str, str]:
         """The connection's safety settings (for ``check`` and tests): journal mode, synchronous, ..."""
@@ -164,14 +121,18 @@ class SqliteStore(SqlStore):
             return {name: str(await db.value(f"PRAGMA {name}")) for name in names}
 
     async def database_identity(self) -> str:
-        if self._path == ":memory:":
+        if self.path == ":memory:":
             return f"sqlite-memory:{id(self)}"
-        return await asyncio.to_thread(_file_identity, self._path)
+        return await asyncio.to_thread(_file_identity, self.path)
 
     # ------------------------------------------------------------------ engine hooks
+    async def _disconnect(self) -> None:
+        async with self._db.lock:
+            await self._db.close()
+
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[SqliteSession]:
-        async with self._lock:
+        async with self._db.lock:
             self._check_open()
             yield self._db
 
