@@ -235,7 +235,7 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ raw rows (copy-db)
     # Used by :mod:`bot.storage.transfer` only. ``table`` is always one of ``transfer.TABLES``, whose columns
-    # and keys the backends build their SQL from; other names raise ``ValueError``.
+    # and keys the store builds its SQL from; other names raise ``ValueError``.
     @property
     @abstractmethod
     def location(self) -> str:
