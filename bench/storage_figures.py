@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bot.storage import OutboxEntry, SqliteStore, Store, TokenCipher
+from bot.storage import OutboxEntry, SqliteStore, Store, StoreOptions, TokenCipher
 from tests.fixtures.storage import PostgresServer, PostgresUnavailable, start_postgres
 
 NO_TARGET = "no target (information for operators)"
@@ -203,9 +203,9 @@ async def figure_storage(tmp: Path, quick: bool) -> list[dict[str, Any]]:
     cipher = TokenCipher.from_setting(TokenCipher.generate_key())
     files = iter(range(1, 100))
 
-    def sqlite(cache_ttl: float = 60.0) -> StoreOpener:
+    def sqlite(options: StoreOptions | None = None) -> StoreOpener:
         async def opener() -> Store:
-            return await SqliteStore.open(tmp / f"fig6-{next(files)}.db", cipher, token_cache_ttl=cache_ttl)
+            return await SqliteStore.open(tmp / f"fig6-{next(files)}.db", cipher, options=options)
 
         return opener
 
@@ -213,7 +213,8 @@ async def figure_storage(tmp: Path, quick: bool) -> list[dict[str, Any]]:
     tokens: dict[str, dict[str, Any]] = {}
     cycle["SQLite, one process (reference)"] = await _with_stores([sqlite()], lambda s: warmed_outbox_cycle(s, n))
     tokens["SQLite, cached (reference)"] = await _with_stores([sqlite()], lambda s: token_reads(s[0], accounts, reads))
-    tokens["SQLite, cache off"] = await _with_stores([sqlite(0.0)], lambda s: token_reads(s[0], accounts, reads))
+    no_cache = StoreOptions(token_cache_seconds=0)
+    tokens["SQLite, cache off"] = await _with_stores([sqlite(no_cache)], lambda s: token_reads(s[0], accounts, reads))
 
     pg_rows = (
         "PostgreSQL, one process",

@@ -110,7 +110,7 @@ async def test_crashed_workers_claims_come_back_after_the_lease(store: SqliteSto
     assert {e.claimed_by for e in reclaimed} == {"other"}
     # The crashed worker's late retry_later must not steal the row back.
     assert await store.retry_later(claimed[0], T0 + 100, "boom") is False
-    assert await store.complete_many(reclaimed) == 3
+    assert [await store.complete(e) for e in reclaimed] == [True, True, True]
 
 
 async def test_retry_later_counts_attempts_and_delays(store: SqliteStore) -> None:
@@ -150,17 +150,17 @@ async def test_unlinked_holds_wait_for_link_and_expire(store: SqliteStore, fake_
     assert await store.pending_for_user(U2) == []
 
 
-async def test_release_drops_expired_holds(store: SqliteStore) -> None:
+async def test_linking_drops_expired_holds_and_releases_the_others(store: SqliteStore) -> None:
     await store.enqueue(U1, "songs", "old", 1, T0, debounce=0, hold="unlinked", hold_expires_at=T0 + 600)
     await store.enqueue(
         U1, "songs", "new", 1, T0 + 500, debounce=0, hold="unlinked", hold_expires_at=T0 + 1100
     )
-    assert await store.release_user(U1, T0 + 700) == 1
+    await store.link_account(U1, "token-u1-" + "a" * 40, "us", now=T0 + 700)
     assert [e.item_id for e in await store.claim_due("w", T0 + 700)] == ["new"]
     assert await store.outbox_size() == 1
 
 
-async def test_hold_user_and_release(store: SqliteStore) -> None:
+async def test_hold_user_until_the_user_links_again(store: SqliteStore) -> None:
     for item in ("1", "2"):
         await store.enqueue(U1, "songs", item, 1, T0, debounce=0)
     await store.enqueue(U2, "songs", "1", 1, T0, debounce=0)
@@ -168,7 +168,8 @@ async def test_hold_user_and_release(store: SqliteStore) -> None:
     assert [e.user_id for e in await store.claim_due("w", T0 + 1)] == [U2]
     assert {e.held for e in await store.pending_for_user(U1)} == {HoldReason.STALE}
     assert await store.purge_expired_holds(T0 + 10**9) == 0  # stale holds have no expiry
-    assert await store.release_user(U1, T0 + 5) == 2
+    await store.link_account(U1, "token-u1-" + "a" * 40, "us", now=T0 + 5)  # releases both rows
+    assert {e.held for e in await store.pending_for_user(U1)} == {None}
     assert sorted(e.item_id for e in await store.claim_due("w", T0 + 5)) == ["1", "2"]
     with pytest.raises(ValueError):
         await store.hold_user(U1, "whatever")
@@ -196,17 +197,6 @@ async def test_next_due_at(store: SqliteStore) -> None:
     await store.complete(claimed)
     await store.hold_user(U1, "stale")
     assert await store.next_due_at() is None
-
-
-async def test_complete_many_mixes_current_and_outdated(store: SqliteStore) -> None:
-    for item in ("1", "2", "3"):
-        await store.enqueue(U1, "songs", item, 1, T0, debounce=0)
-    claimed = await store.claim_due("w", T0)
-    await store.enqueue(U1, "songs", "2", -1, T0 + 1, debounce=0)
-    assert await store.complete_many(claimed) == 2
-    assert await store.complete_many([]) == 0
-    [left] = await store.pending_for_user(U1)
-    assert (left.item_id, left.value, left.version, left.claimed_by) == ("2", -1, 2, None)
 
 
 async def test_enqueue_validates_input(store: SqliteStore) -> None:
@@ -351,13 +341,8 @@ async def test_throughput_sanity_2000_cycles(store: SqliteStore) -> None:
         await store.enqueue(i % 50, "songs", str(i), 1 if i % 2 else -1, T0, debounce=0)
     assert await store.outbox_size() == 2000
     completed = 0
-    single = True
     while batch := await store.claim_due("bench", T0 + 1, limit=100, lease=60):
-        if single:
-            for entry in batch:
-                completed += await store.complete(entry)
-        else:
-            completed += await store.complete_many(batch)
-        single = not single
+        for entry in batch:
+            completed += await store.complete(entry)
     assert completed == 2000
     assert await store.outbox_size() == 0

@@ -21,7 +21,7 @@ import pytest
 from bot.storage import MigrationError, SchemaTooNew, TokenCipher, load_migrations, open_store
 from bot.storage.postgres import PostgresStore, application_name
 from bot.storage.schema import POSTGRES_MIGRATIONS, Migration
-from tests.fixtures.storage import FakeClock, PostgresServer
+from tests.fixtures.storage import FakeClock, PostgresServer, find_pg_bin
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "MUT-Aq1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ-secret-user-token-0001"
@@ -67,7 +67,7 @@ async def test_two_pools_claiming_concurrently_never_get_the_same_row(
         while batch := await store.claim_due(worker, now, limit=5, lease=60):
             claimed[worker].extend(e.id for e in batch)
             await asyncio.sleep(0)  # let the other process in between claims
-            assert await store.complete_many(batch) == len(batch)
+            assert [await store.complete(e) for e in batch] == [True] * len(batch)
 
     await asyncio.gather(drain(first, "a"), drain(second, "b"), drain(first, "a"), drain(second, "b"))
     a, b = claimed["a"], claimed["b"]
@@ -258,6 +258,20 @@ async def test_newer_schema_stops_with_a_clear_message(pg_url: str, cipher: Toke
         await PostgresStore.open(pg_url, cipher)
     assert info.value.db_version == 99 and "127.0.0.1" in str(info.value)
     assert (await _versions(pg_url))[-1] == (99, "from_the_future")
+
+
+# ---------------------------------------------------------------------- finding the binaries
+def test_the_highest_installed_postgresql_is_used_unless_pg_bin_says_otherwise(tmp_path: Path) -> None:
+    """As scripts/setup: any /usr/lib/postgresql/<version>/bin/initdb will do; the newest one is taken."""
+    for version, has_initdb in (("9.6", True), ("15", True), ("16", True), ("17", False), ("devel", True)):
+        (tmp_path / version / "bin").mkdir(parents=True)
+        if has_initdb:
+            (tmp_path / version / "bin" / "initdb").touch()
+    assert find_pg_bin({}, root=tmp_path) == tmp_path / "16" / "bin"
+    assert find_pg_bin({"PG_BIN": "/opt/pg/bin"}, root=tmp_path) == Path("/opt/pg/bin")
+    assert find_pg_bin({}, root=tmp_path / "nothing-here") is None
+    installed = find_pg_bin({})  # this machine: whatever version apt installed
+    assert installed is None or (installed / "initdb").exists()
 
 
 # ---------------------------------------------------------------------- python -m bot migrate

@@ -11,22 +11,26 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 import bot.storage
 from bot.storage import (
+    DatabaseURL,
     Migration,
     MigrationError,
     SchemaTooNew,
     SqliteStore,
     Store,
+    StoreOptions,
     TokenCipher,
     UnsupportedDatabaseURL,
     load_migrations,
     open_store,
+    parse_database_url,
     sqlite_path_from_url,
 )
-from bot.storage.schema import split_statements
+from bot.storage.sqlite import split_statements
 from tests.fixtures.storage import StoreFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +209,37 @@ def test_migration_files_must_be_numbered_without_gaps(
 )
 def test_sqlite_urls(url: str, path: str) -> None:
     assert sqlite_path_from_url(url) == path
+    assert parse_database_url(url) == DatabaseURL("sqlite", path, path)
+
+
+@pytest.mark.parametrize(
+    ("url", "dsn", "location"),
+    [
+        ("postgresql://bot:s3cr3t@db:5433/ratings", "postgresql://bot:s3cr3t@db:5433/ratings", "postgresql://db:5433/ratings"),
+        ("postgres://bot@127.0.0.1/bot", "postgresql://bot@127.0.0.1/bot", "postgresql://127.0.0.1:5432/bot"),
+        ("postgresql+asyncpg://u:p@h/d", "postgresql://u:p@h/d", "postgresql://h:5432/d"),
+        (" POSTGRESQL://h ", "postgresql://h", "postgresql://h:5432/(default)"),
+        ("postgresql:///bot?host=/run/postgresql", "postgresql:///bot?host=/run/postgresql", "postgresql://localhost:5432/bot"),
+    ],
+)
+def test_postgresql_urls(url: str, dsn: str, location: str) -> None:
+    parsed = parse_database_url(url)
+    assert (parsed.engine, parsed.target, parsed.location) == ("postgres", dsn, location)
+    assert "s3cr3t" not in repr(parsed) and "s3cr3t" not in str(parsed)
+
+
+def test_parsing_a_url_opens_nothing_and_never_loads_asyncpg(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from bot.storage import parse_database_url\n"
+        f"parse_database_url('sqlite:///{tmp_path}/never.db')\n"
+        "parse_database_url('postgresql://bot:pw@127.0.0.1:1/bot')\n"
+        "assert 'asyncpg' not in sys.modules, 'asyncpg was imported'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok" and not (tmp_path / "never.db").exists()
 
 
 @pytest.mark.parametrize(
@@ -216,12 +251,16 @@ def test_sqlite_urls(url: str, path: str) -> None:
         ("sqlite:///bot.db?mode=ro", "no query string"),
         ("mysql://u:hunter2@h/db", "'mysql' is not supported"),
         ("data/bot.db", "'missing' is not supported"),
+        ("postgresql://", "names no server"),
+        ("postgres:bot", "names no server"),
     ],
 )
 async def test_bad_urls_are_clear_errors(url: str, match: str, cipher: TokenCipher) -> None:
     with pytest.raises(UnsupportedDatabaseURL, match=match) as info:
-        await open_store(url, cipher)
+        parse_database_url(url)
     assert "hunter2" not in str(info.value)
+    with pytest.raises(UnsupportedDatabaseURL, match=match):
+        await open_store(url, cipher)
 
 
 async def test_unreachable_postgresql_is_a_clear_error_without_the_password(cipher: TokenCipher) -> None:
@@ -252,6 +291,55 @@ async def test_open_store_creates_parent_directories(
         await absolute.close()
     async with await open_store("sqlite:///:memory:", cipher) as memory:
         assert await memory.outbox_size() == 0
+
+
+async def test_store_options_reach_the_engine(
+    store_backend: str, db_path: Path, cipher: TokenCipher, request: pytest.FixtureRequest
+) -> None:
+    """Defaults are today's values; a changed knob changes what the store does (one per engine here)."""
+    assert StoreOptions() == StoreOptions(60.0, 10_000, 60.0, 10.0, 1, 10, 10.0, 60.0)
+    options = StoreOptions(busy_timeout=2.5, touch_interval=5.0, pool_min_size=2, pool_max_size=3)
+    if store_backend == "sqlite":
+        url = f"sqlite:///{db_path}"
+    else:
+        url = await request.getfixturevalue("postgres_server").create_database()
+    async with await open_store(url, cipher, clock=lambda: T0, options=options) as store:
+        await store.link_account(1, "token-" + "t" * 40, "us", now=T0)
+        await store.touch_account(1, now=T0 + 5)
+        account = await store.get_account(1)
+        assert account is not None and account.last_used == T0 + 5  # not 60 s: the option's 5 s
+        if isinstance(store, SqliteStore):
+            assert (await store.pragmas())["busy_timeout"] == "2500"
+        else:
+            conn = await asyncpg.connect(url)
+            try:
+                name = url.rsplit("/", 1)[1]
+                count = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'ratings-%'"
+                assert await conn.fetchval(count, name) == 2  # pool_min_size connections opened at once
+            finally:
+                await conn.close()
+    for bad in ({"pool_min_size": 4, "pool_max_size": 3}, {"token_cache_size": 0}, {"touch_interval": -1}):
+        with pytest.raises(ValueError, match="StoreOptions"):
+            StoreOptions(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.sqlite_only  # PostgreSQL never caches tokens: test_an_unlink_by_another_process_takes_effect_at_once
+async def test_the_token_cache_follows_the_options(
+    store_factory: StoreFactory, db_path: Path, cipher: TokenCipher
+) -> None:
+    token = "token-cached-" + "c" * 40
+    writer = await store_factory()
+    await writer.link_account(1, token, "us")
+    cached = await SqliteStore.open(db_path, cipher)
+    uncached = await SqliteStore.open(db_path, cipher, options=StoreOptions(token_cache_seconds=0))
+    try:
+        assert await cached.get_user_token(1) == token and await uncached.get_user_token(1) == token
+        assert await writer.unlink(1)  # another connection (another process) unlinks
+        assert await cached.get_user_token(1) == token  # cached for up to token_cache_seconds
+        assert await uncached.get_user_token(1) is None  # no cache: reads the file every time
+    finally:
+        await cached.close()
+        await uncached.close()
 
 
 async def test_closed_store_refuses_work(store: SqliteStore) -> None:

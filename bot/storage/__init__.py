@@ -2,10 +2,11 @@
 
 The rest of the bot uses the :class:`Store` interface only (``await open_store(settings.database_url,
 TokenCipher.from_setting(settings.token_encryption_key))``); no SQL lives outside this package, and this
-package never imports ``discord``.
+package never imports ``discord``. The SQL is written once (:mod:`bot.storage.sql`) for both engines,
+SQLite (:mod:`bot.storage.sqlite`) and PostgreSQL (:mod:`bot.storage.postgres`, loaded only when used).
 """
 
-from bot.storage.base import RawRow, Store
+from bot.storage.base import Clock, RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.errors import (
     InvalidEncryptionKey,
@@ -34,6 +35,7 @@ from bot.storage.transfer import CopyRefused, CopyReport, CopyVerificationFailed
 __all__ = [
     "Account",
     "AccountStatus",
+    "Clock",
     "CopyRefused",
     "CopyReport",
     "CopyVerificationFailed",

@@ -4,7 +4,7 @@ Conventions for every backend:
 
 * All methods are coroutines; every write is committed before the method returns.
 * Times are float seconds since the Unix epoch (UTC). Methods that take ``now`` use the store's clock when
-  it is omitted (``SqliteStore.open(..., clock=...)`` injects one for tests).
+  it is omitted (``open_store(..., clock=...)`` injects one for tests).
 * Discord ids are ints; Apple item types are the API's type segment (``"songs"``, ``"albums"``,
   ``"library-songs"``...) and item ids are strings.
 * Nothing returned, raised or logged contains a music user token or key material.
@@ -13,7 +13,7 @@ Conventions for every backend:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Self, TypeAlias
 
@@ -28,6 +28,8 @@ from bot.storage.models import (
 #: A raw table row as ``copy-db`` moves it between engines: column name → ``bytes``, ``int``, ``float``, ``str``,
 #: ``bool`` or ``None`` (see :mod:`bot.storage.transfer`).
 RawRow: TypeAlias = dict[str, object]
+#: The store's clock: float seconds since the Unix epoch (``time.time``; tests inject a fake one).
+Clock: TypeAlias = Callable[[], float]
 
 
 class Store(ABC):
@@ -69,8 +71,9 @@ class Store(ABC):
     async def get_user_token(self, user_id: int) -> str | None:
         """The decrypted music user token of an *active* account; ``None`` if not linked or stale.
 
-        SQLite (one process) caches it in memory for a short time, invalidated by link, unlink and mark_stale.
-        PostgreSQL reads it every time: another process may have unlinked or marked the account stale.
+        SQLite (one process) caches it in memory for a short time (``StoreOptions.token_cache_seconds``),
+        invalidated by link, unlink and mark_stale. PostgreSQL reads it every time, by design: another process
+        may have unlinked or marked the account stale.
         Raises :class:`~bot.storage.errors.TokenDecryptError` if no configured key can decrypt it.
         """
 
@@ -95,9 +98,6 @@ class Store(ABC):
 
         Afterwards no trace of the token remains in the database files. True if an account existed.
         """
-
-    @abstractmethod
-    async def count_accounts(self, status: str | None = None) -> int: ...
 
     @abstractmethod
     async def rotate_keys(self) -> int:
@@ -142,10 +142,6 @@ class Store(ABC):
     async def is_share_channel(self, guild_id: int, channel_id: int) -> bool:
         """Hot path (every message/reaction): answered from an in-memory cache after the first call."""
 
-    @abstractmethod
-    async def forget_guild(self, guild_id: int) -> int:
-        """Drop a guild's settings (the bot left it). Returns the number of rows deleted."""
-
     # ------------------------------------------------------------------ shared messages
     @abstractmethod
     async def record_shared_message(
@@ -165,9 +161,6 @@ class Store(ABC):
     @abstractmethod
     async def recent_shared_messages(self, since: float, *, limit: int = 100) -> list[SharedMessage]:
         """Messages recorded at or after ``since``, newest first."""
-
-    @abstractmethod
-    async def purge_shared_messages(self, before: float) -> int: ...
 
     # ------------------------------------------------------------------ notices
     @abstractmethod
@@ -215,13 +208,6 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def complete_many(self, entries: Sequence[OutboxEntry]) -> int:
-        """:meth:`complete` for many entries (each at its own version) in one transaction.
-
-        Returns how many rows were deleted.
-        """
-
-    @abstractmethod
     async def retry_later(self, entry: OutboxEntry, next_due_at: float, error: str) -> bool:
         """Count a failed attempt: ``attempts + 1``, ``last_error`` (shortened, redacted), lease released.
 
@@ -231,10 +217,6 @@ class Store(ABC):
     @abstractmethod
     async def hold_user(self, user_id: int, reason: HoldReason | str, *, hold_expires_at: float | None = None) -> int:
         """Hold all of the user's rows (they are not claimed until released). Returns rows held."""
-
-    @abstractmethod
-    async def release_user(self, user_id: int, now: float | None = None) -> int:
-        """Make the user's held rows due (expired ``unlinked`` holds are dropped); returns rows released."""
 
     @abstractmethod
     async def purge_expired_holds(self, now: float | None = None) -> int:
@@ -253,7 +235,7 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ raw rows (copy-db)
     # Used by :mod:`bot.storage.transfer` only. ``table`` is always one of ``transfer.TABLES``, whose columns
-    # and keys the backends build their SQL from; other names raise ``ValueError``.
+    # and keys the store builds its SQL from; other names raise ``ValueError``.
     @property
     @abstractmethod
     def location(self) -> str:

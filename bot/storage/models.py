@@ -8,9 +8,9 @@ from typing import Any, Protocol
 
 
 class Row(Protocol):
-    """A database row as both engines return it: sqlite3.Row and asyncpg.Record are read by column name."""
+    """A database row as both engines return it: sqlite3.Row and asyncpg.Record, read by column name or position."""
 
-    def __getitem__(self, key: str, /) -> Any: ...
+    def __getitem__(self, key: str | int, /) -> Any: ...
 
 
 class AccountStatus(StrEnum):

@@ -1,18 +1,21 @@
-"""Numbered SQL migrations (``migrations/NNNN_name.sql``) applied in order, recorded in ``schema_version``."""
+"""Numbered SQL migrations (``migrations/NNNN_name.sql``) applied in order, recorded in ``schema_version``.
+
+One runner for both engines: each engine's :class:`~bot.storage.dialect.Session` says how it runs a
+transaction and a script, and its :class:`~bot.storage.dialect.Dialect` how it finds a table and how
+concurrent processes take turns (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-import aiosqlite
-
+from bot.storage.dialect import POSTGRES, SQLITE, Session
 from bot.storage.errors import MigrationError, SchemaTooNew
 
 log = logging.getLogger(__name__)
@@ -21,8 +24,9 @@ _FILENAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 _VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
-    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at {float_type} NOT NULL)"
 )
+_RECORD = "INSERT INTO schema_version (version, name, applied_at) VALUES (:version, :name, :applied_at)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +40,8 @@ class Migration:
         return f"{self.version:04d}_{self.name}"
 
 
-SQLITE_MIGRATIONS: Final = "migrations"
-POSTGRES_MIGRATIONS: Final = "migrations/postgres"
+SQLITE_MIGRATIONS: Final = SQLITE.migrations
+POSTGRES_MIGRATIONS: Final = POSTGRES.migrations
 
 
 def load_migrations(package: str = "bot.storage", directory: str = SQLITE_MIGRATIONS) -> tuple[Migration, ...]:
@@ -67,82 +71,44 @@ def load_migrations(package: str = "bot.storage", directory: str = SQLITE_MIGRAT
     return tuple(found)
 
 
-def split_statements(sql: str) -> list[str]:
-    """Split a script into complete statements (semicolons inside strings, comments or triggers are safe)."""
-    statements: list[str] = []
-    start = 0
-    for index, char in enumerate(sql):
-        if char != ";":
-            continue
-        candidate = sql[start : index + 1]
-        if sqlite3.complete_statement(candidate):
-            if _has_code(candidate):
-                statements.append(candidate.strip())
-            start = index + 1
-    if _has_code(sql[start:]):
-        raise MigrationError("migration script ends with an unterminated statement (missing ';')")
-    return statements
-
-
-def _has_code(text: str) -> bool:
-    without_line_comments = re.sub(r"--[^\n]*", "", text)
-    without_comments = re.sub(r"/\*.*?\*/", "", without_line_comments, flags=re.DOTALL)
-    return bool(without_comments.strip(" \t\r\n;"))
-
-
-async def current_version(db: aiosqlite.Connection) -> int:
-    rows = list(
-        await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
-    )
-    if not rows:
+async def current_version(db: Session) -> int:
+    """The schema version the database is at (0 for a new, empty database)."""
+    if not await db.value("{table_exists}", {"name": "schema_version"}):
         return 0
-    rows = list(await db.execute_fetchall("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
-    return int(rows[0][0])
+    return int(await db.value("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
 
 
-async def apply_migrations(db: aiosqlite.Connection, migrations: Sequence[Migration], *, database: str) -> int:
-    """Bring the database to the last migration; returns the final version.
+async def apply_migrations(db: Session, migrations: Sequence[Migration] | None, *, database: str) -> int:
+    """Bring the database to the last migration (default: the engine's shipped files); returns the final version.
 
-    The connection must be in autocommit mode (``isolation_level=None``). Each migration runs in its own
-    ``BEGIN IMMEDIATE`` transaction, re-checking the version inside it, so two processes starting at once
-    apply each migration exactly once. Raises :class:`SchemaTooNew` if the database is ahead of the code.
+    Each migration runs in its own transaction that first takes the engine's migration lock and re-checks the
+    version, so processes starting at once apply each migration exactly once. Raises :class:`SchemaTooNew` if
+    the database is ahead of the code, :class:`MigrationError` (the migration rolled back) if one fails.
     """
-    known = migrations[-1].version if migrations else 0
+    known_migrations = tuple(migrations) if migrations is not None else load_migrations(directory=db.dialect.migrations)
+    known = known_migrations[-1].version if known_migrations else 0
     version = await current_version(db)
     if version > known:
         raise SchemaTooNew(database, version, known)
-    if version == known:
-        return version
-    await db.execute(_VERSION_TABLE)
-    for migration in migrations:
+    for migration in known_migrations:
         if migration.version <= version:
             continue
-        statements = split_statements(migration.sql)
-        await db.execute("BEGIN IMMEDIATE")
         try:
-            version = await current_version(db)
-            if version >= migration.version:  # another process applied it meanwhile
-                await db.execute("COMMIT")
-                continue
-            for statement in statements:
-                await db.execute(statement)
-            await db.execute(
-                "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, time.time()),
-            )
-            await db.execute("COMMIT")
-        except BaseException as exc:
-            await _rollback_quietly(db)
-            if isinstance(exc, sqlite3.Error):
-                raise MigrationError(f"migration {migration.label} failed and was rolled back: {exc}") from exc
-            raise
+            async with db.transaction():
+                if db.dialect.fragments["migration_lock"]:
+                    await db.write("{migration_lock}")
+                await db.write(_VERSION_TABLE)
+                version = await current_version(db)
+                if version > known:
+                    raise SchemaTooNew(database, version, known)
+                if version >= migration.version:  # another process applied it meanwhile
+                    continue
+                await db.script(migration.sql)
+                await db.write(
+                    _RECORD, {"version": migration.version, "name": migration.name, "applied_at": time.time()}
+                )
+        except db.failures as exc:
+            raise MigrationError(f"migration {migration.label} failed and was rolled back: {exc}") from exc
         version = migration.version
         log.info("Applied database migration %s", migration.label)
     return version
-
-
-async def _rollback_quietly(db: aiosqlite.Connection) -> None:
-    try:
-        await db.execute("ROLLBACK")
-    except sqlite3.Error:  # no transaction was open
-        pass

@@ -1,10 +1,11 @@
 """Copy a whole deployment's data from one store to another (``python -m bot copy-db``), in any direction:
 SQLite → PostgreSQL (the usual move), PostgreSQL → SQLite, SQLite → SQLite.
 
-The logic here is engine-neutral. Each backend only provides raw-row hooks (see :class:`~bot.storage.base.Store`):
+The logic here is engine-neutral. The store provides raw-row hooks (see :class:`~bot.storage.base.Store`):
 ``export_rows`` (batches in a stable order), ``import_rows`` (everything in one transaction), ``count_rows``,
 ``count_active_claims``, ``database_identity`` and ``location``. :data:`TABLES` is the one place that lists the
-copied tables and their columns; both backends build their SQL from it.
+copied tables and their columns; the store's SQL (:mod:`bot.storage.sql`, one text for both engines) is built
+from it.
 
 Rows travel as plain dicts of ``bytes``, ``int``, ``float``, ``str``, ``bool`` or ``None``
 (:meth:`TableSpec.normalize`): PostgreSQL ``BOOLEAN`` and SQLite ``0``/``1`` both become ``bool``; ``bytea``

@@ -1,0 +1,637 @@
+"""The store, written once in SQL for both engines.
+
+:class:`SqlStore` implements every method of :class:`~bot.storage.base.Store` over an engine's
+:class:`~bot.storage.dialect.Session`. An engine (:mod:`bot.storage.sqlite`, :mod:`bot.storage.postgres`) only
+opens its connections and provides:
+
+* :meth:`SqlStore._connect`: connect and set up a store (:meth:`SqlStore.open` then migrates it).
+* :meth:`SqlStore._session`: a connection for one public method. SQLite: its one connection, under an
+  ``asyncio.Lock`` (so each method is atomic among this process's coroutines); PostgreSQL: a pooled connection,
+  with lost or refused connections raised as :class:`~bot.storage.errors.StoreUnavailable`.
+* :meth:`SqlStore._scrub`: after a transaction deleted or replaced token ciphertexts (unlink, rotate-keys),
+  make sure no copy is left behind (SQLite folds and truncates its write-ahead log).
+* :meth:`SqlStore._before_import` and :meth:`SqlStore._after_import`: table locking and identity generators
+  for ``copy-db``.
+* :meth:`SqlStore._disconnect` and ``database_identity``.
+
+Concurrency across processes rests on single statements and transactions: an outbox claim is one statement
+that takes only due, unleased rows (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so two processes never take
+the same row) and stamps a lease; completion is version-checked, so a newer desired rating that arrived while a
+worker applied the old one is never lost; a nonce is consumed by one conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from abc import abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from cachetools import TTLCache
+
+from bot.storage.base import Clock, RawRow, Store
+from bot.storage.crypto import TokenCipher
+from bot.storage.dialect import CAST_TYPES, Session
+from bot.storage.errors import StorageError, TokenDecryptError
+from bot.storage.models import (
+    Account,
+    AccountStatus,
+    HoldReason,
+    LinkStateResult,
+    OutboxEntry,
+    Row,
+    SharedMessage,
+)
+from bot.storage.options import StoreOptions
+from bot.storage.schema import Migration, apply_migrations, current_version
+from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, keyset_pages, table_spec
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 200
+# Long runs of token-ish characters (JWTs, base64 blobs, Fernet tokens) are redacted from stored errors.
+_SECRETISH = re.compile(r"[A-Za-z0-9+/=_\-.]{40,}")
+
+_ENTRY = (
+    "id, user_id, item_type, item_id, value, version, created_at, updated_at, due_at, attempts,"
+    " last_error, held, hold_expires_at, claimed_by, lease_until"
+)
+_SHARED = "message_id, channel_id, guild_id, item_type, item_id, created_at"
+
+# ---------------------------------------------------------------------- accounts
+_LINK = (
+    "INSERT INTO accounts (user_id, token_enc, storefront, linked_at, last_used, status, stale_notified)"
+    " VALUES (:user_id, :token_enc, :storefront, :at, :at, 'active', FALSE)"
+    " ON CONFLICT (user_id) DO UPDATE SET token_enc = excluded.token_enc, storefront = excluded.storefront,"
+    " linked_at = excluded.linked_at, last_used = excluded.last_used, status = 'active', stale_notified = FALSE"
+)
+_ACCOUNT = (
+    "SELECT user_id, storefront, linked_at, last_used, status, stale_notified FROM accounts WHERE user_id = :user_id"
+)
+_CIPHERTEXT = "SELECT token_enc FROM accounts WHERE user_id = :user_id AND status = 'active'"
+_TOUCH = "UPDATE accounts SET last_used = :at WHERE user_id = :user_id AND last_used <= :since"
+_MARK_STALE = (
+    "UPDATE accounts SET status = 'stale', stale_notified = FALSE WHERE user_id = :user_id AND status = 'active'"
+)
+_ACCOUNT_EXISTS = "SELECT 1 FROM accounts WHERE user_id = :user_id"
+_HOLD_STALE = "UPDATE outbox SET held = 'stale', hold_expires_at = NULL WHERE user_id = :user_id"
+_MARK_NOTIFIED = (
+    "UPDATE accounts SET stale_notified = TRUE WHERE user_id = :user_id AND status = 'stale' AND stale_notified = FALSE"
+)
+#: Everything unlink deletes: the account and all that is pending for the user.
+_USER_TABLES = ("accounts", "outbox", "link_states", "notices")
+_ALL_TOKENS = "SELECT user_id, token_enc FROM accounts ORDER BY user_id{for_update}"
+_SET_CIPHERTEXT = "UPDATE accounts SET token_enc = :token_enc WHERE user_id = :user_id"
+
+# ---------------------------------------------------------------------- link states
+_CREATE_STATE = (
+    "INSERT INTO link_states (nonce, user_id, created_at, expires_at) VALUES (:nonce, :user_id, :at, :expires_at)"
+    " ON CONFLICT (nonce) DO NOTHING"
+)
+_CONSUME_STATE = (
+    "UPDATE link_states SET used_at = :at"
+    " WHERE nonce = :nonce AND user_id = :user_id AND used_at IS NULL AND expires_at > :at RETURNING nonce"
+)
+_STATE = "SELECT user_id, expires_at, used_at FROM link_states WHERE nonce = :nonce"
+_PENDING_STATE = (
+    "SELECT nonce FROM link_states WHERE user_id = :user_id AND used_at IS NULL AND expires_at > :at"
+    " ORDER BY created_at DESC, {insertion_order} DESC LIMIT 1"
+)
+
+# ---------------------------------------------------------------------- guild settings, shared messages, notices
+_ADD_CHANNEL = (
+    "INSERT INTO guild_share_channels (guild_id, channel_id, added_at) VALUES (:guild_id, :channel_id, :at)"
+    " ON CONFLICT (guild_id, channel_id) DO NOTHING"
+)
+_REMOVE_CHANNEL = "DELETE FROM guild_share_channels WHERE guild_id = :guild_id AND channel_id = :channel_id"
+_CHANNELS = "SELECT channel_id FROM guild_share_channels WHERE guild_id = :guild_id"
+_RECORD_SHARED = (
+    f"INSERT INTO shared_messages ({_SHARED})"  # noqa: S608 (constants)
+    " VALUES (:message_id, :channel_id, :guild_id, :item_type, :item_id, :created_at)"
+    " ON CONFLICT (message_id) DO UPDATE SET channel_id = excluded.channel_id, guild_id = excluded.guild_id,"
+    " item_type = excluded.item_type, item_id = excluded.item_id, created_at = excluded.created_at"
+)
+_SHARED_MESSAGE = f"SELECT {_SHARED} FROM shared_messages WHERE message_id = :message_id"  # noqa: S608 (constants)
+_RECENT_SHARED = (
+    f"SELECT {_SHARED} FROM shared_messages WHERE created_at >= :since"  # noqa: S608 (constants)
+    " ORDER BY created_at DESC, message_id DESC LIMIT :limit"
+)
+_CLAIM_NOTICE = (
+    "INSERT INTO notices (user_id, kind, last_sent_at) VALUES (:user_id, :kind, :at)"
+    " ON CONFLICT (user_id, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at"
+    " WHERE notices.last_sent_at <= :since RETURNING user_id"
+)
+
+# ---------------------------------------------------------------------- outbox
+_ENQUEUE = (
+    "INSERT INTO outbox (user_id, item_type, item_id, value, version, created_at, updated_at,"  # noqa: S608
+    " due_at, attempts, held, hold_expires_at)"
+    " VALUES (:user_id, :item_type, :item_id, :value, 1, :now::float8, :now::float8, :first_due::float8, 0,"
+    " :held::text, :hold_expires_at::float8)"
+    " ON CONFLICT (user_id, item_type, item_id) DO UPDATE SET"
+    " value = excluded.value, version = outbox.version + 1, updated_at = excluded.updated_at,"
+    " due_at = {least}(:debounced::float8, outbox.created_at + :max_delay::float8), attempts = 0,"
+    f" last_error = NULL, held = excluded.held, hold_expires_at = excluded.hold_expires_at RETURNING {_ENTRY}"
+)
+# The claim picks (and on PostgreSQL locks, skipping rows another transaction is claiming right now) the due,
+# unleased rows, then stamps them in the same statement. Rows another worker already claimed are excluded by
+# the lease condition (on PostgreSQL re-evaluated on the latest row version under FOR UPDATE). MATERIALIZED:
+# the picked ids are computed once, whatever plan the UPDATE gets.
+_CLAIM = (
+    "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE held IS NULL AND due_at <= :now::float8"  # noqa: S608
+    " AND (lease_until IS NULL OR lease_until <= :now::float8) ORDER BY due_at, id LIMIT :limit{skip_locked})"
+    " UPDATE outbox SET claimed_by = :worker, lease_until = :lease_until::float8"
+    f" WHERE id IN (SELECT id FROM picked) RETURNING {_ENTRY}"
+)
+_COMPLETE = "DELETE FROM outbox WHERE id = :id AND version = :version"
+_UNCLAIM = (
+    "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
+)
+_RETRY_LATER = (
+    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, due_at = :due_at::float8,"
+    " claimed_by = NULL, lease_until = NULL WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
+)
+_HOLD = "UPDATE outbox SET held = :held, hold_expires_at = :expires_at::float8 WHERE user_id = :user_id"
+_DROP_EXPIRED_HOLDS = (
+    "DELETE FROM outbox WHERE user_id = :user_id AND held IS NOT NULL"
+    " AND hold_expires_at IS NOT NULL AND hold_expires_at <= :at"
+)
+_RELEASE = (
+    "UPDATE outbox SET held = NULL, hold_expires_at = NULL, attempts = 0, due_at = {least}(due_at, :at::float8)"
+    " WHERE user_id = :user_id AND held IS NOT NULL"
+)
+_PURGE_HOLDS = "DELETE FROM outbox WHERE held IS NOT NULL AND hold_expires_at IS NOT NULL AND hold_expires_at <= :at"
+_PENDING = f"SELECT {_ENTRY} FROM outbox WHERE user_id = :user_id ORDER BY created_at, id"  # noqa: S608 (constants)
+_NEXT_DUE = (
+    "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at THEN lease_until ELSE due_at END)"
+    " FROM outbox WHERE held IS NULL"
+)
+_ACTIVE_CLAIMS = "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > :now::float8"
+
+
+class SqlStore(Store):
+    """Every :class:`Store` method, once, over the engine hooks listed in the module docstring."""
+
+    #: Whether decrypted tokens may be kept in memory (``StoreOptions.token_cache_seconds``): only where this
+    #: process is the only one using the database.
+    caches_tokens: ClassVar[bool]
+
+    def __init__(self, location: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> None:
+        self._location = location
+        self._cipher = cipher
+        self._clock = clock
+        self._options = options
+        self._closed = False
+        # user_id -> decrypted token of an active account, invalidated by link, unlink and mark_stale.
+        self._tokens: TTLCache[int, str] | None = None
+        if self.caches_tokens and options.token_cache_seconds > 0:
+            self._tokens = TTLCache(options.token_cache_size, options.token_cache_seconds, time.monotonic)
+        # guild_id -> its share channels (every message and reaction asks).
+        self._share_channels: dict[int, frozenset[int]] = {}
+
+    @classmethod
+    async def open(
+        cls,
+        target: str | Path,
+        cipher: TokenCipher,
+        *,
+        clock: Clock = time.time,
+        migrations: Sequence[Migration] | None = None,
+        options: StoreOptions | None = None,
+    ) -> Self:
+        """Open the database ``target`` (SQLite: a file path, its parent directories and the file created if
+        needed; PostgreSQL: a DSN ``postgresql://user:password@host:port/database``) and migrate it.
+
+        ``migrations`` defaults to the engine's shipped files (``bot/storage/migrations``, or its ``postgres``
+        folder); tests pass a prefix of them to build an older database. ``options`` defaults to today's values.
+        """
+        store = await cls._connect(str(target), cipher, clock=clock, options=options or StoreOptions())
+        try:
+            async with store._session() as db:
+                version = await apply_migrations(db, migrations, database=store.location)
+        except BaseException:
+            await store.close()
+            raise
+        log.debug("Opened %r at schema version %d", store, version)
+        return store
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._tokens is not None:
+            self._tokens.clear()
+        await self._disconnect()
+
+    # ------------------------------------------------------------------ engine hooks
+    @classmethod
+    @abstractmethod
+    async def _connect(cls, target: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> Self:
+        """Connect to ``target`` and set the connection(s) up; raises :class:`StorageError` if it cannot."""
+
+    @abstractmethod
+    async def _disconnect(self) -> None:
+        """Close the connection(s), letting a method that holds one finish first."""
+
+    @abstractmethod
+    def _session(self) -> AbstractAsyncContextManager[Session]:
+        """A connection for one public method (raises :class:`StorageError` once the store is closed)."""
+
+    async def _scrub(self, db: Session) -> None:
+        """After a committed transaction that deleted or replaced token ciphertexts: leave no copy behind."""
+
+    async def _before_import(self, db: Session) -> None:
+        """First thing in ``import_rows``' transaction (e.g. keep other writers out of the tables)."""
+
+    async def _after_import(self, db: Session, spec: TableSpec) -> None:
+        """After ``import_rows`` inserted ``spec``'s rows with their ids (advance its id generator if needed)."""
+
+    # ------------------------------------------------------------------ helpers
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.location}{' closed' if self._closed else ''}>"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed")
+
+    def _now(self, now: float | None) -> float:
+        return self._clock() if now is None else float(now)
+
+    @asynccontextmanager
+    async def _transaction(self, *, scrub: bool = False) -> AsyncIterator[Session]:
+        """A session whose statements commit together; with ``scrub``, :meth:`_scrub` runs after the commit."""
+        async with self._session() as db:
+            async with db.transaction():
+                yield db
+            if scrub:
+                await self._scrub(db)
+
+    async def _one(self, sql: str, params: dict[str, Any]) -> Row | None:
+        async with self._session() as db:
+            return await db.one(sql, params)
+
+    async def _rows(self, sql: str, params: dict[str, Any]) -> list[Row]:
+        async with self._session() as db:
+            return await db.rows(sql, params)
+
+    async def _write(self, sql: str, params: dict[str, Any]) -> int:
+        async with self._session() as db:
+            return await db.write(sql, params)
+
+    async def _value(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        async with self._session() as db:
+            return await db.value(sql, params or {})
+
+    def _forget_token(self, user_id: int) -> None:
+        if self._tokens is not None:
+            self._tokens.pop(user_id, None)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def schema_version(self) -> int:
+        async with self._session() as db:
+            return await current_version(db)
+
+    # ------------------------------------------------------------------ accounts
+    async def link_account(self, user_id: int, token: str, storefront: str, *, now: float | None = None) -> Account:
+        if not token:
+            raise ValueError("the music user token is empty")
+        at = self._now(now)
+        encrypted = self._cipher.encrypt(token)
+        async with self._transaction() as db:
+            self._forget_token(user_id)
+            params = {"user_id": user_id, "token_enc": encrypted, "storefront": storefront, "at": at}
+            await db.write(_LINK, params)
+            # Linking is what makes waiting ratings go out: drop the expired holds, make the others due now.
+            await db.write(_DROP_EXPIRED_HOLDS, {"user_id": user_id, "at": at})
+            released = await db.write(_RELEASE, {"user_id": user_id, "at": at})
+        if released:
+            log.debug("Linking user %d released %d waiting ratings", user_id, released)
+        return Account(user_id, storefront, at, at, AccountStatus.ACTIVE, False)
+
+    async def get_account(self, user_id: int) -> Account | None:
+        row = await self._one(_ACCOUNT, {"user_id": user_id})
+        return Account.from_row(row) if row is not None else None
+
+    async def get_user_token(self, user_id: int) -> str | None:
+        if self._tokens is not None and (cached := self._tokens.get(user_id)) is not None:
+            return cached
+        async with self._session() as db:
+            row = await db.one(_CIPHERTEXT, {"user_id": user_id})
+            if row is None:
+                return None
+            token = self._cipher.decrypt_token(row["token_enc"], user_id)
+            if self._tokens is not None:  # set while the session is held: no link or unlink in between
+                self._tokens[user_id] = token
+        return token
+
+    async def touch_account(self, user_id: int, *, now: float | None = None) -> None:
+        at = self._now(now)
+        await self._write(_TOUCH, {"at": at, "user_id": user_id, "since": at - self._options.touch_interval})
+
+    async def mark_stale(self, user_id: int) -> bool:
+        async with self._transaction() as db:
+            self._forget_token(user_id)
+            changed = await db.write(_MARK_STALE, {"user_id": user_id})
+            if await db.one(_ACCOUNT_EXISTS, {"user_id": user_id}) is not None:
+                await db.write(_HOLD_STALE, {"user_id": user_id})
+        if changed:
+            log.info("Apple Music link of user %d is stale (token rejected)", user_id)
+        return changed == 1
+
+    async def mark_stale_notified(self, user_id: int) -> bool:
+        return await self._write(_MARK_NOTIFIED, {"user_id": user_id}) == 1
+
+    async def unlink(self, user_id: int) -> bool:
+        async with self._transaction(scrub=True) as db:
+            self._forget_token(user_id)
+            counts = [
+                await db.write(f"DELETE FROM {table} WHERE user_id = :user_id", {"user_id": user_id})  # noqa: S608
+                for table in _USER_TABLES
+            ]
+        if counts[0]:
+            log.info("Unlinked user %d and deleted their data", user_id)
+        return counts[0] == 1
+
+    async def rotate_keys(self) -> int:
+        async with self._transaction(scrub=True) as db:
+            rows = await db.rows(_ALL_TOKENS)
+            updates = [
+                {
+                    "token_enc": self._cipher.rotate_token(row["token_enc"], int(row["user_id"])),
+                    "user_id": row["user_id"],
+                }
+                for row in rows
+            ]
+            if updates:
+                await db.write_many(_SET_CIPHERTEXT, updates)
+        log.info("Re-encrypted %d stored tokens with the first key", len(updates))
+        return len(updates)
+
+    async def count_undecryptable_tokens(self) -> int:
+        async with self._session() as db:
+            rows = await db.rows("SELECT token_enc FROM accounts")
+        bad = 0
+        for row in rows:
+            try:
+                self._cipher.decrypt(row["token_enc"])
+            except TokenDecryptError:
+                bad += 1
+        return bad
+
+    # ------------------------------------------------------------------ link states
+    async def create_link_state(self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None) -> None:
+        if not nonce:
+            raise ValueError("empty nonce")
+        params = {"nonce": nonce, "user_id": user_id, "at": self._now(now), "expires_at": float(expires_at)}
+        if not await self._write(_CREATE_STATE, params):
+            raise ValueError("this link state nonce already exists")
+
+    async def consume_link_state(self, nonce: str, user_id: int, now: float | None = None) -> LinkStateResult:
+        at = self._now(now)
+        async with self._session() as db:
+            if await db.rows(_CONSUME_STATE, {"at": at, "nonce": nonce, "user_id": user_id}):
+                return LinkStateResult.OK
+            row = await db.one(_STATE, {"nonce": nonce})
+        if row is None:
+            return LinkStateResult.UNKNOWN
+        if int(row["user_id"]) != user_id:
+            return LinkStateResult.WRONG_USER
+        if row["used_at"] is not None:
+            return LinkStateResult.USED
+        return LinkStateResult.EXPIRED
+
+    async def pending_link(self, user_id: int, now: float | None = None) -> str | None:
+        row = await self._one(_PENDING_STATE, {"user_id": user_id, "at": self._now(now)})
+        return str(row["nonce"]) if row is not None else None
+
+    async def purge_expired_link_states(self, now: float | None = None) -> int:
+        return await self._write("DELETE FROM link_states WHERE expires_at <= :at", {"at": self._now(now)})
+
+    # ------------------------------------------------------------------ guild settings
+    async def add_share_channel(self, guild_id: int, channel_id: int) -> bool:
+        async with self._session() as db:
+            added = await db.write(_ADD_CHANNEL, {"guild_id": guild_id, "channel_id": channel_id, "at": self._clock()})
+            self._share_channels.pop(guild_id, None)
+        return added == 1
+
+    async def remove_share_channel(self, guild_id: int, channel_id: int) -> bool:
+        async with self._session() as db:
+            removed = await db.write(_REMOVE_CHANNEL, {"guild_id": guild_id, "channel_id": channel_id})
+            self._share_channels.pop(guild_id, None)
+        return removed == 1
+
+    async def list_share_channels(self, guild_id: int) -> list[int]:
+        return sorted(await self._load_share_channels(guild_id))
+
+    async def is_share_channel(self, guild_id: int, channel_id: int) -> bool:
+        cached = self._share_channels.get(guild_id)
+        if cached is None:
+            cached = await self._load_share_channels(guild_id)
+        return channel_id in cached
+
+    async def _load_share_channels(self, guild_id: int) -> frozenset[int]:
+        async with self._session() as db:
+            rows = await db.rows(_CHANNELS, {"guild_id": guild_id})
+            channels = frozenset(int(r["channel_id"]) for r in rows)
+            self._share_channels[guild_id] = channels
+        return channels
+
+    # ------------------------------------------------------------------ shared messages
+    async def record_shared_message(
+        self,
+        message_id: int,
+        channel_id: int,
+        guild_id: int | None,
+        item_type: str,
+        item_id: str,
+        created_at: float | None = None,
+    ) -> SharedMessage:
+        _check_item(item_type, item_id)
+        message = SharedMessage(message_id, channel_id, guild_id, item_type, item_id, self._now(created_at))
+        await self._write(
+            _RECORD_SHARED,
+            {
+                "message_id": message_id,
+                "channel_id": channel_id,
+                "guild_id": guild_id,
+                "item_type": item_type,
+                "item_id": item_id,
+                "created_at": message.created_at,
+            },
+        )
+        return message
+
+    async def get_shared_message(self, message_id: int) -> SharedMessage | None:
+        row = await self._one(_SHARED_MESSAGE, {"message_id": message_id})
+        return SharedMessage.from_row(row) if row is not None else None
+
+    async def recent_shared_messages(self, since: float, *, limit: int = 100) -> list[SharedMessage]:
+        rows = await self._rows(_RECENT_SHARED, {"since": float(since), "limit": int(limit)})
+        return [SharedMessage.from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ notices
+    async def claim_notice(self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0) -> bool:
+        at = self._now(now)
+        params = {"user_id": user_id, "kind": kind, "at": at, "since": at - float(interval)}
+        return bool(await self._rows(_CLAIM_NOTICE, params))
+
+    # ------------------------------------------------------------------ outbox
+    async def enqueue(
+        self,
+        user_id: int,
+        item_type: str,
+        item_id: str,
+        value: int,
+        now: float | None = None,
+        *,
+        debounce: float = 1.0,
+        max_delay: float = 10.0,
+        hold: HoldReason | str | None = None,
+        hold_expires_at: float | None = None,
+    ) -> OutboxEntry:
+        _check_item(item_type, item_id)
+        if value not in (-1, 0, 1) or isinstance(value, bool):
+            raise ValueError("a rating value is 1 (like), -1 (dislike) or 0 (clear)")
+        if debounce < 0 or max_delay < 0:
+            raise ValueError("debounce and max_delay must not be negative")
+        held = HoldReason(hold).value if hold is not None else None
+        at = self._now(now)
+        params = {
+            "user_id": user_id,
+            "item_type": item_type,
+            "item_id": item_id,
+            "value": int(value),
+            "now": at,
+            "first_due": at + min(debounce, max_delay),
+            "debounced": at + debounce,
+            "max_delay": float(max_delay),
+            "held": held,
+            "hold_expires_at": None if held is None or hold_expires_at is None else float(hold_expires_at),
+        }
+        [row] = await self._rows(_ENQUEUE, params)  # INSERT ... ON CONFLICT DO UPDATE always returns the row
+        return OutboxEntry.from_row(row)
+
+    async def claim_due(
+        self, worker_id: str, now: float | None = None, limit: int = 100, lease: float = 60.0
+    ) -> list[OutboxEntry]:
+        if not worker_id:
+            raise ValueError("worker_id must not be empty")
+        if limit <= 0:
+            return []
+        at = self._now(now)
+        params = {"worker": worker_id, "lease_until": at + float(lease), "now": at, "limit": int(limit)}
+        entries = [OutboxEntry.from_row(r) for r in await self._rows(_CLAIM, params)]
+        entries.sort(key=lambda e: (e.due_at, e.id))
+        return entries
+
+    async def complete(self, entry: OutboxEntry, applied_version: int | None = None) -> bool:
+        version = entry.version if applied_version is None else int(applied_version)
+        async with self._session() as db:
+            if await db.write(_COMPLETE, {"id": entry.id, "version": version}):
+                return True
+            # A newer desired state arrived while we were applying: keep it, release our claim.
+            await db.write(_UNCLAIM, {"id": entry.id, "claimed_by": entry.claimed_by})
+        return False
+
+    async def retry_later(self, entry: OutboxEntry, next_due_at: float, error: str) -> bool:
+        params = {
+            "error": _short_error(error),
+            "due_at": float(next_due_at),
+            "id": entry.id,
+            "claimed_by": entry.claimed_by,
+        }
+        return await self._write(_RETRY_LATER, params) == 1
+
+    async def hold_user(self, user_id: int, reason: HoldReason | str, *, hold_expires_at: float | None = None) -> int:
+        held = HoldReason(reason).value
+        expires_at = None if hold_expires_at is None else float(hold_expires_at)
+        return await self._write(_HOLD, {"held": held, "expires_at": expires_at, "user_id": user_id})
+
+    async def purge_expired_holds(self, now: float | None = None) -> int:
+        return await self._write(_PURGE_HOLDS, {"at": self._now(now)})
+
+    async def pending_for_user(self, user_id: int) -> list[OutboxEntry]:
+        return [OutboxEntry.from_row(r) for r in await self._rows(_PENDING, {"user_id": user_id})]
+
+    async def outbox_size(self) -> int:
+        return int(await self._value("SELECT COUNT(*) FROM outbox"))
+
+    async def next_due_at(self) -> float | None:
+        value = await self._value(_NEXT_DUE)
+        return None if value is None else float(value)
+
+    # ------------------------------------------------------------------ raw rows (copy-db)
+    async def count_rows(self, table: str) -> int:
+        return int(await self._value(_count_sql(table_spec(table))))
+
+    async def count_active_claims(self, now: float | None = None) -> int:
+        return int(await self._value(_ACTIVE_CLAIMS, {"now": self._now(now)}))
+
+    async def export_rows(self, table: str, *, batch: int = 2000) -> AsyncIterator[list[RawRow]]:
+        spec = table_spec(table)
+        kinds = dict(spec.columns)
+        order = [("{insertion_order}", "int")] if spec.insertion_ordered else [(c, kinds[c]) for c in spec.key]
+        keys = ", ".join(column for column, _ in order)
+        aliases = ", ".join(f"{column} AS _key{i}" for i, (column, _) in enumerate(order))
+        select = f"SELECT {', '.join(spec.column_names)}, {aliases} FROM {spec.name}"  # noqa: S608 (from TABLES)
+        last_key = ", ".join(f":_key{i}::{CAST_TYPES[kind]}" for i, (_, kind) in enumerate(order))
+        first_page = f"{select} ORDER BY {keys} LIMIT :batch"
+        next_page = f"{select} WHERE ({keys}) > ({last_key}) ORDER BY {keys} LIMIT :batch"
+
+        async def fetch(last: tuple[Any, ...] | None) -> list[Row]:
+            if last is None:
+                return await self._rows(first_page, {"batch": batch})
+            return await self._rows(next_page, {"batch": batch, **{f"_key{i}": v for i, v in enumerate(last)}})
+
+        async for rows in keyset_pages(spec, batch, len(order), fetch):
+            yield rows
+
+    async def import_rows(self, batches: AsyncIterable[tuple[str, Sequence[RawRow]]]) -> dict[str, int]:
+        counts = {spec.name: 0 for spec in TABLES}
+        async with self._transaction() as db:
+            await self._before_import(db)
+            existing = {spec.name: int(await db.value(_count_sql(spec))) for spec in TABLES}
+            if any(existing.values()):
+                raise TargetNotEmpty(self.location, existing)
+            async for table, rows in batches:
+                spec = table_spec(table)
+                if rows:
+                    await db.write_many(_insert_sql(spec), [spec.normalize(row) for row in rows])
+                    counts[spec.name] += len(rows)
+            for spec in TABLES:
+                await self._after_import(db, spec)
+                if int(await db.value(_count_sql(spec))) != counts[spec.name]:
+                    raise StorageError(f"the copy into {spec.name} did not insert every row; rolled back")
+            if self._tokens is not None:
+                self._tokens.clear()
+            self._share_channels.clear()
+        return counts
+
+
+def _count_sql(spec: TableSpec) -> str:
+    return f"SELECT COUNT(*) FROM {spec.name}"  # noqa: S608 (names from TABLES)
+
+
+def _insert_sql(spec: TableSpec) -> str:
+    """INSERT of every column of ``spec``, typed; identity values are kept."""
+    values = ", ".join(f":{name}::{CAST_TYPES[kind]}" for name, kind in spec.columns)
+    keep = "{keep_identity}" if spec.identity is not None else ""
+    return f"INSERT INTO {spec.name} ({', '.join(spec.column_names)}){keep} VALUES ({values})"  # noqa: S608
+
+
+def _check_item(item_type: str, item_id: str) -> None:
+    if not item_type or not item_id:
+        raise ValueError("item_type and item_id must not be empty")
+
+
+def _short_error(error: str) -> str:
+    text = _SECRETISH.sub("[redacted]", " ".join(str(error).split()))
+    return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
