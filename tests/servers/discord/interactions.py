@@ -244,25 +244,15 @@ class Interactions(Events):
         *,
         installed_by_user: bool = False,
     ) -> InteractionRecord:
-        guild_id = self.channels[channel_id].guild_id
-        command = self._command_or_raise(name, guild_id, 2)
-        resolved: JSON = {}
-        self._resolve(6, target_user_id, resolved, guild_id)
-        data: JSON = {
-            "id": command["id"],
-            "name": name,
-            "type": 2,
-            "target_id": str(target_user_id),
-            "resolved": resolved,
-        }
-        if command.get("guild_id"):
-            data["guild_id"] = command["guild_id"]
-        return await self.send_interaction(
-            InteractionType.APPLICATION_COMMAND,
-            user_id,
-            channel_id,
-            data,
-            installed_by_user=installed_by_user,
+        """A user context menu on ``target_user_id`` (resolved as user and, in a guild, member)."""
+
+        def resolved(guild_id: int | None) -> JSON:
+            found: JSON = {}
+            self._resolve(6, target_user_id, found, guild_id)
+            return found
+
+        return await self._send_context_menu(
+            name, 2, user_id, channel_id, target_user_id, resolved, installed_by_user=installed_by_user
         )
 
     async def send_message_command(
@@ -275,15 +265,34 @@ class Interactions(Events):
         installed_by_user: bool = False,
     ) -> InteractionRecord:
         """A message context menu; the target message keeps its content (Discord's intent exception)."""
+
+        def resolved(_guild_id: int | None) -> JSON:
+            target = self._message_in(channel_id, target_message_id)
+            return {"messages": {str(target.id): self._message_payload(target)}}
+
+        return await self._send_context_menu(
+            name, 3, user_id, channel_id, target_message_id, resolved, installed_by_user=installed_by_user
+        )
+
+    async def _send_context_menu(
+        self,
+        name: str,
+        type_: int,
+        user_id: int,
+        channel_id: int,
+        target_id: int,
+        resolve: Callable[[int | None], JSON],
+        *,
+        installed_by_user: bool,
+    ) -> InteractionRecord:
         guild_id = self.channels[channel_id].guild_id
-        command = self._command_or_raise(name, guild_id, 3)
-        target = self._message_in(channel_id, target_message_id)
+        command = self._command_or_raise(name, guild_id, type_)
         data: JSON = {
             "id": command["id"],
             "name": name,
-            "type": 3,
-            "target_id": str(target_message_id),
-            "resolved": {"messages": {str(target.id): self._message_payload(target)}},
+            "type": type_,
+            "target_id": str(target_id),
+            "resolved": resolve(guild_id),
         }
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]

@@ -57,18 +57,6 @@ class Permissions:
 
     #: What the @everyone role of a new loopback guild grants (kept small so per-member roles decide).
     EVERYONE_DEFAULT = VIEW_CHANNEL | READ_MESSAGE_HISTORY
-    #: A typical human member (given through the member's own role).
-    MEMBER_DEFAULT = (
-        VIEW_CHANNEL
-        | SEND_MESSAGES
-        | ADD_REACTIONS
-        | READ_MESSAGE_HISTORY
-        | EMBED_LINKS
-        | ATTACH_FILES
-        | USE_EXTERNAL_EMOJIS
-        | USE_APPLICATION_COMMANDS
-        | SEND_MESSAGES_IN_THREADS
-    )
     #: What a bot invited with the usual scopes gets (no MANAGE_MESSAGES).
     BOT_DEFAULT = (
         VIEW_CHANNEL
@@ -80,17 +68,10 @@ class Permissions:
         | USE_EXTERNAL_EMOJIS
         | USE_APPLICATION_COMMANDS
     )
-    #: What Discord reports as ``app_permissions`` in a DM.
-    DM = (
-        VIEW_CHANNEL
-        | SEND_MESSAGES
-        | ADD_REACTIONS
-        | READ_MESSAGE_HISTORY
-        | EMBED_LINKS
-        | ATTACH_FILES
-        | USE_EXTERNAL_EMOJIS
-        | USE_APPLICATION_COMMANDS
-    )
+    #: A typical human member (given through the member's own role): a bot's grant, and threads.
+    MEMBER_DEFAULT = BOT_DEFAULT | SEND_MESSAGES_IN_THREADS
+    #: What Discord reports as ``app_permissions`` in a DM (the same set as a bot's usual grant).
+    DM = BOT_DEFAULT
 
 
 class MessageFlags:

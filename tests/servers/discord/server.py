@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -165,11 +166,7 @@ class LoopbackDiscord(Responses):
     ) -> Message:
         """The ``index``-th follow-up message (one that replaced a deferred 'thinking' message counts)."""
         rec = self._interaction(interaction)
-        mid: int = await self._wait_until(
-            lambda: rec.followup_ids[index] if len(rec.followup_ids) > index else None,
-            timeout,
-            f"follow-up #{index} of {rec.id}",
-        )
+        mid: int = await self._wait_for_item(rec.followup_ids, index, timeout, f"follow-up #{index} of {rec.id}")
         return self.messages[mid]
 
     async def wait_for_original_edit(
@@ -177,12 +174,13 @@ class LoopbackDiscord(Responses):
     ) -> JSON:
         """The body of the ``index``-th accepted PATCH of ``@original`` (the stored message is up to date)."""
         rec = self._interaction(interaction)
-        body: JSON = await self._wait_until(
-            lambda: rec.original_edits[index] if len(rec.original_edits) > index else None,
-            timeout,
-            f"edit #{index} of @original of {rec.id}",
-        )
+        what = f"edit #{index} of @original of {rec.id}"
+        body: JSON = await self._wait_for_item(rec.original_edits, index, timeout, what)
         return body
+
+    async def _wait_for_item(self, items: list[Any], index: int, timeout: float, what: str) -> Any:
+        """``items[index]`` once the list (which the server appends to) is long enough."""
+        return await self._wait_until(lambda: items[index] if len(items) > index else None, timeout, what)
 
     async def wait_for_original(self, interaction: InteractionRecord | int, timeout: float = 5.0) -> Message:
         """The original response message (once a type 4/5/7 callback created or chose it)."""

@@ -30,6 +30,7 @@ class FormErrors:
 
 
 EMBED_TEXT_LIMITS = {"title": 256, "description": 4096}
+EMBED_FIELD_LIMITS = {"name": 256, "value": 1024}
 
 
 def validate_message_body(body: JSON, errors: FormErrors, *, require_content: bool = True) -> bool:
@@ -60,24 +61,14 @@ def validate_message_body(body: JSON, errors: FormErrors, *, require_content: bo
         if len(fields) > 25:
             errors.max_len(["embeds", index, "fields"], 25)
         for f_index, fld in enumerate(fields):
-            name, value = str(fld.get("name", "")), str(fld.get("value", ""))
-            total += len(name) + len(value)
-            if not name:
-                errors.add(
-                    ["embeds", index, "fields", f_index, "name"],
-                    "BASE_TYPE_REQUIRED",
-                    "This field is required",
-                )
-            if len(name) > 256:
-                errors.max_len(["embeds", index, "fields", f_index, "name"], 256)
-            if not value:
-                errors.add(
-                    ["embeds", index, "fields", f_index, "value"],
-                    "BASE_TYPE_REQUIRED",
-                    "This field is required",
-                )
-            if len(value) > 1024:
-                errors.max_len(["embeds", index, "fields", f_index, "value"], 1024)
+            for key, limit in EMBED_FIELD_LIMITS.items():
+                text = str(fld.get(key, ""))
+                total += len(text)
+                path: list[str | int] = ["embeds", index, "fields", f_index, key]
+                if not text:
+                    errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+                if len(text) > limit:
+                    errors.max_len(path, limit)
         footer = embed.get("footer") or {}
         if len(str(footer.get("text", ""))) > 2048:
             errors.max_len(["embeds", index, "footer", "text"], 2048)
