@@ -1,6 +1,6 @@
 """A loopback Discord (REST API + gateway on 127.0.0.1) that the real, unpatched discord.py 2.7 runs against.
 
-It follows Discord's documented payloads and error codes (not our bot's needs; see /work/shared/discord-notes.md):
+It follows Discord's documented payloads and error codes (not our bot's needs):
 
 * REST under ``/api/v10`` (and ``/api/v9``): bot auth on every route except interaction callbacks and webhooks,
   ``Content-Type: application/json`` with no charset, ``X-RateLimit-*`` headers, Discord's error bodies and codes.

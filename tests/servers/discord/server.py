@@ -1,18 +1,16 @@
 """The loopback Discord: :class:`LoopbackDiscord`, REST API + gateway on 127.0.0.1, for the real discord.py.
 
-It is built in layers, one module each, bottom up (each class extends the one before; read the one you need):
+It is built in layers, one module each, bottom up; each class extends the one before (read the one you need):
 
-=================  ===================================================================================
-:mod:`.world`      users, guilds, roles/permissions, channels, messages, reactions (plain state and rules)
-:mod:`.payloads`   Discord's JSON for all of that
-:mod:`.gateway`    websockets, HELLO/IDENTIFY/RESUME, zlib-stream, sessions, shards, ordered dispatch
-:mod:`.events`     what users do (post, edit, delete, react) and how messages/reactions are dispatched
-:mod:`.interactions`  synced commands; sending interactions; the interaction clock and deadline
-:mod:`.rest`       REST plumbing: routing, auth, recording, errors, rate-limit headers, failures, latency
-:mod:`.routes`     REST resources: gateway discovery, users, application commands, guilds, channels, ...
-:mod:`.responses`  interaction callbacks (deadline, double ack), follow-ups and ``@original`` webhooks
-this module        the constructor (every setting), start/close, the route table, ``wait_for_*``
-=================  ===================================================================================
+* :mod:`.world` — users, guilds, roles/permissions, channels, messages, reactions (plain state and rules)
+* :mod:`.payloads` — Discord's JSON for all of that
+* :mod:`.gateway` — websockets, HELLO/IDENTIFY/RESUME, zlib-stream, sessions, shards, ordered dispatch
+* :mod:`.events` — what users do (post, edit, delete, react) and how messages and reactions are dispatched
+* :mod:`.interactions` — synced commands; sending interactions; the interaction clock and deadline
+* :mod:`.rest` — REST plumbing: routing, auth, recording, errors, rate-limit headers, failures, latency
+* :mod:`.routes` — REST resources: gateway discovery, users, application commands, guilds, channels, messages
+* :mod:`.responses` — interaction callbacks (deadline, double ack), follow-ups and ``@original`` webhooks
+* this module — the constructor (every setting), start/close, the route table, ``wait_for_*``
 
 :mod:`.model` and :mod:`.validation` hold the records and Discord's checks; :mod:`.clients` points discord.py at
 a server; :mod:`.admin` and ``__main__`` run it as its own process.
