@@ -16,6 +16,7 @@ import pytest
 
 from bot.applemusic import generate_private_key
 from tests.fixtures.apple import AppleKey
+from tests.fixtures.storage import FakeClock
 from tests.servers.apple import LoopbackApple
 
 REPO = Path(__file__).resolve().parent.parent
@@ -317,14 +318,83 @@ async def test_failure_injection_and_recording(
     assert apple_server.count() == 0
 
 
-async def test_sustained_rate_limit(api: Api, apple_server: LoopbackApple, apple_user: str) -> None:
-    apple_server.rate_limit(5, burst=3)  # one new request every 200 ms
-    statuses = [(await api.call("GET", "/v1/me/storefront", user=apple_user))[0] for _ in range(6)]
-    assert statuses[:3] == [200, 200, 200] and 429 in statuses[3:]
-    await asyncio.sleep(0.25)
-    assert (await api.call("GET", "/v1/me/storefront", user=apple_user))[0] == 200
+async def test_seeded_faults_repeat_exactly_for_the_same_seed(
+    api: Api, apple_server: LoopbackApple, apple_user: str
+) -> None:
+    async def run(seed: int, n: int = 40) -> list[int]:
+        apple_server.reset_requests()
+        apple_server.inject_faults(0.3, statuses=(429, 500, 503), seed=seed)
+        statuses = [(await api.call("GET", "/v1/me/storefront", user=apple_user))[0] for _ in range(n)]
+        assert apple_server.stop_faults() == sum(1 for s in statuses if s != 200)
+        assert [r.status for r in apple_server.requests] == statuses  # faults are recorded like any request
+        return statuses
+
+    first = await run(seed=7)
+    assert await run(seed=7) == first
+    assert 200 in first and len(set(first)) > 2 and set(first) <= {200, 429, 500, 503}
+    assert await run(seed=8) != first
+    # stopped: nothing fails any more
+    assert [(await api.call("GET", "/v1/me/storefront", user=apple_user))[0] for _ in range(10)] == [200] * 10
+
+
+async def test_seeded_faults_follow_arrival_order_not_timing(
+    api: Api, apple_server: LoopbackApple, apple_user: str
+) -> None:
+    apple_server.inject_faults(0.5, seed=3)
+    sequential = [(await api.call("GET", "/v1/me/storefront", user=apple_user))[0] for _ in range(30)]
+    apple_server.stop_faults()
+    apple_server.reset_requests()
+    apple_server.latency = 0.01  # the draw happens on arrival, before the latency
+    apple_server.inject_faults(0.5, seed=3)
+    await asyncio.gather(*(api.call("GET", "/v1/me/storefront", user=apple_user) for _ in range(30)))
+    # the n-th request the server recorded got the n-th draw, however the 30 concurrent requests interleaved
+    assert [r.status for r in apple_server.requests] == sequential
+
+
+async def test_seeded_faults_answer_like_fail_next_and_only_where_asked(
+    api: Api, apple_server: LoopbackApple, apple_user: str
+) -> None:
+    apple_server.inject_faults(1.0, statuses=(429,), retry_after=1.5, path_contains="/ratings/")
+    headers = {"Authorization": f"Bearer {_jwt(api.key)}", "Music-User-Token": apple_user}
+    async with api.http.get(apple_server.base_url + "/v1/me/ratings/songs/1", headers=headers) as resp:
+        assert resp.status == 429 and resp.headers["Retry-After"] == "1.5"
+        assert _error(await resp.json())["code"] == "42900"
+    assert (await api.call("GET", "/v1/me/storefront", user=apple_user))[0] == 200  # no draw, no fault
+    apple_server.inject_faults(1.0, statuses=(401, 500))
+    answers = [await api.call("GET", "/v1/me/storefront", user=apple_user) for _ in range(20)]
+    assert {status for status, _, _ in answers} == {401, 500}
+    for status, raw, payload in answers:  # as fail_next answers: 401 with an empty body, 500 with errors
+        assert raw == b"" if status == 401 else _error(payload)["code"] == "50000"
+    with pytest.raises(ValueError):
+        apple_server.inject_faults(1.5)
+    with pytest.raises(ValueError):
+        apple_server.inject_faults(0.5, statuses=())
+
+
+async def test_sustained_rate_limit(
+    api: Api, apple_server: LoopbackApple, apple_user: str, fake_clock: FakeClock
+) -> None:
+    apple_server.clock = fake_clock  # the bucket refills on the server's clock, which the test moves
+
+    async def statuses(n: int) -> list[int]:
+        return [(await api.call("GET", "/v1/me/storefront", user=apple_user))[0] for _ in range(n)]
+
+    apple_server.rate_limit(4, burst=3)  # one new request every 250 ms (binary-exact steps below)
+    assert await statuses(5) == [200, 200, 200, 429, 429]
+    fake_clock.advance(0.125)
+    assert await statuses(1) == [429]
+    fake_clock.advance(0.125)
+    assert await statuses(2) == [200, 429]
+    fake_clock.advance(10)  # a long pause refills the burst, no more
+    assert await statuses(3) == [200, 200, 200]
+    async with api.http.get(
+        apple_server.base_url + "/v1/me/storefront",
+        headers={"Authorization": f"Bearer {_jwt(api.key)}", "Music-User-Token": apple_user},
+    ) as resp:  # Apple's 429 for a sustained rate says nothing about when to retry
+        assert resp.status == 429 and "Retry-After" not in resp.headers
+        assert _error(await resp.json())["code"] == "42900"
     apple_server.rate_limit(None)
-    assert all([(await api.call("GET", "/v1/me/storefront", user=apple_user))[0] == 200 for _ in range(10)])
+    assert await statuses(10) == [200] * 10
 
 
 async def test_latency(api: Api, apple_server: LoopbackApple, apple_user: str) -> None:
@@ -348,6 +418,9 @@ async def test_admin_api(http: aiohttp.ClientSession, apple_server: LoopbackAppl
     status, payload = await admin("add_song", name="Via Admin")
     assert status == 200 and payload["result"] in apple_server.catalog["songs"]
     assert (await admin("fail_next", n=1, status=500))[0] == 200
+    assert await admin("inject_faults", rate=1.0, statuses=[503], seed=1) == (200, {"result": None})
+    assert await admin("stop_faults") == (200, {"result": 0})
+    assert (await admin("inject_faults", rate=2))[0] == 400
     assert (await admin("count"))[1] == {"result": 0}  # admin calls are not recorded
     assert (await admin("close"))[0] == 404  # only whitelisted operations
     assert (await admin("set_state", token="mut-admin-user", type="songs", id="1", value=5))[0] == 400
@@ -391,4 +464,4 @@ async def test_runs_as_a_separate_process(apple_key: AppleKey, tmp_path: Path) -
                 assert await resp.json() == {"result": 2}
     finally:
         proc.terminate()
-        assert await asyncio.wait_for(proc.wait(), 10) is not None
+        assert await asyncio.wait_for(proc.wait(), 10) == 0  # SIGTERM ends it cleanly

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,10 +20,15 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from tests.fixtures.storage import FakeClock
 from tests.servers.discord import LoopbackDiscord, Permissions, point_discordpy_at, running_client
 from tests.servers.discord_model import CallbackType, shard_for_guild
 
 pytestmark = pytest.mark.timeout(30)
+
+REPO = Path(__file__).resolve().parent.parent
+#: Seconds a wait may last before the test fails as hung: a guard against hangs, not a speed requirement.
+HANG_GUARD = 20.0
 
 
 def make_bot(intents: discord.Intents | None = None, **kwargs: Any) -> commands.Bot:
@@ -88,7 +95,7 @@ async def test_gateway_handshake_over_raw_websocket(
         inflate = zlib.decompressobj()
 
         async def receive() -> dict[str, Any]:
-            msg = await ws.receive(timeout=2)
+            msg = await ws.receive(timeout=HANG_GUARD)
             assert msg.type is aiohttp.WSMsgType.BINARY
             assert msg.data[-4:] == b"\x00\x00\xff\xff"
             result: dict[str, Any] = json.loads(inflate.decompress(msg.data))
@@ -112,21 +119,21 @@ async def test_gateway_handshake_over_raw_websocket(
         assert [m["user"]["id"] for m in guild_create["d"]["members"]] == [str(server.bot_user_id)]
         assert guild_create["d"]["member_count"] == 3
         await ws.send_str(json.dumps({"op": 2, "d": {"token": server.bot_token, "intents": 0}}))
-        closing = await ws.receive(timeout=2)
+        closing = await ws.receive(timeout=HANG_GUARD)
         assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4005  # already authenticated
 
     async with http.ws_connect(f"{server.gateway_url}?v=10&encoding=json") as ws:
-        assert json.loads((await ws.receive(timeout=2)).data)["op"] == 10  # plain text without compress
+        assert json.loads((await ws.receive(timeout=HANG_GUARD)).data)["op"] == 10  # plain text without compress
         await ws.send_str(json.dumps({"op": 2, "d": {"token": "wrong", "intents": 0}}))
-        closing = await ws.receive(timeout=2)
+        closing = await ws.receive(timeout=HANG_GUARD)
         assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4004
 
     async with http.ws_connect(f"{server.gateway_url}?v=10&encoding=json") as ws:
-        await ws.receive(timeout=2)
+        await ws.receive(timeout=HANG_GUARD)
         await ws.send_str(
             json.dumps({"op": 2, "d": {"token": server.bot_token, "intents": 1, "shard": [2, 2]}})
         )
-        closing = await ws.receive(timeout=2)
+        closing = await ws.receive(timeout=HANG_GUARD)
         assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4010  # invalid shard
 
 
@@ -247,7 +254,6 @@ async def test_sync_and_slash_command_with_subcommand(discordpy_at_server: Loopb
         cb = await server.wait_for_callback(rec)
     assert cb.accepted and cb.with_response and cb.type == CallbackType.CHANNEL_MESSAGE_WITH_SOURCE
     assert cb.data is not None and cb.data["content"] == "rated u1 liked=False" and cb.data["flags"] == 64
-    assert cb.elapsed < 3
     message = server.messages[rec.original_message_id or 0]
     assert message.ephemeral and message.type == 20 and message.author_id == server.bot_user_id
     with pytest.raises(LookupError):
@@ -270,7 +276,7 @@ async def test_deferred_response_then_followups(discordpy_at_server: LoopbackDis
     async with running_client(bot, server.bot_token):
         await bot.tree.sync(guild=discord.Object(server.guild_id))
         rec = await server.send_command("slow", server.alice_id, server.channel_id)
-        second = await asyncio.wait_for(done, 5)
+        second = await asyncio.wait_for(done, HANG_GUARD)
     cb = rec.callback
     assert cb is not None and cb.type == CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
     assert cb.data == {"flags": 64}
@@ -284,14 +290,17 @@ async def test_deferred_response_then_followups(discordpy_at_server: LoopbackDis
     assert len(hooks) == 2 and not any(r.authorized for r in hooks)  # webhooks need no bot auth
 
 
-async def test_late_callback_is_refused_with_10062(discordpy_at_server: LoopbackDiscord) -> None:
+async def test_late_callback_is_refused_with_10062(
+    discordpy_at_server: LoopbackDiscord, fake_clock: FakeClock
+) -> None:
     server = discordpy_at_server
+    server.clock = fake_clock  # Discord's 3 s deadline, on a clock the test moves
     bot = make_bot()
     outcome: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
 
     @bot.tree.command(name="late", description="Answers after 3 s")
     async def late(interaction: discord.Interaction) -> None:
-        await asyncio.sleep(3.1)
+        fake_clock.advance(3.1)  # the handler "took" 3.1 s
         try:
             await interaction.response.send_message("too late")
         except discord.HTTPException as exc:
@@ -303,19 +312,21 @@ async def test_late_callback_is_refused_with_10062(discordpy_at_server: Loopback
     async with running_client(bot, server.bot_token):
         await bot.tree.sync(guild=discord.Object(server.guild_id))
         rec = await server.send_command("late", server.alice_id, server.channel_id)
-        error = await asyncio.wait_for(outcome, 8)
+        error = await asyncio.wait_for(outcome, HANG_GUARD)
     assert isinstance(error, discord.NotFound)
     assert error.status == 404 and error.code == 10062
     cb = rec.callback
-    assert cb is not None and not cb.accepted and cb.error_code == 10062 and cb.elapsed > 3.0
+    assert cb is not None and not cb.accepted and cb.error_code == 10062
+    assert cb.elapsed == pytest.approx(3.1)
     assert rec.original_message_id is None and not rec.acknowledged
     assert all(m.author_id != server.bot_user_id for m in server.messages.values())
 
 
 async def test_deadline_double_ack_and_webhook_rules_over_raw_http(
-    discordpy_at_server: LoopbackDiscord, http: aiohttp.ClientSession
+    discordpy_at_server: LoopbackDiscord, http: aiohttp.ClientSession, fake_clock: FakeClock
 ) -> None:
     server = discordpy_at_server
+    server.clock = fake_clock  # interactions age only when the test says so
     ghost_command(server)
     async with running_client(make_bot(), server.bot_token):
         just_in_time = await server.send_command("ghost", server.alice_id, server.channel_id)
@@ -373,6 +384,51 @@ async def test_deadline_double_ack_and_webhook_rules_over_raw_http(
         assert answer["interaction"]["response_message_loading"] is True
         assert answer["resource"]["type"] == 5 and answer["resource"]["message"]["flags"] == 128
     assert [cb.status for cb in server.callbacks] == [404, 404, 204, 400, 400, 200]
+
+
+async def test_deadline_token_lifetime_clock_and_max_concurrency_are_settings(
+    http: aiohttp.ClientSession, fake_clock: FakeClock
+) -> None:
+    server = LoopbackDiscord(
+        bot_token="settings-token",
+        interaction_deadline=0.5,
+        interaction_token_lifetime=60.0,
+        clock=fake_clock,
+        max_concurrency=16,
+    )
+    async with server:
+        server.populate_default_world()
+        ghost_command(server)
+        async with http.get(f"{server.api_base}/gateway/bot", headers=auth(server)) as resp:
+            assert (await resp.json())["session_start_limit"]["max_concurrency"] == 16
+        with point_discordpy_at(server):
+            async with running_client(make_bot(), server.bot_token):
+                in_time = await server.send_command("ghost", server.alice_id, server.channel_id)
+                late = await server.send_command("ghost", server.alice_id, server.channel_id)
+        assert in_time.dispatched_at == late.dispatched_at == fake_clock.now
+
+        async def callback(rec: Any) -> tuple[int, Any]:
+            url = f"{server.api_base}/interactions/{rec.id}/{rec.token}/callback"
+            async with http.post(url, json={"type": 5}) as resp:
+                return resp.status, await resp.read()
+
+        async def followup(rec: Any) -> int:
+            url = f"{server.api_base}/webhooks/{server.application_id}/{rec.token}"
+            async with http.post(url, json={"content": "later"}) as resp:
+                return resp.status
+
+        fake_clock.advance(0.375)  # binary-exact steps: elapsed times compare exactly
+        assert await callback(in_time) == (204, b"")
+        fake_clock.advance(0.25)
+        status, body = await callback(late)
+        assert status == 404 and json.loads(body)["code"] == 10062
+        assert [(cb.status, cb.elapsed) for cb in server.callbacks] == [(204, 0.375), (404, 0.625)]
+        fake_clock.advance(59)  # 59.625 s after the dispatch: the token still works
+        assert await followup(in_time) == 204
+        fake_clock.advance(0.5)
+        assert await followup(in_time) == 401
+    default = LoopbackDiscord()
+    assert (default.max_concurrency, default.interaction_deadline, default.clock) == (1, 3.0, time.monotonic)
 
 
 async def test_autocomplete_more_than_25_choices_is_refused(discordpy_at_server: LoopbackDiscord) -> None:
@@ -597,15 +653,15 @@ async def test_message_content_is_emptied_without_the_intent(discordpy_at_server
     bot.add_listener(on_message)
     async with running_client(bot, server.bot_token):
         await server.send_message(server.channel_id, server.alice_id, "https://music.apple.com/song/1")
-        plain = await asyncio.wait_for(received.get(), 2)
+        plain = await asyncio.wait_for(received.get(), HANG_GUARD)
         await server.send_message(server.channel_id, server.alice_id, f"<@{server.bot_user_id}> rate it")
-        mention = await asyncio.wait_for(received.get(), 2)
+        mention = await asyncio.wait_for(received.get(), HANG_GUARD)
         await server.send_message(server.dm_channel(server.alice_id), server.alice_id, "in a DM")
-        dm = await asyncio.wait_for(received.get(), 2)
+        dm = await asyncio.wait_for(received.get(), HANG_GUARD)
         channel = bot.get_channel(server.channel_id)
         assert isinstance(channel, discord.TextChannel)
         await channel.send("bot's own")
-        own = await asyncio.wait_for(received.get(), 2)
+        own = await asyncio.wait_for(received.get(), HANG_GUARD)
     assert plain.content == "" and plain.author.id == server.alice_id
     assert mention.content == f"<@{server.bot_user_id}> rate it"
     assert dm.content == "in a DM" and isinstance(dm.channel, discord.DMChannel)
@@ -617,7 +673,7 @@ async def test_message_content_is_emptied_without_the_intent(discordpy_at_server
     reader.add_listener(on_message)
     async with running_client(reader, server.bot_token):
         await server.send_message(server.channel_id, server.alice_id, "now visible")
-        visible = await asyncio.wait_for(received.get(), 2)
+        visible = await asyncio.wait_for(received.get(), HANG_GUARD)
     assert visible.content == "now visible"
 
 
@@ -638,7 +694,7 @@ async def test_reactions_dispatch_raw_events_and_rest_rules(discordpy_at_server:
     async with running_client(bot, server.bot_token):
         post = await server.send_message(server.channel_id, server.alice_id, "a song")
         assert await server.add_reaction(server.channel_id, post.id, server.alice_id, "👍")
-        event = await asyncio.wait_for(added.get(), 2)
+        event = await asyncio.wait_for(added.get(), HANG_GUARD)
         assert (event.user_id, event.message_id, event.channel_id, event.guild_id) == (
             server.alice_id,
             post.id,
@@ -651,18 +707,18 @@ async def test_reactions_dispatch_raw_events_and_rest_rules(discordpy_at_server:
         assert event.message_author_id == server.alice_id
 
         assert await server.remove_reaction(server.channel_id, post.id, server.alice_id, "👍")
-        gone = await asyncio.wait_for(removed.get(), 2)
+        gone = await asyncio.wait_for(removed.get(), HANG_GUARD)
         assert (
             gone.user_id == server.alice_id and gone.member is None and gone.event_type == "REACTION_REMOVE"
         )
 
         await server.add_reaction(server.channel_id, post.id, server.alice_id, "👍")
-        await asyncio.wait_for(added.get(), 2)
+        await asyncio.wait_for(added.get(), HANG_GUARD)
         channel = bot.get_channel(server.channel_id)
         assert isinstance(channel, discord.TextChannel)
         message = await channel.fetch_message(post.id)
         await message.add_reaction("👍")  # PUT .../reactions/👍/@me
-        mine = await asyncio.wait_for(added.get(), 2)
+        mine = await asyncio.wait_for(added.get(), HANG_GUARD)
         assert mine.user_id == server.bot_user_id
         message = await channel.fetch_message(post.id)
         assert message.reactions[0].count == 2 and message.reactions[0].me
@@ -676,7 +732,7 @@ async def test_reactions_dispatch_raw_events_and_rest_rules(discordpy_at_server:
         server.set_bot_permissions(server.guild_id, Permissions.BOT_DEFAULT | Permissions.MANAGE_MESSAGES)
         await server.wait_for_dispatch("GUILD_ROLE_UPDATE")
         await message.remove_reaction("👍", discord.Object(server.alice_id))
-        assert (await asyncio.wait_for(removed.get(), 2)).user_id == server.alice_id
+        assert (await asyncio.wait_for(removed.get(), HANG_GUARD)).user_id == server.alice_id
         guild = bot.get_guild(server.guild_id)
         # the GUILD_ROLE_UPDATE reached discord.py's cache
         assert guild is not None and guild.me.guild_permissions.manage_messages
@@ -685,10 +741,10 @@ async def test_reactions_dispatch_raw_events_and_rest_rules(discordpy_at_server:
         with pytest.raises(discord.Forbidden) as no_add:
             await message.add_reaction("👎")  # a new reaction needs ADD_REACTIONS
         await server.add_reaction(server.channel_id, post.id, server.alice_id, "👍")
-        await asyncio.wait_for(added.get(), 2)
+        await asyncio.wait_for(added.get(), HANG_GUARD)
         assert bot.user is not None
         await message.remove_reaction("👍", bot.user)  # DELETE .../👍/@me
-        assert (await asyncio.wait_for(removed.get(), 2)).user_id == server.bot_user_id
+        assert (await asyncio.wait_for(removed.get(), HANG_GUARD)).user_id == server.bot_user_id
         await message.add_reaction("👍")  # joining an existing reaction needs no ADD_REACTIONS
     assert no_manage.value.code == 50013 and no_add.value.code == 50013
     assert [r.status for r in server.requests_to("PUT", r"/reactions/")] == [204, 403, 204]
@@ -722,8 +778,8 @@ async def test_two_processes_as_shards_0_and_1(discordpy_at_server: LoopbackDisc
             assert extra[shard].id in expected and extra[1 - shard].id not in expected
         rec = await server.send_command("ghost", server.alice_id, channel_one)
         dm_rec = await server.send_command("ghost", server.alice_id, server.dm_channel(server.alice_id))
-        assert await asyncio.wait_for(seen[1], 2) == rec.id
-        assert await asyncio.wait_for(seen[0], 2) == dm_rec.id
+        assert await asyncio.wait_for(seen[1], HANG_GUARD) == rec.id
+        assert await asyncio.wait_for(seen[0], HANG_GUARD) == dm_rec.id
     assert (rec.shard_id, dm_rec.shard_id) == (1, 0)
     assert "guild_id" not in dm_rec.payload and dm_rec.payload["user"]["id"] == str(server.alice_id)
     assert dm_rec.payload["context"] == 1
@@ -770,8 +826,8 @@ async def test_resume_after_disconnect_replays_missed_events(discordpy_at_server
         await server.disconnect(0)
         assert not server.sessions_for_shard(0)[0].connected
         await server.send_message(server.channel_id, server.alice_id, f"<@{server.bot_user_id}> while away")
-        await asyncio.wait_for(resumed.wait(), 5)
-        missed = await asyncio.wait_for(received.get(), 2)
+        await asyncio.wait_for(resumed.wait(), HANG_GUARD)
+        missed = await asyncio.wait_for(received.get(), HANG_GUARD)
         assert session.connected and session.resumes == 1
     assert missed.content.endswith("while away")
     assert len(server.sessions) == 1  # resumed, not re-identified
@@ -854,3 +910,34 @@ async def test_user_context_menu_gets_resolved_member(discordpy_at_server: Loopb
     assert cb.data is not None and cb.data["content"] == "alice in Test Guild"
     reply = await server.wait_for_message(server.channel_id, author_id=server.bot_user_id)
     assert reply.id == rec.original_message_id and reply.type == 23
+
+
+async def test_runs_as_a_separate_process(http: aiohttp.ClientSession) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.servers.discord",
+        "--bot-token",
+        "process-token",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), HANG_GUARD)).decode().split()
+        assert line[:2] == ["listening", "on"]
+        api_base, gateway_url, admin_url = line[2:]
+        bot_auth = {"Authorization": "Bot process-token"}
+        async with http.get(f"{api_base}/gateway/bot", headers=bot_auth) as resp:
+            assert resp.status == 200 and (await resp.json())["url"] == gateway_url.rstrip("/")
+        async with http.post(f"{admin_url}/_admin/world", json={}) as resp:
+            world = (await resp.json())["result"]
+        async with http.get(f"{api_base}/channels/{world['channel_id']}", headers=bot_auth) as resp:
+            assert (await resp.json())["name"] == "music"  # the default world
+        async with http.post(f"{admin_url}/_admin/requests_count", json={}) as resp:
+            assert await resp.json() == {"result": 2}  # admin calls are not Discord requests
+        async with http.post(f"{admin_url}/_admin/close", json={}) as resp:
+            assert resp.status == 404  # only whitelisted operations
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), HANG_GUARD) == 0  # SIGTERM ends it cleanly

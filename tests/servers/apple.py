@@ -13,10 +13,16 @@ Out-of-process use (benchmarks)::
     python -m tests.servers.apple --public-key key.pub.pem --team-id TEAMID1234 --key-id KEYID12345 \
         [--port 8123] [--config seed.json]
 
-prints `listening on http://127.0.0.1:PORT` and serves until interrupted. `POST /_admin/<op>` with a JSON
-object of keyword arguments calls the method of the same name (`add_user`, `set_state`, `add_song`,
-`fail_next`, `rate_limit`, `set_latency`, `count`, `rating`, `requests_summary`, `reset_requests`, ...)
-and answers `{"result": ...}`. Admin requests are neither recorded nor subject to failures.
+prints `listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM (see `tests/servers/process.py`).
+`POST /_admin/<op>` with a JSON object of keyword arguments calls the method of the same name (`add_user`,
+`set_state`, `add_song`, `fail_next`, `inject_faults`, `stop_faults`, `rate_limit`, `set_latency`, `count`,
+`rating`, `requests_summary`, `reset_requests`, ...) and answers `{"result": ...}`. Admin requests are neither
+recorded nor subject to failures.
+
+Faults, all answered as Apple answers that status: `fail_next(n, status)` fails the next `n` requests;
+`inject_faults(rate, statuses, seed)` fails each request with probability `rate`, drawn from a generator seeded
+with `seed` in arrival order, so a run's faults depend on its requests, never on timing; `rate_limit` is a token
+bucket on the server's `clock` (injectable, `time.monotonic` by default).
 
 What it does, like Apple: checks the ES256 developer token (signature with the trusted public key, `kid`,
 `iss`, `iat`, `exp`, at most 15777000 s ahead) -> 401 with an empty body; checks `Music-User-Token`
@@ -33,14 +39,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
+import random
 import re
-import signal
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,7 @@ import jwt
 from aiohttp import web
 
 from tests.servers.admin import call_admin_op
+from tests.servers.process import listen, run
 
 RATING_TYPES = (
     "songs",
@@ -130,6 +136,38 @@ class _Failure:
     path_contains: str | None
 
 
+@dataclass
+class _Faults:
+    """What `inject_faults` set up: each matching request draws from `rng`, in arrival order."""
+
+    rng: random.Random
+    rate: float
+    statuses: tuple[int, ...]
+    retry_after: float | None
+    path_contains: str | None
+    injected: int = 0
+
+    def draw(self, path: str) -> web.Response | None:
+        """The failure this request answers with, or None."""
+        if self.path_contains is not None and self.path_contains not in path:
+            return None
+        if self.rng.random() >= self.rate:
+            return None
+        self.injected += 1
+        return _failure(self.statuses[self.rng.randrange(len(self.statuses))], self.retry_after)
+
+
+def _failure(status: int, retry_after: float | None) -> web.Response:
+    """An injected failure, as Apple answers `status`: 401 with an empty body, others with an errors body;
+    `Retry-After` when given."""
+    if status == 401:
+        return web.Response(status=401)
+    resp = LoopbackApple._status_error(status)
+    if retry_after is not None:
+        resp.headers["Retry-After"] = f"{retry_after:g}"
+    return resp
+
+
 def _error(status: int, code: str, title: str, detail: str | None = None, parameter: str | None = None) -> web.Response:
     entry: dict[str, Any] = {
         "id": uuid.uuid4().hex.upper(),
@@ -171,6 +209,7 @@ class LoopbackApple:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.public_key_pem = public_key_pem
         self.team_id = team_id
@@ -185,6 +224,9 @@ class LoopbackApple:
         self.peak_in_flight = 0
         self._users: dict[str, _User] = {}
         self._failures: list[_Failure] = []
+        self._faults: _Faults | None = None
+        #: Seconds, monotonic: what the rate limiter (`rate_limit`) measures time with.
+        self.clock = clock
         self._rate: float | None = None
         self._burst = 1.0
         self._bucket = 0.0
@@ -203,11 +245,9 @@ class LoopbackApple:
     async def start(self) -> LoopbackApple:
         app = web.Application(client_max_size=1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await listen(
+            app, self.host, self.port, shutdown_timeout=0.5, handler_cancellation=True
+        )
         self.base_url = f"http://{self.host}:{self.port}"
         return self
 
@@ -444,13 +484,41 @@ class LoopbackApple:
         """
         self._failures.append(_Failure(n, status, retry_after, path_contains))
 
+    def inject_faults(
+        self,
+        rate: float,
+        statuses: Sequence[int] = (429, 500),
+        seed: int = 0,
+        path_contains: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """From now on each request (whose path contains `path_contains`, if given) fails with probability
+        `rate`, with a status picked from `statuses`, answering exactly as `fail_next` would for that status.
+
+        Both draws come from `random.Random(seed)`, one request after another in the order they are recorded
+        (their arrival, before any latency): the same seed and the same requests give the same faults in the
+        same order. A request that
+        draws no fault may still answer a failure queued with `fail_next`. Calling it again starts a new
+        generator; `stop_faults` ends it.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate is a probability, between 0 and 1")
+        if not statuses:
+            raise ValueError("statuses must not be empty")
+        self._faults = _Faults(random.Random(seed), rate, tuple(int(s) for s in statuses), retry_after, path_contains)
+
+    def stop_faults(self) -> int:
+        """Stop `inject_faults`; returns how many requests it failed."""
+        faults, self._faults = self._faults, None
+        return faults.injected if faults is not None else 0
+
     def rate_limit(self, per_second: float | None, burst: int | None = None) -> None:
         """Allow at most `per_second` requests per second, in bursts of up to `burst` (default: one
         second's worth); more get 429 without Retry-After, as Apple does. None lifts the limit."""
         self._rate = per_second
         self._burst = float(burst) if burst is not None else max(1.0, per_second or 0.0)
         self._bucket = self._burst
-        self._bucket_at = time.monotonic()
+        self._bucket_at = self.clock()
 
     def set_latency(self, seconds: float) -> None:
         self.latency = seconds
@@ -459,14 +527,7 @@ class LoopbackApple:
         for failure in self._failures:
             if failure.remaining > 0 and (failure.path_contains is None or failure.path_contains in path):
                 failure.remaining -= 1
-                if failure.status == 401:
-                    return web.Response(status=401)
-                headers = {}
-                if failure.retry_after is not None:
-                    headers["Retry-After"] = f"{failure.retry_after:g}"
-                resp = self._status_error(failure.status)
-                resp.headers.update(headers)
-                return resp
+                return _failure(failure.status, failure.retry_after)
         self._failures = [f for f in self._failures if f.remaining > 0]
         return None
 
@@ -483,7 +544,7 @@ class LoopbackApple:
     def _over_rate(self) -> bool:
         if self._rate is None:
             return False
-        now = time.monotonic()
+        now = self.clock()
         self._bucket = min(self._burst, self._bucket + (now - self._bucket_at) * self._rate)
         self._bucket_at = now
         if self._bucket < 1.0:
@@ -541,9 +602,10 @@ class LoopbackApple:
         return response
 
     async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.Response:
+        fault = self._faults.draw(rec.path) if self._faults is not None else None  # in arrival order
         if self.latency > 0:
             await asyncio.sleep(self.latency)
-        injected = self._injected(rec.path)
+        injected = fault if fault is not None else self._injected(rec.path)
         if injected is not None:
             return injected
         if self._over_rate():
@@ -824,6 +886,8 @@ class LoopbackApple:
             "add_music_video",
             "add_station",
             "fail_next",
+            "inject_faults",
+            "stop_faults",
             "rate_limit",
             "set_latency",
             "count",
@@ -855,22 +919,10 @@ class LoopbackApple:
             self.rate_limit(float(config["rate_limit"]))
 
 
-async def _serve(server: LoopbackApple) -> None:
-    await server.start()
-    print(f"listening on {server.base_url}", flush=True)  # the benchmark reads this line
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.close()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Loopback Apple Music API for tests and benchmarks")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.servers.apple", description="Loopback Apple Music API for tests and benchmarks"
+    )
     parser.add_argument("--public-key", required=True, help="PEM file of the trusted ES256 public key")
     parser.add_argument("--team-id", required=True)
     parser.add_argument("--key-id", required=True)
@@ -881,7 +933,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = LoopbackApple(Path(args.public_key).read_text(), args.team_id, args.key_id, host=args.host, port=args.port)
     if args.config:
         server.seed(json.loads(Path(args.config).read_text()))
-    asyncio.run(_serve(server))
+
+    async def start() -> str:
+        await server.start()
+        return server.base_url
+
+    run(start, server.close)
 
 
 if __name__ == "__main__":
