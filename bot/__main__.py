@@ -82,6 +82,16 @@ def _developer_token(settings: Settings) -> object:
     )
 
 
+def _database_location(url: str) -> str:
+    """Where ``url`` points, without a user name or password."""
+    from bot.storage import UnsupportedDatabaseURL, parse_database_url
+
+    try:
+        return parse_database_url(url).location
+    except UnsupportedDatabaseURL:
+        return "(DATABASE_URL is not usable: see below)"
+
+
 def cmd_check(settings: Settings) -> int:
     problems = [*settings.problems, *settings.missing()]
     token_ok = False
@@ -101,7 +111,7 @@ def cmd_check(settings: Settings) -> int:
             problems.append(f"APPLE_PRIVATE_KEY_PATH: {exc}")
     _out(f"Discord API: {settings.discord_api_base}  gateway: {settings.discord_gateway_url}")
     _out(f"Apple Music API: {settings.apple_music_api_base}")
-    _out(f"Database: {settings.database_url.split('@')[-1]}")
+    _out(f"Database: {_database_location(settings.database_url)}")
     _out(f"Linking page: {settings.link_base_url} (listening on {settings.web_host}:{settings.web_port})")
     _out(f"Message content intent: {'on' if settings.message_content_intent else 'off'}")
     if problems:
@@ -169,20 +179,20 @@ async def cmd_migrate(settings: Settings) -> int:
 def cmd_copy_db(settings: Settings, source_url: str, target_url: str | None, batch: int) -> int:
     """Copy SOURCE into the empty TARGET (default ``DATABASE_URL``). Exit 2 when the copy is refused."""
     _require(settings, STORE_REQUIRED)
-    from bot.storage import UnsupportedDatabaseURL, sqlite_path_from_url
+    from bot.storage import UnsupportedDatabaseURL, parse_database_url
 
     if batch <= 0:
         _err("--batch must be a positive number of rows.")
         return 2
-    if source_url.strip().lower().startswith(("sqlite:", "sqlite3:")):
-        try:
-            path = sqlite_path_from_url(source_url)
-        except UnsupportedDatabaseURL as exc:
-            _err(f"--from: {exc}.")
-            return 2
-        if path == ":memory:" or not Path(path).is_file():  # never create an empty source by mistake
-            _err(f"The source database {path} does not exist; nothing was copied.")
-            return 2
+    try:
+        source = parse_database_url(source_url)
+    except UnsupportedDatabaseURL as exc:
+        _err(f"--from: {exc}.")
+        return 2
+    if source.engine == "sqlite" and (source.target == ":memory:" or not Path(source.target).is_file()):
+        # never create an empty source by mistake
+        _err(f"The source database {source.location} does not exist; nothing was copied.")
+        return 2
     target_flag = "--to" if target_url else "DATABASE_URL"
     return asyncio.run(_copy_db(settings, source_url, target_url or settings.database_url, target_flag, batch))
 

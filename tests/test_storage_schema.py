@@ -28,7 +28,6 @@ from bot.storage import (
     load_migrations,
     open_store,
     parse_database_url,
-    sqlite_path_from_url,
 )
 from bot.storage.sqlite import split_statements
 from tests.fixtures.storage import StoreFactory
@@ -208,7 +207,6 @@ def test_migration_files_must_be_numbered_without_gaps(
     ],
 )
 def test_sqlite_urls(url: str, path: str) -> None:
-    assert sqlite_path_from_url(url) == path
     assert parse_database_url(url) == DatabaseURL("sqlite", path, path)
 
 

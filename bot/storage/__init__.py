@@ -1,7 +1,7 @@
 """Storage: linked accounts, link states, guild settings, shared messages, notices and the ratings outbox.
 
 The rest of the bot uses the :class:`Store` interface only (``await open_store(settings.database_url,
-TokenCipher.from_setting(settings.token_encryption_key))``); no SQL lives outside this package, and this
+settings.cipher(), options=...)``); no SQL lives outside this package, and this
 package never imports ``discord``. The SQL is written once (:mod:`bot.storage.sql`) for both engines,
 SQLite (:mod:`bot.storage.sqlite`) and PostgreSQL (:mod:`bot.storage.postgres`, loaded only when used).
 """
@@ -17,7 +17,7 @@ from bot.storage.errors import (
     TokenDecryptError,
     UnsupportedDatabaseURL,
 )
-from bot.storage.factory import DatabaseURL, open_store, parse_database_url, sqlite_path_from_url
+from bot.storage.factory import DatabaseURL, open_store, parse_database_url
 from bot.storage.models import (
     Account,
     AccountStatus,
@@ -62,5 +62,4 @@ __all__ = [
     "load_migrations",
     "open_store",
     "parse_database_url",
-    "sqlite_path_from_url",
 ]

@@ -71,14 +71,6 @@ def parse_database_url(url: str) -> DatabaseURL:
     )
 
 
-def sqlite_path_from_url(database_url: str) -> str:
-    """The file path of an SQLite ``DATABASE_URL`` (see :func:`parse_database_url`)."""
-    scheme = urlsplit(database_url.strip()).scheme
-    if scheme.lower() not in _SQLITE_SCHEMES:
-        raise UnsupportedDatabaseURL(f"not an SQLite DATABASE_URL (scheme {scheme or 'missing'!r})")
-    return parse_database_url(database_url).target
-
-
 def describe_dsn(dsn: str) -> str:
     """``postgresql://host:port/database`` of a PostgreSQL URL, for messages: never the user name or password."""
     parts = urlsplit(dsn)
