@@ -6,10 +6,9 @@ adding 👍/👎 sets like/dislike and removing the reaction that matches the cu
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,22 +87,14 @@ async def remove(world: World, discord: LoopbackDiscord, uid: int, mid: int, emo
     world.sent += 1
 
 
-@contextlib.asynccontextmanager
-async def flaky_apple(apple: LoopbackApple, rng: random.Random) -> AsyncIterator[None]:
-    """While inside: a steady share of Apple requests answer 429 or 500."""
-
-    async def inject() -> None:
-        while True:
-            apple.fail_next(1, rng.choice([429, 500]))
-            await asyncio.sleep(0.01)
-
-    task = asyncio.create_task(inject())
+@contextlib.contextmanager
+def flaky_apple(apple: LoopbackApple, seed: int) -> Iterator[None]:
+    """While inside: a fifth of Apple's answers are 429 or 500, drawn per request from a seeded generator."""
+    apple.inject_faults(0.2, (429, 500), seed=seed)
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        apple.stop_faults()
 
 
 def failures(apple: LoopbackApple) -> int:
@@ -147,11 +138,10 @@ async def test_storm_under_429_and_500_ends_in_the_intended_state(
     rng = random.Random(20240611)
     async with storm_bot() as bot:
         world = await make_world(bot, discord_server, apple_server)
-        async with flaky_apple(apple_server, rng):
+        with flaky_apple(apple_server, seed=1):
             for _ in range(1200):
                 await act(world, discord_server, rng, toggle=False)
-            await asyncio.sleep(0.5)
-        await settle_and_check(bot, world, apple_server)
+            await settle_and_check(bot, world, apple_server)
     assert failures(apple_server) > 20, "the storm really met 429s and 500s"
     assert successful_writes(apple_server) < world.sent, "bursts were coalesced"
 
@@ -162,7 +152,7 @@ async def test_storm_with_a_restart_in_the_middle_loses_nothing_and_doubles_noth
     rng = random.Random(777)
     async with storm_bot() as first:
         world = await make_world(first, discord_server, apple_server)
-        async with flaky_apple(apple_server, rng):
+        with flaky_apple(apple_server, seed=2):
             for _ in range(600):
                 await act(world, discord_server, rng, toggle=True)
             # every reaction was received and queued; the bot stops with writes queued and in flight
@@ -172,11 +162,10 @@ async def test_storm_with_a_restart_in_the_middle_loses_nothing_and_doubles_noth
     assert pending_at_stop > 0, "the restart happened with work still queued"
     sent_before = world.sent
     async with storm_bot() as second:
-        async with flaky_apple(apple_server, rng):
+        with flaky_apple(apple_server, seed=3):
             for _ in range(600):
                 await act(world, discord_server, rng, toggle=True)
-            await asyncio.sleep(0.5)
-        await settle_and_check(second, world, apple_server, handled_before=sent_before)
+            await settle_and_check(second, world, apple_server, handled_before=sent_before)
         assert await second.svc.store.outbox_size() == 0
     assert failures(apple_server) > 20
     assert successful_writes(apple_server) < world.sent, "nothing was applied more often than asked"
