@@ -153,14 +153,10 @@ class RatingService:
 
     async def close(self) -> None:
         """Cancel background work (language lookups, autocomplete searches still running)."""
-        searches = list(self._inflight.values())
-        for task in searches:
-            task.cancel()
-        await asyncio.gather(*searches, return_exceptions=True)
         await self._background.close()
 
     async def idle(self) -> None:
-        """Wait until the background lookups (a member's languages) have finished."""
+        """Wait until the background work (languages lookups, autocomplete searches) has finished."""
         await self._background.wait()
 
     async def storefront(self, user_id: int) -> str:
@@ -440,7 +436,7 @@ class RatingService:
             return cached
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.create_task(self._search(key, term, storefront, language))
+            task = self._background.spawn(self._search(key, term, storefront, language), "autocomplete search")
             self._inflight[key] = task
             task.add_done_callback(lambda _t, k=key: self._inflight.pop(k, None))  # type: ignore[misc]
         done, _ = await asyncio.wait({task}, timeout=budget)

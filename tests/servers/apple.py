@@ -225,6 +225,8 @@ class LoopbackApple:
         self._users: dict[str, _User] = {}
         self._failures: list[_Failure] = []
         self._faults: _Faults | None = None
+        #: while set: requests whose path contains the text wait for ``release`` before being answered
+        self._held: tuple[asyncio.Event, str] | None = None
         #: Seconds, monotonic: what the rate limiter (`rate_limit`) measures time with.
         self.clock = clock
         self._rate: float | None = None
@@ -520,6 +522,18 @@ class LoopbackApple:
         self._bucket = self._burst
         self._bucket_at = self.clock()
 
+    def hold(self, path_contains: str = "") -> None:
+        """From now on, requests whose path contains ``path_contains`` are received (and recorded, and counted
+        in ``in_flight``) but not answered until :meth:`release`: Apple is slower than anything a test waits for,
+        without the test waiting for a clock."""
+        self._held = (asyncio.Event(), path_contains)
+
+    def release(self) -> None:
+        """Answer the held requests, and answer the next ones at once."""
+        held, self._held = self._held, None
+        if held is not None:
+            held[0].set()
+
     def set_latency(self, seconds: float) -> None:
         self.latency = seconds
 
@@ -603,6 +617,8 @@ class LoopbackApple:
 
     async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.Response:
         fault = self._faults.draw(rec.path) if self._faults is not None else None  # in arrival order
+        if self._held is not None and self._held[1] in rec.path:
+            await self._held[0].wait()
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         injected = fault if fault is not None else self._injected(rec.path)
