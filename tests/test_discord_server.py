@@ -21,8 +21,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.fixtures.storage import FakeClock
-from tests.servers.discord import LoopbackDiscord, Permissions, point_discordpy_at, running_client
-from tests.servers.discord_model import CallbackType, shard_for_guild
+from tests.servers.discord import (
+    CallbackType,
+    LoopbackDiscord,
+    Permissions,
+    point_discordpy_at,
+    running_client,
+    shard_for_guild,
+)
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -13,8 +13,7 @@ from bot.applemusic import RetryPolicy
 from tests.fixtures.bot import ALICE_MUT, BotFactory
 from tests.fixtures.e2e import eventually
 from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
-from tests.servers.discord_model import MessageFlags
+from tests.servers.discord import LoopbackDiscord, MessageFlags
 
 EPHEMERAL = 1 << 6
 

@@ -37,8 +37,7 @@ from tests.fixtures.bot import free_port
 from tests.fixtures.e2e import eventually
 from tests.fixtures.storage import PostgresServer
 from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
-from tests.servers.discord_model import shard_for_guild
+from tests.servers.discord import LoopbackDiscord, shard_for_guild
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARDS = 2

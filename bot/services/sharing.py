@@ -207,6 +207,8 @@ class SharingService:
         self.reactions_handled = 0
         #: set when the start-up catch-up has finished
         self.caught_up = asyncio.Event()
+        #: times a reaction was tried again because the database was unavailable
+        self.store_retries = 0
 
     async def close(self) -> None:
         await self._tasks.close()
@@ -340,6 +342,7 @@ class SharingService:
                 break
             except StoreUnavailable:
                 attempt += 1
+                self.store_retries += 1
                 delay = STORE_RETRY.delay(attempt, self._rng)
                 if loop.time() + delay > give_up_at:
                     raise
