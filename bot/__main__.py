@@ -23,10 +23,15 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import RUN_REQUIRED, ConfigError, Settings, configure_logging, load_settings
+
+if TYPE_CHECKING:
+    from bot.storage import Store
 
 log = logging.getLogger("bot")
 
@@ -73,15 +78,6 @@ def _require(settings: Settings, names: Mapping[str, str]) -> None:
     settings.require(names)
 
 
-def _developer_token(settings: Settings) -> object:
-    from bot.applemusic import DeveloperToken, load_private_key
-
-    assert settings.apple_team_id and settings.apple_key_id and settings.apple_private_key_path
-    return DeveloperToken(
-        settings.apple_team_id, settings.apple_key_id, load_private_key(settings.apple_private_key_path)
-    )
-
-
 def _database_location(url: str) -> str:
     """Where ``url`` points, without a user name or password."""
     from bot.storage import UnsupportedDatabaseURL, parse_database_url
@@ -98,11 +94,7 @@ def cmd_check(settings: Settings) -> int:
     apple_missing = settings.missing(APPLE_REQUIRED)
     if not apple_missing and not any(p.startswith("APPLE_") for p in settings.problems):
         try:
-            from bot.applemusic import DeveloperToken
-
-            dev = _developer_token(settings)
-            assert isinstance(dev, DeveloperToken)
-            header, claims = dev.describe()
+            header, claims = settings.developer_token().describe()
             _out("Developer token signed with your MusicKit key:")
             _out("  header: " + json.dumps(header, sort_keys=True))
             _out("  claims: " + json.dumps(claims, sort_keys=True))
@@ -123,14 +115,10 @@ def cmd_check(settings: Settings) -> int:
 
 def cmd_token(settings: Settings, hours: float, origins: list[str]) -> int:
     _require(settings, APPLE_REQUIRED)
-    from bot.applemusic import DeveloperToken
-
     if not 0 < hours <= 2160:
         _err("--hours must be more than 0 and at most 2160 (90 days; Apple rejects tokens near 180 days).")
         return 2
-    dev = _developer_token(settings)
-    assert isinstance(dev, DeveloperToken)
-    _out(dev.sign_for(origin=origins or None, lifetime=hours * 3600))
+    _out(settings.developer_token().sign_for(origin=origins or None, lifetime=hours * 3600))
     return 0
 
 
@@ -141,37 +129,28 @@ def cmd_gen_key() -> int:
     return 0
 
 
-async def _open_store(settings: Settings) -> object:
+@asynccontextmanager
+async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
+    """The configured store, opened (and migrated) for one maintenance command, closed afterwards."""
+    _require(settings, STORE_REQUIRED)
     from bot.app import store_options_from
     from bot.storage import open_store
 
-    return await open_store(settings.database_url, settings.cipher(), options=store_options_from(settings))
+    store = await open_store(settings.database_url, settings.cipher(), options=store_options_from(settings))
+    async with store:
+        yield store
 
 
 async def cmd_rotate_keys(settings: Settings) -> int:
-    _require(settings, STORE_REQUIRED)
-    from bot.storage import Store
-
-    store = await _open_store(settings)
-    assert isinstance(store, Store)
-    try:
+    async with _opened_store(settings) as store:
         count = await store.rotate_keys()
-    finally:
-        await store.close()
     _out(f"Re-encrypted {count} stored token(s) with the first key. Older keys can now be removed.")
     return 0
 
 
 async def cmd_migrate(settings: Settings) -> int:
-    _require(settings, STORE_REQUIRED)
-    from bot.storage import Store
-
-    store = await _open_store(settings)
-    assert isinstance(store, Store)
-    try:
+    async with _opened_store(settings) as store:
         version = await store.schema_version()
-    finally:
-        await store.close()
     _out(f"Database is up to date (schema version {version}).")
     return 0
 
@@ -198,7 +177,7 @@ def cmd_copy_db(settings: Settings, source_url: str, target_url: str | None, bat
 
 
 async def _copy_db(settings: Settings, source_url: str, target_url: str, target_flag: str, batch: int) -> int:
-    from bot.storage import CopyRefused, Store, UnsupportedDatabaseURL, copy_database, open_store
+    from bot.storage import CopyRefused, UnsupportedDatabaseURL, copy_database, open_store
 
     cipher = settings.cipher()
     stores: list[Store] = []

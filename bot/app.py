@@ -94,10 +94,7 @@ async def start_services(
 ) -> Services:
     """Build and start every service, wired to each other: the one place services are made."""
     settings.require()
-    assert settings.apple_team_id and settings.apple_key_id and settings.apple_private_key_path
-    developer_token = am.DeveloperToken(
-        settings.apple_team_id, settings.apple_key_id, am.load_private_key(settings.apple_private_key_path)
-    )
+    developer_token = settings.developer_token()
     if apple_pacer is None and settings.apple_requests_per_second is not None:
         # the configuration figure 4 of the benchmarks measures: burst 1, halved on a 429, creeping back up
         apple_pacer = am.TokenBucketPacer(settings.apple_requests_per_second, burst=1)

@@ -15,12 +15,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.applemusic import DeveloperToken
 
 from bot.storage import InvalidEncryptionKey, TokenCipher, UnsupportedDatabaseURL, parse_database_url
 
@@ -256,6 +259,13 @@ class Settings(BaseSettings):
         """The token cipher of ``TOKEN_ENCRYPTION_KEY`` (first key encrypts, any key decrypts)."""
         assert self.token_encryption_key is not None, "require() first"
         return TokenCipher([key.get_secret_value() for key in self.token_encryption_key])
+
+    def developer_token(self) -> DeveloperToken:
+        """The MusicKit developer token signer of ``APPLE_*`` (reads the .p8 key file)."""
+        from bot.applemusic import DeveloperToken, load_private_key
+
+        assert self.apple_team_id and self.apple_key_id and self.apple_private_key_path, "require() first"
+        return DeveloperToken(self.apple_team_id, self.apple_key_id, load_private_key(self.apple_private_key_path))
 
     def signing_key(self) -> bytes:
         """The key link states are signed with: the first (current) encryption key."""

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
-from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.fixtures.e2e import ROOT, process_env
 from tests.servers.discord import LoopbackDiscord
 
 #: python -m bot as a real process, with each engine's DATABASE_URL
 pytestmark = pytest.mark.both_engines
 
-ROOT = Path(__file__).resolve().parents[1]
+
 
 
 async def test_the_bot_process_serves_and_stops_cleanly_on_sigterm(
     bot_env: dict[str, str], discord_server: LoopbackDiscord
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "APPLE_", "TOKEN_", "DATABASE_"))}
-    env.update(bot_env)
-    env.update({"PYTHONPATH": str(ROOT), "SHARD_COUNT": "1", "LOG_LEVEL": "INFO"})
+    env = process_env({**bot_env, "SHARD_COUNT": "1", "LOG_LEVEL": "INFO"})
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

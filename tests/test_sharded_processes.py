@@ -17,7 +17,6 @@ accounts through the store, and reads the outbox with asyncpg to see who holds w
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 import signal
@@ -34,7 +33,7 @@ from bot.storage import Store, TokenCipher, open_store
 from bot.storage.postgres import application_name
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import free_port
-from tests.fixtures.e2e import eventually
+from tests.fixtures.e2e import eventually, process_env
 from tests.fixtures.storage import PostgresServer
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, shard_for_guild
@@ -160,11 +159,8 @@ async def deployment(
 ) -> AsyncIterator[Deployment]:
     database_url = await postgres_server.create_database()
     key = TokenCipher.generate_key()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "APPLE_", "TOKEN_", "DATABASE_"))}
-    env = {k: v for k, v in env.items() if not k.startswith(("SHARD_", "OUTBOX_", "DEV_GUILD", "WEB_", "LINK_"))}
-    env.update(
+    env = process_env(
         {
-            "PYTHONPATH": str(ROOT),
             "DISCORD_TOKEN": discord_server.bot_token,
             "DISCORD_API_BASE": discord_server.api_base,
             "DISCORD_GATEWAY_URL": discord_server.gateway_url,

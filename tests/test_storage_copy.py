@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -34,9 +31,9 @@ from bot.storage import (
 )
 from bot.storage.postgres import PostgresStore
 from bot.storage.transfer import TABLES, SameDatabase, SourceInUse, TargetNotEmpty
+from tests.fixtures.e2e import run_bot
 from tests.fixtures.storage import FakeClock, PostgresServer
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKENS = {
     1: "MUT-copy-Aq1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ-user-one-secret",
     2: "MUT-copy-Zy9X8w7V6u5T4s3R2q1P0oNmLkJiHgFeDcBa-user-two-secret",
@@ -401,19 +398,6 @@ def operator_lines(stderr: str) -> list[str]:
     return [line for line in stderr.strip().splitlines() if line and not _LOG_LINE.match(line)]
 
 
-def _run_bot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "APPLE_", "TOKEN_", "DATABASE_"))}
-    base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={**base, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
     tmp_path: Path, pg_url: str, encryption_key: str, cipher: TokenCipher, fake_clock: FakeClock
 ) -> None:
@@ -423,7 +407,7 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
     url = pg_url.replace("postgresql://bot@", "postgresql://bot:pw-s3cr3t@")  # must never be printed
     env = {"DATABASE_URL": url, "TOKEN_ENCRYPTION_KEY": encryption_key}
 
-    result = await asyncio.to_thread(_run_bot, "copy-db", "--from", f"sqlite:///{path}", env=env)
+    result = await asyncio.to_thread(run_bot, "copy-db", "--from", f"sqlite:///{path}", env=env)
     assert result.returncode == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
     for table, count in (("accounts", 4), ("link_states", 4), ("outbox", 6), ("notices", 2), ("total", 24)):
@@ -441,7 +425,7 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
         assert await target.count_rows("outbox") == 6
 
     # Again: the target now holds data. Exit 2, one clear sentence, nothing changed.
-    again = await asyncio.to_thread(_run_bot, "copy-db", "--from", f"sqlite:///{path}", "--to", url, env=env)
+    again = await asyncio.to_thread(run_bot, "copy-db", "--from", f"sqlite:///{path}", "--to", url, env=env)
     assert again.returncode == 2
     [message] = operator_lines(again.stderr)
     assert "already holds data" in message and "left unchanged" in message
@@ -465,13 +449,13 @@ async def test_cli_refusals_exit_2_with_one_sentence(tmp_path: Path, encryption_
         ("--from", "mysql://db/bot", "--to", f"sqlite:///{tmp_path / 'new.db'}"): "--from",
     }
     for args, expected in cases.items():
-        result = await asyncio.to_thread(_run_bot, "copy-db", *args, env=env)
+        result = await asyncio.to_thread(run_bot, "copy-db", *args, env=env)
         assert result.returncode == 2, (args, result.stderr)
         [message] = operator_lines(result.stderr)
         assert expected in message, (args, message)
         assert TOKENS[1] not in result.stdout + result.stderr and encryption_key not in result.stderr
     assert not (tmp_path / "typo.db").exists()
     missing_key = await asyncio.to_thread(
-        _run_bot, "copy-db", "--from", f"sqlite:///{path}", env={"DATABASE_URL": env["DATABASE_URL"]}
+        run_bot, "copy-db", "--from", f"sqlite:///{path}", env={"DATABASE_URL": env["DATABASE_URL"]}
     )
     assert missing_key.returncode == 2 and "TOKEN_ENCRYPTION_KEY" in missing_key.stderr

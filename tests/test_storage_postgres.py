@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,9 +19,9 @@ import pytest
 from bot.storage import MigrationError, SchemaTooNew, TokenCipher, load_migrations, open_store
 from bot.storage.postgres import PostgresStore, application_name
 from bot.storage.schema import POSTGRES_MIGRATIONS, Migration
+from tests.fixtures.e2e import run_bot
 from tests.fixtures.storage import FakeClock, PostgresServer, find_pg_bin
 
-ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "MUT-Aq1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ-secret-user-token-0001"
 
 
@@ -275,38 +273,25 @@ def test_the_highest_installed_postgresql_is_used_unless_pg_bin_says_otherwise(t
 
 
 # ---------------------------------------------------------------------- python -m bot migrate
-def _run_bot(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "APPLE_", "TOKEN_", "DATABASE_"))}
-    base["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env={**base, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 async def test_python_m_bot_migrate_with_a_postgresql_url(pg_url: str, encryption_key: str) -> None:
     # A password in the URL (trust authentication ignores it) must never be printed.
     url = pg_url.replace("postgresql://bot@", "postgresql://bot:pw-s3cr3t@")
     env = {"DATABASE_URL": url, "TOKEN_ENCRYPTION_KEY": encryption_key}
-    result = await asyncio.to_thread(_run_bot, "migrate", env=env)
+    result = await asyncio.to_thread(run_bot, "migrate", env=env)
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
     output = result.stdout + result.stderr
     assert "pw-s3cr3t" not in output and encryption_key not in output
     expected = [(m.version, m.name) for m in load_migrations(directory=POSTGRES_MIGRATIONS)]
     assert await _versions(pg_url) == expected
-    again = await asyncio.to_thread(_run_bot, "migrate", env=env)  # idempotent
+    again = await asyncio.to_thread(run_bot, "migrate", env=env)  # idempotent
     assert again.returncode == 0, again.stderr
     assert await _versions(pg_url) == expected
 
 
 async def test_python_m_bot_migrate_reports_an_unreachable_server_without_the_password(encryption_key: str) -> None:
     env = {"DATABASE_URL": "postgresql://bot:pw-s3cr3t@127.0.0.1:1/bot", "TOKEN_ENCRYPTION_KEY": encryption_key}
-    result = await asyncio.to_thread(_run_bot, "migrate", env=env)
+    result = await asyncio.to_thread(run_bot, "migrate", env=env)
     assert result.returncode != 0
     assert "pw-s3cr3t" not in result.stdout + result.stderr
     assert "cannot connect to the PostgreSQL database" in result.stdout + result.stderr

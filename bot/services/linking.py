@@ -15,7 +15,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -134,6 +135,21 @@ class StateSigner:
         return nonce, int(user), int(expires)
 
 
+@contextmanager
+def _apple_check(what: str, level: int) -> Iterator[None]:
+    """Apple's answer to a linking check, as the linking error a member understands."""
+    try:
+        yield
+    except am.UserTokenInvalid as exc:
+        raise AppleRefusedToken() from exc
+    except am.DeveloperTokenRejected as exc:
+        # 401 for a valid developer token means the account has no active subscription / sign-in
+        log.log(level, "Apple answered 401 to %s", what)
+        raise NoSubscription() from exc
+    except am.AppleMusicError as exc:
+        raise AppleUnavailable() from exc
+
+
 @dataclass(frozen=True, slots=True)
 class AccountStatus:
     """What ``/account`` shows: the link (None when not linked) and the ratings waiting for Apple."""
@@ -243,26 +259,12 @@ class LinkService:
         return await self.store.pending_link(user_id, self.clock()) is not None
 
     async def _validate(self, token: str) -> str:
-        try:
+        """Check the token with Apple; return the account's storefront."""
+        with _apple_check("validating a user token (subscription, or the developer key)", logging.WARNING):
             storefront = await self.apple.get_storefront(token)
-        except am.UserTokenInvalid as exc:
-            raise AppleRefusedToken() from exc
-        except am.DeveloperTokenRejected as exc:
-            # 401 for a valid developer token means the account has no active subscription / sign-in
-            log.warning("Apple answered 401 while validating a user token (subscription, or the developer key)")
-            raise NoSubscription() from exc
-        except am.AppleMusicError as exc:
-            raise AppleUnavailable() from exc
         # the storefront answers for any signed-in Apple account; the ratings API only for subscribers
-        try:
+        with _apple_check("a ratings probe while linking (no active subscription)", logging.INFO):
             await self.apple.get_ratings(am.ResourceType.SONGS, [_PROBE_SONG_ID], token)
-        except am.UserTokenInvalid as exc:
-            raise AppleRefusedToken() from exc
-        except am.DeveloperTokenRejected as exc:
-            log.info("Apple answered 401 to a ratings probe while linking (no active subscription)")
-            raise NoSubscription() from exc
-        except am.AppleMusicError as exc:
-            raise AppleUnavailable() from exc
         return storefront.id
 
     async def _store(self, user_id: int, token: str, storefront: str) -> Linked:
