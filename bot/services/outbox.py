@@ -136,7 +136,10 @@ class OutboxWorker:
         log.info("outbox worker %s started", self.worker_id)
 
     async def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming, let in-flight applies finish (cancelled after ``timeout``), then return."""
+        """Stop claiming, let in-flight applies finish (cancelled after ``timeout``), then return. Stopping a
+        stopped worker does nothing."""
+        if self._task is None and not self._inflight:
+            return
         self._stopping = True
         self._wakeup.set()
         task, self._task = self._task, None
