@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from bot.applemusic import AppleMusicClient, Rating, ResourceType
+from tests.fixtures.e2e import eventually
 from tests.servers.apple import LoopbackApple, RecordedRequest
 
 # A realistic id for each type (catalog ids are digits or pl./ra.; library ids are i./l./p.).
@@ -210,18 +211,15 @@ async def test_no_ids_means_no_request(apple_server: LoopbackApple, apple_client
 async def test_chunks_are_sent_concurrently(
     apple_server: LoopbackApple, apple_client: AppleMusicClient, apple_user: str
 ) -> None:
-    apple_server.latency = 60  # every answer is held: whatever the client sent stays in flight
+    apple_server.hold()  # no answer yet: whatever the client sent stays in flight
     ids = [str(n) for n in range(1, 251)]
     call = asyncio.create_task(apple_client.get_ratings(ResourceType.SONGS, ids, apple_user))
-    # A concurrent client gets there at once; sequential chunks never do. (The server has no event to await.)
-    async with asyncio.timeout(30):
-        while apple_server.in_flight < 3:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-    assert apple_server.peak_in_flight == 3  # the three chunks were at the server together
+    # a concurrent client gets all three chunks there before any answer; sequential chunks never do
+    await eventually(lambda: apple_server.in_flight == 3, what="three chunks in flight at once")
+    assert apple_server.peak_in_flight == 3
     assert sorted(len(r.ids) for r in apple_server.requests) == [50, 100, 100]
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
+    apple_server.release()
+    assert await call == {}
 
 
 @pytest.mark.parametrize("value", [0, 2, -2, True, "1", 1.0, None])
