@@ -46,5 +46,6 @@ Notice: TypeAlias = LinkPrompt | RelinkPrompt | Linked | ReactionNotSaved
 
 class Notifier(Protocol):
     async def notify(self, user_id: int, notice: Notice) -> bool:
-        """Tell the member; True if it was delivered (a closed DM is not an error)."""
+        """Tell the member; True if it was delivered. Never raises: a notice that cannot be delivered (closed
+        DMs, Discord unreachable) is logged and reported as False."""
         ...

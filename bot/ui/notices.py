@@ -66,4 +66,7 @@ class DirectMessages:
         except discord.HTTPException as exc:
             log.info("could not DM user %d a %s (%s)", user_id, type(notice).__name__, exc.status)
             return False
+        except discord.DiscordException as exc:  # e.g. not connected: a notice is never worth a failure
+            log.warning("could not DM user %d a %s (%s)", user_id, type(notice).__name__, type(exc).__name__)
+            return False
         return True
