@@ -109,9 +109,8 @@ class Sharing(commands.Cog):
         await self._reaction(payload, added=False)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
-        if self.bot.services is None or not payload.emoji.is_unicode_emoji():
-            return
-        if reaction_value(payload.emoji.name) is None:
+        value = reaction_value(payload.emoji.name) if payload.emoji.is_unicode_emoji() else None
+        if self.bot.services is None or value is None:
             return
         channel = self.bot.get_channel(payload.channel_id)
         event = ReactionEvent(
@@ -119,7 +118,7 @@ class Sharing(commands.Cog):
             message_id=payload.message_id,
             channel_id=payload.channel_id,
             guild_id=payload.guild_id,
-            emoji=payload.emoji.name,
+            value=value,
             added=added,
             member_is_bot=payload.member.bot if payload.member is not None else None,
             known_bot=self._known_bot(payload.user_id),

@@ -28,13 +28,13 @@ from weakref import WeakValueDictionary
 from cachetools import LRUCache, TTLCache
 
 from bot import applemusic as am
+from bot.aio import TaskSet
 from bot.errors import LibraryItemNotShareable
 from bot.retrying import Backoff
 from bot.services import notices
 from bot.services.outbox import OutboxConfig
 from bot.services.ratings import ItemRef, RatedItem, RatingService
 from bot.storage import HoldReason, SharedMessage, Store, StoreUnavailable
-from bot.tasks import TaskSet
 
 __all__ = [
     "CATCH_UP_MESSAGES",
@@ -127,7 +127,8 @@ class ReactionEvent:
     message_id: int
     channel_id: int
     guild_id: int | None
-    emoji: str
+    #: 1 for 👍, -1 for 👎 (the caller parsed the emoji with :func:`reaction_value`)
+    value: int
     added: bool
     #: the reacting member is a bot (None: the event did not say, as removal events never do)
     member_is_bot: bool | None = None
@@ -308,8 +309,8 @@ class SharingService:
     async def on_reaction(self, event: ReactionEvent) -> ReactionOutcome:
         """A 👍/👎 added or removed by a member: record their intent (in order), prompt them if they must link,
         and say whether their opposite reaction should be removed."""
-        value = reaction_value(event.emoji)
-        if value is None or self._from_a_bot(event):
+        value = event.value
+        if self._from_a_bot(event):
             return NOTHING
         # taken before any other await: one member's reactions are handled in the order they arrived
         async with self.user_lock(event.user_id):
