@@ -1,4 +1,5 @@
-"""Small asyncio helpers: a bounded `gather` that fails like a single call, and the `Sleep` type.
+"""Small asyncio helpers: a bounded `gather` that fails like a single call, `TaskSet` for background tasks that
+must not be lost, and the `Sleep` type.
 
 `gather` runs awaitables in an `asyncio.TaskGroup`: results come back in input order; the first failure
 cancels the others and is raised itself (not wrapped in an `ExceptionGroup`), so a caller can write
@@ -8,10 +9,13 @@ cancels the others and is raised itself (not wrapped in an `ExceptionGroup`), so
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeAlias, TypeVar
 
-__all__ = ["Sleep", "gather", "gather2"]
+__all__ = ["Sleep", "TaskSet", "gather", "gather2"]
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _U = TypeVar("_U")
@@ -55,3 +59,38 @@ async def _run(aws: Iterable[Awaitable[Any]], limit: int | None) -> list[asyncio
     if failure is not None:
         raise failure  # outside the handler: the group does not become the failure's context
     return tasks
+
+
+class TaskSet:
+    """Fire-and-forget tasks, kept referenced until done; a failure is logged, never lost silently."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(self, coro: Coroutine[Any, Any, _T], name: str) -> asyncio.Task[_T]:
+        task = asyncio.create_task(coro, name=f"{self._name}: {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %r failed", task.get_name(), exc_info=task.exception())
+
+    async def wait(self) -> None:
+        """Wait until every task (including those spawned meanwhile) has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel what is still running and wait for it to end."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)

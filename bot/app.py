@@ -19,6 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import applemusic as am
+from bot.aio import TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.services.housekeeping import Housekeeping
@@ -28,7 +29,6 @@ from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import SharingService
 from bot.storage import Store, StoreOptions, open_store
-from bot.tasks import TaskSet
 from bot.ui.errors import reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS

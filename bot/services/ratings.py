@@ -16,11 +16,10 @@ from typing import Any
 from cachetools import TTLCache
 
 from bot import applemusic as am
-from bot.aio import gather, gather2
+from bot.aio import TaskSet, gather, gather2
 from bot.applemusic import CatalogItem, ResourceType
 from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked
 from bot.storage import HoldReason, StorageError, Store
-from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
