@@ -104,6 +104,7 @@ async def start_services(
         base_url=settings.apple_music_api_base,
         retry=apple_retry,
         pacer=apple_pacer,
+        max_response_bytes=settings.apple_max_response_bytes,
     )
     outbox_config = outbox_config or outbox_config_from(settings)
     _warn_if_lease_too_short(outbox_config, apple.retry)

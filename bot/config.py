@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 if TYPE_CHECKING:
     from bot.applemusic import DeveloperToken
 
+from bot.applemusic.transport import DEFAULT_MAX_RESPONSE_BYTES
 from bot.storage import InvalidEncryptionKey, TokenCipher, UnsupportedDatabaseURL, parse_database_url
 
 DISCORD_API_DEFAULT: Final = "https://discord.com/api/v10"
@@ -100,6 +101,7 @@ class Settings(BaseSettings):
     apple_music_api_base: str = APPLE_MUSIC_API_DEFAULT
     musickit_js_url: str = MUSICKIT_JS_DEFAULT
     apple_requests_per_second: float | None = Field(default=None, gt=0, le=1000)
+    apple_max_response_bytes: int = _between(DEFAULT_MAX_RESPONSE_BYTES, 65_536, 268_435_456)
     # --- storage
     database_url: str = DATABASE_URL_DEFAULT
     token_encryption_key: Annotated[tuple[SecretStr, ...] | None, NoDecode] = None

@@ -27,6 +27,7 @@ from bot.applemusic import (
     DeveloperTokenRejected,
     NotFound,
     RateLimited,
+    Redirected,
     ResourceType,
     RetryPolicy,
     TokenBucketPacer,
@@ -37,7 +38,7 @@ from bot.applemusic import (
 )
 from bot.applemusic.errors import STATUS_ERRORS, error_class, error_for_status, parse_error_entries
 from bot.applemusic.retry import Retry, RetryingSender, decide, retry_rate_limited, retry_upstream
-from bot.applemusic.transport import HttpTransport, NoAnswer, Outcome, Request, Response
+from bot.applemusic.transport import MAX_RETRY_AFTER, HttpTransport, NoAnswer, Outcome, Request, Response
 from bot.retrying import Backoff
 from tests.fixtures.apple import FAST_RETRY, AppleKey
 from tests.servers.apple import LoopbackApple
@@ -343,8 +344,10 @@ def test_error_entries_are_redacted_and_parsed_defensively() -> None:
     )
     err = BadRequest(status=400, errors=full)
     assert err.code == "40008"
-    assert "40008" in str(err) and "parameter type" in str(err)
+    # status and code only: Apple's free text (title, detail, source) stays on the entries, out of str and repr
+    assert str(err) == "Apple Music refused the request (HTTP 400): code 40008"
     assert repr(err).startswith("BadRequest(status=400, code='40008'")
+    assert full[0].detail == "bad type" and "bad type" not in repr(full) and "Invalid Path" not in repr(full)
 
 
 def test_error_tree() -> None:
@@ -388,11 +391,18 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("2") == 2.0
     assert parse_retry_after(" 0.5 ") == 0.5
-    assert parse_retry_after("-3") == 0.0
+    # zero, negative and past mean nothing usable: absent (the backoff applies), never "retry at once"
+    assert parse_retry_after("-3") is None
+    assert parse_retry_after("0") is None
+    assert parse_retry_after("-inf") is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("nan") is None
     assert parse_retry_after(formatdate(now + 7, usegmt=True), now=lambda: now) == pytest.approx(7)
-    assert parse_retry_after(formatdate(now - 7, usegmt=True), now=lambda: now) == 0.0
+    assert parse_retry_after(formatdate(now - 7, usegmt=True), now=lambda: now) is None
+    # huge is capped (the retry budget then gives up)
+    assert parse_retry_after("1e308") == MAX_RETRY_AFTER
+    assert parse_retry_after("inf") == MAX_RETRY_AFTER
+    assert parse_retry_after(formatdate(now + 10 * 86_400, usegmt=True), now=lambda: now) == MAX_RETRY_AFTER
 
 
 # ---------------------------------------------------------------- pacing
@@ -562,7 +572,8 @@ async def test_pacer_keeps_the_bot_near_a_rate_limit(
         (503, UpstreamError),
         (504, UpstreamError),
         (599, UpstreamError),
-        (302, AppleMusicError),
+        (302, Redirected),
+        (307, Redirected),
         (405, AppleMusicError),
         (409, AppleMusicError),
     ],
@@ -573,8 +584,8 @@ def test_status_to_error_table(status: int, cls: type[AppleMusicError]) -> None:
     assert error_class(status) is cls
     assert type(error) is cls
     assert (error.status, error.errors, error.code) == (status, entries, f"{status}00")
-    assert str(error) == f"{cls.default_message} (HTTP {status}): {status}00 Why"
-    assert set(STATUS_ERRORS) == {400, 401, 403, 404, 429}  # the rest is the 5xx rule and the base type
+    assert str(error) == f"{cls.default_message} (HTTP {status}): code {status}00"  # never Apple's "Why"
+    assert set(STATUS_ERRORS) == {400, 401, 403, 404, 429}  # the rest is the 3xx and 5xx rules and the base type
 
 
 def test_only_rate_limited_keeps_retry_after() -> None:
@@ -722,7 +733,7 @@ async def test_tokens_apple_echoes_are_redacted_from_its_error_entries(apple_key
         await runner.cleanup()
     assert caught.value.errors[0].title == "Bad token [redacted]"
     assert caught.value.errors[0].detail == "with [redacted]"
-    assert str(caught.value) == "Apple Music refused the request (HTTP 400): 40000 Bad token [redacted]"
+    assert str(caught.value) == "Apple Music refused the request (HTTP 400): code 40000"
 
 
 # ---------------------------------------------------------------- one backoff formula

@@ -12,6 +12,8 @@ from .errors import (
     DeveloperTokenRejected,
     NotFound,
     RateLimited,
+    Redirected,
+    ResponseTooLarge,
     UpstreamError,
     UpstreamTimeout,
     UserTokenInvalid,
@@ -28,7 +30,7 @@ from .tokens import (
     load_private_key,
     public_key_pem,
 )
-from .transport import parse_retry_after
+from .transport import DEFAULT_MAX_RESPONSE_BYTES, parse_retry_after
 from .types import CATALOG_TYPES, LIBRARY_TYPES, ResourceType
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "CATALOG_TYPES",
     "DEFAULT_BASE_URL",
     "DEFAULT_LIFETIME",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "LIBRARY_TYPES",
     "MAX_LIFETIME",
     "RATINGS_CHUNK",
@@ -53,7 +56,9 @@ __all__ = [
     "Pacer",
     "RateLimited",
     "Rating",
+    "Redirected",
     "ResourceType",
+    "ResponseTooLarge",
     "RetryPolicy",
     "ShareLink",
     "Storefront",

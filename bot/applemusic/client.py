@@ -26,7 +26,7 @@ from .models import CatalogItem, Rating, Storefront
 from .pacing import PacedSender, Pacer
 from .retry import RetryingSender, RetryPolicy
 from .tokens import DeveloperToken
-from .transport import HttpTransport, Request, Response, Sender
+from .transport import DEFAULT_MAX_RESPONSE_BYTES, HttpTransport, Request, Response, Sender
 from .types import ResourceType
 
 __all__ = ["CATALOG_CHUNK", "DEFAULT_BASE_URL", "RATINGS_CHUNK", "AppleMusicClient"]
@@ -108,15 +108,19 @@ class AppleMusicClient:
         max_concurrency: int = 8,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        """`sleep` is what waits between retries (injectable so tests can record the delays)."""
+        """`sleep` is what waits between retries (injectable so tests can record the delays);
+        `max_response_bytes` the largest answer read (a larger one raises `ResponseTooLarge`)."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self._base_url = URL(base_url.rstrip("/"))
         policy = retry or RetryPolicy()
         self._pacer = pacer
         self.max_concurrency = max_concurrency
-        sender: Sender = HttpTransport(session, self._base_url, developer_token, policy.timeout)
+        sender: Sender = HttpTransport(
+            session, self._base_url, developer_token, policy.timeout, max_response_bytes=max_response_bytes
+        )
         if pacer is not None:
             sender = PacedSender(sender, pacer)
         rng = rng or random.Random()  # jitter, not cryptography

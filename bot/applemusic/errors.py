@@ -1,14 +1,18 @@
 """One error tree for everything Apple Music answers badly.
 
-Messages are short, built by us (never from request headers), and never contain token text.
+Messages are short and built by us from the HTTP status and Apple's numeric error `code` only: Apple's free text
+(`title`, `detail`, `source`) can echo what a request carried (a token, URL-encoded or not), so it is kept on the
+error for code that wants it but never reaches `str()`, `repr()`, a log line or the database.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "STATUS_ERRORS",
@@ -19,6 +23,8 @@ __all__ = [
     "DeveloperTokenRejected",
     "NotFound",
     "RateLimited",
+    "Redirected",
+    "ResponseTooLarge",
     "UpstreamError",
     "UpstreamTimeout",
     "UserTokenInvalid",
@@ -28,17 +34,23 @@ __all__ = [
 ]
 
 
+#: What a `status` or `code` of Apple's looks like ("403", "40300"); anything else is free text and is dropped.
+_NUMERIC = re.compile(r"[0-9]{1,8}")
+
+
 @dataclass(frozen=True, slots=True)
 class ApiErrorEntry:
-    """One entry of Apple's `errors[]` array. `status` and `code` are strings, as Apple sends them."""
+    """One entry of Apple's `errors[]` array. `status` and `code` are strings of digits, as Apple sends them (any
+    other value is dropped). The free-text fields are Apple's words, possibly echoing the request: they are left out
+    of `repr()`, and nothing logs or stores them."""
 
-    id: str | None = None
-    title: str | None = None
-    detail: str | None = None
+    id: str | None = field(default=None, repr=False)
+    title: str | None = field(default=None, repr=False)
+    detail: str | None = field(default=None, repr=False)
     status: str | None = None
     code: str | None = None
-    source_parameter: str | None = None
-    source_pointer: str | None = None
+    source_parameter: str | None = field(default=None, repr=False)
+    source_pointer: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> ApiErrorEntry:
@@ -48,15 +60,18 @@ class ApiErrorEntry:
             id=_str_or_none(raw.get("id")),
             title=_str_or_none(raw.get("title")),
             detail=_str_or_none(raw.get("detail")),
-            status=_str_or_none(raw.get("status")),
-            code=_str_or_none(raw.get("code")),
+            status=_numeric_or_none(raw.get("status")),
+            code=_numeric_or_none(raw.get("code")),
             source_parameter=_str_or_none(source.get("parameter")),
             source_pointer=_str_or_none(source.get("pointer")),
         )
 
     def redacted(self, secrets: Iterable[str]) -> ApiErrorEntry:
-        """A copy with every occurrence of a secret replaced by `[redacted]` (defence in depth)."""
-        secrets = [s for s in secrets if s]
+        """A copy with every occurrence of a secret, as sent or URL-encoded, replaced by `[redacted]` (defence in
+        depth: these fields never leave the process anyway)."""
+        forms = {form for s in secrets if s for form in (s, quote(s, safe=""), quote_plus(s))}
+        # longest first, so a secret inside a longer form is not replaced halfway
+        secrets = sorted(forms, key=len, reverse=True)
         if not secrets:
             return self
 
@@ -88,6 +103,11 @@ def _str_or_none(value: object) -> str | None:
     return None
 
 
+def _numeric_or_none(value: object) -> str | None:
+    text = _str_or_none(value)
+    return text if text is not None and _NUMERIC.fullmatch(text) else None
+
+
 def parse_error_entries(payload: object) -> tuple[ApiErrorEntry, ...]:
     """Parse `{"errors": [...]}` defensively: any other shape (None, "", a list, garbage) gives ()."""
     if not isinstance(payload, Mapping):
@@ -116,16 +136,12 @@ class AppleMusicError(Exception):
         super().__init__(self.message)
 
     def _describe(self) -> str:
+        """Our words, the HTTP status and Apple's numeric code: never Apple's free text (see the module)."""
         text = self.default_message
         if self.status is not None:
             text += f" (HTTP {self.status})"
-        first = self.errors[0] if self.errors else None
-        if first is not None:
-            bits = [b for b in (first.code, first.title) if b]
-            if bits:
-                text += ": " + " ".join(bits)
-            if first.source_parameter:
-                text += f" [parameter {first.source_parameter}]"
+        if self.code is not None:
+            text += f": code {self.code}"
         return text
 
     @property
@@ -190,6 +206,27 @@ class RateLimited(AppleMusicError):
         super().__init__(message, status=status, errors=errors)
 
 
+class Redirected(AppleMusicError):
+    """3xx: Apple answered with a redirect. The client follows none (a redirect would carry the user's token to
+    whatever host it names), and retrying cannot help. The `Location` is never read."""
+
+    default_message = "Apple Music answered with a redirect, which is not followed"
+
+
+class ResponseTooLarge(AppleMusicError):
+    """Apple's answer is larger than `APPLE_MAX_RESPONSE_BYTES`; it was refused without being read whole (when
+    its `Content-Length` said so, without reading it at all). Not retried: the same request gets the same answer.
+
+    `limit` is the cap in bytes; `received` how many body bytes had been read when the answer was refused."""
+
+    default_message = "Apple Music's answer is larger than the allowed size"
+
+    def __init__(self, *, limit: int, received: int, status: int | None = None) -> None:
+        self.limit = limit
+        self.received = received
+        super().__init__(f"{self.default_message} ({limit} bytes)", status=status)
+
+
 class UpstreamError(AppleMusicError):
     """5xx (or a broken connection) after retries ran out."""
 
@@ -202,8 +239,9 @@ class UpstreamTimeout(AppleMusicError):
     default_message = "Apple Music did not answer in time"
 
 
-#: The error raised for each status Apple answers with; any other 5xx is an `UpstreamError`, and any other
-#: status a plain `AppleMusicError`. (404 reaches this table only where "not found" is an error.)
+#: The error raised for each status Apple answers with; any other 5xx is an `UpstreamError`, any 3xx a
+#: `Redirected`, and any other status a plain `AppleMusicError`. (404 reaches this table only where "not found"
+#: is an error.)
 STATUS_ERRORS: Final[Mapping[int, type[AppleMusicError]]] = MappingProxyType(
     {
         400: BadRequest,
@@ -217,7 +255,11 @@ STATUS_ERRORS: Final[Mapping[int, type[AppleMusicError]]] = MappingProxyType(
 
 def error_class(status: int) -> type[AppleMusicError]:
     """The error type for an HTTP status, from `STATUS_ERRORS`."""
-    return STATUS_ERRORS.get(status) or (UpstreamError if status >= 500 else AppleMusicError)
+    if status in STATUS_ERRORS:
+        return STATUS_ERRORS[status]
+    if 300 <= status < 400:
+        return Redirected
+    return UpstreamError if status >= 500 else AppleMusicError
 
 
 def error_for_status(

@@ -3,7 +3,9 @@
 A decision looks at the error an attempt would raise and says whether to try again (githubkit's habit):
 `retry_rate_limited` (429: after Retry-After when Apple sent one, else after the backoff) and `retry_upstream`
 (5xx, timeouts and connection failures: after the backoff). Anything no decision claims is raised at once.
-`RetryingSender` stops at `max_attempts`, or when the next wait would take the total past `max_total_wait`.
+`RetryingSender` stops at `max_attempts`, or when the next wait would take the total past `max_total_wait`; it waits
+at least `base_delay` even when Retry-After says less (the transport already reads no zero or negative value, and
+caps a huge one, which the budget then refuses).
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Try again: after `after` seconds when Apple said how long (Retry-After), else after the policy's backoff."""
+    """Try again: after `after` seconds when Apple said how long (Retry-After; at least the policy's `base_delay`),
+    else after the policy's backoff."""
 
     after: float | None = None
 
@@ -134,6 +137,13 @@ class RetryingSender:
         self._log = log
         self._sleep = sleep
 
+    def _delay(self, retry: Retry, attempt: int) -> float:
+        """Apple's `Retry-After` when it sent one, but never less than the policy's `base_delay` (a retry never
+        fires back to back); else the backoff."""
+        if retry.after is not None:
+            return max(retry.after, self.policy.base_delay)
+        return self.policy.backoff(attempt, self._rng)
+
     async def send(self, request: Request) -> Response:
         policy, method, path = self.policy, request.method, request.path
         waited = 0.0
@@ -150,7 +160,7 @@ class RetryingSender:
             if attempt >= policy.max_attempts:
                 self._log.warning("Apple Music %s %s failed after %d attempts: %s", method, path, attempt, reason)
                 raise error
-            delay = retry.after if retry.after is not None else policy.backoff(attempt, self._rng)
+            delay = self._delay(retry, attempt)
             if waited + delay > policy.max_total_wait:
                 self._log.warning(
                     "Apple Music %s %s: %s; next wait %.2f s would exceed the %.2f s budget",

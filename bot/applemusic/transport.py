@@ -4,25 +4,66 @@ The client is a stack of senders (after tekore's): `RetryingSender(PacedSender(H
 `Request`; the transport makes exactly one attempt and answers an `Outcome`: a `Response` when Apple answered
 (whatever the status), a `NoAnswer` when it did not (timeout, connection failure). Turning statuses into
 errors and deciding about retries happen above it (`errors.py`, `retry.py`).
+
+The transport trusts Apple's answers only as far as it must:
+
+- it follows no redirect: a 3xx is answered as is (and becomes a `Redirected` error above), so the user's token
+  never travels to a host the base URL does not name; its `Location` is never read;
+- it reads at most `max_response_bytes` of a body: more declared in `Content-Length` is refused unread, and a
+  streamed body is refused as soon as it passes the cap (`ResponseTooLarge`, not retried);
+- a body over `PARSE_OFF_LOOP_BYTES` is decoded on a worker thread, so a large answer never stalls the event loop;
+- `Retry-After` is read only as a positive number of seconds up to `MAX_RETRY_AFTER`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 import aiohttp
 from yarl import URL
 
-from .errors import ApiErrorEntry, AppleMusicError, UpstreamError, UpstreamTimeout, parse_error_entries
+from .errors import (
+    ApiErrorEntry,
+    AppleMusicError,
+    ResponseTooLarge,
+    UpstreamError,
+    UpstreamTimeout,
+    parse_error_entries,
+)
 from .tokens import DeveloperToken
 
-__all__ = ["HttpTransport", "NoAnswer", "Outcome", "Request", "Response", "Sender", "parse_retry_after"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "MAX_RETRY_AFTER",
+    "PARSE_OFF_LOOP_BYTES",
+    "READ_CHUNK",
+    "HttpTransport",
+    "NoAnswer",
+    "Outcome",
+    "Request",
+    "Response",
+    "Sender",
+    "decode_json",
+    "parse_retry_after",
+]
+
+#: The largest answer read (`APPLE_MAX_RESPONSE_BYTES`). Apple's largest answers the bot asks for are a page of
+#: 300 album tracks or 100 playlist tracks (about 1 MiB with every attribute); 8 MiB leaves room to spare.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+#: Bytes read at a time from a body: a refused body was read to at most the cap plus this.
+READ_CHUNK: Final = 64 * 1024
+#: Bodies larger than this are decoded on a worker thread (decoding 1 MiB of JSON takes milliseconds of CPU).
+PARSE_OFF_LOOP_BYTES: Final = 256 * 1024
+#: The longest `Retry-After` believed, in seconds; a longer one is taken as this, which is longer than any retry
+#: budget: the request gives up, and the outbox waits its own (capped) backoff.
+MAX_RETRY_AFTER: Final = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +96,8 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class NoAnswer:
-    """An attempt Apple did not answer: the error to raise if no retry helps, and a label for the log."""
+    """An attempt without a usable answer (a timeout, a failed connection, a body over the cap): the error to raise
+    if no retry helps, and a label for the log."""
 
     error: AppleMusicError
     reason: str
@@ -74,15 +116,27 @@ class HttpTransport:
     """Exactly one HTTP attempt on the shared session, with the developer token and the caller's user token."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: URL, developer_token: DeveloperToken, timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        base_url: URL,
+        developer_token: DeveloperToken,
+        timeout: float,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be positive")
         self._session = session
         self._base_url = base_url
         self._developer_token = developer_token
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
 
     def __repr__(self) -> str:
-        return f"HttpTransport(base_url={str(self._base_url)!r}, timeout={self.timeout:g})"
+        return (
+            f"HttpTransport(base_url={str(self._base_url)!r}, timeout={self.timeout:g}, "
+            f"max_response_bytes={self.max_response_bytes})"
+        )
 
     async def send(self, request: Request) -> Outcome:
         url = self._base_url.with_path(self._base_url.path.rstrip("/") + request.path)
@@ -98,32 +152,67 @@ class HttpTransport:
                 json=request.json,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
             ) as resp:
                 status = resp.status
-                body = await resp.read()
                 retry_after = resp.headers.get("Retry-After")
+                if 300 <= status < 400:
+                    resp.close()  # neither the Location nor the body is read
+                    body = b""
+                else:
+                    body = await self._read(resp)
+        except ResponseTooLarge as exc:
+            return NoAnswer(exc, "answer too large")
         except TimeoutError:
             return NoAnswer(UpstreamTimeout(f"Apple Music did not answer within {self.timeout:g} s"), "timeout")
         except aiohttp.ClientError as exc:
             reason = type(exc).__name__
             return NoAnswer(UpstreamError(f"Could not reach Apple Music ({reason})"), reason)
-        payload = _decode(body)
+        payload = await decode_json(body)
         secrets = (dev_token, request.user_token or "")
         errors = () if status < 300 else tuple(e.redacted(secrets) for e in parse_error_entries(payload))
         return Response(status, payload, errors, parse_retry_after(retry_after))
 
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, read in chunks up to `max_response_bytes`. Over the cap (declared or read), the connection is
+        closed and `ResponseTooLarge` raised."""
+        cap = self.max_response_bytes
+        declared = resp.content_length
+        if declared is not None and declared > cap:
+            resp.close()
+            raise ResponseTooLarge(limit=cap, received=0, status=resp.status)
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+            body += chunk
+            if len(body) > cap:
+                resp.close()
+                raise ResponseTooLarge(limit=cap, received=len(body), status=resp.status)
+        return bytes(body)
 
-def _decode(body: bytes) -> Any:
+
+Loads = Callable[[bytes], Any]
+
+
+async def decode_json(body: bytes, *, loads: Loads = json.loads) -> Any:
+    """The JSON value of `body` (None when empty or not JSON). A body over `PARSE_OFF_LOOP_BYTES` is decoded on a
+    worker thread, a smaller one inline."""
+    if len(body) > PARSE_OFF_LOOP_BYTES:
+        return await asyncio.to_thread(_decode, body, loads)
+    return _decode(body, loads)
+
+
+def _decode(body: bytes, loads: Loads) -> Any:
     if not body.strip():
         return None
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
 
 
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date); None when absent or garbage."""
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), at most `MAX_RETRY_AFTER`; None when
+    absent, garbage, zero or negative (a date in the past): the retry then waits the policy's backoff, never 0 s."""
     if value is None:
         return None
     value = value.strip()
@@ -137,6 +226,6 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
         if when.tzinfo is None:
             return None
         seconds = when.timestamp() - now()
-    if math.isnan(seconds) or math.isinf(seconds):
+    if math.isnan(seconds) or seconds <= 0:
         return None
-    return max(0.0, seconds)
+    return min(seconds, MAX_RETRY_AFTER)

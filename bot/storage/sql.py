@@ -53,8 +53,9 @@ from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, keyset_pages
 log = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 200
-# Long runs of token-ish characters (JWTs, base64 blobs, Fernet tokens) are redacted from stored errors.
-_SECRETISH = re.compile(r"[A-Za-z0-9+/=_\-.]{40,}")
+# Long runs of token-ish characters (JWTs, base64 blobs, Fernet tokens), also URL-encoded (``%2B``, ``%2F``...),
+# are redacted from stored errors.
+_SECRETISH = re.compile(r"(?:[A-Za-z0-9+/=_\-.]|%[0-9A-Fa-f]{2}){40,}")
 
 _ENTRY = (
     "id, user_id, item_type, item_id, value, version, created_at, updated_at, due_at, attempts,"

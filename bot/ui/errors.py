@@ -93,6 +93,14 @@ MESSAGES: dict[type[BaseException], Words] = {
         "Apple Music does not know that item in your storefront. Check the link or pick it from the suggestions."
     ),
     am.BadRequest: "Apple Music could not use that request (it may not be ratable). Nothing was changed.",
+    am.ResponseTooLarge: (
+        "Apple Music sent back far more than this needs, so I stopped reading it. "
+        "I can't tell whether anything changed; please try again later."
+    ),
+    am.Redirected: (
+        "Apple Music sent me somewhere else instead of answering, and I only talk to Apple Music directly. "
+        "I can't tell whether anything changed; please try again later."
+    ),
     am.AppleMusicError: "Apple Music answered with an error. Nothing was changed; please try again.",
     # the bot itself
     StoreUnavailable: "My database is unavailable right now, so I could not do that. Please try again in a minute.",

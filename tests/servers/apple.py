@@ -24,6 +24,12 @@ Faults, all answered as Apple answers that status: `fail_next(n, status)` fails 
 with `seed` in arrival order, so a run's faults depend on its requests, never on timing; `rate_limit` is a token
 bucket on the server's `clock` (injectable, `time.monotonic` by default).
 
+Hostile answers, for the client's defences (each for the next `n` requests, optionally only on paths containing a
+text): `fail_next(..., retry_after="-5")` sends any `Retry-After` text; `fail_next(..., echo_token=True)` quotes
+the request's `Music-User-Token`, URL-encoded, in the error's `title` and `detail`; `redirect_next(n, location)`
+answers 307 to the same path on another base URL; `huge_body_next(n, size, content_length=...)` streams `size`
+bytes of valid JSON, declared or chunked, and records on the request how many bytes it managed to write.
+
 What it does, like Apple: checks the ES256 developer token (signature with the trusted public key, `kid`,
 `iss`, `iat`, `exp`, at most 15777000 s ahead) -> 401 with an empty body; checks `Music-User-Token`
 -> 403 with an errors body; keeps ratings per user with catalog and library ids of one item sharing one
@@ -45,7 +51,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +111,10 @@ class RecordedRequest:
     headers: dict[str, str] = field(repr=False)
     timestamp: float
     status: int | None = None
+    #: body bytes the server handed to the connection, for a streamed answer (`huge_body_next`) ...
+    bytes_written: int = 0
+    #: ... and whether it stopped writing (the whole body went out, or the client closed the connection)
+    stream_done: bool = False
 
     @property
     def user_token(self) -> str | None:
@@ -128,12 +138,17 @@ class _User:
     library: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
+#: How a scripted answer (`fail_next`, `redirect_next`, `huge_body_next`) answers one request.
+Answer = Callable[[web.Request, "RecordedRequest"], Awaitable[web.StreamResponse]]
+
+
 @dataclass
-class _Failure:
+class _Scripted:
+    """Answers the next `remaining` requests whose path contains `path_contains` (any path when None)."""
+
     remaining: int
-    status: int
-    retry_after: float | None
     path_contains: str | None
+    answer: Answer
 
 
 @dataclass
@@ -157,15 +172,33 @@ class _Faults:
         return _failure(self.statuses[self.rng.randrange(len(self.statuses))], self.retry_after)
 
 
-def _failure(status: int, retry_after: float | None) -> web.Response:
+def _failure(status: int, retry_after: float | str | None, echo: str | None = None) -> web.Response:
     """An injected failure, as Apple answers `status`: 401 with an empty body, others with an errors body;
-    `Retry-After` when given."""
+    `Retry-After` when given (a number, or any text as is: "-5", "soon"). With `echo`, the entry's `title` and
+    `detail` repeat that text, as a server does that quotes back the value it refused."""
     if status == 401:
         return web.Response(status=401)
-    resp = LoopbackApple._status_error(status)
+    if echo is None:
+        resp = LoopbackApple._status_error(status)
+    else:
+        resp = _error(status, f"{status}00", f"Invalid value {echo}", f"The value '{echo}' is not valid here")
     if retry_after is not None:
-        resp.headers["Retry-After"] = f"{retry_after:g}"
+        resp.headers["Retry-After"] = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
     return resp
+
+
+def _padded_json(size: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    """Exactly `size` bytes of valid JSON (an empty `data` and a long padding string), `chunk` bytes at a time."""
+    head, tail = b'{"data": [], "meta": {"padding": "', b'"}}'
+    if size < len(head) + len(tail):
+        raise ValueError(f"a padded JSON body is at least {len(head) + len(tail)} bytes")
+    yield head
+    left = size - len(head) - len(tail)
+    block = b"x" * chunk
+    while left > 0:
+        yield block[: min(chunk, left)]
+        left -= chunk
+    yield tail
 
 
 def _error(status: int, code: str, title: str, detail: str | None = None, parameter: str | None = None) -> web.Response:
@@ -223,7 +256,7 @@ class LoopbackApple:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._users: dict[str, _User] = {}
-        self._failures: list[_Failure] = []
+        self._failures: list[_Scripted] = []
         self._faults: _Faults | None = None
         #: while set: requests whose path contains the text wait for ``release`` before being answered
         self._held: tuple[asyncio.Event, str] | None = None
@@ -478,13 +511,69 @@ class LoopbackApple:
     # ------------------------------------------------------------------ failure injection
 
     def fail_next(
-        self, n: int, status: int, retry_after: float | None = None, path_contains: str | None = None
+        self,
+        n: int,
+        status: int,
+        retry_after: float | str | None = None,
+        path_contains: str | None = None,
+        echo_token: bool = False,
     ) -> None:
         """The next `n` requests (whose path contains `path_contains`, if given) answer `status`.
 
-        401 answers with an empty body, others with an errors body; 429 carries `Retry-After` when given.
+        401 answers with an empty body, others with an errors body; `Retry-After` is sent when given (a number, or
+        a text sent as is, e.g. "-5" or "soon"). With `echo_token`, the error's `title` and `detail` quote the
+        request's `Music-User-Token`, URL-encoded (Apple is not known to do this; a client must not care).
         """
-        self._failures.append(_Failure(n, status, retry_after, path_contains))
+
+        async def answer(request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+            echo = quote(rec.user_token or "", safe="") if echo_token else None
+            return _failure(status, retry_after, echo)
+
+        self._failures.append(_Scripted(n, path_contains, answer))
+
+    def redirect_next(self, n: int, location: str, status: int = 307, path_contains: str | None = None) -> None:
+        """The next `n` requests (whose path contains `path_contains`, if given) answer a redirect (`status`, 3xx)
+        to the same path and query on `location` (another base URL), as a misconfigured proxy or a hijacked
+        answer would."""
+        if not 300 <= status < 400:
+            raise ValueError("a redirect status is 3xx")
+
+        async def answer(request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+            target = location.rstrip("/") + request.path_qs
+            return web.Response(status=status, headers={"Location": target}, text=f"Redirecting to {target}")
+
+        self._failures.append(_Scripted(n, path_contains, answer))
+
+    def huge_body_next(
+        self,
+        n: int,
+        size: int,
+        *,
+        content_length: bool = True,
+        status: int = 200,
+        path_contains: str | None = None,
+    ) -> None:
+        """The next `n` requests (whose path contains `path_contains`, if given) answer `status` with `size` bytes
+        of valid JSON, streamed in 64 KiB writes; with `content_length` the size is declared up front, else the
+        body is sent chunked. The server stops writing when the client closes the connection; each request's
+        `bytes_written` says how much it handed to the connection, and `stream_done` when it stopped."""
+
+        async def answer(request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+            resp = web.StreamResponse(status=status, headers={"Content-Type": "application/json; charset=utf-8"})
+            if content_length:
+                resp.content_length = size
+            try:
+                await resp.prepare(request)
+                for chunk in _padded_json(size):
+                    await resp.write(chunk)
+                    rec.bytes_written += len(chunk)
+            except ConnectionError:
+                pass  # the client closed the connection
+            finally:
+                rec.stream_done = True
+            return resp
+
+        self._failures.append(_Scripted(n, path_contains, answer))
 
     def inject_faults(
         self,
@@ -537,11 +626,11 @@ class LoopbackApple:
     def set_latency(self, seconds: float) -> None:
         self.latency = seconds
 
-    def _injected(self, path: str) -> web.Response | None:
+    async def _injected(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse | None:
         for failure in self._failures:
-            if failure.remaining > 0 and (failure.path_contains is None or failure.path_contains in path):
+            if failure.remaining > 0 and (failure.path_contains is None or failure.path_contains in rec.path):
                 failure.remaining -= 1
-                return _failure(failure.status, failure.retry_after)
+                return await failure.answer(request, rec)
         self._failures = [f for f in self._failures if f.remaining > 0]
         return None
 
@@ -615,13 +704,13 @@ class LoopbackApple:
         record.status = response.status
         return response
 
-    async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.Response:
+    async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         fault = self._faults.draw(rec.path) if self._faults is not None else None  # in arrival order
         if self._held is not None and self._held[1] in rec.path:
             await self._held[0].wait()
         if self.latency > 0:
             await asyncio.sleep(self.latency)
-        injected = fault if fault is not None else self._injected(rec.path)
+        injected = fault if fault is not None else await self._injected(request, rec)
         if injected is not None:
             return injected
         if self._over_rate():
@@ -902,6 +991,8 @@ class LoopbackApple:
             "add_music_video",
             "add_station",
             "fail_next",
+            "redirect_next",
+            "huge_body_next",
             "inject_faults",
             "stop_faults",
             "rate_limit",
