@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from tests.servers.discord.clients import point_discordpy_at, running_client, set_discordpy_urls
 from tests.servers.discord.gateway import GatewayConnection, GatewaySession
-from tests.servers.discord.interactions import ATTACHMENT_SIZE_LIMIT
+from tests.servers.discord.interactions import ATTACHMENT_SIZE_LIMIT, CommandUnavailable
 from tests.servers.discord.model import (
     ALLOWED_CALLBACKS,
     JSON,
@@ -85,6 +85,7 @@ __all__ = [
     "CallbackRecord",
     "CallbackType",
     "Channel",
+    "CommandUnavailable",
     "DiscordApiError",
     "Emoji",
     "FormErrors",
