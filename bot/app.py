@@ -176,8 +176,29 @@ def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> No
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     """The command tree; its error handler is the one place errors become words for the user."""
 
+    async def interaction_check(self, interaction: discord.Interaction[RatingsBot], /) -> bool:
+        """Options this code does not know mean Discord still has an older registration of the command (discord.py
+        would ignore them, and act on what is left): refuse it as a mismatch. A missing required option is
+        refused the same way by discord.py itself."""
+        command = interaction.command
+        if interaction.type is discord.InteractionType.application_command and isinstance(
+            command, app_commands.Command
+        ):
+            known = {p.display_name for p in command.parameters}
+            sent = _leaf_options(interaction.data.get("options", []) if interaction.data else [])
+            if any(option.get("name") not in known for option in sent):
+                raise app_commands.CommandSignatureMismatch(command)
+        return True
+
     async def on_error(self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError) -> None:
         await reply_with_error(interaction, error)
+
+
+def _leaf_options(options: Any) -> list[dict[str, Any]]:
+    """The options of the invoked subcommand (inside its subcommand group / subcommand wrappers)."""
+    while isinstance(options, list) and len(options) == 1 and options[0].get("type") in (1, 2):
+        options = options[0].get("options", [])
+    return [o for o in options if isinstance(o, dict)] if isinstance(options, list) else []
 
 
 class RatingsBot(commands.AutoShardedBot):

@@ -8,7 +8,7 @@ No privileged intent is needed for ``/share`` and reactions; auto-reacting to li
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -35,14 +35,30 @@ ITEM_HELP = "An Apple Music link, an id, or a name (pick a suggestion)"
 _REACTABLE = discord.TextChannel | discord.Thread | discord.VoiceChannel
 
 
+class ServerAdminGroup(app_commands.Group):
+    """Commands that change a server's settings. ``default_permissions`` only hides them by default (a server
+    can let anyone use them), so every use is checked here: a server that added the bot, and a member who may
+    manage it. A refusal becomes words in ``bot.ui.errors``."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.guild_id is None or not interaction.is_guild_integration():
+            raise app_commands.NoPrivateMessage()
+        perms = interaction.permissions
+        if not (perms.manage_guild or perms.administrator):
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
+
 class Sharing(commands.Cog):
-    admin = app_commands.Group(
+    admin = ServerAdminGroup(
         name="ratings-admin",
         description="Set up the Apple Music ratings bot in this server",
         default_permissions=discord.Permissions(manage_guild=True),
         guild_only=True,
+        allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+        allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
     )
-    channels = app_commands.Group(
+    channels = ServerAdminGroup(
         name="channels", description="Channels where shared Apple Music links get 👍 👎", parent=admin
     )
 

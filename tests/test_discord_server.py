@@ -23,6 +23,7 @@ from discord.ext import commands
 from tests.fixtures.storage import FakeClock
 from tests.servers.discord import (
     CallbackType,
+    CommandUnavailable,
     LoopbackDiscord,
     Permissions,
     point_discordpy_at,
@@ -947,3 +948,60 @@ async def test_runs_as_a_separate_process(http: aiohttp.ClientSession) -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), HANG_GUARD) == 0  # SIGTERM ends it cleanly
+
+
+# ------------------------------------------------------------ who may use a command (contexts, installs, overrides)
+async def test_discord_refuses_commands_where_they_are_not_available(discordpy_at_server: LoopbackDiscord) -> None:
+    server = discordpy_at_server
+    guild, channel, alice = server.guild_id, server.channel_id, server.alice_id
+    server.register_commands(
+        [
+            {"name": "servers", "description": "d", "contexts": [0], "integration_types": [0]},
+            {"name": "anywhere", "description": "d"},
+            {"name": "nodm", "description": "d", "dm_permission": False},
+            {"name": "admins", "description": "d", "default_member_permissions": str(Permissions.MANAGE_GUILD)},
+        ]
+    )
+    bot_less = server.add_guild("No bot", with_bot=False)
+    bot_less_channel = server.add_text_channel(bot_less.id, "general")
+    server.add_member(bot_less.id, alice)
+    dm = server.dm_channel(alice)
+    async with running_client(make_bot(), server.bot_token):
+        await server.send_command("servers", alice, channel)
+        await server.send_command("anywhere", alice, dm)
+        await server.send_command("anywhere", alice, bot_less_channel, installed_by_user=True)
+        for name, where, user_install in [
+            ("servers", dm, False),  # context 1 not in [0]
+            ("servers", bot_less_channel, True),  # a user install, the command is for guild installs
+            ("nodm", dm, False),
+            ("admins", channel, False),  # alice lacks Manage Server
+        ]:
+            with pytest.raises(CommandUnavailable):
+                await server.send_command(name, alice, where, installed_by_user=user_install)
+        admins = server.find_command("admins")
+        assert admins is not None
+        admins_id = int(admins["id"])
+        alice_role = server.guilds[guild].members[alice].role_ids[0]
+        # command permissions v2: a role allowed on the command lets her in; her user denied wins over the role
+        server.set_command_permissions(guild, admins_id, [{"id": str(alice_role), "type": 1, "permission": True}])
+        await server.send_command("admins", alice, channel)
+        server.set_command_permissions(
+            guild,
+            admins_id,
+            [
+                {"id": str(alice_role), "type": 1, "permission": True},
+                {"id": str(alice), "type": 2, "permission": False},
+            ],
+        )
+        with pytest.raises(CommandUnavailable):
+            await server.send_command("admins", alice, channel)
+        # app-wide overrides apply when the command has none; a channel denied closes it there
+        server.set_command_permissions(guild, admins_id, [])
+        server.set_command_permissions(guild, None, [{"id": str(guild), "type": 1, "permission": True}])
+        await server.send_command("admins", alice, channel)
+        server.set_command_permissions(guild, admins_id, [{"id": str(channel), "type": 3, "permission": False}])
+        with pytest.raises(CommandUnavailable):
+            await server.send_command("admins", alice, channel)
+        owner = server.guilds[guild].owner_id
+        server.set_command_permissions(guild, admins_id, [])
+        await server.send_command("admins", owner, channel)  # the owner has every permission

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.applemusic import InvalidLink, ResourceType, ShareLink, find_links, parse_link
+from bot.applemusic import InvalidLink, ResourceType, ShareLink, check_id, find_links, parse_link
 
 S, A, MV, PL, ST = (
     ResourceType.SONGS,
@@ -290,3 +290,25 @@ def test_find_links_never_raises_and_finds_parseable_links(text: str) -> None:
     assert len({(link.type, link.id) for link in links}) == len(links)
     for link in links:
         assert not link.type.is_library
+
+
+@pytest.mark.parametrize(
+    ("rtype", "good", "bad"),
+    [
+        (S, "1440857781", ["..", "-x", "", "12a", "1" * 21, "pl.abc", "１２３"]),
+        (A, "1613600183", ["../songs/1", "id1613600183"]),
+        (PL, "pl.u-abc_DEF-1", ["pl.", "pl..", "123", "pl.a/b", "p.abc"]),
+        (ST, "ra.1498157166", ["ra.", "123", "ra.a b"]),
+        (LS, "i.abc123", ["l.abc", "i.", "i../x"]),
+        (LMV, "i.abc123", ["p.abc"]),
+        (LA, "l.abc123", ["i.abc"]),
+        (LP, "p.abc123", ["pl.abc"]),
+    ],
+)
+def test_check_id_accepts_apples_shapes_only(rtype: ResourceType, good: str, bad: list[str]) -> None:
+    assert check_id(rtype, good) == good
+    for text in bad:
+        with pytest.raises(InvalidLink) as caught:
+            check_id(rtype, text)
+        assert str(caught.value).startswith(f"That is not a{'n' if rtype.label[0] in 'aeiou' else ''} {rtype.label} id")
+        assert "/" not in str(caught.value) and ".." not in str(caught.value)  # the input is not echoed

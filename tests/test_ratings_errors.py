@@ -3,6 +3,8 @@ is left hanging; the 3-second deadline holds when Apple Music is slow."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -105,6 +107,93 @@ async def test_bad_link_says_why(
     text, _ = await error_reply(discord_server, "rating like", {"item": "123456", "kind": "library-songs"})
     assert "not a library song id" in text
     assert apple_server.count("PUT") == 0
+
+
+def no_error_logged(caplog: pytest.LogCaptureFixture) -> None:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ("songs:..", "That is not a song id: song ids are digits, like 1440857781."),
+        ("songs:-x", "That is not a song id: song ids are digits, like 1440857781."),
+        ("playlists:123", "That is not a playlist id: playlist ids are pl. followed by letters and digits."),
+        ("library-albums:i.abc", "That is not a library album id: library album ids are l. followed by letters"),
+    ],
+)
+async def test_a_malformed_id_is_a_message_naming_what_is_accepted(
+    running_bot: RatingsBot,
+    linked_user: str,
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+    caplog: pytest.LogCaptureFixture,
+    item: str,
+    words: str,
+) -> None:
+    text, ids = await error_reply(discord_server, "rating like", {"item": item})
+    assert words in text and ids == []
+    assert apple_server.count("PUT") == 0
+    no_error_logged(caplog)
+
+
+def registered_as_before(
+    discord_server: LoopbackDiscord, subcommand: str, edit: Callable[[list[Any]], list[Any]]
+) -> None:
+    """Discord still has an older ``/rating <subcommand>`` (the bot changed it and has not synced since): its
+    options are ``edit(current options)``."""
+    guild = discord_server.guild_id
+    commands = [dict(c) for c in discord_server.commands[guild]]
+    rating = next(c for c in commands if c["name"] == "rating")
+    rating["options"] = [
+        {**o, "options": edit(list(o.get("options") or []))} if o["name"] == subcommand else o
+        for o in rating["options"]
+    ]
+    discord_server.register_commands(commands, guild)
+
+
+STALE = "Discord showed you an older version of this command"
+
+
+@pytest.mark.parametrize(
+    ("edit", "options"),
+    [
+        pytest.param(
+            lambda opts: [*opts, {"type": 3, "name": "note", "description": "an option since removed"}],
+            {"note": "great"},
+            id="unknown-option",
+        ),
+        pytest.param(lambda opts: [{**o, "required": False} for o in opts], {}, id="missing-required-option"),
+        pytest.param(lambda opts: [], {}, id="no-options"),
+    ],
+)
+async def test_options_from_an_older_registration_are_a_message_not_a_bug(
+    running_bot: RatingsBot,
+    linked_user: str,
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+    caplog: pytest.LogCaptureFixture,
+    edit: Callable[[list[Any]], list[Any]],
+    options: dict[str, Any],
+) -> None:
+    song = apple_server.add_song()
+    registered_as_before(discord_server, "like", edit)
+    rec = await discord_server.send_command(
+        "rating like",
+        discord_server.alice_id,
+        discord_server.channel_id,
+        {**options, **({"item": song} if options else {})},
+    )
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted
+    message = await discord_server.wait_for_original(rec)
+    assert message.ephemeral and len(message.embeds) == 1
+    assert STALE in str(message.embeds[0]["description"]) and "Nothing was changed" in str(
+        message.embeds[0]["description"]
+    )
+    assert apple_server.rating(linked_user, "songs", song) is None and apple_server.count("PUT") == 0
+    no_error_logged(caplog)
 
 
 async def test_a_sharers_library_link_is_explained(

@@ -18,7 +18,7 @@ from .errors import (
     UpstreamTimeout,
     UserTokenInvalid,
 )
-from .links import InvalidLink, ShareLink, find_links, parse_link
+from .links import InvalidLink, ShareLink, check_id, find_links, parse_link
 from .models import Artwork, CatalogItem, Rating, Storefront
 from .pacing import Pacer, TokenBucketPacer
 from .retry import RetryPolicy
@@ -66,6 +66,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamTimeout",
     "UserTokenInvalid",
+    "check_id",
     "find_links",
     "generate_private_key",
     "load_private_key",

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .types import ResourceType
 
-__all__ = ["InvalidLink", "ShareLink", "find_links", "parse_link"]
+__all__ = ["InvalidLink", "ShareLink", "check_id", "find_links", "parse_link"]
 
 MAX_INPUT = 2000
 
@@ -46,6 +46,20 @@ _PREFIXED = {
     "p.": (ResourceType.LIBRARY_PLAYLISTS, re.compile(rf"p\.{_SUFFIX}")),
 }
 _VIDEOS = ResourceType.MUSIC_VIDEOS
+_CATALOG_NUMBER = re.compile(r"[0-9]{1,20}")
+#: the shape of an id of each type, and how a member is told it (Apple's ids: catalog songs, albums and videos
+#: are digits; playlists ``pl.``, stations ``ra.``; library ``i.`` songs and videos, ``l.`` albums, ``p.`` playlists)
+_ID_SHAPES: dict[ResourceType, tuple[re.Pattern[str], str]] = {
+    ResourceType.SONGS: (_CATALOG_NUMBER, "digits, like 1440857781"),
+    ResourceType.ALBUMS: (_CATALOG_NUMBER, "digits, like 1440857781"),
+    ResourceType.MUSIC_VIDEOS: (_CATALOG_NUMBER, "digits, like 1440857781"),
+    ResourceType.PLAYLISTS: (_PREFIXED["pl."][1], "pl. followed by letters and digits"),
+    ResourceType.STATIONS: (_PREFIXED["ra."][1], "ra. followed by letters and digits"),
+    ResourceType.LIBRARY_SONGS: (_PREFIXED["i."][1], "i. followed by letters and digits"),
+    ResourceType.LIBRARY_MUSIC_VIDEOS: (_PREFIXED["i."][1], "i. followed by letters and digits"),
+    ResourceType.LIBRARY_ALBUMS: (_PREFIXED["l."][1], "l. followed by letters and digits"),
+    ResourceType.LIBRARY_PLAYLISTS: (_PREFIXED["p."][1], "p. followed by letters and digits"),
+}
 _NUMERIC_TYPES = (ResourceType.SONGS, ResourceType.ALBUMS, ResourceType.MUSIC_VIDEOS)
 
 _EMPTY = "Paste an Apple Music link or id."
@@ -108,6 +122,15 @@ def parse_link(text: str, type_hint: ResourceType | None = None) -> ShareLink:
     if "://" in s or "/" in s or lowered.startswith(tuple(_HOSTS)):
         return _parse_url(s)
     return _parse_id(s, type_hint)
+
+
+def check_id(rtype: ResourceType, item_id: str) -> str:
+    """``item_id`` if it has the shape of an Apple Music id of ``rtype``; else `InvalidLink` saying which shape
+    is accepted (the id itself is not echoed)."""
+    pattern, shape = _ID_SHAPES[rtype]
+    if not isinstance(item_id, str) or pattern.fullmatch(item_id) is None:
+        raise InvalidLink(f"That is not {_a(rtype.label)} id: {rtype.label} ids are {shape}.")
+    return item_id
 
 
 def find_links(text: str) -> list[ShareLink]:

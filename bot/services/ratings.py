@@ -35,6 +35,7 @@ _REF_RE = re.compile(r"^(?P<type>[a-z-]{4,24}):(?P<id>[A-Za-z0-9._-]{1,64})$")
 #: text that is meant as an id (so an InvalidLink about it is the right answer, not a name search)
 _ID_LIKE_RE = re.compile(r"^(?:\d+|(?:pl|ra|i|l|p)\.\S*|id\d+)$", re.IGNORECASE)
 DEFAULT_STOREFRONT = "us"
+_TYPE_VALUES = frozenset(t.value for t in ResourceType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +242,10 @@ class RatingService:
         """A link, a bare id, an autocomplete value, or a name (best search match) → the item it names."""
         text = (text or "").strip()
         match = _REF_RE.match(text)
-        if match is not None:
-            try:
-                return ItemRef(ResourceType(match["type"]), match["id"])
-            except ValueError:
-                pass
+        if match is not None and match["type"] in _TYPE_VALUES:
+            # ``type:id`` (autocomplete values, buttons' refs): the id must have the shape of that type's ids
+            rtype = ResourceType(match["type"])
+            return ItemRef(rtype, am.check_id(rtype, match["id"]))
         if not text or _looks_like_link_or_id(text):
             # parse_link applies ``kind`` where the id alone is ambiguous (digits, ``i.`` ids) and explains
             # why a link is not usable (not Apple, a sharer's library, an artist...)

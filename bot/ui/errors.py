@@ -26,9 +26,20 @@ UNEXPECTED = "Something went wrong on our side. Nothing was changed; please try 
 Words = str | Callable[[Any], str]
 
 
+#: discord.py's permission names that Discord's app shows under another name
+_PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_channels": "Manage Channels"}
+
+
 def _permissions(error: app_commands.MissingPermissions) -> str:
-    perms = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
-    return f"You need the {perms} permission to do that."
+    names = [_PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions]
+    return f"You need the {', '.join(names)} permission in this server to do that. Nothing was changed."
+
+
+#: Discord still shows the member an older version of a command (the bot changed it since)
+_STALE_COMMAND = (
+    "Discord showed you an older version of this command, so I could not read it. Nothing was changed: "
+    "restart Discord (or wait a few minutes) and try again."
+)
 
 
 def _expired(error: e.StateExpired) -> str:
@@ -107,7 +118,9 @@ MESSAGES: dict[type[BaseException], Words] = {
     # Discord's checks
     app_commands.MissingPermissions: _permissions,
     app_commands.CommandOnCooldown: lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s.",
-    app_commands.NoPrivateMessage: "That command works only in a server.",
+    app_commands.NoPrivateMessage: "That command works only in a server that has added the bot.",
+    app_commands.CommandSignatureMismatch: _STALE_COMMAND,
+    app_commands.CommandNotFound: _STALE_COMMAND,
     app_commands.CheckFailure: "You cannot use that command here.",
 }
 

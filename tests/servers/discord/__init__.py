@@ -10,6 +10,10 @@ It follows Discord's documented payloads and error codes (not our bot's needs):
   injection API (``send_message``, ``add_reaction``, ``send_command``, ...) for tests.
 * Every REST request and every client gateway frame is recorded (secrets redacted); failure injection
   (``fail_next``: 429 with ``Via``/``retry_after``, 500, ...) and latency knobs.
+* OAuth2 as Discord documents it (:mod:`.oauth2`): a browser signs in as a user through
+  ``browser_sign_in_url(user_id, next=...)``; ``/oauth2/authorize`` (the authorize page), ``POST
+  /api/v10/oauth2/token`` and ``/token/revoke``, ``GET /api/v10/users/@me`` with a Bearer token. The client secret
+  and redirect URIs: ``set_oauth2_client(secret=..., redirect_uris=[...])``.
 * Interaction rules: first callback within ``interaction_deadline`` (3 s) of the server's ``clock``, else 404
   10062; a second callback is 400 40060; follow-ups and edits for ``interaction_token_lifetime`` (15 min).
 
@@ -24,15 +28,15 @@ Typical use::
 
 Where things are: :mod:`.server` (the :class:`LoopbackDiscord` class, with a map of its layers), :mod:`.world`,
 :mod:`.payloads`, :mod:`.gateway`, :mod:`.events`, :mod:`.interactions`, :mod:`.rest`, :mod:`.routes`,
-:mod:`.responses`, :mod:`.model`, :mod:`.validation`, :mod:`.clients`; ``python -m tests.servers.discord``
-(:mod:`.admin`) runs it as its own process.
+:mod:`.responses`, :mod:`.oauth2`, :mod:`.model`, :mod:`.validation`, :mod:`.clients`;
+``python -m tests.servers.discord`` (:mod:`.admin`) runs it as its own process.
 """
 
 from __future__ import annotations
 
 from tests.servers.discord.clients import point_discordpy_at, running_client, set_discordpy_urls
 from tests.servers.discord.gateway import GatewayConnection, GatewaySession
-from tests.servers.discord.interactions import ATTACHMENT_SIZE_LIMIT
+from tests.servers.discord.interactions import ATTACHMENT_SIZE_LIMIT, CommandUnavailable
 from tests.servers.discord.model import (
     ALLOWED_CALLBACKS,
     JSON,
@@ -81,6 +85,7 @@ __all__ = [
     "CallbackRecord",
     "CallbackType",
     "Channel",
+    "CommandUnavailable",
     "DiscordApiError",
     "Emoji",
     "FormErrors",

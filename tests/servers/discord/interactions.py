@@ -8,6 +8,15 @@ INTERACTION_CREATE (options checked against the command's definition, USER/CHANN
 dispatch it to the shard of the guild (DMs → shard 0); each returns the :class:`InteractionRecord` the bot's
 answers are recorded on (see :mod:`.responses`).
 
+Who may use a command, as Discord decides before it sends anything: a global command's ``contexts`` (0 guild, 1 bot
+DM, 2 private channel; unset: all, less DMs when ``dm_permission`` is false) and ``integration_types`` (0 guild
+install, 1 user install; unset: the application's, both) must allow where it is run and how the app is installed
+there; in a guild, the command permissions v2 overrides set by the server's admins
+(:meth:`Interactions.set_command_permissions`, as Server Settings → Integrations does) and otherwise
+``default_member_permissions`` must let the member use it. A refused ``send_*`` raises :class:`CommandUnavailable`
+(Discord would not have shown the command). A command Discord still has in an older shape (a bot that has not synced
+since) is :meth:`Interactions.register_commands` with that shape: interactions then carry its options.
+
 Time: the record's ``dispatched_at`` is read from the server's :attr:`Interactions.clock` (``time.monotonic`` by
 default). The first callback must come within :attr:`Interactions.interaction_deadline` (Discord: 3 s), follow-ups
 within :attr:`Interactions.interaction_token_lifetime` (15 min). A test about those rules moves an injected clock,
@@ -21,11 +30,17 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.servers.discord.events import Events
-from tests.servers.discord.model import JSON, InteractionRecord, InteractionType, Permissions
+from tests.servers.discord.model import JSON, Channel, Guild, InteractionRecord, InteractionType, Permissions
 from tests.servers.discord.validation import validate_commands
 
 #: ``attachment_size_limit`` of an INTERACTION_CREATE (bytes).
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+#: Where a global command is available when it does not say (``integration_types_config`` has both).
+APP_INTEGRATION_TYPES = [0, 1]
+
+
+class CommandUnavailable(LookupError):
+    """Discord would not offer this command to this member here (contexts, installs or permissions)."""
 
 
 class Interactions(Events):
@@ -45,6 +60,8 @@ class Interactions(Events):
         self.interaction_token_lifetime = interaction_token_lifetime
         #: Where interaction times come from (dispatch, callback arrival, token lifetime); seconds, monotonic.
         self.clock = clock
+        #: Command permissions v2: (guild id, command id or application id) → permission overwrites.
+        self.command_permissions: dict[tuple[int, int], list[JSON]] = {}
 
     # ------------------------------------------------------------------------------------------- timing
     def age_interaction(self, interaction: InteractionRecord | int, seconds: float) -> None:
@@ -73,6 +90,81 @@ class Interactions(Events):
             raise ValueError(f"invalid commands: {errors.tree}")
         return self._overwrite_commands(commands, guild_id)
 
+    # --------------------------------------------------------------------------- who may use a command
+    def set_command_permissions(self, guild_id: int, command_id: int | None, permissions: list[JSON]) -> None:
+        """What a server admin sets in Server Settings → Integrations (command permissions v2): overwrites
+        ``{"id", "type": 1 role | 2 user | 3 channel, "permission": bool}`` for one command (its id) or, with
+        ``command_id=None``, for every command of the application. The ``@everyone`` role's id is the guild's;
+        "all channels" is ``guild_id - 1``."""
+        self._guild(guild_id)
+        key = command_id if command_id is not None else self.application_id
+        self.command_permissions[(guild_id, key)] = [dict(p) for p in permissions]
+
+    def _check_available(self, command: JSON, channel_id: int, user_id: int, installed_by_user: bool) -> None:
+        channel = self.channels[channel_id]
+        context, owners = self._interaction_context(channel, user_id, installed_by_user)
+        name = command["name"]
+        if command.get("guild_id") is None:
+            contexts = command.get("contexts")
+            if contexts is None:
+                contexts = [0, 1, 2] if command.get("dm_permission", True) else [0]
+            if context not in contexts:
+                raise CommandUnavailable(f"{name!r} is not available in context {context} (contexts {contexts})")
+            installs = command.get("integration_types") or APP_INTEGRATION_TYPES
+            if not any(str(t) in owners for t in installs):
+                raise CommandUnavailable(
+                    f"{name!r} is for integration types {installs}; here the app is installed as {sorted(owners)}"
+                )
+        if channel.guild_id is not None and "0" in owners:
+            if not self._member_may_use(command, self.guilds[channel.guild_id], channel.id, user_id):
+                raise CommandUnavailable(f"{name!r}: this member may not use it in this server")
+
+    def _member_may_use(self, command: JSON, guild: Guild, channel_id: int, user_id: int) -> bool:
+        """Command permissions v2: channel overwrites, then user, then roles, then @everyone, first on the command,
+        then on the application; with none, ``default_member_permissions``."""
+        levels = [
+            self.command_permissions.get((guild.id, int(command["id"])), []),
+            self.command_permissions.get((guild.id, self.application_id), []),
+        ]
+        for overwrites in levels:
+            channels = {int(p["id"]): bool(p["permission"]) for p in overwrites if p["type"] == 3}
+            allowed = channels.get(channel_id, channels.get(guild.id - 1))
+            if allowed is not None:
+                if not allowed:
+                    return False
+                break
+        member_roles = set(self._member(guild, user_id).role_ids)
+        for overwrites in levels:
+            users = {int(p["id"]): bool(p["permission"]) for p in overwrites if p["type"] == 2}
+            if user_id in users:
+                return users[user_id]
+            roles = {int(p["id"]): bool(p["permission"]) for p in overwrites if p["type"] == 1}
+            mine = [roles[r] for r in member_roles if r in roles]
+            if mine:
+                return any(mine)
+            if guild.id in roles:
+                return roles[guild.id]
+        required = command.get("default_member_permissions")
+        if required is None:
+            return True
+        return self.member_permissions(guild.id, user_id) & int(required) == int(required)
+
+    def _interaction_context(self, channel: Channel, user_id: int, installed_by_user: bool) -> tuple[int, JSON]:
+        """The interaction ``context`` and ``authorizing_integration_owners`` of a user acting in ``channel``."""
+        guild = self.guilds[channel.guild_id] if channel.guild_id is not None else None
+        if guild is not None:
+            context = 0
+        else:
+            context = 1 if self.bot_user_id in channel.recipient_ids or user_id in channel.recipient_ids else 2
+        owners: JSON = {}
+        if guild is not None and self._bot_in(guild):
+            owners["0"] = str(guild.id)
+        elif guild is None and context == 1 and not installed_by_user:
+            owners["0"] = "0"
+        if installed_by_user:
+            owners["1"] = str(user_id)
+        return context, owners
+
     def _command_or_raise(self, name: str, guild_id: int | None, type_: int) -> JSON:
         command = self.find_command(name, guild_id=guild_id, type_=type_)
         if command is None:
@@ -81,6 +173,13 @@ class Interactions(Events):
                 "synced commands (sync the tree or call register_commands first)"
             )
         return command
+
+    def _registered_command(self, data: JSON) -> JSON:
+        for commands in self.commands.values():
+            for command in commands:
+                if command["id"] == data["id"]:
+                    return command
+        raise LookupError(f"command {data.get('name')!r} ({data['id']}) is not registered")
 
     def _command_object(self, command: JSON, guild_id: int | None, command_id: int, version: int) -> JSON:
         ctype = int(command.get("type") or 1)
@@ -95,7 +194,7 @@ class Interactions(Events):
             "description": command.get("description", "") if ctype == 1 else "",
             "description_localizations": command.get("description_localizations"),
             "nsfw": bool(command.get("nsfw", False)),
-            "integration_types": command.get("integration_types") or [0],
+            "integration_types": command.get("integration_types") or list(APP_INTEGRATION_TYPES),
             "contexts": command.get("contexts"),
         }
         if command.get("options"):
@@ -366,20 +465,20 @@ class Interactions(Events):
         guild = self.guilds[channel.guild_id] if channel.guild_id is not None else None
         iid = self._ids.next()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
+        context, owners = self._interaction_context(channel, user_id, installed_by_user)
         if guild is not None:
             self._member(guild, user_id)
-            context = 0
-            app_permissions = self.member_permissions(guild.id, self.bot_user_id)
+            # a user-installed app in a server without its bot acts with what @everyone may do there
+            app_permissions = (
+                self.member_permissions(guild.id, self.bot_user_id)
+                if self._bot_in(guild)
+                else guild.roles[guild.id].permissions
+            )
         else:
-            context = 1 if self.bot_user_id in channel.recipient_ids or user_id in channel.recipient_ids else 2
             app_permissions = Permissions.DM
-        owners: JSON = {}
-        if guild is not None and self._bot_in(guild):
-            owners["0"] = str(guild.id)
-        elif guild is None and context == 1 and not installed_by_user:
-            owners["0"] = "0"
-        if installed_by_user:
-            owners["1"] = str(user_id)
+        if type_ in (InteractionType.APPLICATION_COMMAND, InteractionType.AUTOCOMPLETE):
+            command = self._registered_command(data)
+            self._check_available(command, channel_id, user_id, installed_by_user)
         channel_payload = self._channel_payload(channel)
         if guild is not None:
             channel_payload["permissions"] = str(self.member_permissions(guild.id, user_id))

@@ -177,6 +177,7 @@ class User:
     dms_open: bool = True
     global_name: str | None = None
     locale: str = "en-US"
+    avatar: str | None = None  # an avatar hash (CDN ``avatars/{id}/{hash}.png``); None: the default avatar
 
     def to_dict(self) -> JSON:
         data: JSON = {
@@ -184,7 +185,7 @@ class User:
             "username": self.username,
             "discriminator": "0",
             "global_name": self.global_name,
-            "avatar": None,
+            "avatar": self.avatar,
             "public_flags": 0,
             "flags": 0,
             "banner": None,

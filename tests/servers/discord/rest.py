@@ -3,7 +3,7 @@
 * Routes live under ``/api/v10`` (and ``/api/v9``); each is registered with :meth:`Rest._route` (the table is in
   :meth:`~tests.servers.discord.server.LoopbackDiscord._register_routes`) and answers ``(status, body)`` or raises
   :class:`DiscordApiError`, which becomes Discord's ``{"message", "code", "errors"?}`` body.
-* ``Authorization: Bot <token>`` on every route except interaction callbacks and webhooks (401
+* ``Authorization: Bot <token>`` on every route except interaction callbacks, webhooks and OAuth2's (401
   ``{"message": "401: Unauthorized", "code": 0}`` otherwise). JSON responses carry ``Content-Type:
   application/json`` with no charset, and ``X-RateLimit-*`` headers. Unknown routes: 404 / 405 with code 0.
 * Every request is recorded (:attr:`Rest.requests`, ``Authorization`` redacted) with its status and answer.
@@ -20,6 +20,7 @@ import json
 import math
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -72,6 +73,23 @@ def unknown(what: str, code: int) -> DiscordApiError:
 MISSING_PERMISSIONS = (403, 50013, "Missing Permissions")
 MISSING_ACCESS = (403, 50001, "Missing Access")
 
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+#: Form fields that are secrets (OAuth2): recordings show :data:`REDACTED` in their place.
+SECRET_FORM_FIELDS = frozenset({"client_secret", "code", "token", "refresh_token"})
+
+
+class FormBody(dict[str, str]):
+    """An ``application/x-www-form-urlencoded`` body (the OAuth2 routes take nothing else); ``repeated`` holds the
+    names given more than once (RFC 6749 forbids it)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        names = [name for name, _ in pairs]
+        self.repeated = {name for name in names if names.count(name) > 1}
+
+    def redacted(self) -> JSON:
+        return {k: REDACTED if k in SECRET_FORM_FIELDS else v for k, v in self.items()}
+
 
 # --------------------------------------------------------------------------------------------- plumbing
 @dataclass
@@ -110,7 +128,7 @@ class Ctx:
     record: RecordedRequest
 
     def json_object(self) -> JSON:
-        if not isinstance(self.body, dict):
+        if not isinstance(self.body, dict) or isinstance(self.body, FormBody):
             raise DiscordApiError(400, 50109, "The request body contains invalid JSON.")
         return self.body
 
@@ -228,6 +246,9 @@ class Rest(Interactions):
         raw_bytes = await request.read()
         if not raw_bytes:
             return None, files, content_type
+        if request.content_type == FORM_CONTENT_TYPE:
+            text = raw_bytes.decode(errors="replace")
+            return FormBody(urllib.parse.parse_qsl(text, keep_blank_values=True)), files, content_type
         try:
             return json.loads(raw_bytes), files, content_type
         except ValueError:
@@ -296,7 +317,7 @@ class Rest(Interactions):
             path=path,
             raw_path=request.raw_path,
             query=dict(request.query),
-            json=body,
+            json=body.redacted() if isinstance(body, FormBody) else body,
             files=files,
             headers=headers,
             authorized=authorized,

@@ -10,6 +10,7 @@ It is built in layers, one module each, bottom up; each class extends the one be
 * :mod:`.rest` — REST plumbing: routing, auth, recording, errors, rate-limit headers, failures, latency
 * :mod:`.routes` — REST resources: gateway discovery, users, application commands, guilds, channels, messages
 * :mod:`.responses` — interaction callbacks (deadline, double ack), follow-ups and ``@original`` webhooks
+* :mod:`.oauth2` — OAuth2: the browser's sign-in, the authorize page, token exchange and revocation, Bearer ``@me``
 * this module — the constructor (every setting), start/close, the route table, ``wait_for_*``
 
 :mod:`.model` and :mod:`.validation` hold the records and Discord's checks; :mod:`.clients` points discord.py at
@@ -28,17 +29,18 @@ from aiohttp import web
 
 from tests.servers.discord.gateway import GatewaySession
 from tests.servers.discord.model import JSON, CallbackRecord, Intents, InteractionRecord, Message, RecordedRequest
-from tests.servers.discord.responses import Responses
+from tests.servers.discord.oauth2 import OAuth2
 from tests.servers.process import listen
 
 
-class LoopbackDiscord(Responses):
+class LoopbackDiscord(OAuth2):
     """The loopback Discord (see the package docstring). Settings are constructor arguments, kept as attributes of
     the same name (tests may change most of them later, e.g. ``server.privileged_intents = 0``).
 
     ``interaction_deadline`` (Discord: 3 s) and ``interaction_token_lifetime`` (15 min) are seconds of ``clock``
     (default ``time.monotonic``): a test about them passes a clock it moves. ``max_concurrency`` is what
-    ``GET /gateway/bot`` reports in ``session_start_limit``.
+    ``GET /gateway/bot`` reports in ``session_start_limit``. ``oauth2_code_lifetime`` is how long (seconds of
+    ``clock``) an OAuth2 authorization code can be exchanged.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class LoopbackDiscord(Responses):
         privileged_intents: int = Intents.PRIVILEGED,
         gateway_compression: bool = True,
         max_guilds_per_shard: int = 2500,
+        oauth2_code_lifetime: float = 600.0,
     ) -> None:
         super().__init__(
             bot_token=bot_token,
@@ -72,6 +75,7 @@ class LoopbackDiscord(Responses):
             interaction_deadline=interaction_deadline,
             interaction_token_lifetime=interaction_token_lifetime,
             clock=clock,
+            oauth2_code_lifetime=oauth2_code_lifetime,
         )
         self._register_routes()
         self._runner: web.AppRunner | None = None
@@ -82,6 +86,7 @@ class LoopbackDiscord(Responses):
         app.router.add_route("*", "/api/{tail:.*}", self._rest_handler)
         app.router.add_get("/", self._gateway_handler)
         app.router.add_get("/resume", self._gateway_handler)
+        self._add_oauth2_routes(app)
         self._runner, self.port = await listen(app, handle_signals=False)
 
     async def close(self) -> None:
@@ -110,12 +115,13 @@ class LoopbackDiscord(Responses):
         r = self._route
         r("GET", "/gateway", self._h_gateway, auth=False)
         r("GET", "/gateway/bot", self._h_gateway_bot)
-        r("GET", "/users/@me", self._h_me)
+        r("GET", "/users/@me", self._h_me, auth=False)  # Bot or Bearer: the handler checks (see .oauth2)
         r("GET", "/users/@me/guilds", self._h_my_guilds)
         r("POST", "/users/@me/channels", self._h_create_dm)
         r("GET", "/users/{user_id}", self._h_user)
         r("GET", "/oauth2/applications/@me", self._h_application)
         r("GET", "/applications/@me", self._h_application)
+        self._register_oauth2_routes()
         for prefix in (
             "/applications/{app_id}/commands",
             "/applications/{app_id}/guilds/{guild_id}/commands",
