@@ -179,16 +179,19 @@ class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     async def interaction_check(self, interaction: discord.Interaction[RatingsBot], /) -> bool:
         """Options this code does not know mean Discord still has an older registration of the command (discord.py
         would ignore them, and act on what is left): refuse it as a mismatch. A missing required option is
-        refused the same way by discord.py itself."""
+        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions."""
         command = interaction.command
-        if interaction.type is discord.InteractionType.application_command and isinstance(
-            command, app_commands.Command
-        ):
-            known = {p.display_name for p in command.parameters}
-            sent = _leaf_options(interaction.data.get("options", []) if interaction.data else [])
-            if any(option.get("name") not in known for option in sent):
-                raise app_commands.CommandSignatureMismatch(command)
-        return True
+        if not isinstance(command, app_commands.Command):
+            return True
+        known = {p.display_name for p in command.parameters}
+        sent = _leaf_options(interaction.data.get("options", []) if interaction.data else [])
+        if all(option.get("name") in known for option in sent):
+            return True
+        if interaction.type is discord.InteractionType.autocomplete:
+            # suggestions for an option the command no longer has: offer none (discord.py would log an ERROR)
+            await interaction.response.autocomplete([])
+            return False
+        raise app_commands.CommandSignatureMismatch(command)
 
     async def on_error(self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError) -> None:
         await reply_with_error(interaction, error)

@@ -196,6 +196,27 @@ async def test_options_from_an_older_registration_are_a_message_not_a_bug(
     no_error_logged(caplog)
 
 
+async def test_autocomplete_of_an_older_registrations_option_offers_nothing_and_logs_no_error(
+    running_bot: RatingsBot,
+    linked_user: str,
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registered_as_before(
+        discord_server,
+        "like",
+        lambda opts: [*opts, {"type": 3, "name": "note", "description": "since removed", "autocomplete": True}],
+    )
+    rec = await discord_server.send_autocomplete(
+        "rating like", discord_server.alice_id, discord_server.channel_id, {"item": "x", "note": "gre"}, "note"
+    )
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted and callback.type == 8 and callback.data == {"choices": []}
+    assert apple_server.count("GET") == 0
+    no_error_logged(caplog)
+
+
 async def test_a_sharers_library_link_is_explained(
     running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
