@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import applemusic as am
-from bot.aio import TaskSet
+from bot.aio import Sleep, TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.services.housekeeping import Housekeeping
@@ -90,9 +90,12 @@ async def start_services(
     *,
     apple_retry: am.RetryPolicy | None = None,
     apple_pacer: am.Pacer | None = None,
+    apple_sleep: Sleep | None = None,
     outbox_config: OutboxConfig | None = None,
 ) -> Services:
-    """Build and start every service, wired to each other: the one place services are made."""
+    """Build and start every service, wired to each other: the one place services are made.
+
+    ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires)."""
     settings.require()
     developer_token = settings.developer_token()
     if apple_pacer is None and settings.apple_requests_per_second is not None:
@@ -104,6 +107,7 @@ async def start_services(
         base_url=settings.apple_music_api_base,
         retry=apple_retry,
         pacer=apple_pacer,
+        sleep=apple_sleep or asyncio.sleep,
     )
     outbox_config = outbox_config or outbox_config_from(settings)
     _warn_if_lease_too_short(outbox_config, apple.retry)
@@ -189,6 +193,7 @@ class RatingsBot(commands.AutoShardedBot):
         mode: str = "run",
         apple_retry: am.RetryPolicy | None = None,
         apple_pacer: am.Pacer | None = None,
+        apple_sleep: Sleep | None = None,
         outbox_config: OutboxConfig | None = None,
         identify_pause: float = IDENTIFY_PAUSE,
         **options: Any,
@@ -212,6 +217,7 @@ class RatingsBot(commands.AutoShardedBot):
         self.mode = mode
         self.apple_retry = apple_retry
         self.apple_pacer = apple_pacer
+        self.apple_sleep = apple_sleep
         self.outbox_config = outbox_config
         #: the wait between two IDENTIFYs of this process's shards (tests that are not about it shorten it)
         self.identify_pause = identify_pause
@@ -249,6 +255,7 @@ class RatingsBot(commands.AutoShardedBot):
                 DirectMessages(self),
                 apple_retry=self.apple_retry,
                 apple_pacer=self.apple_pacer,
+                apple_sleep=self.apple_sleep,
                 outbox_config=self.outbox_config,
             )
         for extension in INITIAL_EXTENSIONS:
