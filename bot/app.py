@@ -22,6 +22,7 @@ from bot import applemusic as am
 from bot.aio import Sleep, TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
+from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping
 from bot.services.linking import LinkService, StateSigner, install_token_redaction
 from bot.services.notices import Notifier
@@ -113,7 +114,8 @@ async def start_services(
     _warn_if_lease_too_short(outbox_config, apple.retry)
     store = await open_store(settings.database_url, settings.cipher(), options=store_options_from(settings))
     try:
-        outbox = OutboxWorker(store, apple, outbox_config)
+        guard = LinkGuard(store)  # the one registry of work with members' tokens, which /unlink stops
+        outbox = OutboxWorker(store, apple, outbox_config, guard=guard)
         ratings = RatingService(
             apple,
             store,
@@ -124,6 +126,7 @@ async def start_services(
                 languages=(settings.language_cache_size, settings.language_cache_seconds),
             ),
             autocomplete_budget=settings.autocomplete_budget_seconds,
+            guard=guard,
         )
         linking = LinkService(
             store,
@@ -133,6 +136,7 @@ async def start_services(
             notifier,
             ttl=settings.link_minutes * 60.0,
             on_linked=outbox.wake,  # linking released the member's held ratings: apply them now
+            guard=guard,
         )
         outbox.on_stale = linking.tell_stale
         sharing = SharingService(

@@ -19,7 +19,7 @@ from .errors import (
 from .links import InvalidLink, ShareLink, find_links, parse_link
 from .models import Artwork, CatalogItem, Rating, Storefront
 from .pacing import Pacer, TokenBucketPacer
-from .retry import RetryPolicy
+from .retry import RequestWithdrawn, RetryPolicy, StillAllowed
 from .tokens import (
     DEFAULT_LIFETIME,
     MAX_LIFETIME,
@@ -53,9 +53,11 @@ __all__ = [
     "Pacer",
     "RateLimited",
     "Rating",
+    "RequestWithdrawn",
     "ResourceType",
     "RetryPolicy",
     "ShareLink",
+    "StillAllowed",
     "Storefront",
     "TokenBucketPacer",
     "UpstreamError",

@@ -4,6 +4,10 @@ A decision looks at the error an attempt would raise and says whether to try aga
 `retry_rate_limited` (429: after Retry-After when Apple sent one, else after the backoff) and `retry_upstream`
 (5xx, timeouts and connection failures: after the backoff). Anything no decision claims is raised at once.
 `RetryingSender` stops at `max_attempts`, or when the next wait would take the total past `max_total_wait`.
+
+A caller may give `send` a `still_allowed` check: it is awaited at every retry point, after the wait and before
+the next attempt, and when it answers False the request is given up with `RequestWithdrawn` (a member unlinked
+while their request waited to be retried: their token must not be sent again).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..aio import Sleep
@@ -21,10 +25,12 @@ from .transport import NoAnswer, Outcome, Request, Response, Sender
 
 __all__ = [
     "DEFAULT_DECISIONS",
+    "RequestWithdrawn",
     "Retry",
     "RetryDecision",
     "RetryPolicy",
     "RetryingSender",
+    "StillAllowed",
     "decide",
     "failure_of",
     "retry_rate_limited",
@@ -92,6 +98,13 @@ def retry_upstream(error: AppleMusicError) -> Retry | None:
 
 DEFAULT_DECISIONS: tuple[RetryDecision, ...] = (retry_rate_limited, retry_upstream)
 
+#: Asked before each retry of a request: may it still be sent? (False: the member unlinked meanwhile.)
+StillAllowed = Callable[[], Awaitable[bool]]
+
+
+class RequestWithdrawn(AppleMusicError):
+    """The request's `still_allowed` check said no at a retry point: it was not sent again."""
+
 
 def decide(error: AppleMusicError, decisions: Sequence[RetryDecision] = DEFAULT_DECISIONS) -> Retry | None:
     """The first decision that claims `error`; None (do not retry) when none does."""
@@ -134,7 +147,9 @@ class RetryingSender:
         self._log = log
         self._sleep = sleep
 
-    async def send(self, request: Request) -> Response:
+    async def send(self, request: Request, *, still_allowed: StillAllowed | None = None) -> Response:
+        """`still_allowed`, when given, is awaited before every retry (never before the first attempt: the
+        caller has just decided to send it); False stops the request with `RequestWithdrawn`."""
         policy, method, path = self.policy, request.method, request.path
         waited = 0.0
         attempt = 0
@@ -172,3 +187,6 @@ class RetryingSender:
             )
             await self._sleep(delay)
             waited += delay
+            if still_allowed is not None and not await still_allowed():
+                self._log.info("Apple Music %s %s: withdrawn before retry %d", method, path, attempt)
+                raise RequestWithdrawn("the request was withdrawn before it was retried")
