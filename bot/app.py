@@ -27,6 +27,7 @@ from bot.services.housekeeping import Housekeeping
 from bot.services.linking import LinkService, StateSigner, install_token_redaction
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
+from bot.services.presence import Presence, this_process
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import SharingService
 from bot.storage import Store, StoreOptions, open_store
@@ -55,6 +56,8 @@ class Services:
     outbox: OutboxWorker
     web: LinkWebServer
     housekeeping: Housekeeping
+    #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
+    presence: Presence
 
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
@@ -63,6 +66,7 @@ class Services:
         await self.sharing.close()
         await self.ratings.close()
         await self.web.close()
+        await self.presence.stop()
         await self.store.close()
 
 
@@ -112,10 +116,12 @@ async def start_services(
     )
     outbox_config = outbox_config or outbox_config_from(settings)
     _warn_if_lease_too_short(outbox_config, apple.retry)
-    store = await open_store(settings.database_url, settings.cipher(), options=store_options_from(settings))
+    cipher = settings.cipher()
+    store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
+    presence = Presence(store, this_process(cipher.fingerprints))
     try:
         guard = LinkGuard(store)  # the one registry of work with members' tokens, which /unlink stops
-        outbox = OutboxWorker(store, apple, outbox_config, guard=guard)
+        outbox = OutboxWorker(store, apple, outbox_config, worker_id=presence.process.id, guard=guard)
         ratings = RatingService(
             apple,
             store,
@@ -163,10 +169,11 @@ async def start_services(
         await outbox.start()
         housekeeping = Housekeeping(store)
         await housekeeping.start()
+        await presence.start()
     except BaseException:
         await store.close()
         raise
-    return Services(developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping)
+    return Services(developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence)
 
 
 def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> None:
