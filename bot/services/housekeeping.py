@@ -8,11 +8,11 @@ delete the same rows; the second finds none). Nothing a member can still use is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from bot.aio import repeat
 from bot.services.presence import STALE_AFTER_SECONDS
 from bot.storage import Store, StoreUnavailable
 
@@ -56,12 +56,4 @@ class Housekeeping:
             await task
 
     async def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.run_once()
-            except StoreUnavailable as exc:
-                log.warning("housekeeping: %s; trying again later", exc)
-            except Exception:
-                log.exception("housekeeping failed; trying again later")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+        await repeat(self.run_once, self.interval, self._stop, what="housekeeping", expected=(StoreUnavailable,))

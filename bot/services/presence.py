@@ -13,7 +13,6 @@ tokens it writes that the others cannot; :func:`holdouts` names those processes,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -22,6 +21,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
+from bot.aio import repeat
 from bot.storage import ProcessRecord, StorageError, Store
 
 __all__ = ["HEARTBEAT_SECONDS", "STALE_AFTER_SECONDS", "Presence", "holdouts", "this_process"]
@@ -94,14 +94,5 @@ class Presence:
             log.warning("could not remove this process (%s) from the database: %s", self.process.name, exc)
 
     async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
-            if self._stop.is_set():
-                return
-            try:
-                await self.heartbeat()
-            except StorageError as exc:
-                log.warning("could not renew this process's row in the database: %s; trying again later", exc)
-            except Exception:
-                log.exception("renewing this process's row in the database failed; trying again later")
+        what = "renewing this process's row in the database"
+        await repeat(self.heartbeat, self.interval, self._stop, what=what, expected=(StorageError,), wait_first=True)
