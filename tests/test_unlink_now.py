@@ -184,3 +184,25 @@ async def test_the_retry_goes_on_while_the_member_stays_linked(
         await settled(bot, 1)
         assert writes(apple_server) == [("PUT", RATINGS + song)] * 2
         assert apple_server.rating(ALICE_MUT, "songs", song) == 1
+
+
+async def test_a_retry_finding_the_link_stale_says_so(
+    bot_factory: BotFactory, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    """Another process found alice's link refused by Apple meanwhile: the retry is not sent, and she is told to link
+    again (not that she unlinked)."""
+    gate = RetryGate()
+    async with bot_factory(apple_sleep=gate) as bot:
+        alice = await link_alice(bot, apple_server, discord_server)
+        song = apple_server.add_song()
+        apple_server.inject_faults(1.0, (503,), path_contains=RATINGS)
+        rec = await discord_server.send_command("rating like", alice, discord_server.channel_id, {"item": song})
+        await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
+        await bot.svc.ratings.idle()
+
+        assert await bot.svc.store.mark_stale(alice)
+        stale_at = len(apple_server.requests)
+        gate.open()
+        edit = await discord_server.wait_for_original_edit(rec)
+        assert sent_with(apple_server, ALICE_MUT, stale_at) == []
+        assert edit["embeds"][0]["description"].startswith("⚠️ Apple Music no longer accepts your linked account")
