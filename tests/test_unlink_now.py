@@ -56,6 +56,34 @@ async def link_alice(bot: RatingsBot, apple_server: LoopbackApple, discord_serve
     return discord_server.alice_id
 
 
+async def react_and_park(
+    bot: RatingsBot, gate: RetryGate, discord_server: LoopbackDiscord, apple_server: LoopbackApple, *, failures: int
+) -> str:
+    """Link alice, share a song, make Apple answer 503 to the next ``failures`` rating writes, and have alice react
+    👍: returns the song once her rating waits at its retry point."""
+    alice = await link_alice(bot, apple_server, discord_server)
+    song = apple_server.add_song()
+    mid = await share(bot, discord_server, alice, song)
+    apple_server.fail_next(failures, 503, path_contains=RATINGS)
+    await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👍")
+    await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
+    return song
+
+
+async def command_and_park(
+    bot: RatingsBot, gate: RetryGate, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> tuple[str, Any]:
+    """Link alice and have her run ``/rating like`` while Apple answers 503 to every rating write: returns the
+    song and the interaction once the rating waits at its retry point (and the background lookups are over)."""
+    alice = await link_alice(bot, apple_server, discord_server)
+    song = apple_server.add_song(name="Entropy")
+    apple_server.fail_next(100, 503, path_contains=RATINGS)
+    rec = await discord_server.send_command("rating like", alice, discord_server.channel_id, {"item": song})
+    await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
+    await bot.svc.ratings.idle()  # the background lookup of alice's languages is over too
+    return song, rec
+
+
 async def unlink(discord_server: LoopbackDiscord, user_id: int) -> str:
     """Run /unlink; its answer, once the loopback Discord has it."""
     rec = await discord_server.send_command("unlink", user_id, discord_server.channel_id)
@@ -102,15 +130,10 @@ async def test_unlink_stops_a_reaction_rating_waiting_for_its_retry(
 ) -> None:
     gate = RetryGate()
     async with fast_bot(apple_sleep=gate) as bot:
-        alice = await link_alice(bot, apple_server, discord_server)
-        song = apple_server.add_song()
-        mid = await share(bot, discord_server, alice, song)
-        apple_server.inject_faults(1.0, (503,), path_contains=RATINGS)  # Apple fails every rating write
-        await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👍")
-        await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
+        song = await react_and_park(bot, gate, discord_server, apple_server, failures=100)
         assert writes(apple_server) == [("PUT", RATINGS + song)]
 
-        answer = await unlink(discord_server, alice)
+        answer = await unlink(discord_server, discord_server.alice_id)
         answered = len(apple_server.requests)
 
         gate.open()  # the retry would fire now
@@ -127,15 +150,10 @@ async def test_unlink_stops_a_rating_command_waiting_for_its_retry(
 ) -> None:
     gate = RetryGate()
     async with bot_factory(apple_sleep=gate) as bot:
-        alice = await link_alice(bot, apple_server, discord_server)
-        song = apple_server.add_song(name="Entropy")
-        apple_server.inject_faults(1.0, (503,), path_contains=RATINGS)
-        rec = await discord_server.send_command("rating like", alice, discord_server.channel_id, {"item": song})
-        await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
-        await bot.svc.ratings.idle()  # the background lookup of alice's languages is over too
+        song, rec = await command_and_park(bot, gate, discord_server, apple_server)
         assert writes(apple_server) == [("PUT", RATINGS + song)]
 
-        answer = await unlink(discord_server, alice)
+        answer = await unlink(discord_server, discord_server.alice_id)
         answered = len(apple_server.requests)
 
         gate.open()
@@ -143,7 +161,7 @@ async def test_unlink_stops_a_rating_command_waiting_for_its_retry(
         assert sent_with(apple_server, ALICE_MUT, answered) == [], "nothing with alice's token after /unlink"
         assert answer.startswith("🗑️ Unlinked.") and "dropped" not in answer  # nothing waited in the outbox
         assert edit["embeds"][0]["description"].startswith("⚠️ You unlinked your Apple Music account")
-        assert bot.svc.ratings.guard.running(alice) == 0
+        assert bot.svc.ratings.guard.running(discord_server.alice_id) == 0
 
 
 @pytest.mark.both_engines
@@ -153,12 +171,8 @@ async def test_a_retry_checks_the_link_another_process_removed(
     """Another process (sharing PostgreSQL) unlinked alice: this one learns it from the store at the retry."""
     gate = RetryGate()
     async with fast_bot(apple_sleep=gate) as bot:
-        alice = await link_alice(bot, apple_server, discord_server)
-        song = apple_server.add_song()
-        mid = await share(bot, discord_server, alice, song)
-        apple_server.inject_faults(1.0, (503,), path_contains=RATINGS)
-        await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👍")
-        await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
+        await react_and_park(bot, gate, discord_server, apple_server, failures=100)
+        alice = discord_server.alice_id
 
         assert await bot.svc.store.unlink(alice)  # as another process's /unlink does: only the database knows
         unlinked_at = len(apple_server.requests)
@@ -174,12 +188,7 @@ async def test_the_retry_goes_on_while_the_member_stays_linked(
     """The control: the same rating, not unlinked, is retried and lands."""
     gate = RetryGate()
     async with fast_bot(apple_sleep=gate) as bot:
-        alice = await link_alice(bot, apple_server, discord_server)
-        song = apple_server.add_song()
-        mid = await share(bot, discord_server, alice, song)
-        apple_server.fail_next(1, 503, path_contains=RATINGS)
-        await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👍")
-        await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
+        song = await react_and_park(bot, gate, discord_server, apple_server, failures=1)
         gate.open()
         await settled(bot, 1)
         assert writes(apple_server) == [("PUT", RATINGS + song)] * 2
@@ -193,14 +202,9 @@ async def test_a_retry_finding_the_link_stale_says_so(
     again (not that she unlinked)."""
     gate = RetryGate()
     async with bot_factory(apple_sleep=gate) as bot:
-        alice = await link_alice(bot, apple_server, discord_server)
-        song = apple_server.add_song()
-        apple_server.inject_faults(1.0, (503,), path_contains=RATINGS)
-        rec = await discord_server.send_command("rating like", alice, discord_server.channel_id, {"item": song})
-        await eventually(lambda: gate.reached == 1, what="the rating at its retry point")
-        await bot.svc.ratings.idle()
+        _song, rec = await command_and_park(bot, gate, discord_server, apple_server)
 
-        assert await bot.svc.store.mark_stale(alice)
+        assert await bot.svc.store.mark_stale(discord_server.alice_id)
         stale_at = len(apple_server.requests)
         gate.open()
         edit = await discord_server.wait_for_original_edit(rec)
