@@ -5,7 +5,8 @@
     python -m bot sync [--guild ID]   register the slash commands (globally, or in one guild at once)
     python -m bot token [--hours N] [--origin URL]   print a developer token for MusicKit pages and curl
     python -m bot gen-key         print a new TOKEN_ENCRYPTION_KEY
-    python -m bot rotate-keys     re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY
+    python -m bot rotate-keys     re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY (refused while
+                                  a running bot process does not have that key first)
     python -m bot migrate         apply database migrations and exit
     python -m bot copy-db --from SOURCE_URL [--to TARGET_URL]   copy every row into an empty database
                                   (default target: DATABASE_URL), e.g. from SQLite to PostgreSQL
@@ -23,6 +24,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,7 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--hours", type=float, default=12.0, help="lifetime in hours (default 12, at most 4320)")
     token.add_argument("--origin", action="append", default=[], help="allowed web origin (repeatable)")
     sub.add_parser("gen-key", help="print a new TOKEN_ENCRYPTION_KEY")
-    sub.add_parser("rotate-keys", help="re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY")
+    sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt every stored token with the first TOKEN_ENCRYPTION_KEY (refused while a running bot "
+        "process does not have that key first)",
+    )
     sub.add_parser("migrate", help="apply database migrations and exit")
     copy = sub.add_parser(
         "copy-db",
@@ -142,9 +148,38 @@ async def _opened_store(settings: Settings) -> AsyncIterator[Store]:
 
 
 async def cmd_rotate_keys(settings: Settings) -> int:
+    """Re-encrypt every token with the first key, unless a running bot process does not have that key first (it
+    would keep writing tokens with another key, and lose every token once the old key is dropped). Exit 2 then."""
+    from bot.services.presence import STALE_AFTER_SECONDS, holdouts
+
+    first_key = settings.cipher().fingerprints[0]
     async with _opened_store(settings) as store:
+        now = time.time()
+        running = await store.live_processes(now - STALE_AFTER_SECONDS)
+        behind = holdouts(running, first_key)
+        if behind:
+            _err(
+                f"Not rotating: {len(behind)} running bot process(es) do not have the first key of this "
+                "TOKEN_ENCRYPTION_KEY as their first key:"
+            )
+            for process in behind:
+                since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(process.started_at))
+                ago = max(0, round(now - process.seen_at))
+                _err(f"  {process.name} (running since {since}, last seen {ago} s ago)")
+            _err(
+                "Restart each of them with this TOKEN_ENCRYPTION_KEY (the new key first, the old key after it), then "
+                "run rotate-keys again. Nothing was re-encrypted."
+            )
+            _err(
+                f"A process that stopped without shutting down counts as running until {STALE_AFTER_SECONDS:.0f} s "
+                "after it was last seen."
+            )
+            return 2
         count = await store.rotate_keys()
-    _out(f"Re-encrypted {count} stored token(s) with the first key. Older keys can now be removed.")
+    _out(f"Re-encrypted {count} stored token(s) with the first key.")
+    _out("Next: drop the old key from TOKEN_ENCRYPTION_KEY (keep only the first key), then restart each process.")
+    if running:
+        _out("Running now: " + ", ".join(p.name for p in running) + ".")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Small asyncio helpers: a bounded `gather` that fails like a single call, `TaskSet` for background tasks that
-must not be lost, and the `Sleep` type.
+must not be lost, `repeat` for periodic work, and the `Sleep` type.
 
 `gather` runs awaitables in an `asyncio.TaskGroup`: results come back in input order; the first failure
 cancels the others and is raised itself (not wrapped in an `ExceptionGroup`), so a caller can write
@@ -9,11 +9,12 @@ cancels the others and is raised itself (not wrapped in an `ExceptionGroup`), so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeAlias, TypeVar
 
-__all__ = ["Sleep", "TaskSet", "gather", "gather2"]
+__all__ = ["Sleep", "TaskSet", "gather", "gather2", "repeat"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,32 @@ async def _run(aws: Iterable[Awaitable[Any]], limit: int | None) -> list[asyncio
     if failure is not None:
         raise failure  # outside the handler: the group does not become the failure's context
     return tasks
+
+
+async def repeat(
+    work: Callable[[], Awaitable[object]],
+    interval: float,
+    stop: asyncio.Event,
+    *,
+    what: str,
+    expected: tuple[type[Exception], ...] = (),
+    wait_first: bool = False,
+) -> None:
+    """Run ``work`` every ``interval`` seconds (the first time at once, or after one interval with ``wait_first``)
+    until ``stop`` is set. A failure never ends the loop: an ``expected`` one is a WARNING, any other is logged
+    with its traceback."""
+    if wait_first:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+    while not stop.is_set():
+        try:
+            await work()
+        except expected as exc:
+            log.warning("%s: %s; trying again later", what, exc)
+        except Exception:
+            log.exception("%s failed; trying again later", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 class TaskSet:

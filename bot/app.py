@@ -19,13 +19,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import applemusic as am
-from bot.aio import TaskSet
+from bot.aio import Sleep, TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
+from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping
 from bot.services.linking import LinkService, StateSigner, install_token_redaction
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
+from bot.services.presence import Presence, this_process
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import SharingService
 from bot.storage import Store, StoreOptions, open_store
@@ -54,6 +56,8 @@ class Services:
     outbox: OutboxWorker
     web: LinkWebServer
     housekeeping: Housekeeping
+    #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
+    presence: Presence
 
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
@@ -62,6 +66,7 @@ class Services:
         await self.sharing.close()
         await self.ratings.close()
         await self.web.close()
+        await self.presence.stop()
         await self.store.close()
 
 
@@ -90,9 +95,12 @@ async def start_services(
     *,
     apple_retry: am.RetryPolicy | None = None,
     apple_pacer: am.Pacer | None = None,
+    apple_sleep: Sleep | None = None,
     outbox_config: OutboxConfig | None = None,
 ) -> Services:
-    """Build and start every service, wired to each other: the one place services are made."""
+    """Build and start every service, wired to each other: the one place services are made.
+
+    ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires)."""
     settings.require()
     developer_token = settings.developer_token()
     if apple_pacer is None and settings.apple_requests_per_second is not None:
@@ -105,12 +113,16 @@ async def start_services(
         retry=apple_retry,
         pacer=apple_pacer,
         max_response_bytes=settings.apple_max_response_bytes,
+        sleep=apple_sleep or asyncio.sleep,
     )
     outbox_config = outbox_config or outbox_config_from(settings)
     _warn_if_lease_too_short(outbox_config, apple.retry)
-    store = await open_store(settings.database_url, settings.cipher(), options=store_options_from(settings))
+    cipher = settings.cipher()
+    store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
+    presence = Presence(store, this_process(cipher.fingerprints))
     try:
-        outbox = OutboxWorker(store, apple, outbox_config)
+        guard = LinkGuard(store)  # the one registry of work with members' tokens, which /unlink stops
+        outbox = OutboxWorker(store, apple, outbox_config, worker_id=presence.process.id, guard=guard)
         ratings = RatingService(
             apple,
             store,
@@ -121,6 +133,7 @@ async def start_services(
                 languages=(settings.language_cache_size, settings.language_cache_seconds),
             ),
             autocomplete_budget=settings.autocomplete_budget_seconds,
+            guard=guard,
         )
         linking = LinkService(
             store,
@@ -130,6 +143,7 @@ async def start_services(
             notifier,
             ttl=settings.link_minutes * 60.0,
             on_linked=outbox.wake,  # linking released the member's held ratings: apply them now
+            guard=guard,
         )
         outbox.on_stale = linking.tell_stale
         sharing = SharingService(
@@ -156,10 +170,11 @@ async def start_services(
         await outbox.start()
         housekeeping = Housekeeping(store)
         await housekeeping.start()
+        await presence.start()
     except BaseException:
         await store.close()
         raise
-    return Services(developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping)
+    return Services(developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence)
 
 
 def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> None:
@@ -214,6 +229,7 @@ class RatingsBot(commands.AutoShardedBot):
         mode: str = "run",
         apple_retry: am.RetryPolicy | None = None,
         apple_pacer: am.Pacer | None = None,
+        apple_sleep: Sleep | None = None,
         outbox_config: OutboxConfig | None = None,
         identify_pause: float = IDENTIFY_PAUSE,
         **options: Any,
@@ -237,6 +253,7 @@ class RatingsBot(commands.AutoShardedBot):
         self.mode = mode
         self.apple_retry = apple_retry
         self.apple_pacer = apple_pacer
+        self.apple_sleep = apple_sleep
         self.outbox_config = outbox_config
         #: the wait between two IDENTIFYs of this process's shards (tests that are not about it shorten it)
         self.identify_pause = identify_pause
@@ -274,6 +291,7 @@ class RatingsBot(commands.AutoShardedBot):
                 DirectMessages(self),
                 apple_retry=self.apple_retry,
                 apple_pacer=self.apple_pacer,
+                apple_sleep=self.apple_sleep,
                 outbox_config=self.outbox_config,
             )
         for extension in INITIAL_EXTENSIONS:

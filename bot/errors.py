@@ -21,6 +21,10 @@ class LinkStale(BotError):
     """Apple no longer accepts the member's token; they must link again."""
 
 
+class UnlinkedMeanwhile(BotError):
+    """The member unlinked while work with their link was running: it was stopped, nothing more was sent."""
+
+
 # ---------------------------------------------------------------------- items
 class NotRatable(BotError):
     """The item cannot be rated or used here."""

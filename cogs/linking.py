@@ -58,8 +58,8 @@ class Linking(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def unlink(self, interaction: discord.Interaction[RatingsBot]) -> None:
-        removed = await self.bot.svc.linking.unlink(interaction.user.id)
-        await interaction.response.send_message(texts.unlinked(removed), ephemeral=True)
+        result = await self.bot.svc.linking.unlink(interaction.user.id)
+        await interaction.response.send_message(texts.unlinked(result.removed, result.dropped), ephemeral=True)
 
     @app_commands.command(name="account", description="Your Apple Music link: status, storefront, waiting ratings")
     @app_commands.allowed_installs(guilds=True, users=True)

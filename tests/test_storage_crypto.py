@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import pickle
 
 import pytest
@@ -88,3 +90,18 @@ def test_repr_and_pickle_never_expose_keys(encryption_key: str) -> None:
         pickle.dumps(cipher)
     with pytest.raises(TypeError):
         copy.deepcopy(cipher)
+
+
+def test_fingerprints_tell_keys_apart_in_order_and_reveal_nothing() -> None:
+    old, new = TokenCipher.generate_key(), TokenCipher.generate_key()
+    both = TokenCipher.from_setting(f"{new},{old}")
+    assert both.fingerprints == (TokenCipher.from_setting(new).fingerprints[0], TokenCipher([old]).fingerprints[0])
+    assert TokenCipher.from_setting(f" {new} , {old} ").fingerprints == both.fingerprints  # stable, spaces aside
+    first, second = both.fingerprints
+    assert first != second
+    assert all(len(f) == 16 and int(f, 16) >= 0 for f in both.fingerprints)
+    # an HMAC of a label under the key: neither the key nor a plain hash of it
+    for key, fingerprint in ((new, first), (old, second)):
+        assert fingerprint not in key
+        assert fingerprint not in hashlib.sha256(key.encode()).hexdigest()
+        assert fingerprint not in hashlib.sha256(base64.urlsafe_b64decode(key)).hexdigest()

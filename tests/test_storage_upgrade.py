@@ -94,7 +94,7 @@ def test_the_fixtures_are_the_previous_releases_files() -> None:
 
 async def test_every_row_reads_back(upgraded: Store) -> None:
     store = upgraded
-    assert await store.schema_version() == load_migrations()[-1].version == 2
+    assert await store.schema_version() == load_migrations()[-1].version  # migrated past the fixture's 2
 
     assert await store.get_account(ACTIVE) == Account(ACTIVE, "us", T0, T0, AccountStatus.ACTIVE, False)
     assert await store.get_account(STALE) == Account(STALE, "gb", T0 + 1, T0 + 1, AccountStatus.STALE, True)

@@ -21,7 +21,7 @@ from .errors import (
 from .links import InvalidLink, ShareLink, check_id, find_links, parse_link
 from .models import Artwork, CatalogItem, Rating, Storefront
 from .pacing import Pacer, TokenBucketPacer
-from .retry import RetryPolicy
+from .retry import RequestWithdrawn, RetryPolicy, StillAllowed
 from .tokens import (
     DEFAULT_LIFETIME,
     MAX_LIFETIME,
@@ -57,10 +57,12 @@ __all__ = [
     "RateLimited",
     "Rating",
     "Redirected",
+    "RequestWithdrawn",
     "ResourceType",
     "ResponseTooLarge",
     "RetryPolicy",
     "ShareLink",
+    "StillAllowed",
     "Storefront",
     "TokenBucketPacer",
     "UpstreamError",

@@ -1,7 +1,9 @@
 """Apple Music API client: personal ratings (36 endpoints), storefront, catalog lookups, tracks, search.
 
 One `aiohttp.ClientSession` is injected; the user's music user token is an argument of each personal call,
-so one client serves every user and holds no per-user state.
+so one client serves every user and holds no per-user state. Each personal call also takes an optional
+`still_allowed` check, awaited before every retry (see `retry.py`): the caller's way to stop a request whose
+member unlinked while it waited to be retried.
 
 Requests go through a stack of small senders: `HttpTransport` (one attempt, `transport.py`), `PacedSender`
 (the optional `Pacer`, `pacing.py`) and `RetryingSender` (retry decisions and bounds, `retry.py`), which turns
@@ -24,7 +26,7 @@ from ..aio import Sleep, gather
 from .errors import UpstreamError, UserTokenInvalid
 from .models import CatalogItem, Rating, Storefront
 from .pacing import PacedSender, Pacer
-from .retry import RetryingSender, RetryPolicy
+from .retry import RetryingSender, RetryPolicy, StillAllowed
 from .tokens import DeveloperToken
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, HttpTransport, Request, Response, Sender
 from .types import ResourceType
@@ -150,11 +152,13 @@ class AppleMusicClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         not_found_ok: bool = False,
+        still_allowed: StillAllowed | None = None,
     ) -> Response:
         """One logical request with bounded retries. Raises an `AppleMusicError` subclass on failure."""
         if user_token is not None and (not isinstance(user_token, str) or not user_token.strip()):
             raise UserTokenInvalid("No Apple Music user token was given")
-        return await self._sender.send(Request(method, path, params, json_body, user_token, not_found_ok))
+        request = Request(method, path, params, json_body, user_token, not_found_ok)
+        return await self._sender.send(request, still_allowed=still_allowed)
 
     # ------------------------------------------------------------------ ratings
 
@@ -172,6 +176,7 @@ class AppleMusicClient:
         l: str | None = None,  # noqa: E741 - Apple's parameter name
         include: str | Iterable[str] | None = None,
         extend: str | Iterable[str] | None = None,
+        still_allowed: StillAllowed | None = None,
     ) -> Rating | None:
         """The user's rating of one item; None when not rated (Apple answers 404)."""
         reply = await self._request(
@@ -180,6 +185,7 @@ class AppleMusicClient:
             user_token=user_token,
             params=_query(l=l, include=_csv(include), extend=_csv(extend)),
             not_found_ok=True,
+            still_allowed=still_allowed,
         )
         if reply.status == 404:
             return None
@@ -198,6 +204,7 @@ class AppleMusicClient:
         l: str | None = None,  # noqa: E741
         include: str | Iterable[str] | None = None,
         extend: str | Iterable[str] | None = None,
+        still_allowed: StillAllowed | None = None,
     ) -> dict[str, Rating]:
         """Ratings of any number of items, keyed by id; an id absent from the result is not rated.
 
@@ -209,7 +216,8 @@ class AppleMusicClient:
         extra = _query(l=l, include=_csv(include), extend=_csv(extend))
 
         async def one(chunk: Sequence[str]) -> list[Rating]:
-            reply = await self._request("GET", path, user_token=user_token, params={"ids": ",".join(chunk), **extra})
+            params = {"ids": ",".join(chunk), **extra}
+            reply = await self._request("GET", path, user_token=user_token, params=params, still_allowed=still_allowed)
             wanted = set(chunk)
             found = (Rating.from_api(raw, type) for raw in _data(reply.payload))
             return [r for r in found if r is not None and r.id in wanted]
@@ -228,6 +236,7 @@ class AppleMusicClient:
         user_token: str,
         *,
         l: str | None = None,  # noqa: E741
+        still_allowed: StillAllowed | None = None,
     ) -> Rating:
         """Like (1) or dislike (-1) an item. Any other value is a `ValueError` before any request."""
         if isinstance(value, bool) or not isinstance(value, int) or value not in (1, -1):
@@ -239,6 +248,7 @@ class AppleMusicClient:
             user_token=user_token,
             params=_query(l=l),
             json_body={"type": "ratings", "attributes": {"value": value}},
+            still_allowed=still_allowed,
         )
         for raw in _data(reply.payload):
             rating = Rating.from_api(raw, type)
@@ -253,6 +263,7 @@ class AppleMusicClient:
         user_token: str,
         *,
         l: str | None = None,  # noqa: E741
+        still_allowed: StillAllowed | None = None,
     ) -> None:
         """Clear a rating. Deleting a rating that does not exist (404) also succeeds."""
         await self._request(
@@ -261,13 +272,14 @@ class AppleMusicClient:
             user_token=user_token,
             params=_query(l=l),
             not_found_ok=True,
+            still_allowed=still_allowed,
         )
 
     # ------------------------------------------------------------------ user
 
-    async def get_storefront(self, user_token: str) -> Storefront:
+    async def get_storefront(self, user_token: str, *, still_allowed: StillAllowed | None = None) -> Storefront:
         """The user's storefront; also the cheapest way to check that a music user token works."""
-        reply = await self._request("GET", "/v1/me/storefront", user_token=user_token)
+        reply = await self._request("GET", "/v1/me/storefront", user_token=user_token, still_allowed=still_allowed)
         for raw in _data(reply.payload):
             storefront = Storefront.from_api(raw)
             if storefront is not None:

@@ -6,6 +6,10 @@ A decision looks at the error an attempt would raise and says whether to try aga
 `RetryingSender` stops at `max_attempts`, or when the next wait would take the total past `max_total_wait`; it waits
 at least `base_delay` even when Retry-After says less (the transport already reads no zero or negative value, and
 caps a huge one, which the budget then refuses).
+
+A caller may give `send` a `still_allowed` check: it is awaited at every retry point, after the wait and before
+the next attempt, and when it answers False the request is given up with `RequestWithdrawn` (a member unlinked
+while their request waited to be retried: their token must not be sent again).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ..aio import Sleep
@@ -23,10 +27,12 @@ from .transport import NoAnswer, Outcome, Request, Response, Sender
 
 __all__ = [
     "DEFAULT_DECISIONS",
+    "RequestWithdrawn",
     "Retry",
     "RetryDecision",
     "RetryPolicy",
     "RetryingSender",
+    "StillAllowed",
     "decide",
     "failure_of",
     "retry_rate_limited",
@@ -95,6 +101,13 @@ def retry_upstream(error: AppleMusicError) -> Retry | None:
 
 DEFAULT_DECISIONS: tuple[RetryDecision, ...] = (retry_rate_limited, retry_upstream)
 
+#: Asked before each retry of a request: may it still be sent? (False: the member unlinked meanwhile.)
+StillAllowed = Callable[[], Awaitable[bool]]
+
+
+class RequestWithdrawn(AppleMusicError):
+    """The request's `still_allowed` check said no at a retry point: it was not sent again."""
+
 
 def decide(error: AppleMusicError, decisions: Sequence[RetryDecision] = DEFAULT_DECISIONS) -> Retry | None:
     """The first decision that claims `error`; None (do not retry) when none does."""
@@ -144,7 +157,9 @@ class RetryingSender:
             return max(retry.after, self.policy.base_delay)
         return self.policy.backoff(attempt, self._rng)
 
-    async def send(self, request: Request) -> Response:
+    async def send(self, request: Request, *, still_allowed: StillAllowed | None = None) -> Response:
+        """`still_allowed`, when given, is awaited before every retry (never before the first attempt: the
+        caller has just decided to send it); False stops the request with `RequestWithdrawn`."""
         policy, method, path = self.policy, request.method, request.path
         waited = 0.0
         attempt = 0
@@ -182,3 +197,6 @@ class RetryingSender:
             )
             await self._sleep(delay)
             waited += delay
+            if still_allowed is not None and not await still_allowed():
+                self._log.info("Apple Music %s %s: withdrawn before retry %d", method, path, attempt)
+                raise RequestWithdrawn("the request was withdrawn before it was retried")

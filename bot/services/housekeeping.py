@@ -1,17 +1,19 @@
-"""Housekeeping: periodically deletes what can no longer be used (expired link states, expired holds).
+"""Housekeeping: periodically deletes what can no longer be used (expired link states, expired holds, the rows
+of processes that stopped without removing their own).
 
-Both deletions are idempotent, so every process may run them (several processes on one PostgreSQL simply
+Every deletion is idempotent, so every process may run them (several processes on one PostgreSQL simply
 delete the same rows; the second finds none). Nothing a member can still use is touched.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from bot.aio import repeat
+from bot.services.presence import STALE_AFTER_SECONDS
 from bot.storage import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -27,14 +29,20 @@ class Housekeeping:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    async def run_once(self) -> tuple[int, int]:
-        """Delete expired link states and expired holds now; returns how many of each."""
+    async def run_once(self) -> tuple[int, int, int]:
+        """Delete expired link states, expired holds and stale process rows now; returns how many of each."""
         now = self._clock()
         states = await self.store.purge_expired_link_states(now)
         holds = await self.store.purge_expired_holds(now)
-        if states or holds:
-            log.info("housekeeping: deleted %d expired link states and %d expired held ratings", states, holds)
-        return states, holds
+        processes = await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS)
+        if states or holds or processes:
+            log.info(
+                "housekeeping: deleted %d expired link states, %d expired held ratings and %d stale process rows",
+                states,
+                holds,
+                processes,
+            )
+        return states, holds, processes
 
     async def start(self) -> None:
         if self._task is None:
@@ -48,12 +56,4 @@ class Housekeeping:
             await task
 
     async def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.run_once()
-            except StoreUnavailable as exc:
-                log.warning("housekeeping: %s; trying again later", exc)
-            except Exception:
-                log.exception("housekeeping failed; trying again later")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+        await repeat(self.run_once, self.interval, self._stop, what="housekeeping", expected=(StoreUnavailable,))

@@ -32,6 +32,7 @@ from bot.errors import (
     StateUsed,
 )
 from bot.services import notices
+from bot.services.guard import LinkGuard
 from bot.storage import Account, LinkStateResult, OutboxEntry, Store
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,14 @@ def _apple_check(what: str, level: int) -> Iterator[None]:
 
 
 @dataclass(frozen=True, slots=True)
+class Unlinked:
+    """What ``/unlink`` did: whether an account was deleted, and how many ratings waiting to be sent went with it."""
+
+    removed: bool
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True)
 class AccountStatus:
     """What ``/account`` shows: the link (None when not linked) and the ratings waiting for Apple."""
 
@@ -179,9 +188,12 @@ class LinkService:
         *,
         ttl: float = 600.0,
         on_linked: Callable[[], None] = lambda: None,
+        guard: LinkGuard | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        #: what an unlink stops: the work running with the member's token
+        self.guard = guard or LinkGuard(store)
         self.apple = apple
         self.signer = signer
         self.link_base_url = link_base_url.rstrip("/")
@@ -279,10 +291,15 @@ class LinkService:
         if await self.notifier.notify(user_id, notices.RelinkPrompt()):
             await self.store.mark_stale_notified(user_id)
 
-    async def unlink(self, user_id: int) -> bool:
+    async def unlink(self, user_id: int) -> Unlinked:
+        """Delete the member's account and everything waiting for it, then stop the work running with their token
+        in this process (other processes stop at their next retry: the token is gone from the store). When this
+        returns, nothing more is sent to Apple with that token from this process."""
+        dropped = len(await self.store.pending_for_user(user_id))
         removed = await self.store.unlink(user_id)
-        log.info("user %d unlinked (had an account: %s)", user_id, removed)
-        return removed
+        await self.guard.revoke(user_id)
+        log.info("user %d unlinked (had an account: %s, ratings dropped: %d)", user_id, removed, dropped)
+        return Unlinked(removed, dropped)
 
     async def status(self, user_id: int) -> AccountStatus:
         """The member's link and their ratings waiting to be applied."""

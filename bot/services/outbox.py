@@ -11,6 +11,9 @@ value. Failures are kept and retried later with exponential backoff and jitter, 
   and ``on_stale(user_id)`` is called once, on the active → stale transition.
 * no linked account → the user's rows are held ``unlinked`` for ``unlinked_hold`` seconds.
 * other 4xx (unknown path value, not ratable) → dropped with a warning: retrying cannot help.
+* the member unlinked while their rating was being applied (``/unlink`` cancels it through the
+  :class:`~bot.services.guard.LinkGuard`, or a retry's check found the link gone) → nothing more is sent; the
+  row was deleted with the account (a row held ``stale`` meanwhile waits, released).
 
 The worker sleeps until the next row is due (``Store.next_due_at``), at most ``poll_interval``, and
 :meth:`OutboxWorker.wake` wakes it at once (call it after enqueueing). At most ``concurrency`` rows are
@@ -32,7 +35,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot import applemusic as am
+from bot.errors import LinkStale, UnlinkedMeanwhile
 from bot.retrying import Backoff
+from bot.services.guard import LinkGuard
 from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenDecryptError
 
 log = logging.getLogger(__name__)
@@ -91,11 +96,14 @@ class OutboxWorker:
         *,
         worker_id: str | None = None,
         on_stale: StaleCallback | None = None,
+        guard: LinkGuard | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.apple = apple
+        #: what /unlink cancels: every apply runs through it
+        self.guard = guard or LinkGuard(store)
         self.config = config or OutboxConfig()
         #: stored as ``claimed_by`` on the rows it holds: host and pid say which process that is
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -241,20 +249,26 @@ class OutboxWorker:
     async def _apply_checked(self, entry: OutboxEntry) -> None:
         store = self.store
         try:
-            token = await store.get_user_token(entry.user_id)
+            use = await self.guard.token(entry.user_id)
         except TokenDecryptError:
             log.error("outbox: user %d's token cannot be decrypted; retrying later", entry.user_id)
             await store.retry_later(entry, self._clock() + self.config.retry_max, "token cannot be decrypted")
             return
-        if token is None:
+        if use is None:
             await self._hold_without_token(entry)
             return
         try:
-            rtype = am.ResourceType(entry.item_type)
-            if entry.value == 0:
-                await self.apple.delete_rating(rtype, entry.item_id, token)
-            else:
-                await self.apple.set_rating(rtype, entry.item_id, entry.value, token)
+            await self.guard.run(use, lambda allowed: self._send(entry, use.token, allowed))
+        except (UnlinkedMeanwhile, LinkStale) as exc:
+            log.info(
+                "outbox: user %d's link went away (%s); entry %d was stopped",
+                entry.user_id,
+                type(exc).__name__,
+                entry.id,
+            )
+            # the row went with the account (a stale one is held: release our claim on it)
+            await store.retry_later(entry, self._clock(), "the link went away while applying")
+            return
         except am.UserTokenInvalid:
             await self._token_rejected(entry)
             return
@@ -289,6 +303,13 @@ class OutboxWorker:
         if not await store.complete(entry):
             log.debug("outbox: entry %d changed while applying; it is applied again", entry.id)
             self.wake()
+
+    async def _send(self, entry: OutboxEntry, token: str, allowed: am.StillAllowed) -> None:
+        rtype = am.ResourceType(entry.item_type)
+        if entry.value == 0:
+            await self.apple.delete_rating(rtype, entry.item_id, token, still_allowed=allowed)
+        else:
+            await self.apple.set_rating(rtype, entry.item_id, entry.value, token, still_allowed=allowed)
 
     async def _hold_without_token(self, entry: OutboxEntry) -> None:
         account = await self.store.get_account(entry.user_id)

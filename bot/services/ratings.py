@@ -2,6 +2,7 @@
 
 The user's music user token is fetched from the store for each action and passed to each Apple call;
 nothing here keeps per-user state but small TTL caches of public catalog data and storefront languages.
+Every action with the token runs through the :class:`~bot.services.guard.LinkGuard`, so ``/unlink`` stops it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from cachetools import TTLCache
 from bot import applemusic as am
 from bot.aio import TaskSet, gather, gather2
 from bot.applemusic import CatalogItem, ResourceType
-from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked
+from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked, UnlinkedMeanwhile
+from bot.services.guard import LinkGuard, TokenUse
 from bot.storage import HoldReason, StorageError, Store
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,15 @@ class UserContext:
     token: str
     storefront: str
     language: str | None
+    #: the member's unlink generation when the token was read (see :class:`~bot.services.guard.LinkGuard`)
+    generation: int = 0
 
     def __repr__(self) -> str:
         return f"UserContext(user_id={self.user_id}, storefront={self.storefront!r}, language={self.language!r})"
+
+    @property
+    def use(self) -> TokenUse:
+        return TokenUse(self.user_id, self.token, self.generation)
 
 
 def pick_language(locale: str | None, supported: Iterable[str]) -> str | None:
@@ -136,9 +144,12 @@ class RatingService:
         *,
         caches: CacheSizes | None = None,
         autocomplete_budget: float = 2.0,
+        guard: LinkGuard | None = None,
     ) -> None:
         self.apple = apple
         self.store = store
+        #: what /unlink cancels: every action below that sends a member's token runs through it
+        self.guard = guard or LinkGuard(store)
         sizes = caches or CacheSizes()
         self.autocomplete_budget = autocomplete_budget
         self._catalog: TTLCache[tuple[str, str | None, str, str], CatalogItem | None] = _ttl_cache(sizes.catalog)
@@ -183,8 +194,8 @@ class RatingService:
             raise NotLinked()
         if not account.is_active:
             raise LinkStale()
-        token = await self.store.get_user_token(user_id)
-        if token is None:
+        use = await self.guard.token(user_id)
+        if use is None:
             raise NotLinked()
         language = None
         if locale:
@@ -192,23 +203,28 @@ class RatingService:
             if known is None:
                 # never make the user wait for this: names come in the storefront's default language
                 # until the lookup (one per user per day) is done
-                self._learn_languages(user_id, token)
+                self._learn_languages(use)
             else:
                 default, supported = known
                 language = pick_language(locale, supported)
                 if language is not None and language.lower() == default.lower():
                     language = None  # Apple's default anyway: fewer cache variants, shorter URLs
         await self.store.touch_account(user_id)
-        return UserContext(user_id=user_id, token=token, storefront=account.storefront, language=language)
+        return UserContext(user_id, use.token, account.storefront, language, use.generation)
 
-    def _learn_languages(self, user_id: int, token: str) -> None:
+    def _learn_languages(self, use: TokenUse) -> None:
+        user_id = use.user_id
         if user_id in self._language_lookups:
             return
         self._language_lookups.add(user_id)
 
         async def learn() -> None:
             try:
-                storefront = await self.apple.get_storefront(token)
+                storefront = await self.guard.run(
+                    use, lambda allowed: self.apple.get_storefront(use.token, still_allowed=allowed)
+                )
+            except (UnlinkedMeanwhile, LinkStale):
+                return  # the member's link went away meanwhile: nothing to learn
             except am.UserTokenInvalid:
                 await self.token_rejected(user_id)
             except am.AppleMusicError:
@@ -310,10 +326,12 @@ class RatingService:
 
     async def show(self, ctx: UserContext, ref: ItemRef) -> RatedItem:
         """The item and the user's rating of it, read concurrently."""
+        return await self.guard.run(ctx.use, lambda allowed: self._show(ctx, ref, allowed))
 
+    async def _show(self, ctx: UserContext, ref: ItemRef, allowed: am.StillAllowed) -> RatedItem:
         async def rating() -> am.Rating | None:
             try:
-                return await self.apple.get_rating(ref.type, ref.id, ctx.token, l=ctx.language)
+                return await self.apple.get_rating(ref.type, ref.id, ctx.token, l=ctx.language, still_allowed=allowed)
             except am.UserTokenInvalid:
                 await self.token_rejected(ctx.user_id)
                 raise LinkStale() from None
@@ -330,15 +348,20 @@ class RatingService:
         """
         if value not in (1, -1, 0):
             raise ValueError("a rating is 1, -1 or 0 (clear)")
+        return await self.guard.run(ctx.use, lambda allowed: self._rate(ctx, ref, value, allowed))
+
+    async def _rate(self, ctx: UserContext, ref: ItemRef, value: int, allowed: am.StillAllowed) -> RatedItem:
         items, unknown = await self._lookup([ref], ctx.storefront, ctx.language)
         if ref in unknown and value != 0:
             raise not_in_storefront(ref, ctx.storefront)
         try:
             if value == 0:
-                await self.apple.delete_rating(ref.type, ref.id, ctx.token, l=ctx.language)
+                await self.apple.delete_rating(ref.type, ref.id, ctx.token, l=ctx.language, still_allowed=allowed)
                 rating: int | None = None
             else:
-                applied = await self.apple.set_rating(ref.type, ref.id, value, ctx.token, l=ctx.language)
+                applied = await self.apple.set_rating(
+                    ref.type, ref.id, value, ctx.token, l=ctx.language, still_allowed=allowed
+                )
                 rating = applied.value
         except am.UserTokenInvalid:
             await self.token_rejected(ctx.user_id)
@@ -348,6 +371,9 @@ class RatingService:
 
     async def show_many(self, ctx: UserContext, refs: list[ItemRef]) -> list[RatedItem]:
         """Several items of any kinds: one batched ratings request per kind (per 100 ids)."""
+        return await self.guard.run(ctx.use, lambda allowed: self._show_many(ctx, refs, allowed))
+
+    async def _show_many(self, ctx: UserContext, refs: list[ItemRef], allowed: am.StillAllowed) -> list[RatedItem]:
         unique = list(dict.fromkeys(refs))
         by_type: dict[ResourceType, list[str]] = {}
         for ref in unique:
@@ -356,7 +382,8 @@ class RatingService:
         async def read() -> list[dict[str, am.Rating]]:
             try:
                 return await gather(
-                    self.apple.get_ratings(t, ids, ctx.token, l=ctx.language) for t, ids in by_type.items()
+                    self.apple.get_ratings(t, ids, ctx.token, l=ctx.language, still_allowed=allowed)
+                    for t, ids in by_type.items()
                 )
             except am.UserTokenInvalid:
                 await self.token_rejected(ctx.user_id)
@@ -374,6 +401,11 @@ class RatingService:
         ratings request per 100 tracks, sent concurrently."""
         if ref.type not in (ResourceType.ALBUMS, ResourceType.PLAYLISTS):
             raise NeedsAlbumOrPlaylist()
+        return await self.guard.run(ctx.use, lambda allowed: self._tracks_of(ctx, ref, allowed))
+
+    async def _tracks_of(
+        self, ctx: UserContext, ref: ItemRef, allowed: am.StillAllowed
+    ) -> tuple[RatedItem, list[RatedItem]]:
         (parent_items, _unknown), tracks = await gather2(
             self._lookup([ref], ctx.storefront, ctx.language), self._track_list(ref, ctx.storefront, ctx.language)
         )
@@ -383,7 +415,8 @@ class RatingService:
         ratings: dict[tuple[ResourceType, str], int] = {}
         try:
             found = await gather(
-                self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language) for rtype, ids in by_type.items()
+                self.apple.get_ratings(rtype, ids, ctx.token, l=ctx.language, still_allowed=allowed)
+                for rtype, ids in by_type.items()
             )
         except am.UserTokenInvalid:
             await self.token_rejected(ctx.user_id)

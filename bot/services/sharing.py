@@ -17,6 +17,7 @@ the caller: the cog passes plain values in and acts on the :class:`ReactionOutco
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -29,7 +30,7 @@ from cachetools import LRUCache, TTLCache
 
 from bot import applemusic as am
 from bot.aio import TaskSet
-from bot.errors import LibraryItemNotShareable
+from bot.errors import LibraryItemNotShareable, LinkStale, UnlinkedMeanwhile
 from bot.retrying import Backoff
 from bot.services import notices
 from bot.services.outbox import OutboxConfig
@@ -101,6 +102,12 @@ def ratable_link(text: str) -> am.ShareLink | None:
         if not link.type.is_library:
             return link
     return None
+
+
+async def _read_ratings(
+    apple: am.AppleMusicClient, rtype: am.ResourceType, ids: list[str], token: str, allowed: am.StillAllowed
+) -> dict[str, am.Rating]:
+    return await apple.get_ratings(rtype, ids, token, still_allowed=allowed)
 
 
 class ReactionStatus(StrEnum):
@@ -482,8 +489,8 @@ class SharingService:
             account = await self.store.get_account(user_id)
             if account is None or not account.is_active:
                 continue  # prompting users who reacted while the bot was away would be noise
-            token = await self.store.get_user_token(user_id)
-            if token is None:
+            use = await self.ratings.guard.token(user_id)
+            if use is None:
                 continue
             pending = {(e.item_type, e.item_id) for e in await self.store.pending_for_user(user_id)}
             by_type: dict[str, list[str]] = {}
@@ -492,7 +499,10 @@ class SharingService:
                     by_type.setdefault(item_type, []).append(item_id)
             for item_type, ids in by_type.items():
                 try:
-                    current = await self.apple.get_ratings(am.ResourceType(item_type), ids, token)
+                    read = functools.partial(_read_ratings, self.apple, am.ResourceType(item_type), ids, use.token)
+                    current = await self.ratings.guard.run(use, read)
+                except (UnlinkedMeanwhile, LinkStale):
+                    break  # the member unlinked meanwhile: nothing of theirs to catch up
                 except (am.AppleMusicError, ValueError) as exc:
                     log.info("catch-up: reading user %d's ratings failed (%s); skipped", user_id, type(exc).__name__)
                     continue

@@ -1,4 +1,5 @@
-"""Storage: linked accounts, link states, guild settings, shared messages, notices and the ratings outbox.
+"""Storage: linked accounts, link states, guild settings, shared messages, notices, the ratings outbox and the
+bot processes running on the database.
 
 The rest of the bot uses the :class:`Store` interface only (``await open_store(settings.database_url,
 settings.cipher(), options=...)``); no SQL lives outside this package, and this
@@ -24,6 +25,7 @@ from bot.storage.models import (
     HoldReason,
     LinkStateResult,
     OutboxEntry,
+    ProcessRecord,
     RatingValue,
     SharedMessage,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "Migration",
     "MigrationError",
     "OutboxEntry",
+    "ProcessRecord",
     "RatingValue",
     "RawRow",
     "SchemaTooNew",

@@ -22,6 +22,7 @@ from bot.storage.models import (
     HoldReason,
     LinkStateResult,
     OutboxEntry,
+    ProcessRecord,
     SharedMessage,
 )
 
@@ -33,7 +34,7 @@ Clock: TypeAlias = Callable[[], float]
 
 
 class Store(ABC):
-    """Accounts, link states, guild settings, shared messages, notices and the ratings outbox."""
+    """Accounts, link states, guild settings, shared messages, notices, the ratings outbox and running processes."""
 
     # ------------------------------------------------------------------ lifecycle
     @abstractmethod
@@ -232,6 +233,26 @@ class Store(ABC):
     @abstractmethod
     async def next_due_at(self) -> float | None:
         """When the next unheld row becomes claimable (its due time, or its lease expiry), or None."""
+
+    # ------------------------------------------------------------------ running processes
+    # Each bot process announces itself (and the fingerprints of its keys) and renews that while it runs, so
+    # ``rotate-keys`` can refuse while a running process does not hold the new key. Not copied by ``copy-db``.
+    @abstractmethod
+    async def announce_process(self, process: ProcessRecord) -> None:
+        """Insert the process's row, or renew it: ``seen_at`` and ``key_fingerprints`` are replaced."""
+
+    @abstractmethod
+    async def retire_process(self, process_id: str) -> bool:
+        """Delete the process's row (it stops cleanly). True if it existed."""
+
+    @abstractmethod
+    async def live_processes(self, since: float) -> list[ProcessRecord]:
+        """The processes seen at or after ``since``, oldest start first."""
+
+    @abstractmethod
+    async def purge_stale_processes(self, before: float) -> int:
+        """Delete the rows of processes last seen before ``before`` (they died without retiring). Returns rows
+        deleted."""
 
     # ------------------------------------------------------------------ raw rows (copy-db)
     # Used by :mod:`bot.storage.transfer` only. ``table`` is always one of ``transfer.TABLES``, whose columns

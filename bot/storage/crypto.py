@@ -3,10 +3,17 @@
 ``TOKEN_ENCRYPTION_KEY`` holds one or more comma-separated Fernet keys. The first key encrypts; any key
 decrypts, so keys can be rotated: put a new key first, run ``rotate-keys``, then drop the old one.
 Nothing here ever puts key material or a token into a message, a repr or a log line.
+
+A key's *fingerprint* (:attr:`TokenCipher.fingerprints`) is a short HMAC-SHA256 of a fixed label under the key:
+it tells two keys apart (a running process records the fingerprints of its keys, so ``rotate-keys`` can see
+whether it holds the new key) and reveals nothing of the key.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -17,12 +24,16 @@ from bot.storage.errors import InvalidEncryptionKey, TokenDecryptError
 __all__ = ["InvalidEncryptionKey", "TokenCipher", "TokenDecryptError"]
 
 SETTING_NAME = "TOKEN_ENCRYPTION_KEY"
+#: what a key's fingerprint is the HMAC of (a fixed label: fingerprints are comparable across processes)
+FINGERPRINT_LABEL = b"applemusic-ratings-bot key fingerprint v1"
+#: hex digits kept of the HMAC (64 bits: two different keys never collide in practice)
+FINGERPRINT_LENGTH = 16
 
 
 class TokenCipher:
     """Encrypts with the first key, decrypts with any of them."""
 
-    __slots__ = ("_fernet", "_key_count")
+    __slots__ = ("_fernet", "_fingerprints", "_key_count")
 
     def __init__(self, keys: Sequence[str | bytes], *, setting_name: str = SETTING_NAME) -> None:
         if isinstance(keys, str | bytes):
@@ -37,6 +48,7 @@ class TokenCipher:
             fernets.append(_make_fernet(key, position, total, setting_name))
         self._fernet = MultiFernet(fernets)
         self._key_count = total
+        self._fingerprints = tuple(_fingerprint(key) for key in keys)
 
     @classmethod
     def from_setting(cls, text: str, *, setting_name: str = SETTING_NAME) -> TokenCipher:
@@ -55,6 +67,11 @@ class TokenCipher:
     @property
     def key_count(self) -> int:
         return self._key_count
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        """Each key's fingerprint, in the keys' order (the first one's is the encrypting key's)."""
+        return self._fingerprints
 
     def encrypt(self, token: str) -> bytes:
         """Encrypt with the first (primary) key."""
@@ -107,6 +124,13 @@ class TokenCipher:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("TokenCipher holds secret keys and cannot be pickled or copied")
+
+
+def _fingerprint(key: str | bytes) -> str:
+    """A short HMAC-SHA256 of :data:`FINGERPRINT_LABEL` under the key's 32 bytes (a valid Fernet key)."""
+    raw = key.strip()
+    secret = base64.urlsafe_b64decode(raw.encode("ascii") if isinstance(raw, str) else raw)
+    return hmac.new(secret, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:FINGERPRINT_LENGTH]
 
 
 def _make_fernet(key: str | bytes, position: int, total: int, setting_name: str) -> Fernet:

@@ -132,3 +132,34 @@ class OutboxEntry:
             claimed_by=row["claimed_by"],
             lease_until=None if row["lease_until"] is None else float(row["lease_until"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    """A bot process running on the database, as it announced itself: where it runs, since when, its last
+    heartbeat (``seen_at``) and the fingerprints of its ``TOKEN_ENCRYPTION_KEY`` keys, in their order (short
+    HMACs: never key material). ``id`` is unique per process run (``host:pid:random``)."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    seen_at: float
+    key_fingerprints: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """``host:pid``: how an operator finds the process."""
+        return f"{self.host}:{self.pid}"
+
+    @classmethod
+    def from_row(cls, row: Row) -> ProcessRecord:
+        fingerprints = str(row["key_fingerprints"])
+        return cls(
+            id=str(row["id"]),
+            host=str(row["host"]),
+            pid=int(row["pid"]),
+            started_at=float(row["started_at"]),
+            seen_at=float(row["seen_at"]),
+            key_fingerprints=tuple(fingerprints.split(",")) if fingerprints else (),
+        )

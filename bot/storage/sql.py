@@ -43,6 +43,7 @@ from bot.storage.models import (
     HoldReason,
     LinkStateResult,
     OutboxEntry,
+    ProcessRecord,
     Row,
     SharedMessage,
 )
@@ -172,6 +173,17 @@ _NEXT_DUE = (
     " FROM outbox WHERE held IS NULL"
 )
 _ACTIVE_CLAIMS = "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > :now::float8"
+
+# ---------------------------------------------------------------------- running processes
+_ANNOUNCE = (
+    "INSERT INTO processes (id, host, pid, started_at, seen_at, key_fingerprints)"
+    " VALUES (:id, :host, :pid, :started_at, :seen_at, :key_fingerprints)"
+    " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, key_fingerprints = excluded.key_fingerprints"
+)
+_LIVE = (
+    "SELECT id, host, pid, started_at, seen_at, key_fingerprints FROM processes WHERE seen_at >= :since"
+    " ORDER BY started_at, id"
+)
 
 
 class SqlStore(Store):
@@ -568,6 +580,29 @@ class SqlStore(Store):
     async def next_due_at(self) -> float | None:
         value = await self._value(_NEXT_DUE)
         return None if value is None else float(value)
+
+    # ------------------------------------------------------------------ running processes
+    async def announce_process(self, process: ProcessRecord) -> None:
+        if any(not f or "," in f for f in process.key_fingerprints):
+            raise ValueError("a key fingerprint is a non-empty text without commas")
+        params = {
+            "id": process.id,
+            "host": process.host,
+            "pid": process.pid,
+            "started_at": process.started_at,
+            "seen_at": process.seen_at,
+            "key_fingerprints": ",".join(process.key_fingerprints),
+        }
+        await self._write(_ANNOUNCE, params)
+
+    async def retire_process(self, process_id: str) -> bool:
+        return await self._write("DELETE FROM processes WHERE id = :id", {"id": process_id}) == 1
+
+    async def live_processes(self, since: float) -> list[ProcessRecord]:
+        return [ProcessRecord.from_row(r) for r in await self._rows(_LIVE, {"since": float(since)})]
+
+    async def purge_stale_processes(self, before: float) -> int:
+        return await self._write("DELETE FROM processes WHERE seen_at < :before", {"before": float(before)})
 
     # ------------------------------------------------------------------ raw rows (copy-db)
     async def count_rows(self, table: str) -> int:

@@ -67,6 +67,10 @@ MESSAGES: dict[type[BaseException], Words] = {
         "Apple Music no longer accepts your linked account (the authorization expired or was revoked). "
         "Run `/link` to link it again; nothing else is lost."
     ),
+    e.UnlinkedMeanwhile: (
+        "You unlinked your Apple Music account, so I stopped this before it finished: nothing more was sent to "
+        "Apple Music. Run `/link` to link it again."
+    ),
     # items
     e.NotInCatalog: _not_in_catalog,
     e.NoMatch: lambda error: f"Nothing in Apple Music matches “{error.text}”. Try a link or pick a suggestion.",

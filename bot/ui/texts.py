@@ -17,10 +17,19 @@ def link_sent_by_dm(minutes: int) -> str:
     return f"📬 I sent you a DM with your personal link (valid {minutes} minutes)."
 
 
-def unlinked(removed: bool) -> str:
+def unlinked(removed: bool, dropped: int = 0) -> str:
+    """The answer to ``/unlink``: what was deleted, and how many ratings waiting to be sent were dropped."""
+    if dropped:
+        ratings = "1 rating" if dropped == 1 else f"{dropped} ratings"
+        waited = f" {ratings} waiting to be sent to Apple Music {'was' if dropped == 1 else 'were'} dropped."
+    else:
+        waited = ""
     if removed:
-        return "🗑️ Unlinked. Your Apple Music token is deleted from the bot, with anything that was waiting to be sent."
-    return "You had no Apple Music account linked; there was nothing to delete."
+        return (
+            "🗑️ Unlinked. The bot no longer has access to your Apple Music account and sends nothing more to it."
+            + waited
+        )
+    return "You had no Apple Music account linked; there was nothing to delete." + waited
 
 
 def token_in_channel(deleted: bool) -> str:
