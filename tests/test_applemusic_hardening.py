@@ -325,3 +325,29 @@ async def test_an_echoed_token_is_neither_logged_nor_stored_by_the_running_bot(
     assert [leaks(r.getMessage(), SLASHY_MUT) for r in caplog.records] == [[] for _ in caplog.records]
     stored = (await stored_bytes(database_url)).decode("latin-1")
     assert leaks(stored, SLASHY_MUT) == []
+
+
+@pytest.mark.parametrize("fault", ["redirect", "huge"])
+async def test_a_reaction_rating_that_meets_a_redirect_or_a_huge_answer_is_kept_and_applied_later(
+    fast_bot: Callable[..., Any],
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+    elsewhere: Elsewhere,
+    fault: str,
+) -> None:
+    """Not the rating's fault: the outbox keeps it (as for a refused developer token) and applies it later."""
+    alice = discord_server.alice_id
+    apple_server.add_user(SLASHY_MUT)
+    song = apple_server.add_song()
+    async with fast_bot(env={"APPLE_MAX_RESPONSE_BYTES": str(CAP)}) as bot:
+        await bot.svc.store.link_account(alice, SLASHY_MUT, "us")
+        post = await share(bot, discord_server, alice, song)
+        if fault == "redirect":
+            apple_server.redirect_next(1, elsewhere.base_url, path_contains=f"/songs/{song}")
+        else:
+            apple_server.huge_body_next(1, HUGE, content_length=False, path_contains=f"/songs/{song}")
+        await discord_server.add_reaction(discord_server.channel_id, post, alice, "👍")
+        await eventually(lambda: apple_server.rating(SLASHY_MUT, "songs", song) == 1, what="the like, applied later")
+        assert await bot.svc.store.pending_for_user(alice) == []
+    assert [r.status for r in apple_server.requests if r.method == "PUT"][-1] == 200
+    assert elsewhere.requests == []

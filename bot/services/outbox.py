@@ -10,6 +10,8 @@ value. Failures are kept and retried later with exponential backoff and jitter, 
 * ``UserTokenInvalid`` (403) → the link is marked stale (which holds the user's rows until they link again)
   and ``on_stale(user_id)`` is called once, on the active → stale transition.
 * no linked account → the user's rows are held ``unlinked`` for ``unlinked_hold`` seconds.
+* ``DeveloperTokenRejected``, ``Redirected``, ``ResponseTooLarge`` → kept and retried after ``retry_max``: an
+  operator's or Apple's problem, not the rating's.
 * other 4xx (unknown path value, not ratable) → dropped with a warning: retrying cannot help.
 * the member unlinked while their rating was being applied (``/unlink`` cancels it through the
   :class:`~bot.services.guard.LinkGuard`, or a retry's check found the link gone) → nothing more is sent; the
@@ -287,10 +289,11 @@ class OutboxWorker:
             )
             await store.retry_later(entry, self._clock() + delay, str(exc))
             return
-        except am.DeveloperTokenRejected as exc:
-            # an operator problem (or the user's subscription lapsed): keep the row, try again much later
+        except (am.DeveloperTokenRejected, am.Redirected, am.ResponseTooLarge) as exc:
+            # an operator problem (or the user's subscription lapsed), or Apple answering what it should not
+            # (a redirect, an answer far over the size cap): the rating is not at fault; keep the row, try much later
             self.failed += 1
-            log.warning("outbox: Apple rejected the developer token (user %d); retrying later", entry.user_id)
+            log.warning("outbox: %s (user %d); retrying later", type(exc).__name__, entry.user_id)
             await store.retry_later(entry, self._clock() + self.config.retry_max, str(exc))
             return
         except (am.AppleMusicError, ValueError) as exc:
