@@ -11,6 +11,7 @@ Every failure is one of three :mod:`bot.errors` types (cancelled, failed, Discor
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -45,7 +46,8 @@ class DiscordSignIn:
     ) -> None:
         self._session = session
         self.client_id = client_id
-        self._auth = aiohttp.BasicAuth(str(client_id), client_secret)
+        credentials = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+        self._auth = {"Authorization": f"Basic {credentials}"}  # HTTP Basic client authentication
         self._authorize_url = authorize_url
         self._api_base = api_base.rstrip("/")
         self.redirect_uri = redirect_uri
@@ -67,7 +69,7 @@ class DiscordSignIn:
     async def identify(self, code: str) -> int:
         """The id of the Discord user who granted ``code``. The access token is revoked before returning."""
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
-        status, body = await self._call("POST", "/oauth2/token", data=form, auth=self._auth)
+        status, body = await self._call("POST", "/oauth2/token", data=form, headers=self._auth)
         access_token = body.get("access_token") if status == 200 else None
         if not isinstance(access_token, str) or not access_token:
             raise self._failure("exchanging the sign-in code", status, body)
@@ -83,7 +85,7 @@ class DiscordSignIn:
     async def _revoke(self, access_token: str) -> None:
         form = {"token": access_token, "token_type_hint": "access_token"}
         try:
-            status, _ = await self._call("POST", "/oauth2/token/revoke", data=form, auth=self._auth)
+            status, _ = await self._call("POST", "/oauth2/token/revoke", data=form, headers=self._auth)
         except DiscordUnavailable:
             log.warning("could not revoke a Discord sign-in (Discord unreachable); it expires by itself")
             return
