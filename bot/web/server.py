@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -106,7 +106,7 @@ class LinkWebServer:
         avatar_base_url: str = "https://cdn.discordapp.com",
         requests_per_ip_minute: int = 60,
         trusted_proxies: Sequence[Network] = (),
-        clock: Any = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.links = links
         self.developer_token = developer_token
