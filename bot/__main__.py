@@ -112,6 +112,14 @@ def cmd_check(settings: Settings) -> int:
     _out(f"Database: {_database_location(settings.database_url)}")
     _out(f"Linking page: {settings.link_base_url} (listening on {settings.web_host}:{settings.web_port})")
     _out(f"Message content intent: {'on' if settings.message_content_intent else 'off'}")
+    if settings.discord_client_secret is None:
+        _out(
+            "Recommended: set DISCORD_CLIENT_SECRET (Developer Portal > your application > OAuth2) and add "
+            f"{settings.link_base_url}/link/discord as a redirect there: the linking page then checks which Discord "
+            "account opens a link, so a forwarded link cannot be used by someone else."
+        )
+    else:
+        _out("Linking page: checks the Discord account with Discord's sign-in (DISCORD_CLIENT_SECRET is set).")
     if problems:
         _err(ConfigError(problems).explain())
         return 2

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +24,10 @@ from bot import applemusic as am
 from bot.aio import Sleep, TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
+from bot.discord_signin import DiscordSignIn
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping
-from bot.services.linking import LinkService, StateSigner, install_token_redaction
+from bot.services.linking import LinkLimits, LinkService, install_token_redaction
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
@@ -34,7 +37,7 @@ from bot.storage import Store, StoreOptions, open_store
 from bot.ui.errors import reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS
-from bot.web import LinkWebServer
+from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +100,15 @@ async def start_services(
     apple_pacer: am.Pacer | None = None,
     apple_sleep: Sleep | None = None,
     outbox_config: OutboxConfig | None = None,
+    application_id: int | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Services:
     """Build and start every service, wired to each other: the one place services are made.
 
-    ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires)."""
+    ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
+    ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
+    ``clock`` is the linking's (link lifetimes and limits; tests freeze it).
+    """
     settings.require()
     developer_token = settings.developer_token()
     if apple_pacer is None and settings.apple_requests_per_second is not None:
@@ -135,15 +143,23 @@ async def start_services(
             autocomplete_budget=settings.autocomplete_budget_seconds,
             guard=guard,
         )
+        signin = discord_signin_from(settings, session, application_id)
         linking = LinkService(
             store,
             apple,
-            StateSigner(settings.signing_key()),
             settings.link_base_url or "",
             notifier,
             ttl=settings.link_minutes * 60.0,
+            limits=LinkLimits(
+                max_attempts=settings.link_max_attempts,
+                checks_per_user=settings.link_checks_per_user,
+                checks_per_ip=settings.link_checks_per_ip,
+                window=settings.link_check_window_minutes * 60.0,
+            ),
+            signin_required=signin is not None,
             on_linked=outbox.wake,  # linking released the member's held ratings: apply them now
             guard=guard,
+            clock=clock,
         )
         outbox.on_stale = linking.tell_stale
         sharing = SharingService(
@@ -165,6 +181,10 @@ async def start_services(
             host=settings.web_host,
             port=settings.web_port,
             token_lifetime=settings.link_page_token_minutes * 60.0,
+            signin=signin,
+            avatar_base_url=settings.discord_cdn_url,
+            requests_per_ip_minute=settings.link_requests_per_ip_minute,
+            trusted_proxies=settings.trusted_proxies or (),
         )
         await web.start()
         await outbox.start()
@@ -175,6 +195,28 @@ async def start_services(
         await store.close()
         raise
     return Services(developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence)
+
+
+def discord_signin_from(
+    settings: Settings, session: aiohttp.ClientSession, application_id: int | None
+) -> DiscordSignIn | None:
+    """The linking page's Discord sign-in, when ``DISCORD_CLIENT_SECRET`` is set (else None, and a warning)."""
+    secret = settings.client_secret()
+    client_id = settings.discord_client_id or application_id
+    if secret is None or client_id is None:
+        log.warning(
+            "DISCORD_CLIENT_SECRET is not set: the linking page cannot check which Discord account opens a link, "
+            "and asks the visitor to confirm it instead (see the README, Security)"
+        )
+        return None
+    return DiscordSignIn(
+        session,
+        client_id=client_id,
+        client_secret=secret,
+        authorize_url=settings.discord_oauth_authorize_url,
+        api_base=settings.discord_api_base,
+        redirect_uri=(settings.link_base_url or "") + SIGNIN_RETURN_PATH,
+    )
 
 
 def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> None:
@@ -232,9 +274,10 @@ class RatingsBot(commands.AutoShardedBot):
         apple_sleep: Sleep | None = None,
         outbox_config: OutboxConfig | None = None,
         identify_pause: float = IDENTIFY_PAUSE,
+        link_clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
-        configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url)
+        configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
         intents = discord.Intents.default()
         intents.message_content = settings.message_content_intent
         if settings.shard_count is not None:
@@ -257,6 +300,8 @@ class RatingsBot(commands.AutoShardedBot):
         self.outbox_config = outbox_config
         #: the wait between two IDENTIFYs of this process's shards (tests that are not about it shorten it)
         self.identify_pause = identify_pause
+        #: the clock of link lifetimes and linking limits (tests freeze it)
+        self.link_clock = link_clock
         #: background work of the Discord side (the start-up catch-up), cancelled at close
         self.background = TaskSet("bot")
         self._session: aiohttp.ClientSession | None = None
@@ -293,6 +338,8 @@ class RatingsBot(commands.AutoShardedBot):
                 apple_pacer=self.apple_pacer,
                 apple_sleep=self.apple_sleep,
                 outbox_config=self.outbox_config,
+                application_id=self.application_id,
+                clock=self.link_clock,
             )
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)

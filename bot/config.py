@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ from bot.storage import InvalidEncryptionKey, TokenCipher, UnsupportedDatabaseUR
 
 DISCORD_API_DEFAULT: Final = "https://discord.com/api/v10"
 DISCORD_GATEWAY_DEFAULT: Final = "wss://gateway.discord.gg/"
+DISCORD_AUTHORIZE_DEFAULT: Final = "https://discord.com/oauth2/authorize"
+DISCORD_CDN_DEFAULT: Final = "https://cdn.discordapp.com"
 APPLE_MUSIC_API_DEFAULT: Final = "https://api.music.apple.com"
 MUSICKIT_JS_DEFAULT: Final = "https://js-cdn.music.apple.com/musickit/v3/musickit.js"
 DATABASE_URL_DEFAULT: Final = "sqlite:///data/bot.db"
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
     discord_gateway_url: str = DISCORD_GATEWAY_DEFAULT
     dev_guild_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     message_content_intent: bool = False
+    # the linking page's Discord sign-in (OAuth2): the client id is the application id unless set
+    discord_client_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    discord_client_secret: SecretStr | None = None
+    discord_oauth_authorize_url: str = DISCORD_AUTHORIZE_DEFAULT
+    discord_cdn_url: str = DISCORD_CDN_DEFAULT
     # --- Apple Music
     apple_team_id: str | None = None
     apple_key_id: str | None = None
@@ -115,6 +123,12 @@ class Settings(BaseSettings):
     link_base_url: str | None = None  # after web_port: its default names that port
     link_minutes: int = _between(10, 1, 1440)
     link_page_token_minutes: int = _between(30, 5, 1440)
+    link_max_attempts: int = _between(5, 1, 100)
+    link_checks_per_user: int = _between(10, 1, 10_000)
+    link_checks_per_ip: int = _between(20, 1, 100_000)
+    link_check_window_minutes: int = _between(60, 1, 1440)
+    link_requests_per_ip_minute: int = _between(60, 1, 100_000)
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...] | None, NoDecode] = None
     # --- reactions and the outbox
     shard_count: int | None = Field(default=None, ge=1, le=100_000)
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
@@ -168,7 +182,9 @@ class Settings(BaseSettings):
             raise ValueError(f"points to {str(path)!r}, which is not a readable file")
         return path
 
-    @field_validator("discord_api_base", "apple_music_api_base", "musickit_js_url")
+    @field_validator(
+        "discord_api_base", "apple_music_api_base", "musickit_js_url", "discord_oauth_authorize_url", "discord_cdn_url"
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _url(value, ("http", "https"))
@@ -207,6 +223,23 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return tuple(part.strip() for part in value.split(","))
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks: list[IPv4Network | IPv6Network] = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"must be comma-separated IP addresses or networks such as 10.0.0.1,192.168.0.0/16, got {part!r}"
+                ) from None
+        return tuple(networks) or None
+
     @field_validator("shard_ids", mode="before")
     @classmethod
     def _shard_list(cls, value: object) -> object:
@@ -242,9 +275,7 @@ class Settings(BaseSettings):
 
     def missing(self, names: Mapping[str, str] = RUN_REQUIRED) -> list[str]:
         """One line per required setting that is not set."""
-        return [
-            f"{name} is not set: {hint}." for name, hint in names.items() if getattr(self, name.lower()) is None
-        ]
+        return [f"{name} is not set: {hint}." for name, hint in names.items() if getattr(self, name.lower()) is None]
 
     def require(self, names: Mapping[str, str] = RUN_REQUIRED) -> None:
         """Raise :class:`ConfigError` listing malformed values and missing required ones."""
@@ -269,10 +300,9 @@ class Settings(BaseSettings):
         assert self.apple_team_id and self.apple_key_id and self.apple_private_key_path, "require() first"
         return DeveloperToken(self.apple_team_id, self.apple_key_id, load_private_key(self.apple_private_key_path))
 
-    def signing_key(self) -> bytes:
-        """The key link states are signed with: the first (current) encryption key."""
-        assert self.token_encryption_key is not None, "require() first"
-        return self.token_encryption_key[0].get_secret_value().encode()
+    def client_secret(self) -> str | None:
+        """``DISCORD_CLIENT_SECRET``: when set, the linking page signs the browser in to Discord first."""
+        return None if self.discord_client_secret is None else self.discord_client_secret.get_secret_value()
 
 
 class _Environment(EnvSettingsSource):

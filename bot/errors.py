@@ -97,3 +97,44 @@ class NoSubscription(LinkError):
 
 class AppleUnavailable(LinkError):
     """Apple could not be reached to check the sign-in."""
+
+
+class StateSpent(LinkError):
+    """The link was tried as many times as a link allows (``LINK_MAX_ATTEMPTS``): it no longer works."""
+
+
+class TooManyTries(LinkError):
+    """A member or an address tried to link too often (``LINK_CHECKS_PER_*``, ``LINK_REQUESTS_PER_IP_MINUTE``)."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"retry after {retry_after:.0f} s")
+
+
+class NotConfirmed(LinkError):
+    """The page did not confirm the Discord account it links (linking without Discord sign-in)."""
+
+
+class NotSignedIn(LinkError):
+    """This browser has not signed in to Discord as the member the link is for (or its sign-in is over)."""
+
+
+class WrongDiscordAccount(LinkError):
+    """The browser signed in to Discord as someone else than the member who ran ``/link``."""
+
+    def __init__(self, owner: str | None) -> None:
+        #: the name of the account the link is for, as recorded when ``/link`` ran (None if unknown)
+        self.owner = owner
+        super().__init__("signed in as another Discord account")
+
+
+class DiscordSignInCancelled(LinkError):
+    """The member cancelled the Discord sign-in (``access_denied``)."""
+
+
+class DiscordSignInFailed(LinkError):
+    """Discord did not complete the sign-in (a used or expired code, another refusal)."""
+
+
+class DiscordUnavailable(LinkError):
+    """Discord could not be reached to check who signed in."""

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import LinkError, NotAToken
-from bot.services.linking import contains_token, looks_like_token
+from bot.services.linking import Member, contains_token, looks_like_token
 from bot.ui import texts
 from bot.ui.embeds import account_embed, link_embed
 from bot.ui.errors import describe_error, error_embed
@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 EVERYWHERE = {"guilds": True, "dms": True, "private_channels": True}
 
 
+def member_of(user: discord.User | discord.Member) -> Member:
+    """How the linking page shows who a link is for: "Name (@username)" and the avatar."""
+    name = f"@{user.name}" if user.display_name == user.name else f"{user.display_name} (@{user.name})"
+    return Member(name=name, avatar_url=user.display_avatar.with_size(128).url)
+
+
 class Linking(commands.Cog):
     def __init__(self, bot: RatingsBot) -> None:
         self.bot = bot
@@ -31,7 +37,7 @@ class Linking(commands.Cog):
         """Create a one-time link and deliver it by DM, or in the interaction when DMs are closed."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         linking = self.bot.svc.linking
-        url = await linking.start(interaction.user.id)
+        url = await linking.start(interaction.user.id, member_of(interaction.user))
         in_bot_dm = (
             isinstance(interaction.channel, discord.DMChannel)
             and interaction.guild is None

@@ -65,6 +65,13 @@ def test_check_prints_the_developer_token_header_and_claims_never_the_key(tmp_pa
     assert body not in result.stdout + result.stderr
     assert "discord-token-for-check" not in result.stdout + result.stderr
     assert env["TOKEN_ENCRYPTION_KEY"] not in result.stdout + result.stderr
+    # without Discord sign-in on the linking page, check recommends it (with the redirect to register)
+    assert "Recommended: set DISCORD_CLIENT_SECRET" in result.stdout
+    assert "http://localhost:8080/link/discord" in result.stdout
+    with_secret = run_bot("check", env={**env, "DISCORD_CLIENT_SECRET": "client-secret-for-check"}, cwd=tmp_path)
+    assert with_secret.returncode == 0, with_secret.stderr
+    assert "Recommended: set DISCORD_CLIENT_SECRET" not in with_secret.stdout
+    assert "client-secret-for-check" not in with_secret.stdout + with_secret.stderr
 
 
 def test_token_prints_a_verifiable_developer_token_with_origin(tmp_path: Path, apple_key: AppleKey) -> None:

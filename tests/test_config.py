@@ -125,13 +125,20 @@ def test_values_are_read_case_insensitively_trimmed_and_empty_means_unset(tmp_pa
 def test_secrets_are_parsed_once_and_never_shown() -> None:
     first, second = TokenCipher.generate_key(), TokenCipher.generate_key()
     settings = load_settings(
-        {"TOKEN_ENCRYPTION_KEY": f"{first}, {second}", "DISCORD_TOKEN": "discord-secret-token"}, env_file=None
+        {
+            "TOKEN_ENCRYPTION_KEY": f"{first}, {second}",
+            "DISCORD_TOKEN": "discord-secret-token",
+            "DISCORD_CLIENT_SECRET": "oauth-client-secret",
+        },
+        env_file=None,
     )
     assert settings.problems == ()
-    assert settings.cipher().key_count == 2 and settings.signing_key() == first.encode()
+    assert settings.cipher().key_count == 2
     assert settings.token() == "discord-secret-token"
+    assert settings.client_secret() == "oauth-client-secret"
     for text in (repr(settings), str(settings), str(settings.model_dump())):
         assert first not in text and second not in text and "discord-secret-token" not in text
+        assert "oauth-client-secret" not in text
     broken = load_settings({"TOKEN_ENCRYPTION_KEY": f"{first},{first[:-4]}"}, env_file=None)
     assert broken.problems == (
         "TOKEN_ENCRYPTION_KEY: key #2 of 2 is not a valid Fernet key: expected 44 characters of url-safe base64 "

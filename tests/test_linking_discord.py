@@ -117,7 +117,10 @@ async def test_link_with_dms_closed_answers_with_the_link(
     assert embed["url"] in embed["description"]
     assert discord_server.requests_to("POST", r"/channels/\d+/messages$")[-1].status == 403
     state = embed["url"].split("state=", 1)[1]
-    assert running_bot.svc.linking.signer.verify(state)[1] == discord_server.alice_id
+    link = await running_bot.svc.linking.open(state)
+    assert link.user_id == discord_server.alice_id and link.display_name == "@alice"
+    # the answer warns never to forward the link (it used to say the link works "for you only")
+    assert "Never forward it" in embed["description"] and "for you only" not in embed["description"]
 
 
 async def test_account_then_unlink_leaves_no_trace(

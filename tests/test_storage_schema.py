@@ -83,10 +83,14 @@ async def test_database_from_migration_1_is_upgraded_in_place(
     old = await store_factory(migrations=load_migrations()[:1])
     assert await old.schema_version() == 1
     await old.add_share_channel(1, 2)
-    await old.create_link_state("nonce-7", 7, T0 + 600, now=T0)
     await old.close()
-    # An account row as the version-1 code wrote it (plain SQL: that code knew nothing of the outbox).
+    # An account row and a link state as the version-1 code wrote them (plain SQL: that code knew nothing of
+    # the outbox, and its link states were signed nonces).
     with closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO link_states (nonce, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            ("nonce-7", 7, T0, T0 + 600),
+        )
         conn.execute(
             "INSERT INTO accounts (user_id, token_enc, storefront, linked_at, last_used)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -100,7 +104,7 @@ async def test_database_from_migration_1_is_upgraded_in_place(
     account = await new.get_account(7)
     assert account is not None and account.linked_at == T0
     assert await new.is_share_channel(1, 2)
-    assert await new.pending_link(7, T0 + 1) == "nonce-7"
+    assert await new.pending_link(7, T0 + 1) is None  # migration 3 drops open links of the old kind
     entry = await new.enqueue(7, "songs", "1", 1, T0, debounce=0)  # the new tables work
     assert [e.id for e in await new.claim_due("w", T0)] == [entry.id]
 

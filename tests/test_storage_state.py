@@ -81,6 +81,54 @@ async def test_concurrent_consume_across_connections(store_factory: StoreFactory
         assert sorted(results) == sorted([LinkStateResult.OK, LinkStateResult.USED])
 
 
+async def test_link_state_keeps_the_member_and_counts_tries(store: SqliteStore) -> None:
+    await store.create_link_state(
+        "k-1", USER, T0 + 600, display_name="Alice (@alice)", avatar_url="https://cdn/a.png", now=T0
+    )
+    state = await store.get_link_state("k-1")
+    assert state is not None
+    assert (state.user_id, state.created_at, state.expires_at, state.used_at) == (USER, T0, T0 + 600, None)
+    assert (state.display_name, state.avatar_url, state.attempts) == ("Alice (@alice)", "https://cdn/a.png", 0)
+    assert (state.signin_hash, state.browser_hash) == (None, None)
+    assert await store.get_link_state("nope") is None
+    # tries are numbered up to the limit, then refused; an expired or used link has none
+    assert [await store.count_link_attempt("k-1", 3, T0 + 1) for _ in range(4)] == [1, 2, 3, None]
+    assert (await store.get_link_state("k-1")).attempts == 3  # type: ignore[union-attr]
+    await store.create_link_state("k-2", USER, T0 + 600, now=T0)
+    assert await store.count_link_attempt("k-2", 3, T0 + 600) is None
+    assert await store.consume_link_state("k-2", USER, T0 + 2) is LinkStateResult.OK
+    assert await store.count_link_attempt("k-2", 3, T0 + 3) is None
+    assert await store.count_link_attempt("unknown", 3, T0) is None
+
+
+async def test_link_signin_is_finished_once_and_binds_only_when_asked(store: SqliteStore) -> None:
+    await store.create_link_state("k", USER, T0 + 600, now=T0)
+    assert await store.begin_link_signin("k", "s-1", T0 + 1) is True
+    assert await store.begin_link_signin("k", "s-2", T0 + 2) is True  # a newer sign-in replaces it
+    assert await store.finish_link_signin("k", "s-1", "b-1", T0 + 3) is False
+    # the wrong account: the sign-in ends, nothing is bound
+    assert await store.finish_link_signin("k", "s-2", None, T0 + 3) is True
+    assert await store.finish_link_signin("k", "s-2", "b-2", T0 + 3) is False  # once
+    state = await store.get_link_state("k")
+    assert state is not None and (state.signin_hash, state.browser_hash) == (None, None)
+    assert await store.begin_link_signin("k", "s-3", T0 + 4) is True
+    assert await store.finish_link_signin("k", "s-3", "b-3", T0 + 5) is True
+    state = await store.get_link_state("k")
+    assert state is not None and (state.signin_hash, state.browser_hash) == (None, "b-3")
+    # an expired or used link starts no sign-in
+    assert await store.begin_link_signin("k", "s-4", T0 + 600) is False
+    assert await store.begin_link_signin("unknown", "s-5", T0) is False
+
+
+async def test_concurrent_tries_across_connections_never_pass_the_limit(store_factory: StoreFactory) -> None:
+    a = await store_factory()
+    b = await store_factory()  # two connections, like two bot processes
+    await a.create_link_state("tries", USER, T0 + 600, now=T0)
+    results = await asyncio.gather(*(s.count_link_attempt("tries", 5, T0 + 1) for s in (a, b) * 20))
+    assert sorted(r for r in results if r is not None) == [1, 2, 3, 4, 5]
+    assert results.count(None) == 35
+
+
 # ---------------------------------------------------------------------- guild settings
 async def test_share_channels(store: SqliteStore) -> None:
     guild, other_guild = 10, 20
@@ -112,9 +160,7 @@ async def test_shared_messages(store: SqliteStore) -> None:
     first = await store.record_shared_message(501, 77, 10, "songs", "1613600188", T0)
     assert first == SharedMessage(501, 77, 10, "songs", "1613600188", T0)
     await store.record_shared_message(502, 78, None, "albums", "1613600183", T0 + 10)  # a DM
-    await store.record_shared_message(
-        503, 77, 10, "playlists", "pl.f4d106fed2bd41149aaacabb233eb5eb", T0 + 20
-    )
+    await store.record_shared_message(503, 77, 10, "playlists", "pl.f4d106fed2bd41149aaacabb233eb5eb", T0 + 20)
     assert await store.get_shared_message(501) == first
     dm = await store.get_shared_message(502)
     assert dm is not None and dm.guild_id is None

@@ -143,12 +143,14 @@ async def test_every_row_reads_back(upgraded: Store) -> None:
 
 async def test_the_old_rows_keep_working(upgraded: Store, old_database: str) -> None:
     store = upgraded
-    # The unused link state is consumed once; the used one stays used.
-    assert await store.pending_link(UNLINKED, NOW) == "nonce-unused"
-    assert await store.consume_link_state("nonce-used", ACTIVE, NOW) is LinkStateResult.USED
-    assert await store.consume_link_state("nonce-unused", UNLINKED, NOW) is LinkStateResult.OK
-    assert await store.consume_link_state("nonce-unused", UNLINKED, NOW) is LinkStateResult.USED
+    # Migration 3 dropped the old link states (signed, ten minutes of life: their URLs match no stored hash);
+    # the new table works.
     assert await store.pending_link(UNLINKED, NOW) is None
+    assert await store.consume_link_state("nonce-unused", UNLINKED, NOW) is LinkStateResult.UNKNOWN
+    assert await store.count_rows("link_states") == 0
+    await store.create_link_state("a" * 64, UNLINKED, NOW + 600, now=NOW)
+    assert await store.pending_link(UNLINKED, NOW) == "a" * 64
+    assert await store.consume_link_state("a" * 64, UNLINKED, NOW) is LinkStateResult.OK
 
     # The due row is claimed and completed; the old worker's claim comes back when its lease runs out.
     [due] = await store.claim_due("new-worker", NOW, lease=30)

@@ -1,21 +1,29 @@
 """Linking a Discord user to their Apple Music account.
 
-A link starts with a one-time *state*: random, bound to one Discord user, single-use, valid for ten
-minutes, and signed with HMAC so it can be neither forged nor moved to another user. The user finishes it
-on the linking page (MusicKit JS) or by pasting a token in a DM. Either way the token is checked with
-Apple (``GET /v1/me/storefront``) before it is stored, encrypted, with the user's storefront.
+A link starts with a one-time *state*: 32 random bytes in the link's URL, of which the database keeps only the
+SHA-256 (a copy of the database opens no link, and no key is involved). It belongs to the Discord user who ran
+``/link``, works once, for ``LINK_MINUTES``, for at most ``LINK_MAX_ATTEMPTS`` tries.
+
+Before anyone can sign in to Apple on the page, the page makes sure the browser belongs to that user: with
+``DISCORD_CLIENT_SECRET`` set, the browser signs in to Discord (:mod:`bot.discord_signin`) and only the member
+who ran ``/link`` goes on, bound to the link by a cookie (only its SHA-256 is stored); without it, the page shows
+the member's name and avatar and the visitor must confirm that this is them.
+
+The user finishes on the page (MusicKit JS) or by pasting a token in a DM. Either way the token is checked with
+Apple (``GET /v1/me/storefront``) before it is stored, encrypted, with the user's storefront. Apple checks are
+limited per link, per Discord user and per client address (:class:`LinkLimits`): a stranger cannot use the bot
+as a free token-testing oracle, nor spend the team's Apple rate limit.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -27,17 +35,26 @@ from bot.errors import (
     NoPendingLink,
     NoSubscription,
     NotAToken,
+    NotConfirmed,
+    NotSignedIn,
     StateExpired,
     StateInvalid,
+    StateSpent,
     StateUsed,
+    TooManyTries,
+    WrongDiscordAccount,
 )
+from bot.ratelimit import RateWindow, first_wait
 from bot.services import notices
 from bot.services.guard import LinkGuard
-from bot.storage import Account, LinkStateResult, OutboxEntry, Store
+from bot.storage import Account, LinkState, LinkStateResult, OutboxEntry, Store
 
 log = logging.getLogger(__name__)
 
-_STATE_RE = re.compile(r"^([A-Za-z0-9_-]{16,64})\.(\d{1,20})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
+#: random bytes in a link's state (and in the Discord sign-in's state and the browser's cookie)
+STATE_BYTES = 32
+#: what ``secrets.token_urlsafe(STATE_BYTES)`` gives: 43 url-safe base64 characters
+_STATE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # Music user tokens are long opaque strings of base64 characters; this is how a paste is recognised.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9+/=_.\-]{100,2048}$")
 # The same kind of run anywhere in a longer text ("here is my token: Ag...")
@@ -46,10 +63,40 @@ _TOKEN_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/=_.\-])[A-Za-z0-9+/=_.\-]{100,}")
 _PROBE_SONG_ID = "1440857781"
 
 
+def digest(secret: str) -> str:
+    """The SHA-256 (hex) the database keeps of a state, a sign-in state or a browser cookie."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def is_secret_value(value: str) -> bool:
+    """``value`` has the shape of a state this module made (43 url-safe characters)."""
+    return bool(_STATE_RE.match(value))
+
+
 @dataclass(frozen=True, slots=True)
 class Linked:
     user_id: int
     storefront: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Who a link is for, as the page shows them: recorded when ``/link`` runs."""
+
+    name: str
+    avatar_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLimits:
+    """How much linking one link, one member and one client address may try (``LINK_*`` settings)."""
+
+    #: tries (Apple checks, Discord sign-ins as someone else) one link allows before it is spent
+    max_attempts: int = 5
+    #: Apple checks per Discord user, and per client address, in any ``window`` seconds
+    checks_per_user: int = 10
+    checks_per_ip: int = 20
+    window: float = 3600.0
 
 
 def looks_like_token(text: str) -> bool:
@@ -108,34 +155,6 @@ def install_token_redaction(names: tuple[str, ...] = REDACTED_LOGGERS) -> None:
             logger.addFilter(_FILTER)
 
 
-class StateSigner:
-    """Signs and checks link states: ``nonce.user_id.expires.hmac``."""
-
-    def __init__(self, key: bytes) -> None:
-        self._key = hashlib.sha256(b"link-state-v1\x00" + key).digest()
-
-    def __repr__(self) -> str:
-        return "StateSigner(<key>)"
-
-    def _mac(self, body: str) -> str:
-        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-    def sign(self, nonce: str, user_id: int, expires: int) -> str:
-        body = f"{nonce}.{user_id}.{expires}"
-        return f"{body}.{self._mac(body)}"
-
-    def verify(self, state: str) -> tuple[str, int, int]:
-        """Return (nonce, user_id, expires) of an authentic state, or raise :class:`StateInvalid`."""
-        match = _STATE_RE.match(state or "")
-        if match is None:
-            raise StateInvalid()
-        nonce, user, expires, mac = match.groups()
-        if not hmac.compare_digest(mac, self._mac(f"{nonce}.{user}.{expires}")):
-            raise StateInvalid()
-        return nonce, int(user), int(expires)
-
-
 @contextmanager
 def _apple_check(what: str, level: int) -> Iterator[None]:
     """Apple's answer to a linking check, as the linking error a member understands."""
@@ -176,17 +195,18 @@ def _waiting_reason(entry: OutboxEntry) -> str:
 
 
 class LinkService:
-    """Starts links, completes them (page or DM paste), unlinks, and reports a member's link."""
+    """Starts links, proves who opened them, completes them (page or DM paste), unlinks, reports a member's link."""
 
     def __init__(
         self,
         store: Store,
         apple: am.AppleMusicClient,
-        signer: StateSigner,
         link_base_url: str,
         notifier: notices.Notifier,
         *,
         ttl: float = 600.0,
+        limits: LinkLimits | None = None,
+        signin_required: bool = False,
         on_linked: Callable[[], None] = lambda: None,
         guard: LinkGuard | None = None,
         clock: Callable[[], float] = time.time,
@@ -195,54 +215,142 @@ class LinkService:
         #: what an unlink stops: the work running with the member's token
         self.guard = guard or LinkGuard(store)
         self.apple = apple
-        self.signer = signer
         self.link_base_url = link_base_url.rstrip("/")
         self.notifier = notifier
         self.ttl = ttl
+        self.limits = limits or LinkLimits()
+        #: True when the page signs the browser in to Discord (DISCORD_CLIENT_SECRET): completing a link then
+        #: needs the cookie of the browser that signed in as the member; else the page's explicit confirmation
+        self.signin_required = signin_required
         #: called after a link is stored: the ratings it released are due (the outbox is woken)
         self.on_linked = on_linked
         self.clock = clock
+        self._per_user = RateWindow(self.limits.checks_per_user, self.limits.window, clock=clock)
+        self._per_ip = RateWindow(self.limits.checks_per_ip, self.limits.window, clock=clock)
 
     @property
     def minutes(self) -> int:
         """How long a link works, in whole minutes (what members are told)."""
         return max(1, round(self.ttl / 60))
 
-    async def start(self, user_id: int) -> str:
-        """Create a one-time link for ``user_id`` and return the page URL."""
-        nonce = secrets.token_urlsafe(24)
-        expires = int(self.clock() + self.ttl)
-        await self.store.create_link_state(nonce, user_id, float(expires))
-        state = self.signer.sign(nonce, user_id, expires)
+    async def start(self, user_id: int, member: Member | None = None) -> str:
+        """Create a one-time link for ``user_id`` and return the page URL (the state in it is opaque)."""
+        state = secrets.token_urlsafe(STATE_BYTES)
+        now = self.clock()
+        await self.store.create_link_state(
+            digest(state),
+            user_id,
+            now + self.ttl,
+            display_name=member.name if member else None,
+            avatar_url=member.avatar_url if member else None,
+            now=now,
+        )
         return f"{self.link_base_url}/link?{urlencode({'state': state})}"
 
-    async def check_state(self, state: str) -> tuple[str, int]:
-        """Raise the :class:`~bot.errors.LinkError` a link would fail with (forged, expired, used), without
-        using it up.
-
-        The page's GET calls it, so a used or expired link says so before the user signs in to Apple Music.
-        Returns (nonce, user id).
-        """
-        nonce, user_id, expires = self.signer.verify(state)
-        if self.clock() > expires:
+    async def open(self, state: str) -> LinkState:
+        """The link of ``state`` if it can still be used; else the :class:`~bot.errors.LinkError` saying why
+        (unknown, used, expired, tried too often). Nothing is used up."""
+        if not is_secret_value(state or ""):
+            raise StateInvalid()
+        link = await self.store.get_link_state(digest(state))
+        if link is None:
+            raise StateInvalid()
+        if link.used_at is not None:
+            raise StateUsed()
+        if self.clock() >= link.expires_at:
             raise StateExpired(self.minutes)
-        if await self.store.pending_link(user_id, self.clock()) is None:
-            # no link of this user is open, so this one is used (or expired, or unknown): say which
-            # (consuming changes nothing here: there is nothing left to consume)
-            self._raise_for(await self.store.consume_link_state(nonce, user_id, self.clock()))
-        return nonce, user_id
+        if link.attempts >= self.limits.max_attempts:
+            raise StateSpent()
+        return link
 
-    async def complete_with_state(self, state: str, token: str) -> Linked:
-        """The linking page's POST: check the state, then the token with Apple, then store it."""
-        self.signer.verify(state)
+    # ------------------------------------------------------------------ Discord sign-in (DISCORD_CLIENT_SECRET)
+    @staticmethod
+    def is_bound(link: LinkState, browser: str | None) -> bool:
+        """``browser`` (the page's cookie value) is the one that signed in to Discord as the link's member."""
+        if link.browser_hash is None or browser is None:
+            return False
+        return hmac.compare_digest(link.browser_hash, digest(browser))
+
+    async def begin_signin(self, state: str) -> str:
+        """Start a Discord sign-in for the link: returns its random state (for Discord and the browser's cookie)."""
+        link = await self.open(state)
+        signin = secrets.token_urlsafe(STATE_BYTES)
+        if not await self.store.begin_link_signin(link.key, digest(signin), self.clock()):
+            await self.open(state)  # it was used or expired meanwhile: say which
+            raise StateInvalid()
+        return signin
+
+    async def check_signin(self, state: str, signin: str) -> LinkState:
+        """The link, if ``signin`` is the sign-in under way for it; else :class:`NotSignedIn`."""
+        link = await self.open(state)
+        if link.signin_hash is None or not hmac.compare_digest(link.signin_hash, digest(signin)):
+            raise NotSignedIn()
+        return link
+
+    async def finish_signin(self, link: LinkState, signin: str, discord_user_id: int) -> str:
+        """Discord says the browser is ``discord_user_id``: bind the browser to the link if that is the member
+        who ran ``/link`` and return the browser's new cookie value. Anyone else is refused
+        (:class:`WrongDiscordAccount`), spends one of the link's tries, and is bound to nothing."""
+        now = self.clock()
+        if discord_user_id != link.user_id:
+            await self.store.finish_link_signin(link.key, digest(signin), None, now)
+            await self.store.count_link_attempt(link.key, self.limits.max_attempts, now)
+            log.info("a Discord sign-in for another account's link was refused")
+            raise WrongDiscordAccount(link.display_name)
+        browser = secrets.token_urlsafe(STATE_BYTES)
+        if not await self.store.finish_link_signin(link.key, digest(signin), digest(browser), now):
+            raise NotSignedIn()  # another sign-in for this link started meanwhile, or the link was used
+        return browser
+
+    # ------------------------------------------------------------------ completing
+    async def complete_with_state(
+        self, state: str, token: str, *, client: str | None, browser: str | None = None, confirmed: bool = False
+    ) -> Linked:
+        """The linking page's POST: the link, the browser's proof, the limits, then the token with Apple, then
+        store it. ``client`` is the visitor's address; ``browser`` the page's cookie value (Discord sign-in);
+        ``confirmed`` the page's "this is me" (without Discord sign-in)."""
+        link = await self.open(state)
+        if self.signin_required:
+            if not self.is_bound(link, browser):
+                raise NotSignedIn()
+        elif not confirmed:
+            raise NotConfirmed()
         token = token.strip()
         if not looks_like_token(token):
             raise NotAToken()
-        nonce, user_id = await self.check_state(state)
-        # check the token with Apple before using up the state: a refused token can be retried
+        await self._spend_try(link.key, link.user_id, client)
+        # check the token with Apple before using up the state: a refused token can be retried (a few times)
         storefront = await self._validate(token)
-        self._raise_for(await self.store.consume_link_state(nonce, user_id, self.clock()))
+        self._raise_for(await self.store.consume_link_state(link.key, link.user_id, self.clock()))
+        return await self._store(link.user_id, token, storefront)
+
+    async def complete_with_paste(self, user_id: int, text: str) -> Linked:
+        """A token pasted in a DM by a user who asked to link (a pending, unexpired state)."""
+        token = text.strip()
+        if not looks_like_token(token):
+            raise NotAToken()
+        key = await self.store.pending_link(user_id, self.clock())
+        if key is None:
+            raise NoPendingLink()
+        await self._spend_try(key, user_id, None)
+        storefront = await self._validate(token)
+        result = await self.store.consume_link_state(key, user_id, self.clock())
+        if result is not LinkStateResult.OK:
+            raise NoPendingLink()
         return await self._store(user_id, token, storefront)
+
+    async def _spend_try(self, key: str, user_id: int, client: str | None) -> None:
+        """Take one Apple check from the member's and the address's windows and one try from the link, or raise
+        (:class:`TooManyTries`, :class:`StateSpent`) before Apple is asked anything."""
+        checks: list[tuple[RateWindow, Hashable]] = [(self._per_user, user_id)]
+        if client is not None:
+            checks.append((self._per_ip, client))
+        wait = first_wait(*checks)
+        if wait > 0:
+            log.info("linking: a limit of Apple checks was reached (retry in %.0f s)", wait)
+            raise TooManyTries(wait)
+        if await self.store.count_link_attempt(key, self.limits.max_attempts, self.clock()) is None:
+            raise StateSpent()  # the last try went to a concurrent request (or the link was used meanwhile)
 
     def _raise_for(self, result: LinkStateResult) -> None:
         if result is LinkStateResult.OK:
@@ -252,20 +360,6 @@ class LinkService:
         if result is LinkStateResult.USED:
             raise StateUsed()
         raise StateInvalid()
-
-    async def complete_with_paste(self, user_id: int, text: str) -> Linked:
-        """A token pasted in a DM by a user who asked to link (a pending, unexpired state)."""
-        token = text.strip()
-        if not looks_like_token(token):
-            raise NotAToken()
-        nonce = await self.store.pending_link(user_id, self.clock())
-        if nonce is None:
-            raise NoPendingLink()
-        storefront = await self._validate(token)
-        result = await self.store.consume_link_state(nonce, user_id, self.clock())
-        if result is not LinkStateResult.OK:
-            raise NoPendingLink()
-        return await self._store(user_id, token, storefront)
 
     async def has_pending_link(self, user_id: int) -> bool:
         return await self.store.pending_link(user_id, self.clock()) is not None

@@ -20,6 +20,7 @@ from typing import Self, TypeAlias
 from bot.storage.models import (
     Account,
     HoldReason,
+    LinkState,
     LinkStateResult,
     OutboxEntry,
     ProcessRecord,
@@ -109,20 +110,57 @@ class Store(ABC):
         """How many stored tokens no configured key can decrypt (for ``check``); 0 when all is well."""
 
     # ------------------------------------------------------------------ link states
+    # A link state is found by its ``key``: the SHA-256 (hex) of the state in the link's URL, which the linking
+    # service computes. The store never sees the state itself.
     @abstractmethod
-    async def create_link_state(self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None) -> None:
-        """Store a one-time linking nonce. ``ValueError`` if the nonce already exists."""
+    async def create_link_state(
+        self,
+        key: str,
+        user_id: int,
+        expires_at: float,
+        *,
+        display_name: str | None = None,
+        avatar_url: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Store a one-time link (with the member's name and avatar to show on the page). ``ValueError`` if the
+        key already exists."""
 
     @abstractmethod
-    async def consume_link_state(self, nonce: str, user_id: int, now: float | None = None) -> LinkStateResult:
-        """Use a nonce once. Atomic: of concurrent consumers (any process) exactly one gets OK.
+    async def get_link_state(self, key: str) -> LinkState | None:
+        """The link state of ``key`` (used, expired or not), or None."""
 
-        A consume by the wrong user does not use the nonce up.
+    @abstractmethod
+    async def count_link_attempt(self, key: str, max_attempts: int, now: float | None = None) -> int | None:
+        """Spend one of the link's ``max_attempts`` tries; returns the try's number (1, 2...).
+
+        Atomic across processes: of concurrent callers at most ``max_attempts`` in all ever get a number. None
+        when the link is unknown, used, expired or has no try left.
+        """
+
+    @abstractmethod
+    async def begin_link_signin(self, key: str, signin_hash: str, now: float | None = None) -> bool:
+        """Record the digest of a Discord sign-in started for an open link (it replaces an earlier one)."""
+
+    @abstractmethod
+    async def finish_link_signin(
+        self, key: str, signin_hash: str, browser_hash: str | None, now: float | None = None
+    ) -> bool:
+        """End the sign-in ``signin_hash`` of an open link, once: True if it was the link's current sign-in.
+
+        ``browser_hash`` (when not None) becomes the link's browser: the one that proved to be the member.
+        """
+
+    @abstractmethod
+    async def consume_link_state(self, key: str, user_id: int, now: float | None = None) -> LinkStateResult:
+        """Use a link once. Atomic: of concurrent consumers (any process) exactly one gets OK.
+
+        A consume by the wrong user does not use the link up.
         """
 
     @abstractmethod
     async def pending_link(self, user_id: int, now: float | None = None) -> str | None:
-        """The user's latest unexpired, unused nonce, if any."""
+        """The key of the user's latest unexpired, unused link, if any."""
 
     @abstractmethod
     async def purge_expired_link_states(self, now: float | None = None) -> int: ...

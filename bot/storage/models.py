@@ -67,6 +67,41 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkState:
+    """A one-time link as stored: ``key`` is the SHA-256 of the state in the link's URL (never the state itself).
+
+    ``signin_hash`` and ``browser_hash`` are SHA-256 digests too: of the Discord sign-in under way, and of the
+    cookie of the browser that signed in to Discord as ``user_id``.
+    """
+
+    key: str
+    user_id: int
+    created_at: float
+    expires_at: float
+    used_at: float | None
+    attempts: int
+    display_name: str | None
+    avatar_url: str | None
+    signin_hash: str | None
+    browser_hash: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> LinkState:
+        return cls(
+            key=str(row["state_hash"]),
+            user_id=int(row["user_id"]),
+            created_at=float(row["created_at"]),
+            expires_at=float(row["expires_at"]),
+            used_at=None if row["used_at"] is None else float(row["used_at"]),
+            attempts=int(row["attempts"]),
+            display_name=row["display_name"],
+            avatar_url=row["avatar_url"],
+            signin_hash=row["signin_hash"],
+            browser_hash=row["browser_hash"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SharedMessage:
     """A Discord message that shares one Apple Music item (so reactions on it can be rated)."""
 

@@ -17,7 +17,7 @@ opens its connections and provides:
 Concurrency across processes rests on single statements and transactions: an outbox claim is one statement
 that takes only due, unleased rows (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so two processes never take
 the same row) and stamps a lease; completion is version-checked, so a newer desired rating that arrived while a
-worker applied the old one is never lost; a nonce is consumed by one conditional UPDATE.
+worker applied the old one is never lost; a link state is consumed (and its tries counted) by one conditional UPDATE.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from bot.storage.models import (
     Account,
     AccountStatus,
     HoldReason,
+    LinkState,
     LinkStateResult,
     OutboxEntry,
     ProcessRecord,
@@ -90,17 +91,29 @@ _ALL_TOKENS = "SELECT user_id, token_enc FROM accounts ORDER BY user_id{for_upda
 _SET_CIPHERTEXT = "UPDATE accounts SET token_enc = :token_enc WHERE user_id = :user_id"
 
 # ---------------------------------------------------------------------- link states
+_STATE_COLUMNS = (
+    "state_hash, user_id, created_at, expires_at, used_at, attempts, display_name, avatar_url, signin_hash,"
+    " browser_hash"
+)
 _CREATE_STATE = (
-    "INSERT INTO link_states (nonce, user_id, created_at, expires_at) VALUES (:nonce, :user_id, :at, :expires_at)"
-    " ON CONFLICT (nonce) DO NOTHING"
+    "INSERT INTO link_states (state_hash, user_id, created_at, expires_at, display_name, avatar_url)"
+    " VALUES (:key, :user_id, :at, :expires_at, :display_name, :avatar_url) ON CONFLICT (state_hash) DO NOTHING"
 )
-_CONSUME_STATE = (
-    "UPDATE link_states SET used_at = :at"
-    " WHERE nonce = :nonce AND user_id = :user_id AND used_at IS NULL AND expires_at > :at RETURNING nonce"
+#: the condition of a link that can still be used
+_OPEN = "state_hash = :key AND used_at IS NULL AND expires_at > :at"
+_CONSUME_STATE = f"UPDATE link_states SET used_at = :at WHERE {_OPEN} AND user_id = :user_id RETURNING state_hash"  # noqa: S608
+_COUNT_ATTEMPT = (
+    f"UPDATE link_states SET attempts = attempts + 1 WHERE {_OPEN} AND attempts < :max_attempts"  # noqa: S608
+    " RETURNING attempts"
 )
-_STATE = "SELECT user_id, expires_at, used_at FROM link_states WHERE nonce = :nonce"
+_BEGIN_SIGNIN = f"UPDATE link_states SET signin_hash = :signin_hash WHERE {_OPEN}"  # noqa: S608
+_FINISH_SIGNIN = (
+    "UPDATE link_states SET signin_hash = NULL, browser_hash = COALESCE(:browser_hash, browser_hash)"  # noqa: S608
+    f" WHERE {_OPEN} AND signin_hash = :signin_hash"
+)
+_STATE = f"SELECT {_STATE_COLUMNS} FROM link_states WHERE state_hash = :key"  # noqa: S608
 _PENDING_STATE = (
-    "SELECT nonce FROM link_states WHERE user_id = :user_id AND used_at IS NULL AND expires_at > :at"
+    "SELECT state_hash FROM link_states WHERE user_id = :user_id AND used_at IS NULL AND expires_at > :at"
     " ORDER BY created_at DESC, {insertion_order} DESC LIMIT 1"
 )
 
@@ -400,19 +413,52 @@ class SqlStore(Store):
         return bad
 
     # ------------------------------------------------------------------ link states
-    async def create_link_state(self, nonce: str, user_id: int, expires_at: float, *, now: float | None = None) -> None:
-        if not nonce:
-            raise ValueError("empty nonce")
-        params = {"nonce": nonce, "user_id": user_id, "at": self._now(now), "expires_at": float(expires_at)}
+    async def create_link_state(
+        self,
+        key: str,
+        user_id: int,
+        expires_at: float,
+        *,
+        display_name: str | None = None,
+        avatar_url: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        if not key:
+            raise ValueError("empty link state key")
+        params = {
+            "key": key,
+            "user_id": user_id,
+            "at": self._now(now),
+            "expires_at": float(expires_at),
+            "display_name": display_name,
+            "avatar_url": avatar_url,
+        }
         if not await self._write(_CREATE_STATE, params):
-            raise ValueError("this link state nonce already exists")
+            raise ValueError("this link state key already exists")
 
-    async def consume_link_state(self, nonce: str, user_id: int, now: float | None = None) -> LinkStateResult:
+    async def get_link_state(self, key: str) -> LinkState | None:
+        row = await self._one(_STATE, {"key": key})
+        return LinkState.from_row(row) if row is not None else None
+
+    async def count_link_attempt(self, key: str, max_attempts: int, now: float | None = None) -> int | None:
+        rows = await self._rows(_COUNT_ATTEMPT, {"key": key, "at": self._now(now), "max_attempts": max_attempts})
+        return int(rows[0]["attempts"]) if rows else None
+
+    async def begin_link_signin(self, key: str, signin_hash: str, now: float | None = None) -> bool:
+        return bool(await self._write(_BEGIN_SIGNIN, {"key": key, "at": self._now(now), "signin_hash": signin_hash}))
+
+    async def finish_link_signin(
+        self, key: str, signin_hash: str, browser_hash: str | None, now: float | None = None
+    ) -> bool:
+        params = {"key": key, "at": self._now(now), "signin_hash": signin_hash, "browser_hash": browser_hash}
+        return bool(await self._write(_FINISH_SIGNIN, params))
+
+    async def consume_link_state(self, key: str, user_id: int, now: float | None = None) -> LinkStateResult:
         at = self._now(now)
         async with self._session() as db:
-            if await db.rows(_CONSUME_STATE, {"at": at, "nonce": nonce, "user_id": user_id}):
+            if await db.rows(_CONSUME_STATE, {"at": at, "key": key, "user_id": user_id}):
                 return LinkStateResult.OK
-            row = await db.one(_STATE, {"nonce": nonce})
+            row = await db.one(_STATE, {"key": key})
         if row is None:
             return LinkStateResult.UNKNOWN
         if int(row["user_id"]) != user_id:
@@ -423,7 +469,7 @@ class SqlStore(Store):
 
     async def pending_link(self, user_id: int, now: float | None = None) -> str | None:
         row = await self._one(_PENDING_STATE, {"user_id": user_id, "at": self._now(now)})
-        return str(row["nonce"]) if row is not None else None
+        return str(row["state_hash"]) if row is not None else None
 
     async def purge_expired_link_states(self, now: float | None = None) -> int:
         return await self._write("DELETE FROM link_states WHERE expires_at <= :at", {"at": self._now(now)})

@@ -98,8 +98,11 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "link_states",
-        _cols("nonce:str, user_id:int, created_at:float, expires_at:float, used_at:float"),
-        key=("nonce",),
+        _cols(
+            "state_hash:str, user_id:int, created_at:float, expires_at:float, used_at:float, attempts:int,"
+            " display_name:str, avatar_url:str, signin_hash:str, browser_hash:str"
+        ),
+        key=("state_hash",),
         insertion_ordered=True,
     ),
     TableSpec(

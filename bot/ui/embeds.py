@@ -172,8 +172,9 @@ def _dt(epoch: float) -> datetime.datetime:
 def link_embed(url: str, *, in_dm: bool, minutes: int) -> discord.Embed:
     embed = discord.Embed(title="Link your Apple Music account", url=url, colour=APPLE_RED)
     embed.description = (
-        f"**[Open the linking page]({url})** and sign in with Apple. The link works once, for you only, "
-        f"for {minutes} minutes.\n\n"
+        f"**[Open the linking page]({url})** and sign in with Apple. The link works once, for {minutes} minutes.\n"
+        "**Never forward it or share it:** it links an Apple Music account to *your* Discord account, whoever "
+        "opens it. If someone sends you a link like this, do not use it: run `/link` yourself.\n\n"
         + (
             "No browser handy? Paste your Apple Music user token here in this DM instead."
             if in_dm

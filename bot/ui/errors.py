@@ -43,8 +43,23 @@ _STALE_COMMAND = (
 
 
 def _expired(error: e.StateExpired) -> str:
+    return f"This link has expired (links last {error.minutes} minutes). Run /link in Discord to get a new one."
+
+
+def _wait(seconds: float) -> str:
+    """A wait in words: "a minute", "12 minutes", "30 seconds"."""
+    if seconds <= 60:
+        return f"{max(1, round(seconds))} seconds"
+    minutes = round(seconds / 60)
+    return "a minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _wrong_account(error: e.WrongDiscordAccount) -> str:
+    owner = f" ({error.owner})" if error.owner else ""
     return (
-        f"This link has expired (links last {error.minutes} minutes). Run /link in Discord to get a new one."
+        f"This link was made for another Discord account{owner}, not the one you signed in with. Nothing was "
+        "linked. Someone may have sent you their link: do not use it. To link your own Apple Music, run /link "
+        "yourself in Discord."
     )
 
 
@@ -92,6 +107,19 @@ MESSAGES: dict[type[BaseException], Words] = {
         "Subscribe, then link again."
     ),
     e.AppleUnavailable: "Apple Music could not be reached to check your sign-in. Nothing was stored; try again.",
+    e.StateSpent: "This link was tried too many times and no longer works. Run /link in Discord to get a new one.",
+    e.TooManyTries: lambda error: f"Too many tries. Nothing was stored; wait {_wait(error.retry_after)} and try again.",
+    e.NotConfirmed: "Confirm first that the Discord account shown on the page is yours.",
+    e.NotSignedIn: (
+        "This browser has not shown which Discord account it belongs to. Open the link from your Discord DM "
+        "again, in this browser."
+    ),
+    e.WrongDiscordAccount: _wrong_account,
+    e.DiscordSignInCancelled: "You cancelled the Discord sign-in, so nothing was linked. Open the link again to retry.",
+    e.DiscordSignInFailed: (
+        "The Discord sign-in did not complete (it may have taken too long). Nothing was linked; open the link again."
+    ),
+    e.DiscordUnavailable: "Discord could not be reached to check your account. Nothing was linked; try again soon.",
     # Apple Music
     am.RateLimited: "Apple Music is asking us to slow down. Nothing was changed; try again in a moment.",
     am.UpstreamTimeout: (
