@@ -415,7 +415,14 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
     result = await asyncio.to_thread(run_bot, "copy-db", "--from", f"sqlite:///{path}", env=env)
     assert result.returncode == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
-    for table, count in (("accounts", 4), ("link_states", 4), ("outbox", 6), ("rating_intents", 7), ("notices", 2), ("total", 31)):
+    for table, count in (
+        ("accounts", 4),
+        ("link_states", 4),
+        ("outbox", 6),
+        ("rating_intents", 7),
+        ("notices", 2),
+        ("total", 31),
+    ):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout

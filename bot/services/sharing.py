@@ -221,6 +221,8 @@ class SharingService:
         self._tasks = TaskSet("sharing")
         #: 👍/👎 reactions by people handled so far (tests wait on it before stopping the bot)
         self.reactions_handled = 0
+        #: edits of posts in guilds handled so far
+        self.edits_handled = 0
         #: set when the start-up catch-up has finished
         self.caught_up = asyncio.Event()
         #: times a reaction was tried again because the database was unavailable
@@ -251,9 +253,7 @@ class SharingService:
     async def resolve(self, message_id: int) -> SharedMessage | None:
         return await self.store.get_shared_message(message_id)
 
-    async def recent(
-        self, *, shard_ids: Collection[int] | None = None, shard_count: int = 1
-    ) -> list[SharedMessage]:
+    async def recent(self, *, shard_ids: Collection[int] | None = None, shard_count: int = 1) -> list[SharedMessage]:
         """The messages of the catch-up window (shared in its last seconds, newest first, at most its number).
 
         With ``shard_ids``, only those of guilds on these shards (DMs belong to shard 0): in a multi-process
@@ -313,17 +313,20 @@ class SharingService:
         Only posts by people, whose text the bot sees (the message content intent): a ``/share`` post is never
         edited to another item.
         """
-        if not self.watch_channels or not message.by_a_person:
-            return False
-        shared = await self.resolve(message.message_id)
-        if shared is None:
-            return False
-        link = ratable_link(message.text)
-        if link is not None and (link.type.value, link.id) == (shared.item_type, shared.item_id):
-            return False  # the same item (the text around it changed, or Discord added the link's preview)
-        await self.store.forget_shared_messages([message.message_id])
-        log.info("share post %d was edited to another item: its reactions no longer count", message.message_id)
-        return True
+        try:
+            if not self.watch_channels or not message.by_a_person:
+                return False
+            shared = await self.resolve(message.message_id)
+            if shared is None:
+                return False
+            link = ratable_link(message.text)
+            if link is not None and (link.type.value, link.id) == (shared.item_type, shared.item_id):
+                return False  # the same item (the text around it changed, or Discord added the link's preview)
+            await self.store.forget_shared_messages([message.message_id])
+            log.info("share post %d was edited to another item: its reactions no longer count", message.message_id)
+            return True
+        finally:
+            self.edits_handled += 1
 
     async def messages_deleted(self, message_ids: Collection[int]) -> int:
         """Messages were deleted: drop the records of those that were share posts. Returns how many were."""
