@@ -1,10 +1,11 @@
 """Shared posts: which message shares which item, and reactions turned into durable rating intents.
 
 👍 means like (1), 👎 dislike (-1); removing the reaction that matches the user's intended rating clears it
-(0). Every intent goes into the store's outbox (``Store.enqueue``) before anything else happens; the
-:class:`~bot.services.outbox.OutboxWorker` applies it. Users who have not linked get their intent held
-(``unlinked``, for ``OutboxConfig.unlinked_hold`` seconds) and a prompt at most once a day; users whose link
-is stale get it held until they link again.
+(0). The intended rating is the store's (``Store.get_intent``: the last one asked for, by reaction or button), so
+an old reaction removed after a restart does not undo a newer choice. Every intent goes into the store's outbox
+(``Store.enqueue``) before anything else happens; the :class:`~bot.services.outbox.OutboxWorker` applies it.
+Users who have not linked get their intent held (``unlinked``, for ``OutboxConfig.unlinked_hold`` seconds) and a
+prompt at most once a day; users whose link is stale get it held until they link again.
 
 One member's reactions are handled one at a time, in the order they arrived (a per-member lock), so intents
 are recorded in that order; while the database is unavailable a reaction is retried, still in order, for
