@@ -32,7 +32,7 @@ from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
 from bot.services.ratings import CacheSizes, RatingService
-from bot.services.sharing import SharingService
+from bot.services.sharing import CatchUpWindow, SharingService
 from bot.storage import Store, StoreOptions, open_store
 from bot.ui.errors import reply_with_error
 from bot.ui.notices import DirectMessages
@@ -172,6 +172,7 @@ async def start_services(
             watch_channels=settings.message_content_intent,
             reaction_retry=settings.reaction_retry_seconds,
             intent_cache_size=settings.reaction_cache_size,
+            catch_up=CatchUpWindow(settings.catch_up_hours * 3600.0, settings.catch_up_messages),
         )
         web = LinkWebServer(
             linking,

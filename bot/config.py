@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     reaction_retry_seconds: float = _between(120.0, 0, 86_400)
     unlinked_reaction_minutes: int = _between(10, 1, 1440)
     reaction_cache_size: int = _between(100_000, 1, 10_000_000)
+    catch_up_hours: float = _between(24.0, 0, 24 * 14)
+    catch_up_messages: int = _between(500, 0, 100_000)
     # --- commands and caches
     autocomplete_budget_seconds: float = _between(2.0, 0.1, 2.9)
     catalog_cache_size: int = _between(20_000, 1, 10_000_000)

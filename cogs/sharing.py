@@ -100,19 +100,49 @@ class Sharing(commands.Cog):
 
     # ------------------------------------------------------------------ links posted in chosen channels
 
-    @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> None:
-        if self.bot.services is None or message.guild is None:
-            return
-        posted = PostedMessage(
+    @staticmethod
+    def _posted(message: discord.Message) -> PostedMessage | None:
+        if message.guild is None:
+            return None
+        return PostedMessage(
             message_id=message.id,
             channel_id=message.channel.id,
             guild_id=message.guild.id,
             text="\n".join([message.content, *(e.url or "" for e in message.embeds)]),
             by_a_person=not message.author.bot and message.webhook_id is None,
         )
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        posted = self._posted(message)
+        if self.bot.services is None or posted is None:
+            return
         if await self.bot.svc.sharing.message_posted(posted) is not None:
             await self._add_reactions(message)
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """A share post edited to another item stops counting: the bot takes its own 👍 👎 back."""
+        posted = self._posted(payload.message)
+        if self.bot.services is None or posted is None or "content" not in payload.data:
+            return  # an update that does not carry the text cannot say the link changed
+        if not await self.bot.svc.sharing.message_edited(posted) or self.bot.user is None:
+            return
+        for emoji in REACTION_EMOJIS:
+            try:
+                await payload.message.remove_reaction(emoji, self.bot.user)
+            except discord.HTTPException as exc:
+                log.info("could not remove my %s from edited message %d: %s", emoji, payload.message_id, exc.status)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if self.bot.services is not None:
+            await self.bot.svc.sharing.messages_deleted([payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if self.bot.services is not None:
+            await self.bot.svc.sharing.messages_deleted(payload.message_ids)
 
     # ------------------------------------------------------------------ reactions
 
@@ -180,7 +210,7 @@ class Sharing(commands.Cog):
             value = reaction_value(reaction.emoji) if isinstance(reaction.emoji, str) else None
             if value is None or reaction.count <= (1 if reaction.me else 0):
                 continue
-            async for user in reaction.users(limit=100):
+            async for user in reaction.users(limit=None):  # every reactor, 100 a page (``after`` the last id)
                 if not user.bot:
                     found.setdefault(user.id, set()).add(value)
         return found

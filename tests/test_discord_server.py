@@ -6,6 +6,7 @@ Raw aiohttp requests are used where a rule of Discord's must be shown that disco
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
@@ -1005,3 +1006,59 @@ async def test_discord_refuses_commands_where_they_are_not_available(discordpy_a
         owner = server.guilds[guild].owner_id
         server.set_command_permissions(guild, admins_id, [])
         await server.send_command("admins", owner, channel)  # the owner has every permission
+
+
+async def test_edits_and_deletions_dispatch_raw_events_and_bulk_delete_rules(
+    discordpy_at_server: LoopbackDiscord, http: aiohttp.ClientSession
+) -> None:
+    """MESSAGE_UPDATE carries the whole edited message (its content with the Message Content intent); MESSAGE_DELETE
+    one id; MESSAGE_DELETE_BULK every id of a moderator's purge or of ``POST .../messages/bulk-delete``, which takes
+    2 to 100 distinct ids of messages under 14 days old and needs Manage Messages."""
+    server = discordpy_at_server
+    bot = make_bot(intents=discord.Intents.default() | discord.Intents(message_content=True))
+    edits: asyncio.Queue[discord.RawMessageUpdateEvent] = asyncio.Queue()
+    deletes: asyncio.Queue[discord.RawMessageDeleteEvent] = asyncio.Queue()
+    bulk: asyncio.Queue[discord.RawBulkMessageDeleteEvent] = asyncio.Queue()
+    bot.add_listener(edits.put, "on_raw_message_edit")
+    bot.add_listener(deletes.put, "on_raw_message_delete")
+    bot.add_listener(bulk.put, "on_raw_bulk_message_delete")
+    ch = server.channel_id
+    async with running_client(bot, server.bot_token):
+        post = await server.send_message(ch, server.alice_id, "first https://music.apple.com/us/song/x/1")
+        await server.edit_message(post.id, "second https://music.apple.com/us/song/x/2")
+        edit = await asyncio.wait_for(edits.get(), HANG_GUARD)
+        assert (edit.message_id, edit.channel_id, edit.guild_id) == (post.id, ch, server.guild_id)
+        assert edit.data["content"] == edit.message.content == "second https://music.apple.com/us/song/x/2"
+        assert edit.message.author.id == server.alice_id and edit.message.edited_at is not None
+
+        await server.delete_message(post.id)
+        deleted = await asyncio.wait_for(deletes.get(), HANG_GUARD)
+        assert (deleted.message_id, deleted.channel_id, deleted.guild_id) == (post.id, ch, server.guild_id)
+
+        purged = [(await server.send_message(ch, server.alice_id, f"post {i}")).id for i in range(3)]
+        await server.bulk_delete_messages(ch, purged)
+        event = await asyncio.wait_for(bulk.get(), HANG_GUARD)
+        assert (event.message_ids, event.channel_id, event.guild_id) == (set(purged), ch, server.guild_id)
+
+        channel = bot.get_channel(ch)
+        assert isinstance(channel, discord.TextChannel)
+        two = [await channel.send(f"mine {i}") for i in range(2)]
+        with pytest.raises(discord.Forbidden) as no_manage:
+            await channel.delete_messages(two)
+        server.set_bot_permissions(server.guild_id, Permissions.BOT_DEFAULT | Permissions.MANAGE_MESSAGES)
+        await server.wait_for_dispatch("GUILD_ROLE_UPDATE")
+        await channel.delete_messages(two)
+        event = await asyncio.wait_for(bulk.get(), HANG_GUARD)
+        assert event.message_ids == {m.id for m in two} and all(server.messages[m.id].deleted for m in two)
+
+        url = f"{server.api_base}/channels/{ch}/messages/bulk-delete"
+        fresh = [(await server.send_message(ch, server.alice_id, f"x {i}")).id for i in range(2)]
+        old = discord.utils.time_snowflake(discord.utils.utcnow() - dt.timedelta(days=15))
+        refused = []
+        for ids in ([fresh[0]], [fresh[0], fresh[0]], [fresh[0], old], list(range(1, 102))):
+            async with http.post(url, json={"messages": [str(i) for i in ids]}, headers=auth(server)) as resp:
+                refused.append((resp.status, (await resp.json())["code"]))
+        assert refused == [(400, 50035), (400, 50016), (400, 50034), (400, 50035)]
+        assert not any(server.messages[m].deleted for m in fresh), "a refused bulk delete deletes nothing"
+    assert no_manage.value.code == 50013
+    assert bulk.empty() and edits.empty()

@@ -153,6 +153,9 @@ async def check_reads_back(source: Store, target: Store, clock: FakeClock) -> No
         assert await target.get_shared_message(message) == await source.get_shared_message(message)
     assert await target.recent_shared_messages(0) == await source.recent_shared_messages(0)
     assert await target.outbox_size() == await source.outbox_size() == 6
+    for user, item_type, item_id in ((ACTIVE, "songs", "111"), (2, "songs", "444"), (STALE, "songs", "333")):
+        assert await target.get_intent(user, item_type, item_id) == await source.get_intent(user, item_type, item_id)
+    assert await target.get_intent(2, "songs", "444") == 1, "an applied rating's intent is kept (and copied)"
     assert await target.next_due_at() is not None
 
 
@@ -206,9 +209,10 @@ async def test_sqlite_to_postgres_copies_everything(
         "guild_share_channels": 5,
         "shared_messages": 3,
         "outbox": 6,
+        "rating_intents": 7,
         "notices": 2,
     }
-    assert report.total == 24 and report.tokens == 4 and report.undecryptable_tokens == 0
+    assert report.total == 31 and report.tokens == 4 and report.undecryptable_tokens == 0
     assert report.source == str(tmp_path / "bot.db") and report.target.startswith("postgresql://127.0.0.1:")
     assert list(report.rows) == [spec.name for spec in TABLES]
     assert await dump(target) == await dump(source)
@@ -237,7 +241,7 @@ async def test_postgres_to_sqlite_round_trip_is_identical(
     await copy_database(original, middle)
     back = await _open(opened, f"sqlite:///{tmp_path / 'back' / 'bot.db'}", cipher, fake_clock)
     report = await copy_database(middle, back, batch=3)
-    assert report.total == 24 and report.undecryptable_tokens == 0
+    assert report.total == 31 and report.undecryptable_tokens == 0
 
     assert await dump(back) == await dump(original)
     await check_reads_back(original, back, fake_clock)
@@ -333,8 +337,9 @@ async def test_a_failure_during_the_import_rolls_everything_back(
     first = await target.enqueue(1, "songs", "1", 1, fake_clock.now)
     assert first.id == 1
     await target.complete(first)
+    await target.unlink(1)  # the rating intent an applied rating leaves: the target is empty again
     report = await copy_database(source, target)  # and a later copy still works
-    assert report.total == 24
+    assert report.total == 31
 
 
 async def test_refuses_the_same_database(
@@ -410,7 +415,14 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
     result = await asyncio.to_thread(run_bot, "copy-db", "--from", f"sqlite:///{path}", env=env)
     assert result.returncode == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
-    for table, count in (("accounts", 4), ("link_states", 4), ("outbox", 6), ("notices", 2), ("total", 24)):
+    for table, count in (
+        ("accounts", 4),
+        ("link_states", 4),
+        ("outbox", 6),
+        ("rating_intents", 7),
+        ("notices", 2),
+        ("total", 31),
+    ):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout

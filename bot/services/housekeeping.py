@@ -1,5 +1,5 @@
 """Housekeeping: periodically deletes what can no longer be used (expired link states, expired holds, the rows
-of processes that stopped without removing their own).
+of processes that stopped without removing their own, the rating intents of items no shared post shares).
 
 Every deletion is idempotent, so every process may run them (several processes on one PostgreSQL simply
 delete the same rows; the second finds none). Nothing a member can still use is touched.
@@ -29,20 +29,24 @@ class Housekeeping:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    async def run_once(self) -> tuple[int, int, int]:
-        """Delete expired link states, expired holds and stale process rows now; returns how many of each."""
+    async def run_once(self) -> tuple[int, int, int, int]:
+        """Delete expired link states, expired holds, stale process rows and unshared items' rating intents now;
+        returns how many of each."""
         now = self._clock()
         states = await self.store.purge_expired_link_states(now)
         holds = await self.store.purge_expired_holds(now)
         processes = await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS)
-        if states or holds or processes:
+        intents = await self.store.purge_unshared_intents()
+        if states or holds or processes or intents:
             log.info(
-                "housekeeping: deleted %d expired link states, %d expired held ratings and %d stale process rows",
+                "housekeeping: deleted %d expired link states, %d expired held ratings, %d stale process rows"
+                " and %d rating intents of items no longer shared",
                 states,
                 holds,
                 processes,
+                intents,
             )
-        return states, holds, processes
+        return states, holds, processes, intents
 
     async def start(self) -> None:
         if self._task is None:

@@ -21,7 +21,7 @@ from bot.aio import TaskSet, gather, gather2
 from bot.applemusic import CatalogItem, ResourceType
 from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked, UnlinkedMeanwhile
 from bot.services.guard import LinkGuard, TokenUse
-from bot.storage import HoldReason, StorageError, Store
+from bot.storage import HoldReason, StorageError, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,12 @@ class RatingService:
         """
         if value not in (1, -1, 0):
             raise ValueError("a rating is 1, -1 or 0 (clear)")
-        return await self.guard.run(ctx.use, lambda allowed: self._rate(ctx, ref, value, allowed))
+        rated = await self.guard.run(ctx.use, lambda allowed: self._rate(ctx, ref, value, allowed))
+        try:  # the member's latest choice, so an older reaction of theirs removed later does not undo it
+            await self.store.record_intent(ctx.user_id, ref.type.value, ref.id, value)
+        except StoreUnavailable:
+            log.warning("user %d's rating was applied but not remembered: the database is unavailable", ctx.user_id)
+        return rated
 
     async def _rate(self, ctx: UserContext, ref: ItemRef, value: int, allowed: am.StillAllowed) -> RatedItem:
         items, unknown = await self._lookup([ref], ctx.storefront, ctx.language)

@@ -1,10 +1,11 @@
 """Shared posts: which message shares which item, and reactions turned into durable rating intents.
 
 👍 means like (1), 👎 dislike (-1); removing the reaction that matches the user's intended rating clears it
-(0). Every intent goes into the store's outbox (``Store.enqueue``) before anything else happens; the
-:class:`~bot.services.outbox.OutboxWorker` applies it. Users who have not linked get their intent held
-(``unlinked``, for ``OutboxConfig.unlinked_hold`` seconds) and a prompt at most once a day; users whose link
-is stale get it held until they link again.
+(0). The intended rating is the store's (``Store.get_intent``: the last one asked for, by reaction or button), so
+an old reaction removed after a restart does not undo a newer choice. Every intent goes into the store's outbox
+(``Store.enqueue``) before anything else happens; the :class:`~bot.services.outbox.OutboxWorker` applies it.
+Users who have not linked get their intent held (``unlinked``, for ``OutboxConfig.unlinked_hold`` seconds) and a
+prompt at most once a day; users whose link is stale get it held until they link again.
 
 One member's reactions are handled one at a time, in the order they arrived (a per-member lock), so intents
 are recorded in that order; while the database is unavailable a reaction is retried, still in order, for
@@ -38,12 +39,11 @@ from bot.services.ratings import ItemRef, RatedItem, RatingService
 from bot.storage import HoldReason, SharedMessage, Store, StoreUnavailable
 
 __all__ = [
-    "CATCH_UP_MESSAGES",
-    "CATCH_UP_WINDOW",
     "DISLIKE_EMOJI",
     "EMOJI_FOR_VALUE",
     "LIKE_EMOJI",
     "REACTION_EMOJIS",
+    "CatchUpWindow",
     "PostedMessage",
     "ReactionEvent",
     "ReactionOutcome",
@@ -66,9 +66,6 @@ EMOJI_FOR_VALUE = {1: LIKE_EMOJI, -1: DISLIKE_EMOJI}
 NOTICE_LINK = "reaction-link-prompt"
 NOTICE_RELINK = "reaction-relink-prompt"
 
-#: how far back the start-up catch-up looks, and how much it reads
-CATCH_UP_WINDOW = 24 * 3600.0
-CATCH_UP_MESSAGES = 50
 #: while the database is unavailable, the wait before trying one reaction again (doubling, no jitter)
 STORE_RETRY = Backoff(base=0.25, cap=10.0)
 #: bots seen reacting (a removal event does not say whether its author is a bot): bounded memory
@@ -115,6 +112,15 @@ class ReactionStatus(StrEnum):
     HELD_UNLINKED = "held-unlinked"  # waiting for the user to link
     HELD_STALE = "held-stale"  # waiting for the user to link again
     IGNORED = "ignored"  # nothing to do (e.g. removing a reaction that is not the intended one)
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUpWindow:
+    """Which shared posts the start-up catch-up reads (every reactor of each): those shared in the last
+    ``seconds``, at most the ``messages`` newest (``CATCH_UP_HOURS``, ``CATCH_UP_MESSAGES``)."""
+
+    seconds: float = 24 * 3600.0
+    messages: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +190,7 @@ class SharingService:
         watch_channels: bool = False,
         reaction_retry: float = 120.0,
         intent_cache_size: int = 100_000,
+        catch_up: CatchUpWindow | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -197,10 +204,12 @@ class SharingService:
         self.watch_channels = watch_channels
         #: while the database is unavailable, a reaction is retried for this long before its author is told
         self.reaction_retry = reaction_retry
+        self.catch_up_window = catch_up or CatchUpWindow()
         self._clock = clock
         self._rng = rng or random.Random()  # jitter, not cryptography
         self._locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
-        #: (user, type, id) -> (last intent recorded by this process, generation)
+        #: (user, type, id) -> (last intent recorded by this process, generation): tells catch-up which items
+        #: this process acted on meanwhile (the intent itself is the store's: ``known_intent``)
         self._intents: LRUCache[_Key, tuple[int, int]] = LRUCache(intent_cache_size)
         self._generation = 0
         self._bots: LRUCache[int, bool] = LRUCache(KNOWN_BOTS)
@@ -213,6 +222,8 @@ class SharingService:
         self._tasks = TaskSet("sharing")
         #: 👍/👎 reactions by people handled so far (tests wait on it before stopping the bot)
         self.reactions_handled = 0
+        #: edits of posts in guilds handled so far
+        self.edits_handled = 0
         #: set when the start-up catch-up has finished
         self.caught_up = asyncio.Event()
         #: times a reaction was tried again because the database was unavailable
@@ -243,21 +254,17 @@ class SharingService:
     async def resolve(self, message_id: int) -> SharedMessage | None:
         return await self.store.get_shared_message(message_id)
 
-    async def recent(
-        self,
-        window: float = CATCH_UP_WINDOW,
-        limit: int = CATCH_UP_MESSAGES,
-        *,
-        shard_ids: Collection[int] | None = None,
-        shard_count: int = 1,
-    ) -> list[SharedMessage]:
-        """Messages shared in the last ``window`` seconds, newest first, at most ``limit``.
+    async def recent(self, *, shard_ids: Collection[int] | None = None, shard_count: int = 1) -> list[SharedMessage]:
+        """The messages of the catch-up window (shared in its last seconds, newest first, at most its number).
 
         With ``shard_ids``, only those of guilds on these shards (DMs belong to shard 0): in a multi-process
         deployment each process catches up its own servers, and reconciling another process's servers here
         would race with the reactions that process is handling.
         """
-        since = self._clock() - window
+        since = self._clock() - self.catch_up_window.seconds
+        limit = self.catch_up_window.messages
+        if limit <= 0:
+            return []
         if shard_ids is None or shard_count <= 1:
             return await self.store.recent_shared_messages(since, limit=limit)
         wanted = set(shard_ids)
@@ -296,6 +303,35 @@ class SharingService:
             return None
         await self.record(message.message_id, message.channel_id, message.guild_id, ItemRef(link.type, link.id))
         return link
+
+    async def message_edited(self, message: PostedMessage) -> bool:
+        """A post in a guild was edited. If it is a recorded share post that now names another item, or none, it
+        stops counting: its record is dropped and True is returned (the caller removes the bot's 👍 👎).
+
+        Not re-recorded for the new item: the reactions already on the post were given to the old one, and the
+        bot cannot remove other members' reactions; counting them (at the next catch-up) for an item those
+        members never saw would rate it in their name. Posting the new link again gives it fresh reactions.
+        Only posts by people, whose text the bot sees (the message content intent): a ``/share`` post is never
+        edited to another item.
+        """
+        try:
+            if not self.watch_channels or not message.by_a_person:
+                return False
+            shared = await self.resolve(message.message_id)
+            if shared is None:
+                return False
+            link = ratable_link(message.text)
+            if link is not None and (link.type.value, link.id) == (shared.item_type, shared.item_id):
+                return False  # the same item (the text around it changed, or Discord added the link's preview)
+            await self.store.forget_shared_messages([message.message_id])
+            log.info("share post %d was edited to another item: its reactions no longer count", message.message_id)
+            return True
+        finally:
+            self.edits_handled += 1
+
+    async def messages_deleted(self, message_ids: Collection[int]) -> int:
+        """Messages were deleted: drop the records of those that were share posts. Returns how many were."""
+        return await self.store.forget_shared_messages(message_ids)
 
     # ------------------------------------------------------------------ reactions
 
@@ -377,12 +413,9 @@ class SharingService:
         self._expected_removals.pop((message_id, user_id, value), None)
 
     async def known_intent(self, user_id: int, item_type: str, item_id: str) -> int | None:
-        """The user's intended rating: a pending outbox row's value, else what this process last recorded."""
-        for entry in await self.store.pending_for_user(user_id):
-            if entry.item_type == item_type and entry.item_id == item_id:
-                return entry.value
-        cached = self._intents.get((user_id, item_type, item_id))
-        return cached[0] if cached is not None else None
+        """The member's intended rating of the item: the last one they asked for, by reaction or button, as the
+        store keeps it (it survives restarts and is shared by every process)."""
+        return await self.store.get_intent(user_id, item_type, item_id)
 
     async def react(self, user_id: int, shared: SharedMessage, value: int, *, added: bool) -> ReactionResult:
         """A 👍 (``value=1``) or 👎 (``-1``) added or removed on a shared message."""
@@ -453,8 +486,8 @@ class SharingService:
     async def catch_up(
         self, read_reactions: ReactionReader, *, shard_ids: Collection[int] | None = None, shard_count: int = 1
     ) -> int:
-        """Reconcile the 👍/👎 reactions made while the bot was offline on the messages shared in the last 24 hours
-        (of this process's shards): ``read_reactions`` reads each message's reactions from Discord, as
+        """Reconcile the 👍/👎 reactions made while the bot was offline on the messages of the catch-up window (of
+        this process's shards): ``read_reactions`` reads each message's reactions from Discord (every reactor), as
         {user: {1, -1}}. Returns the number of intents queued."""
         since = self.generation()
         seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []

@@ -13,7 +13,7 @@ Conventions for every backend:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Sequence
 from types import TracebackType
 from typing import Self, TypeAlias
 
@@ -96,7 +96,8 @@ class Store(ABC):
 
     @abstractmethod
     async def unlink(self, user_id: int) -> bool:
-        """Delete the account and everything pending for the user (outbox rows, link states, notices).
+        """Delete the account and everything kept about the user (outbox rows, rating intents, link states,
+        notices).
 
         Afterwards no trace of the token remains in the database files. True if an account existed.
         """
@@ -201,6 +202,29 @@ class Store(ABC):
     async def recent_shared_messages(self, since: float, *, limit: int = 100) -> list[SharedMessage]:
         """Messages recorded at or after ``since``, newest first."""
 
+    @abstractmethod
+    async def forget_shared_messages(self, message_ids: Collection[int]) -> int:
+        """Drop the records of these messages (deleted, or edited to share something else): reactions on them
+        rate nothing any more. Returns the records deleted."""
+
+    # ------------------------------------------------------------------ rating intents
+    # The last rating a member asked for per item (1, -1, 0), kept after the outbox applied it: a reaction removed
+    # later clears the rating only if it still shows that. ``enqueue`` records it in its own transaction.
+    @abstractmethod
+    async def record_intent(
+        self, user_id: int, item_type: str, item_id: str, value: int, now: float | None = None
+    ) -> None:
+        """Remember that the member's rating of the item is ``value`` (rated now, or found so at Apple)."""
+
+    @abstractmethod
+    async def get_intent(self, user_id: int, item_type: str, item_id: str) -> int | None:
+        """The member's last rating of the item the bot applied or will apply, if it knows one."""
+
+    @abstractmethod
+    async def purge_unshared_intents(self) -> int:
+        """Delete the intents of items no recorded shared message shares (no reaction can refer to them any
+        more). Returns rows deleted."""
+
     # ------------------------------------------------------------------ notices
     @abstractmethod
     async def claim_notice(self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0) -> bool:
@@ -225,7 +249,8 @@ class Store(ABC):
 
         One row per (user, item): a new action replaces the value, bumps ``version`` and sets
         ``due_at = min(now + debounce, created_at + max_delay)``. ``hold`` is stored as given (the caller
-        knows whether the user is linked/stale). Committed before returning.
+        knows whether the user is linked/stale). The value is also the member's rating intent (``get_intent``),
+        recorded in the same transaction. Committed before returning.
         """
 
     @abstractmethod

@@ -26,7 +26,7 @@ import logging
 import re
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -86,7 +86,7 @@ _MARK_NOTIFIED = (
     "UPDATE accounts SET stale_notified = TRUE WHERE user_id = :user_id AND status = 'stale' AND stale_notified = FALSE"
 )
 #: Everything unlink deletes: the account and all that is pending for the user.
-_USER_TABLES = ("accounts", "outbox", "link_states", "notices")
+_USER_TABLES = ("accounts", "outbox", "rating_intents", "link_states", "notices")
 _ALL_TOKENS = "SELECT user_id, token_enc FROM accounts ORDER BY user_id{for_update}"
 _SET_CIPHERTEXT = "UPDATE accounts SET token_enc = :token_enc WHERE user_id = :user_id"
 
@@ -135,10 +135,23 @@ _RECENT_SHARED = (
     f"SELECT {_SHARED} FROM shared_messages WHERE created_at >= :since"  # noqa: S608 (constants)
     " ORDER BY created_at DESC, message_id DESC LIMIT :limit"
 )
+_FORGET_SHARED = "DELETE FROM shared_messages WHERE message_id = :message_id"
 _CLAIM_NOTICE = (
     "INSERT INTO notices (user_id, kind, last_sent_at) VALUES (:user_id, :kind, :at)"
     " ON CONFLICT (user_id, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at"
     " WHERE notices.last_sent_at <= :since RETURNING user_id"
+)
+
+# ---------------------------------------------------------------------- rating intents
+_RECORD_INTENT = (
+    "INSERT INTO rating_intents (user_id, item_type, item_id, value, updated_at)"
+    " VALUES (:user_id, :item_type, :item_id, :value, :now::float8)"
+    " ON CONFLICT (user_id, item_type, item_id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+)
+_INTENT = "SELECT value FROM rating_intents WHERE user_id = :user_id AND item_type = :item_type AND item_id = :item_id"
+_PURGE_UNSHARED_INTENTS = (
+    "DELETE FROM rating_intents WHERE NOT EXISTS (SELECT 1 FROM shared_messages s"
+    " WHERE s.item_type = rating_intents.item_type AND s.item_id = rating_intents.item_id)"
 )
 
 # ---------------------------------------------------------------------- outbox
@@ -536,6 +549,23 @@ class SqlStore(Store):
         rows = await self._rows(_RECENT_SHARED, {"since": float(since), "limit": int(limit)})
         return [SharedMessage.from_row(r) for r in rows]
 
+    async def forget_shared_messages(self, message_ids: Collection[int]) -> int:
+        async with self._transaction() as db:
+            return sum([await db.write(_FORGET_SHARED, {"message_id": int(m)}) for m in sorted(set(message_ids))])
+
+    # ------------------------------------------------------------------ rating intents
+    async def record_intent(
+        self, user_id: int, item_type: str, item_id: str, value: int, now: float | None = None
+    ) -> None:
+        await self._write(_RECORD_INTENT, _intent_params(user_id, item_type, item_id, value, self._now(now)))
+
+    async def get_intent(self, user_id: int, item_type: str, item_id: str) -> int | None:
+        row = await self._one(_INTENT, {"user_id": user_id, "item_type": item_type, "item_id": item_id})
+        return int(row["value"]) if row is not None else None
+
+    async def purge_unshared_intents(self) -> int:
+        return await self._write(_PURGE_UNSHARED_INTENTS, {})
+
     # ------------------------------------------------------------------ notices
     async def claim_notice(self, user_id: int, kind: str, now: float | None = None, interval: float = 86400.0) -> bool:
         at = self._now(now)
@@ -556,26 +586,22 @@ class SqlStore(Store):
         hold: HoldReason | str | None = None,
         hold_expires_at: float | None = None,
     ) -> OutboxEntry:
-        _check_item(item_type, item_id)
-        if value not in (-1, 0, 1) or isinstance(value, bool):
-            raise ValueError("a rating value is 1 (like), -1 (dislike) or 0 (clear)")
+        intent = _intent_params(user_id, item_type, item_id, value, self._now(now))
         if debounce < 0 or max_delay < 0:
             raise ValueError("debounce and max_delay must not be negative")
         held = HoldReason(hold).value if hold is not None else None
-        at = self._now(now)
+        at = float(intent["now"])
         params = {
-            "user_id": user_id,
-            "item_type": item_type,
-            "item_id": item_id,
-            "value": int(value),
-            "now": at,
+            **intent,
             "first_due": at + min(debounce, max_delay),
             "debounced": at + debounce,
             "max_delay": float(max_delay),
             "held": held,
             "hold_expires_at": None if held is None or hold_expires_at is None else float(hold_expires_at),
         }
-        [row] = await self._rows(_ENQUEUE, params)  # INSERT ... ON CONFLICT DO UPDATE always returns the row
+        async with self._transaction() as db:
+            [row] = await db.rows(_ENQUEUE, params)  # INSERT ... ON CONFLICT DO UPDATE always returns the row
+            await db.write(_RECORD_INTENT, intent)
         return OutboxEntry.from_row(row)
 
     async def claim_due(
@@ -712,6 +738,14 @@ def _insert_sql(spec: TableSpec) -> str:
 def _check_item(item_type: str, item_id: str) -> None:
     if not item_type or not item_id:
         raise ValueError("item_type and item_id must not be empty")
+
+
+def _intent_params(user_id: int, item_type: str, item_id: str, value: int, now: float) -> dict[str, Any]:
+    """A checked rating intent, as the parameters of ``_RECORD_INTENT``."""
+    _check_item(item_type, item_id)
+    if value not in (-1, 0, 1) or isinstance(value, bool):
+        raise ValueError("a rating value is 1 (like), -1 (dislike) or 0 (clear)")
+    return {"user_id": user_id, "item_type": item_type, "item_id": item_id, "value": int(value), "now": now}
 
 
 def _short_error(error: str) -> str:

@@ -126,6 +126,11 @@ TABLES: tuple[TableSpec, ...] = (
         identity="id",
     ),
     TableSpec(
+        "rating_intents",
+        _cols("user_id:int, item_type:str, item_id:str, value:int, updated_at:float"),
+        key=("user_id", "item_type", "item_id"),
+    ),
+    TableSpec(
         "notices",
         _cols("user_id:int, kind:str, last_sent_at:float"),
         key=("user_id", "kind"),

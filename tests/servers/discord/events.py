@@ -66,6 +66,14 @@ class Events(Gateway):
         msg.deleted = True
         await self._dispatch_message("MESSAGE_DELETE", msg)
 
+    async def bulk_delete_messages(self, channel_id: int, message_ids: list[int]) -> None:
+        """A moderator deletes several messages at once (a client's purge, or a ban that deletes a member's
+        recent messages): MESSAGE_DELETE_BULK with every id, one event."""
+        msgs = [self._message_in(channel_id, mid) for mid in message_ids]
+        for msg in msgs:
+            msg.deleted = True
+        await self._dispatch_bulk_delete(channel_id, [m for m in msgs if not m.ephemeral])
+
     async def add_reaction(self, channel_id: int, message_id: int, user_id: int, emoji: str | JSON) -> bool:
         """A user reacts: stored and MESSAGE_REACTION_ADD dispatched. False if they had already reacted."""
         msg = self._message_in(channel_id, message_id)
@@ -109,6 +117,18 @@ class Events(Gateway):
             intent,
             lambda s: self._message_payload(msg, strip_content=self._strip_for(msg, s.intents), gateway=True),
         )
+
+    async def _dispatch_bulk_delete(self, channel_id: int, msgs: list[Message]) -> None:
+        """MESSAGE_DELETE_BULK: ``ids``, ``channel_id`` and, in a guild, ``guild_id`` (GUILD_MESSAGES intent)."""
+        if not msgs:
+            return
+        await self._drain()
+        guild_id = self.channels[channel_id].guild_id
+        intent = Intents.GUILD_MESSAGES if guild_id is not None else Intents.DIRECT_MESSAGES
+        data: JSON = {"ids": [str(m.id) for m in msgs], "channel_id": str(channel_id)}
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        await self._dispatch_guild_event(guild_id, "MESSAGE_DELETE_BULK", intent, lambda _s: data)
 
     async def _dispatch_reaction(self, msg: Message, user_id: int, emoji: JSON, *, add: bool) -> None:
         await self._drain()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.servers.discord.model import JSON, Intents, Permissions, emoji_key
+from tests.servers.discord.model import JSON, Intents, Permissions, emoji_key, snowflake_time
 from tests.servers.discord.rest import (
     MISSING_ACCESS,
     Ctx,
@@ -301,6 +301,34 @@ class Routes(Rest):
             self._require(channel, Permissions.MANAGE_MESSAGES)
         msg.deleted = True
         await self._dispatch_message("MESSAGE_DELETE", msg)
+        return 204, None
+
+    async def _h_bulk_delete(self, ctx: Ctx) -> tuple[int, Any]:
+        """Discord's bulk delete: 2 to 100 distinct ids, Manage Messages, none older than two weeks (ids of
+        messages that do not exist count, and are skipped); guild channels only; one MESSAGE_DELETE_BULK."""
+        channel = self._rest_channel(ctx)
+        if channel.guild_id is None:
+            raise DiscordApiError(403, 50003, "Cannot execute action on a DM channel")
+        self._require(channel, Permissions.MANAGE_MESSAGES)
+        ids = ctx.json_object().get("messages")
+        errors = FormErrors()
+        if not isinstance(ids, list) or not 2 <= len(ids) <= 100:
+            errors.add(["messages"], "BASE_TYPE_BAD_LENGTH", "Must be between 2 and 100 in length.")
+            raise invalid_form(errors)
+        try:
+            wanted = [int(i) for i in ids]
+        except (TypeError, ValueError):
+            errors.add(["messages"], "NUMBER_TYPE_COERCE", "Value is not snowflake.")
+            raise invalid_form(errors) from None
+        if len(set(wanted)) != len(wanted):
+            raise DiscordApiError(400, 50016, "Provided too few or too many messages to delete.")
+        two_weeks_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=14)
+        if any(snowflake_time(i) < two_weeks_ago for i in wanted):
+            raise DiscordApiError(400, 50034, "You can only bulk delete messages that are under 14 days old.")
+        found = [m for i in wanted if (m := self.messages.get(i)) and m.channel_id == channel.id and not m.deleted]
+        for msg in found:
+            msg.deleted = True
+        await self._dispatch_bulk_delete(channel.id, [m for m in found if not m.ephemeral])
         return 204, None
 
     # reactions ----------------------------------------------------------------------------------------------

@@ -141,6 +141,7 @@ class LoopbackDiscord(OAuth2):
         r("POST", "/channels/{channel_id}/typing", self._h_typing)
         r("GET", "/channels/{channel_id}/messages", self._h_list_messages)
         r("POST", "/channels/{channel_id}/messages", self._h_create_message)
+        r("POST", "/channels/{channel_id}/messages/bulk-delete", self._h_bulk_delete)
         r("GET", "/channels/{channel_id}/messages/{message_id}", self._h_get_message)
         r("PATCH", "/channels/{channel_id}/messages/{message_id}", self._h_edit_message)
         r("DELETE", "/channels/{channel_id}/messages/{message_id}", self._h_delete_message)
