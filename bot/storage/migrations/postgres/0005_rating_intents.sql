@@ -1,5 +1,5 @@
 -- Migration 4 (PostgreSQL): the last rating each member asked for, per item. Same table and meaning as
--- ../0004_rating_intents.sql.
+-- ../0005_rating_intents.sql.
 
 CREATE TABLE rating_intents (
     user_id    BIGINT           NOT NULL,          -- Discord user id
