@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     reaction_retry_seconds: float = _between(120.0, 0, 86_400)
     unlinked_reaction_minutes: int = _between(10, 1, 1440)
     reaction_cache_size: int = _between(100_000, 1, 10_000_000)
+    # --- retention (README, "What the bot keeps")
+    shared_message_days: int = _between(90, 1, 3650)
+    notice_days: int = _between(30, 1, 3650)
+    left_guild_days: int = _between(7, 0, 365)
     # --- commands and caches
     autocomplete_budget_seconds: float = _between(2.0, 0.1, 2.9)
     catalog_cache_size: int = _between(20_000, 1, 10_000_000)
