@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.ui import texts
 from bot.ui.embeds import privacy_embed
 from bot.ui.views import forget_view
+from cogs.linking import EVERYWHERE
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
@@ -26,14 +27,14 @@ class Privacy(commands.Cog):
 
     @app_commands.command(name="privacy", description="What the bot keeps about you, and for how long")
     @app_commands.allowed_installs(guilds=True, users=True)
-    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_contexts(**EVERYWHERE)
     async def privacy(self, interaction: discord.Interaction[RatingsBot]) -> None:
         embed = privacy_embed(self.bot.svc.privacy.terms)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="export", description="Get everything the bot keeps about you, as a file")
     @app_commands.allowed_installs(guilds=True, users=True)
-    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_contexts(**EVERYWHERE)
     async def export(self, interaction: discord.Interaction[RatingsBot]) -> None:
         data = await self.bot.svc.privacy.export_file(interaction.user.id)
         file = discord.File(io.BytesIO(data), filename=EXPORT_FILENAME)
@@ -41,7 +42,7 @@ class Privacy(commands.Cog):
 
     @app_commands.command(name="forget-me", description="Delete everything the bot keeps about you (asks first)")
     @app_commands.allowed_installs(guilds=True, users=True)
-    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    @app_commands.allowed_contexts(**EVERYWHERE)
     async def forget_me(self, interaction: discord.Interaction[RatingsBot]) -> None:
         view = forget_view(interaction.user.id)
         await interaction.response.send_message(texts.FORGET_CONFIRM, view=view, ephemeral=True)
