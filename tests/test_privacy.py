@@ -232,7 +232,9 @@ async def test_a_refused_dev_guild_sync_is_logged_with_what_to_do_and_the_bot_st
         assert bot.is_ready()
         rec = await discord_server.send_command("about", discord_server.alice_id, discord_server.channel_id)
         callback = await discord_server.wait_for_callback(rec)
-        assert callback.accepted and callback.data is not None and callback.data["embeds"]
+        assert callback.accepted and callback.data is not None
+        listed = " ".join(f["value"] for f in callback.data["embeds"][0]["fields"])
+        assert all(f"`/{name}`" in listed for name in ("privacy", "export", "forget-me", "link", "about"))
     assert [r.status for r in discord_server.requests_to("PUT", guild_commands)] == [200, 403]
     [record] = [r for r in caplog.records if r.name == "bot.app" and r.levelno == logging.ERROR]
     message = record.getMessage()
