@@ -26,11 +26,12 @@ from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
 from bot.services.guard import LinkGuard
-from bot.services.housekeeping import Housekeeping
+from bot.services.housekeeping import Housekeeping, RetentionPolicy
 from bot.services.linking import LinkLimits, LinkService, install_token_redaction
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
+from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import CatchUpWindow, SharingService
 from bot.storage import Store, StoreOptions, open_store
@@ -41,7 +42,7 @@ from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing")
+INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing", "cogs.privacy")
 #: Discord allows one IDENTIFY per 5 seconds per ``max_concurrency`` bucket (discord.py's default pause)
 IDENTIFY_PAUSE = 5.0
 
@@ -61,6 +62,7 @@ class Services:
     housekeeping: Housekeeping
     #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
     presence: Presence
+    privacy: PrivacyService
 
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
@@ -79,6 +81,15 @@ def outbox_config_from(settings: Settings) -> OutboxConfig:
         lease=float(settings.outbox_lease_seconds),
         concurrency=settings.outbox_concurrency,
         unlinked_hold=settings.unlinked_reaction_minutes * 60.0,
+    )
+
+
+def retention_from(settings: Settings) -> RetentionPolicy:
+    """How long data without a fixed end is kept (``SHARED_MESSAGE_DAYS``, ``NOTICE_DAYS``, ``LEFT_GUILD_DAYS``)."""
+    return RetentionPolicy(
+        shared_message_days=settings.shared_message_days,
+        notice_days=settings.notice_days,
+        left_guild_days=settings.left_guild_days,
     )
 
 
@@ -189,13 +200,17 @@ async def start_services(
         )
         await web.start()
         await outbox.start()
-        housekeeping = Housekeeping(store)
+        retention = retention_from(settings)
+        privacy = PrivacyService(store, linking, retention, unlinked_hold=outbox_config.unlinked_hold)
+        housekeeping = Housekeeping(store, retention)
         await housekeeping.start()
         await presence.start()
     except BaseException:
         await store.close()
         raise
-    return Services(developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence)
+    return Services(
+        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy
+    )
 
 
 def discord_signin_from(
@@ -346,7 +361,24 @@ class RatingsBot(commands.AutoShardedBot):
             await self.load_extension(extension)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         if self.mode == "run" and self.settings.dev_guild_id is not None:
-            await self.sync_commands(self.settings.dev_guild_id)
+            await self._sync_dev_guild(self.settings.dev_guild_id)
+
+    async def _sync_dev_guild(self, guild_id: int) -> None:
+        """``DEV_GUILD_ID``'s sync at start: a failure is logged with what to do, and the bot starts anyway (the
+        commands Discord already has keep working)."""
+        try:
+            await self.sync_commands(guild_id)
+        except discord.HTTPException as exc:
+            log.error(
+                "could not sync the commands to DEV_GUILD_ID %d (HTTP %d, Discord code %d): the bot starts with the "
+                "commands Discord already has. Check that the bot is in that server and was invited with the "
+                "applications.commands scope (Discord allows 200 command creations a day per server), then run "
+                "`python -m bot sync --guild %d`, or empty DEV_GUILD_ID",
+                guild_id,
+                exc.status,
+                exc.code,
+                guild_id,
+            )
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         if not initial:

@@ -139,6 +139,10 @@ class Settings(BaseSettings):
     reaction_cache_size: int = _between(100_000, 1, 10_000_000)
     catch_up_hours: float = _between(24.0, 0, 24 * 14)
     catch_up_messages: int = _between(500, 0, 100_000)
+    # --- retention (README, "What the bot keeps")
+    shared_message_days: int = _between(90, 1, 3650)
+    notice_days: int = _between(30, 1, 3650)
+    left_guild_days: int = _between(7, 0, 365)
     # --- commands and caches
     autocomplete_budget_seconds: float = _between(2.0, 0.1, 2.9)
     catalog_cache_size: int = _between(20_000, 1, 10_000_000)

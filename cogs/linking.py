@@ -48,8 +48,8 @@ class Linking(commands.Cog):
             return
         try:
             await interaction.user.send(embed=link_embed(url, in_dm=True, minutes=linking.minutes))
-        except discord.Forbidden:
-            # 50007: DMs closed; the link goes in this ephemeral answer instead
+        except discord.HTTPException:
+            # DMs closed (403 50007), or any other failure to DM: the link goes in this ephemeral answer instead
             await interaction.edit_original_response(embed=link_embed(url, in_dm=False, minutes=linking.minutes))
             return
         await interaction.edit_original_response(content=texts.link_sent_by_dm(linking.minutes))

@@ -21,6 +21,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from tests.fixtures.e2e import eventually
 from tests.fixtures.storage import FakeClock
 from tests.servers.discord import (
     CallbackType,
@@ -1062,3 +1063,81 @@ async def test_edits_and_deletions_dispatch_raw_events_and_bulk_delete_rules(
         assert not any(server.messages[m].deleted for m in fresh), "a refused bulk delete deletes nothing"
     assert no_manage.value.code == 50013
     assert bulk.empty() and edits.empty()
+
+
+# ------------------------------------------------------------ leaving a guild, attachments on callbacks
+async def test_removing_the_bot_sends_guild_delete_without_unavailable_and_rejoining_guild_create(
+    discordpy_at_server: LoopbackDiscord,
+) -> None:
+    server = discordpy_at_server
+    bot = make_bot()
+    removed: list[int] = []
+    joined: list[int] = []
+    unavailable: list[int] = []
+
+    async def on_guild_remove(guild: discord.Guild) -> None:
+        removed.append(guild.id)
+
+    async def on_guild_join(guild: discord.Guild) -> None:
+        joined.append(guild.id)
+
+    async def on_guild_unavailable(guild: discord.Guild) -> None:
+        unavailable.append(guild.id)
+
+    for listener in (on_guild_remove, on_guild_join, on_guild_unavailable):
+        bot.add_listener(listener)
+    other = server.add_guild("Other Guild")
+    async with running_client(bot, server.bot_token):
+        await server.wait_for_dispatch(
+            "GUILD_CREATE", predicate=lambda d: d["id"] == str(other.id), timeout=HANG_GUARD
+        )
+        # an admin removes the bot: the bot is no longer a member, and Discord says so (no "unavailable")
+        server.remove_bot_from_guild(server.guild_id)
+        data = await server.wait_for_dispatch("GUILD_DELETE", timeout=HANG_GUARD)
+        assert data == {"id": str(server.guild_id)}
+        await eventually(lambda: removed == [server.guild_id], HANG_GUARD, "on_guild_remove")
+        assert bot.get_guild(server.guild_id) is None and unavailable == []
+        # the bot leaves the other guild itself (DELETE /users/@me/guilds/{id}): the same event
+        await other_guild(bot, other.id).leave()
+        await eventually(lambda: removed == [server.guild_id, other.id], HANG_GUARD, "on_guild_remove (left)")
+        assert server.bot_user_id not in server.guilds[other.id].members
+        # invited again: GUILD_CREATE, which discord.py reports as a join
+        server.add_bot_to_guild(server.guild_id)
+        await eventually(lambda: joined == [server.guild_id], HANG_GUARD, "on_guild_join")
+        assert bot.get_guild(server.guild_id) is not None
+    with pytest.raises(ValueError, match="not in this guild"):
+        server.remove_bot_from_guild(other.id)
+
+
+def other_guild(bot: commands.Bot, guild_id: int) -> discord.Guild:
+    guild = bot.get_guild(guild_id)
+    assert guild is not None
+    return guild
+
+
+async def test_an_interaction_callback_carries_an_attachment_served_at_its_url(
+    discordpy_at_server: LoopbackDiscord, http: aiohttp.ClientSession
+) -> None:
+    server = discordpy_at_server
+    ghost_command(server)
+    async with running_client(make_bot(), server.bot_token):
+        rec = await server.send_command("ghost", server.alice_id, server.channel_id)
+    # multipart/form-data: payload_json (the callback, with attachments referring to files[n]) and the file
+    form = aiohttp.FormData()
+    payload = {"type": 4, "data": {"flags": 64, "attachments": [{"id": 0, "filename": "data.json"}]}}
+    form.add_field("payload_json", json.dumps(payload), content_type="application/json")
+    form.add_field("files[0]", b'{"a": 1}', filename="data.json", content_type="application/json")
+    url = f"{server.api_base}/interactions/{rec.id}/{rec.token}/callback?with_response=true"
+    async with http.post(url, data=form) as resp:
+        assert resp.status == 200
+        message = (await resp.json())["resource"]["message"]
+    [attachment] = message["attachments"]
+    assert attachment["filename"] == "data.json" and attachment["size"] == 8 and message["flags"] & 64
+    assert server.attachment_bytes(attachment) == b'{"a": 1}'
+    async with http.get(attachment["url"]) as resp:
+        assert resp.status == 200 and await resp.read() == b'{"a": 1}'
+    # the request record lists the file, not its bytes
+    [recorded] = server.requests_to("POST", r"/callback$")
+    assert recorded.files == [
+        {"field": "files[0]", "filename": "data.json", "content_type": "application/json", "size": 8}
+    ]

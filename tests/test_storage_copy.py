@@ -87,6 +87,7 @@ async def fill(store: Store, clock: FakeClock) -> dict[str, OutboxEntry]:
 
     assert await store.claim_notice(STALE, "stale-link", t0)
     assert await store.claim_notice(UNLINKED, "link-first", t0)
+    assert await store.record_guild_departure(300, t0 + 13)
 
     rows: dict[str, OutboxEntry] = {}
     # Due, changed twice (version 3), failed once (attempts, last_error).
@@ -211,8 +212,9 @@ async def test_sqlite_to_postgres_copies_everything(
         "outbox": 6,
         "rating_intents": 7,
         "notices": 2,
+        "guild_departures": 1,
     }
-    assert report.total == 31 and report.tokens == 4 and report.undecryptable_tokens == 0
+    assert report.total == 32 and report.tokens == 4 and report.undecryptable_tokens == 0
     assert report.source == str(tmp_path / "bot.db") and report.target.startswith("postgresql://127.0.0.1:")
     assert list(report.rows) == [spec.name for spec in TABLES]
     assert await dump(target) == await dump(source)
@@ -241,7 +243,7 @@ async def test_postgres_to_sqlite_round_trip_is_identical(
     await copy_database(original, middle)
     back = await _open(opened, f"sqlite:///{tmp_path / 'back' / 'bot.db'}", cipher, fake_clock)
     report = await copy_database(middle, back, batch=3)
-    assert report.total == 31 and report.undecryptable_tokens == 0
+    assert report.total == 32 and report.undecryptable_tokens == 0
 
     assert await dump(back) == await dump(original)
     await check_reads_back(original, back, fake_clock)
@@ -339,7 +341,7 @@ async def test_a_failure_during_the_import_rolls_everything_back(
     await target.complete(first)
     await target.unlink(1)  # the rating intent an applied rating leaves: the target is empty again
     report = await copy_database(source, target)  # and a later copy still works
-    assert report.total == 31
+    assert report.total == 32
 
 
 async def test_refuses_the_same_database(
@@ -415,14 +417,15 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
     result = await asyncio.to_thread(run_bot, "copy-db", "--from", f"sqlite:///{path}", env=env)
     assert result.returncode == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
-    for table, count in (
+    expected = (
         ("accounts", 4),
         ("link_states", 4),
         ("outbox", 6),
         ("rating_intents", 7),
         ("notices", 2),
-        ("total", 31),
-    ):
+        ("guild_departures", 1),
+    )
+    for table, count in (*expected, ("total", 32)):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout

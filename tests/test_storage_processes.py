@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from bot.services.housekeeping import Housekeeping
+from bot.services.housekeeping import Housekeeping, Purged
 from bot.services.presence import STALE_AFTER_SECONDS, Presence, holdouts, this_process
 from bot.storage import ProcessRecord, Store, TokenCipher
 from tests.fixtures.storage import FakeClock
@@ -41,7 +41,7 @@ async def test_stale_rows_are_purged(store: Store, fake_clock: FakeClock) -> Non
     await store.announce_process(alive)
     await store.announce_process(dead)
     fake_clock.now = T0 + 2 * STALE_AFTER_SECONDS
-    assert await Housekeeping(store, clock=fake_clock).run_once() == (0, 0, 1, 0)
+    assert await Housekeeping(store, clock=fake_clock).run_once() == Purged(processes=1)
     assert await store.live_processes(0) == [alive]
 
 

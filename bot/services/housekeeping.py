@@ -1,8 +1,20 @@
-"""Housekeeping: periodically deletes what can no longer be used (expired link states, expired holds, the rows
-of processes that stopped without removing their own, the rating intents of items no shared post shares).
+"""Housekeeping: the one background job that applies the retention rules (README, "What the bot keeps").
 
-Every deletion is idempotent, so every process may run them (several processes on one PostgreSQL simply
-delete the same rows; the second finds none). Nothing a member can still use is touched.
+Every run deletes what the rules no longer allow:
+
+* link states past their expiry (a ``/link`` address works ``LINK_MINUTES``, once);
+* ratings held for someone who did not link within ``UNLINKED_REACTION_MINUTES`` (each owner is noted to be told
+  at their next ``/account``);
+* shared posts recorded more than ``SHARED_MESSAGE_DAYS`` ago (reactions on them no longer rate);
+* notices older than ``NOTICE_DAYS``;
+* everything about a server ``LEFT_GUILD_DAYS`` after the bot was removed from it (the departure is recorded on
+  Discord's ``GUILD_DELETE``, and cancelled when the bot is back);
+* the rows of processes that stopped without removing their own;
+* the last rating asked for (``rating_intents``) of items no recorded shared post shares any more (after the
+  shared posts above are gone).
+
+Applied ratings are not kept: the outbox deletes a row once Apple has it. Every deletion is idempotent, so every
+process may run them (several processes on one PostgreSQL simply delete the same rows; the second finds none).
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 from bot.aio import repeat
 from bot.services.presence import STALE_AFTER_SECONDS
@@ -18,35 +31,84 @@ from bot.storage import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long data without a fixed end is kept (``SHARED_MESSAGE_DAYS``, ``NOTICE_DAYS``, ``LEFT_GUILD_DAYS``)."""
+
+    shared_message_days: float = 90
+    notice_days: float = 30
+    left_guild_days: float = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What one housekeeping run deleted (rows, or servers for ``guilds``)."""
+
+    link_states: int = 0
+    held_ratings: int = 0
+    shared_messages: int = 0
+    notices: int = 0
+    guilds: int = 0
+    processes: int = 0
+    rating_intents: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(asdict(self).values())
+
 
 class Housekeeping:
-    """Runs :meth:`run_once` every ``interval`` seconds (the first time right away) until stopped."""
+    """Runs :meth:`run_once` every ``interval`` seconds (the first time right away) until stopped; records the
+    servers the bot leaves and rejoins."""
 
-    def __init__(self, store: Store, *, interval: float = 3600.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: RetentionPolicy | None = None,
+        *,
+        interval: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
+        self.policy = policy or RetentionPolicy()
         self.interval = interval
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    async def run_once(self) -> tuple[int, int, int, int]:
-        """Delete expired link states, expired holds, stale process rows and unshared items' rating intents now;
-        returns how many of each."""
+    async def run_once(self) -> Purged:
+        """Delete now what the retention rules no longer allow; returns how much of each."""
         now = self._clock()
-        states = await self.store.purge_expired_link_states(now)
-        holds = await self.store.purge_expired_holds(now)
-        processes = await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS)
-        intents = await self.store.purge_unshared_intents()
-        if states or holds or processes or intents:
+        policy = self.policy
+        purged = Purged(
+            link_states=await self.store.purge_expired_link_states(now),
+            held_ratings=await self.store.purge_expired_holds(now),
+            shared_messages=await self.store.purge_shared_messages(now - policy.shared_message_days * DAY),
+            notices=await self.store.purge_notices(now - policy.notice_days * DAY),
+            guilds=len(await self.store.purge_departed_guilds(now - policy.left_guild_days * DAY)),
+            processes=await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS),
+            rating_intents=await self.store.purge_unshared_intents(),
+        )
+        if purged.total:
+            log.info("housekeeping deleted %s", ", ".join(f"{n} {what}" for what, n in asdict(purged).items() if n))
+        return purged
+
+    async def guild_left(self, guild_id: int) -> None:
+        """Discord says the bot was removed from the server: its data goes ``LEFT_GUILD_DAYS`` from now."""
+        if await self.store.record_guild_departure(guild_id, self._clock()):
             log.info(
-                "housekeeping: deleted %d expired link states, %d expired held ratings, %d stale process rows"
-                " and %d rating intents of items no longer shared",
-                states,
-                holds,
-                processes,
-                intents,
+                "left guild %d: its data is deleted in %g days unless the bot is back",
+                guild_id,
+                self.policy.left_guild_days,
             )
-        return states, holds, processes, intents
+
+    async def guild_present(self, guild_id: int) -> None:
+        """The bot is in the server (joined again, or seen at start): keep its data."""
+        if await self.store.cancel_guild_departure(guild_id):
+            log.info("back in guild %d: its data is kept", guild_id)
 
     async def start(self) -> None:
         if self._task is None:

@@ -47,7 +47,7 @@ from bot.errors import (
 from bot.ratelimit import RateWindow, first_wait
 from bot.services import notices
 from bot.services.guard import LinkGuard
-from bot.storage import Account, LinkState, LinkStateResult, OutboxEntry, Store
+from bot.storage import EXPIRED_HOLDS_NOTICE, Account, LinkState, LinkStateResult, OutboxEntry, Store
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,8 @@ class AccountStatus:
     waiting: int
     #: why they wait: a hold reason ("stale", "unlinked"), "retrying" or "queued"
     reasons: frozenset[str]
+    #: reactions they made before linking waited in vain and were dropped since their last ``/account``
+    expired: bool = False
 
 
 def _waiting_reason(entry: OutboxEntry) -> str:
@@ -396,7 +398,11 @@ class LinkService:
         return Unlinked(removed, dropped)
 
     async def status(self, user_id: int) -> AccountStatus:
-        """The member's link and their ratings waiting to be applied."""
+        """The member's link, their ratings waiting to be applied, and whether ratings they made before linking
+        expired since they last asked (they are told once: the note is taken)."""
+        # held ratings past their wait are dropped (and noted) now, not at the next housekeeping run
+        await self.store.purge_expired_holds(self.clock(), user_id=user_id)
+        expired = await self.store.take_notice(user_id, EXPIRED_HOLDS_NOTICE)
         account = await self.store.get_account(user_id)
         waiting = await self.store.pending_for_user(user_id)
-        return AccountStatus(account, len(waiting), frozenset(_waiting_reason(e) for e in waiting))
+        return AccountStatus(account, len(waiting), frozenset(_waiting_reason(e) for e in waiting), expired)

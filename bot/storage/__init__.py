@@ -20,6 +20,7 @@ from bot.storage.errors import (
 )
 from bot.storage.factory import DatabaseURL, open_store, parse_database_url
 from bot.storage.models import (
+    EXPIRED_HOLDS_NOTICE,
     Account,
     AccountStatus,
     HoldReason,
@@ -36,6 +37,7 @@ from bot.storage.sqlite import SqliteStore
 from bot.storage.transfer import CopyRefused, CopyReport, CopyVerificationFailed, copy_database
 
 __all__ = [
+    "EXPIRED_HOLDS_NOTICE",
     "Account",
     "AccountStatus",
     "Clock",

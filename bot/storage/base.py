@@ -283,8 +283,10 @@ class Store(ABC):
         """Hold all of the user's rows (they are not claimed until released). Returns rows held."""
 
     @abstractmethod
-    async def purge_expired_holds(self, now: float | None = None) -> int:
-        """Delete held rows whose ``hold_expires_at`` has passed. Returns rows deleted."""
+    async def purge_expired_holds(self, now: float | None = None, *, user_id: int | None = None) -> int:
+        """Delete held rows (of ``user_id``, or everyone's) whose ``hold_expires_at`` has passed, and note for each
+        owner (a notice of kind :data:`~bot.storage.models.EXPIRED_HOLDS_NOTICE`) that their next ``/account``
+        tells them. Returns rows deleted. ``link_account`` does the same for the member who links."""
 
     @abstractmethod
     async def pending_for_user(self, user_id: int) -> list[OutboxEntry]:
@@ -296,6 +298,37 @@ class Store(ABC):
     @abstractmethod
     async def next_due_at(self) -> float | None:
         """When the next unheld row becomes claimable (its due time, or its lease expiry), or None."""
+
+    # ------------------------------------------------------------------ retention and members' data
+    @abstractmethod
+    async def purge_shared_messages(self, before: float) -> int:
+        """Forget the shared posts recorded before ``before`` (their reactions no longer rate). Returns rows."""
+
+    @abstractmethod
+    async def purge_notices(self, before: float) -> int:
+        """Delete notices last sent (or noted) before ``before``. Returns rows deleted."""
+
+    @abstractmethod
+    async def take_notice(self, user_id: int, kind: str) -> bool:
+        """Delete the member's notice of ``kind``; True if there was one (it is now told)."""
+
+    @abstractmethod
+    async def record_guild_departure(self, guild_id: int, now: float | None = None) -> bool:
+        """The bot was removed from the server: remember when (the first time counts). True if newly recorded."""
+
+    @abstractmethod
+    async def cancel_guild_departure(self, guild_id: int) -> bool:
+        """The bot is in the server (again): its data is kept. True if a departure was recorded."""
+
+    @abstractmethod
+    async def purge_departed_guilds(self, left_before: float) -> list[int]:
+        """Delete everything about the servers the bot left before ``left_before`` (sharing channels, shared
+        posts, the departure itself), in one transaction. Returns those servers' ids."""
+
+    @abstractmethod
+    async def user_rows(self, user_id: int) -> dict[str, list[RawRow]]:
+        """Every row about the member, per table that holds members' data (``transfer.USER_TABLES``), normalized
+        as ``export_rows`` does (token ciphertexts included: the caller decides what to show)."""
 
     # ------------------------------------------------------------------ running processes
     # Each bot process announces itself (and the fingerprints of its keys) and renews that while it runs, so

@@ -26,6 +26,11 @@ class LinkStateResult(StrEnum):
     WRONG_USER = "wrong_user"
 
 
+#: The notice kind that says "reactions you made before linking waited in vain": written when such held ratings
+#: expire (``Store.purge_expired_holds``, or a link after the wait), taken by the member's next ``/account``.
+EXPIRED_HOLDS_NOTICE = "held-ratings-expired"
+
+
 class HoldReason(StrEnum):
     UNLINKED = "unlinked"  # reacted before linking: kept for a while (hold_expires_at), applied on link
     STALE = "stale"  # the token was rejected: kept until the user links again

@@ -38,6 +38,7 @@ from bot.storage.crypto import TokenCipher
 from bot.storage.dialect import CAST_TYPES, Session
 from bot.storage.errors import StorageError, TokenDecryptError
 from bot.storage.models import (
+    EXPIRED_HOLDS_NOTICE,
     Account,
     AccountStatus,
     HoldReason,
@@ -50,7 +51,7 @@ from bot.storage.models import (
 )
 from bot.storage.options import StoreOptions
 from bot.storage.schema import Migration, apply_migrations, current_version
-from bot.storage.transfer import TABLES, TableSpec, TargetNotEmpty, keyset_pages, table_spec
+from bot.storage.transfer import TABLES, USER_TABLES, TableSpec, TargetNotEmpty, keyset_pages, table_spec
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,6 @@ _HOLD_STALE = "UPDATE outbox SET held = 'stale', hold_expires_at = NULL WHERE us
 _MARK_NOTIFIED = (
     "UPDATE accounts SET stale_notified = TRUE WHERE user_id = :user_id AND status = 'stale' AND stale_notified = FALSE"
 )
-#: Everything unlink deletes: the account and all that is pending for the user.
-_USER_TABLES = ("accounts", "outbox", "rating_intents", "link_states", "notices")
 _ALL_TOKENS = "SELECT user_id, token_enc FROM accounts ORDER BY user_id{for_update}"
 _SET_CIPHERTEXT = "UPDATE accounts SET token_enc = :token_enc WHERE user_id = :user_id"
 
@@ -184,21 +183,34 @@ _RETRY_LATER = (
     " claimed_by = NULL, lease_until = NULL WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
 )
 _HOLD = "UPDATE outbox SET held = :held, hold_expires_at = :expires_at::float8 WHERE user_id = :user_id"
-_DROP_EXPIRED_HOLDS = (
-    "DELETE FROM outbox WHERE user_id = :user_id AND held IS NOT NULL"
-    " AND hold_expires_at IS NOT NULL AND hold_expires_at <= :at"
+# Held rows whose wait is over (of one user, or of everyone when :user_id is NULL); each owner is then told at
+# their next /account (_NOTE_EXPIRED: a notice row of kind EXPIRED_HOLDS_NOTICE).
+_EXPIRE_HOLDS = (
+    "DELETE FROM outbox WHERE held IS NOT NULL AND hold_expires_at IS NOT NULL AND hold_expires_at <= :at::float8"
+    " AND (:user_id::bigint IS NULL OR user_id = :user_id::bigint) RETURNING user_id"
+)
+_NOTE_EXPIRED = (
+    "INSERT INTO notices (user_id, kind, last_sent_at) VALUES (:user_id, :kind, :at)"
+    " ON CONFLICT (user_id, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at"
 )
 _RELEASE = (
     "UPDATE outbox SET held = NULL, hold_expires_at = NULL, attempts = 0, due_at = {least}(due_at, :at::float8)"
     " WHERE user_id = :user_id AND held IS NOT NULL"
 )
-_PURGE_HOLDS = "DELETE FROM outbox WHERE held IS NOT NULL AND hold_expires_at IS NOT NULL AND hold_expires_at <= :at"
 _PENDING = f"SELECT {_ENTRY} FROM outbox WHERE user_id = :user_id ORDER BY created_at, id"  # noqa: S608 (constants)
 _NEXT_DUE = (
     "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at THEN lease_until ELSE due_at END)"
     " FROM outbox WHERE held IS NULL"
 )
 _ACTIVE_CLAIMS = "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > :now::float8"
+
+# ---------------------------------------------------------------------- retention
+_RECORD_DEPARTURE = (
+    "INSERT INTO guild_departures (guild_id, left_at) VALUES (:guild_id, :at) ON CONFLICT (guild_id) DO NOTHING"
+)
+_DEPARTED = "SELECT guild_id FROM guild_departures WHERE left_at <= :before ORDER BY guild_id"
+#: what is deleted about a server some days after the bot left it, the departure row last
+_GUILD_TABLES = ("guild_share_channels", "shared_messages", "guild_departures")
 
 # ---------------------------------------------------------------------- running processes
 _ANNOUNCE = (
@@ -349,7 +361,7 @@ class SqlStore(Store):
             params = {"user_id": user_id, "token_enc": encrypted, "storefront": storefront, "at": at}
             await db.write(_LINK, params)
             # Linking is what makes waiting ratings go out: drop the expired holds, make the others due now.
-            await db.write(_DROP_EXPIRED_HOLDS, {"user_id": user_id, "at": at})
+            await self._expire_holds(db, at, user_id)
             released = await db.write(_RELEASE, {"user_id": user_id, "at": at})
         if released:
             log.debug("Linking user %d released %d waiting ratings", user_id, released)
@@ -393,7 +405,7 @@ class SqlStore(Store):
             self._forget_token(user_id)
             counts = [
                 await db.write(f"DELETE FROM {table} WHERE user_id = :user_id", {"user_id": user_id})  # noqa: S608
-                for table in _USER_TABLES
+                for table in (spec.name for spec in USER_TABLES)
             ]
         if counts[0]:
             log.info("Unlinked user %d and deleted their data", user_id)
@@ -640,8 +652,20 @@ class SqlStore(Store):
         expires_at = None if hold_expires_at is None else float(hold_expires_at)
         return await self._write(_HOLD, {"held": held, "expires_at": expires_at, "user_id": user_id})
 
-    async def purge_expired_holds(self, now: float | None = None) -> int:
-        return await self._write(_PURGE_HOLDS, {"at": self._now(now)})
+    async def purge_expired_holds(self, now: float | None = None, *, user_id: int | None = None) -> int:
+        async with self._transaction() as db:
+            return await self._expire_holds(db, self._now(now), user_id)
+
+    async def _expire_holds(self, db: Session, at: float, user_id: int | None = None) -> int:
+        """Delete the held rows whose wait is over (of ``user_id``, or everyone's) and note, for each owner, that
+        their next ``/account`` says so. Runs in the caller's transaction; returns rows deleted."""
+        rows = await db.rows(_EXPIRE_HOLDS, {"at": at, "user_id": user_id})
+        owners = sorted({int(row["user_id"]) for row in rows})
+        if owners:
+            await db.write_many(
+                _NOTE_EXPIRED, [{"user_id": owner, "kind": EXPIRED_HOLDS_NOTICE, "at": at} for owner in owners]
+            )
+        return len(rows)
 
     async def pending_for_user(self, user_id: int) -> list[OutboxEntry]:
         return [OutboxEntry.from_row(r) for r in await self._rows(_PENDING, {"user_id": user_id})]
@@ -675,6 +699,43 @@ class SqlStore(Store):
 
     async def purge_stale_processes(self, before: float) -> int:
         return await self._write("DELETE FROM processes WHERE seen_at < :before", {"before": float(before)})
+
+    # ------------------------------------------------------------------ retention and members' data
+    async def purge_shared_messages(self, before: float) -> int:
+        return await self._write("DELETE FROM shared_messages WHERE created_at < :before", {"before": float(before)})
+
+    async def purge_notices(self, before: float) -> int:
+        return await self._write("DELETE FROM notices WHERE last_sent_at < :before", {"before": float(before)})
+
+    async def take_notice(self, user_id: int, kind: str) -> bool:
+        params = {"user_id": user_id, "kind": kind}
+        return await self._write("DELETE FROM notices WHERE user_id = :user_id AND kind = :kind", params) > 0
+
+    async def record_guild_departure(self, guild_id: int, now: float | None = None) -> bool:
+        return await self._write(_RECORD_DEPARTURE, {"guild_id": guild_id, "at": self._now(now)}) == 1
+
+    async def cancel_guild_departure(self, guild_id: int) -> bool:
+        return await self._write("DELETE FROM guild_departures WHERE guild_id = :guild_id", {"guild_id": guild_id}) == 1
+
+    async def purge_departed_guilds(self, left_before: float) -> list[int]:
+        async with self._transaction() as db:
+            guilds = [int(row["guild_id"]) for row in await db.rows(_DEPARTED, {"before": float(left_before)})]
+            for table in _GUILD_TABLES if guilds else ():
+                sql = f"DELETE FROM {table} WHERE guild_id = :guild_id"  # noqa: S608 (constant names)
+                await db.write_many(sql, [{"guild_id": guild} for guild in guilds])
+            for guild in guilds:
+                self._share_channels.pop(guild, None)
+        return guilds
+
+    async def user_rows(self, user_id: int) -> dict[str, list[RawRow]]:
+        found: dict[str, list[RawRow]] = {}
+        async with self._session() as db:
+            for spec in USER_TABLES:
+                select = f"SELECT {', '.join(spec.column_names)} FROM {spec.name}"  # noqa: S608 (from TABLES)
+                where = f" WHERE {spec.user_column} = :user_id ORDER BY {', '.join(spec.key)}"
+                rows = await db.rows(select + where, {"user_id": user_id})
+                found[spec.name] = [spec.normalize({name: row[name] for name in spec.column_names}) for row in rows]
+        return found
 
     # ------------------------------------------------------------------ raw rows (copy-db)
     async def count_rows(self, table: str) -> int:

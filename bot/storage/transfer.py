@@ -38,6 +38,8 @@ class TableSpec:
     ``insertion_ordered`` tables are exported in the order their rows were inserted (SQLite ``rowid``,
     PostgreSQL ``seq``) and inserted in that order, so ties on ``created_at`` keep their order.
     ``identity`` names a column whose values are kept and whose id generator must be advanced past them.
+    ``user_column`` names the column holding the Discord user a row is about: such rows are a member's data
+    (``/export`` shows them, ``/unlink`` and ``/forget-me`` delete them).
     """
 
     name: str
@@ -45,6 +47,7 @@ class TableSpec:
     key: tuple[str, ...]
     insertion_ordered: bool = False
     identity: str | None = None
+    user_column: str | None = None
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -95,6 +98,7 @@ TABLES: tuple[TableSpec, ...] = (
             " stale_notified:bool"
         ),
         key=("user_id",),
+        user_column="user_id",
     ),
     TableSpec(
         "link_states",
@@ -104,6 +108,7 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         key=("state_hash",),
         insertion_ordered=True,
+        user_column="user_id",
     ),
     TableSpec(
         "guild_share_channels",
@@ -124,18 +129,29 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         key=("id",),
         identity="id",
+        user_column="user_id",
     ),
     TableSpec(
         "rating_intents",
         _cols("user_id:int, item_type:str, item_id:str, value:int, updated_at:float"),
         key=("user_id", "item_type", "item_id"),
+        user_column="user_id",
     ),
     TableSpec(
         "notices",
         _cols("user_id:int, kind:str, last_sent_at:float"),
         key=("user_id", "kind"),
+        user_column="user_id",
+    ),
+    TableSpec(
+        "guild_departures",
+        _cols("guild_id:int, left_at:float"),
+        key=("guild_id",),
     ),
 )
+
+#: The tables that hold rows about one Discord user (see ``TableSpec.user_column``).
+USER_TABLES: tuple[TableSpec, ...] = tuple(spec for spec in TABLES if spec.user_column is not None)
 
 TABLES_BY_NAME: dict[str, TableSpec] = {spec.name: spec for spec in TABLES}
 

@@ -10,8 +10,9 @@ from discord import app_commands
 
 from bot.applemusic import CatalogItem, ResourceType
 from bot.services.linking import AccountStatus
+from bot.services.privacy import RetentionTerms
 from bot.services.ratings import RatedItem
-from bot.ui.texts import waiting_reasons
+from bot.ui.texts import RATINGS_EXPIRED, waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
 
@@ -161,6 +162,8 @@ def account_embed(status: AccountStatus) -> discord.Embed:
     if pending:
         why = f" ({pending_reason})" if pending_reason else ""
         embed.add_field(name="Ratings waiting", value=f"{pending}{why}", inline=False)
+    if status.expired:
+        embed.add_field(name="Not applied", value=RATINGS_EXPIRED, inline=False)
     embed.set_footer(text="/unlink removes your token from the bot at once.")
     return embed
 
@@ -194,3 +197,51 @@ def linked_embed(storefront: str) -> discord.Embed:
         ),
         colour=discord.Colour.green(),
     )
+
+
+def privacy_embed(terms: RetentionTerms) -> discord.Embed:
+    """``/privacy``: what the bot keeps about a member, why, and for how long, in plain words."""
+    days = _plural
+    embed = discord.Embed(title="What this bot keeps about you", colour=APPLE_RED)
+    embed.description = (
+        "Only what it needs to put your 👍/👎 in your own Apple Music account. `/export` sends you all of it as a "
+        "file; `/forget-me` deletes all of it at once."
+    )
+    rows = [
+        (
+            "Your Apple Music link",
+            "Your Apple Music access (encrypted), your Apple Music country, when you linked and when it was last "
+            "used. Kept until you `/unlink` or `/forget-me`.",
+        ),
+        (
+            "Link requests",
+            f"Each `/link` makes a one-time address that works for {days(terms.link_minutes, 'minute')}; it is "
+            "deleted soon after.",
+        ),
+        (
+            "Ratings on their way",
+            "A 👍/👎 waits here only until Apple Music has it, then it is deleted: the bot keeps no history of your "
+            f"ratings. If you are not linked, it waits {days(terms.unlinked_minutes, 'minute')} for you to link "
+            "(your next `/account` tells you if it was dropped); if Apple stopped accepting your link, it waits "
+            "until you link again.",
+        ),
+        (
+            "Messages it sent you",
+            "Which reminders it sent you and when (so it sends at most one a day), and a note for your next "
+            f"`/account`; kept {days(terms.notice_days, 'day')}.",
+        ),
+        (
+            "Shared posts",
+            "Which Apple Music item a shared post links to (not who shared it), so reactions on it can be rated; "
+            f"kept {days(terms.shared_message_days, 'day')}. A server's sharing channels and posts are deleted "
+            f"{days(terms.left_guild_days, 'day')} after the bot is removed from it.",
+        ),
+    ]
+    for name, value in rows:
+        embed.add_field(name=name, value=value, inline=False)
+    embed.set_footer(text="Nothing else: no messages, no listening history, no names.")
+    return embed
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"

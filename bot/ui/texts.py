@@ -9,6 +9,12 @@ DM_HELP = (
     "Apple Music user token in this DM. `/about` lists what I can do."
 )
 
+#: ``/account`` after reactions made before linking waited in vain (told once)
+RATINGS_EXPIRED = (
+    "Some 👍/👎 you gave before linking were not applied: you did not link your Apple Music account in time. "
+    "React again now that you are linked (or after `/link`)."
+)
+
 #: the footer of a rating card after a command or a button changed the rating
 RATED_NOTE = {1: "Liked in your Apple Music.", -1: "Disliked in your Apple Music.", 0: "Rating removed."}
 
@@ -74,3 +80,20 @@ def channel_list(channel_ids: list[int]) -> str:
     if not channel_ids:
         return "No sharing channels yet."
     return "Sharing channels: " + ", ".join(f"<#{c}>" for c in channel_ids)
+
+
+FORGET_CONFIRM = (
+    "⚠️ This deletes everything the bot keeps about you, at once: your Apple Music link, your ratings still on "
+    "their way to Apple Music, your link requests and the reminders it sent you. Ratings already in your Apple Music "
+    "stay there. `/export` first if you want a copy. Delete everything?"
+)
+FORGET_CANCELLED = "Nothing was deleted."
+NOT_YOUR_BUTTON = "This button belongs to the member who ran the command; run it yourself if you want it."
+EXPORT_READY = "📦 Everything the bot keeps about you, as a JSON file (your Apple Music access is never included)."
+
+
+def forgotten(removed: bool, dropped: int) -> str:
+    """The answer once ``/forget-me`` is confirmed."""
+    link = "your Apple Music link, " if removed else ""
+    ratings = f"{dropped} rating{'' if dropped == 1 else 's'} waiting to be sent, " if dropped else ""
+    return f"🗑️ Done: the bot deleted {link}{ratings}and everything else it kept about you. It no longer knows you."

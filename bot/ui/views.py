@@ -15,6 +15,7 @@ import discord
 
 from bot.applemusic import ResourceType
 from bot.ui.errors import reply_with_error
+from bot.ui.texts import NOT_YOUR_BUTTON
 
 RATING_ACTIONS = ("like", "dislike", "clear")
 _TYPES = "|".join(re.escape(t.value) for t in ResourceType)
@@ -32,6 +33,10 @@ class RatingActions(Protocol):
 
 class LinkActions(Protocol):
     async def start_link(self, interaction: discord.Interaction[Any]) -> None: ...
+
+
+class PrivacyActions(Protocol):
+    async def forget_button(self, interaction: discord.Interaction[Any], confirmed: bool) -> None: ...
 
 
 def _cog(interaction: discord.Interaction[Any], name: str) -> Any:
@@ -147,12 +152,51 @@ class PageButton(
         await ratings.page_button(interaction, self.rtype, self.item_id, self.page)
 
 
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (RatingButton, LinkButton, PageButton)
+class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>\d{1,20})"):
+    """``/forget-me``'s confirmation: ``privacy:forget:<user id>`` deletes, ``privacy:keep:<user id>`` cancels. Only
+    that member may press it (anyone else is told so, and nothing happens)."""
+
+    def __init__(self, confirmed: bool, user_id: int) -> None:
+        self.confirmed = confirmed
+        self.user_id = user_id
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.danger if confirmed else discord.ButtonStyle.secondary,
+                label="Delete everything" if confirmed else "Keep my data",
+                custom_id=f"privacy:{'forget' if confirmed else 'keep'}:{user_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ForgetButton:
+        return cls(match["action"] == "forget", int(match["user"]))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.user.id == self.user_id:
+            return True
+        await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
+        return False
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        privacy = cast(PrivacyActions, _cog(interaction, "Privacy"))
+        await privacy.forget_button(interaction, self.confirmed)
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (RatingButton, LinkButton, PageButton, ForgetButton)
 
 
 def link_button_view() -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(LinkButton())
+    return view
+
+
+def forget_view(user_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ForgetButton(True, user_id))
+    view.add_item(ForgetButton(False, user_id))
     return view
 
 

@@ -1,4 +1,4 @@
--- Migration 3: opaque link states (issue 13).
+-- Migration 4: opaque link states (issue 13).
 -- The URL of a /link page carries 32 random bytes; the database keeps only their SHA-256 (state_hash), so a
 -- copy of the database opens no link, and nothing depends on TOKEN_ENCRYPTION_KEY (links used to be signed
 -- with a key derived from it). Open links of the old kind live ten minutes: they are dropped, not converted

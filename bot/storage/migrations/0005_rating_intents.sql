@@ -1,4 +1,4 @@
--- Migration 4: the last rating each member asked for, per item, kept after it was applied, so that removing an
+-- Migration 5: the last rating each member asked for, per item, kept after it was applied, so that removing an
 -- old reaction after a restart clears a rating only when that reaction still shows what the member wants.
 -- A row lives while a shared message of its item is still recorded; housekeeping deletes the others.
 

@@ -5,7 +5,10 @@ It follows Discord's documented payloads and error codes (not our bot's needs):
 * REST under ``/api/v10`` (and ``/api/v9``): bot auth on every route except interaction callbacks and webhooks,
   ``Content-Type: application/json`` with no charset, ``X-RateLimit-*`` headers, Discord's error bodies and codes.
 * Gateway on ``ws://127.0.0.1:PORT/``: HELLO, heartbeats, IDENTIFY (token, intents, ``shard``), READY, one
-  GUILD_CREATE per guild of the shard, RESUME with replay, REQUEST_GUILD_MEMBERS, ``compress=zlib-stream``.
+  GUILD_CREATE per guild of the shard, RESUME with replay, REQUEST_GUILD_MEMBERS, ``compress=zlib-stream``;
+  GUILD_DELETE (no ``unavailable``) when the bot is removed from a guild or leaves it, GUILD_CREATE when it joins.
+* Files sent with messages and interaction callbacks (multipart ``payload_json`` + ``files[n]``) are kept and served
+  at their attachment ``url``.
 * A world model (users, guilds, roles/permissions, channels, messages, reactions, commands) and an event
   injection API (``send_message``, ``add_reaction``, ``send_command``, ...) for tests.
 * Every REST request and every client gateway frame is recorded (secrets redacted); failure injection

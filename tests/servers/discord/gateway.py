@@ -149,7 +149,18 @@ class Gateway(Payloads):
 
     # ------------------------------------------------------------------------------- world changes → events
     def _guild_created(self, guild: Guild) -> None:
-        self._announce_later(guild.id, "GUILD_CREATE", Intents.GUILDS, lambda s: self._guild_create_payload(guild, s))
+        # a guild joined while connected: Discord's GUILD_CREATE then has no ``unavailable`` (``false`` is for a
+        # guild of READY, or one back from an outage); discord.py tells the two apart by it (join vs available)
+        self._announce_later(
+            guild.id,
+            "GUILD_CREATE",
+            Intents.GUILDS,
+            lambda s: {k: v for k, v in self._guild_create_payload(guild, s).items() if k != "unavailable"},
+        )
+
+    def _guild_deleted(self, guild: Guild) -> None:
+        # no ``unavailable`` key: the bot was removed (with ``unavailable: true`` it would be an outage)
+        self._announce_later(guild.id, "GUILD_DELETE", Intents.GUILDS, lambda _s: {"id": str(guild.id)})
 
     def _channel_created(self, channel: Channel) -> None:
         self._announce_later(

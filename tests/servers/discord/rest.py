@@ -240,6 +240,7 @@ class Rest(Interactions):
                             "filename": part.filename,
                             "content_type": part.headers.get("Content-Type"),
                             "size": len(raw),
+                            "data": bytes(raw),
                         }
                     )
             return body, files, content_type
@@ -318,7 +319,7 @@ class Rest(Interactions):
             raw_path=request.raw_path,
             query=dict(request.query),
             json=body.redacted() if isinstance(body, FormBody) else body,
-            files=files,
+            files=[{k: v for k, v in f.items() if k != "data"} for f in files],  # the bytes: ``attachment_data``
             headers=headers,
             authorized=authorized,
             time=time.monotonic(),

@@ -76,6 +76,12 @@ class Routes(Rest):
         except (KeyError, ValueError):
             raise unknown("User", 10013) from None
 
+    async def _h_leave_guild(self, ctx: Ctx) -> tuple[int, Any]:
+        """``DELETE /users/@me/guilds/{guild_id}``: the bot leaves; 204, and a GUILD_DELETE to its shard."""
+        guild = self._rest_guild(ctx)
+        self.remove_bot_from_guild(guild.id)
+        return 204, None
+
     async def _h_create_dm(self, ctx: Ctx) -> tuple[int, Any]:
         body = ctx.json_object()
         try:

@@ -86,6 +86,7 @@ class LoopbackDiscord(OAuth2):
         app.router.add_route("*", "/api/{tail:.*}", self._rest_handler)
         app.router.add_get("/", self._gateway_handler)
         app.router.add_get("/resume", self._gateway_handler)
+        app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment_handler)
         self._add_oauth2_routes(app)
         self._runner, self.port = await listen(app, handle_signals=False)
 
@@ -99,6 +100,14 @@ class LoopbackDiscord(OAuth2):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _attachment_handler(self, request: web.Request) -> web.Response:
+        """An attachment's ``url`` (Discord's CDN): the bytes uploaded, or 404."""
+        try:
+            data = self.attachment_data[int(request.match_info["attachment_id"])]
+        except (KeyError, ValueError):
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def __aenter__(self) -> LoopbackDiscord:
         await self.start()
@@ -117,6 +126,7 @@ class LoopbackDiscord(OAuth2):
         r("GET", "/gateway/bot", self._h_gateway_bot)
         r("GET", "/users/@me", self._h_me, auth=False)  # Bot or Bearer: the handler checks (see .oauth2)
         r("GET", "/users/@me/guilds", self._h_my_guilds)
+        r("DELETE", "/users/@me/guilds/{guild_id}", self._h_leave_guild)
         r("POST", "/users/@me/channels", self._h_create_dm)
         r("GET", "/users/{user_id}", self._h_user)
         r("GET", "/oauth2/applications/@me", self._h_application)

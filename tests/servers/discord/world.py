@@ -68,6 +68,8 @@ class World:
         self.interactions: dict[int, InteractionRecord] = {}
         self._by_token: dict[str, InteractionRecord] = {}
         self._dm_by_user: dict[int, int] = {}
+        #: attachment id -> the bytes uploaded (served at the attachment's ``url``, as Discord's CDN does)
+        self.attachment_data: dict[int, bytes] = {}
         self.app_owner_id = self._ids.next()
         self.users[self.bot_user_id] = User(self.bot_user_id, bot_name, bot=True)
         self.users[self.app_owner_id] = User(self.app_owner_id, "app-owner")
@@ -167,6 +169,26 @@ class World:
         guild.bot_role_id = role.id
         guild.bot_joined_at = dt.datetime.now(dt.UTC)
         guild.members[self.bot_user_id] = Member(self.bot_user_id, [role.id], guild.bot_joined_at)
+
+    def remove_bot_from_guild(self, guild_id: int) -> None:
+        """The bot is removed from the guild (kicked or banned by an admin, or it left): it is no longer a member, its
+        managed role goes, and its shard gets a GUILD_DELETE without ``unavailable``, as Discord sends."""
+        guild = self._guild(guild_id)
+        if not self._bot_in(guild):
+            raise ValueError("the bot is not in this guild")
+        del guild.members[self.bot_user_id]
+        if guild.bot_role_id is not None:
+            guild.roles.pop(guild.bot_role_id, None)
+            guild.bot_role_id = None
+        self._guild_deleted(guild)
+
+    def add_bot_to_guild(self, guild_id: int, permissions: int = Permissions.BOT_DEFAULT) -> None:
+        """The bot is invited (again) to an existing guild: its shard gets a GUILD_CREATE."""
+        guild = self._guild(guild_id)
+        if self._bot_in(guild):
+            raise ValueError("the bot is already in this guild")
+        self._add_bot_to_guild(guild, permissions)
+        self._guild_created(guild)
 
     def add_text_channel(self, guild_id: int, name: str) -> int:
         guild = self._guild(guild_id)
@@ -273,6 +295,9 @@ class World:
     def _guild_created(self, guild: Guild) -> None:
         """The bot joined ``guild`` (GUILD_CREATE)."""
 
+    def _guild_deleted(self, guild: Guild) -> None:
+        """The bot was removed from ``guild`` (GUILD_DELETE without ``unavailable``)."""
+
     def _channel_created(self, channel: Channel) -> None:
         """A channel appeared in a guild the bot is in (CHANNEL_CREATE)."""
 
@@ -331,6 +356,7 @@ class World:
 
     def _attachment(self, msg: Message, upload: JSON, meta: JSON) -> JSON:
         aid = self._ids.next()
+        self.attachment_data[aid] = bytes(upload.get("data") or b"")
         filename = str(meta.get("filename") or upload.get("filename") or "file")
         url = f"{self.base_url}/attachments/{msg.channel_id}/{aid}/{filename}"
         return {
@@ -365,6 +391,10 @@ class World:
                 else False
             )
         msg.mention_everyone = everyone
+
+    def attachment_bytes(self, attachment: JSON) -> bytes:
+        """The bytes uploaded for an attachment of a message (as its ``url`` serves them)."""
+        return self.attachment_data[int(attachment["id"])]
 
     def _message_in(self, channel_id: int, message_id: int) -> Message:
         msg = self.messages.get(message_id)

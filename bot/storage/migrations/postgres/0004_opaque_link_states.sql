@@ -1,4 +1,4 @@
--- Migration 3 (PostgreSQL): opaque link states. Same table and meaning as ../0003_opaque_link_states.sql:
+-- Migration 4 (PostgreSQL): opaque link states. Same table and meaning as ../0004_opaque_link_states.sql:
 -- old open links (ten minutes of life) are dropped; the URL's state is stored only as its SHA-256.
 
 DROP TABLE link_states;

@@ -1,4 +1,4 @@
--- Migration 4 (PostgreSQL): the last rating each member asked for, per item. Same table and meaning as
+-- Migration 5 (PostgreSQL): the last rating each member asked for, per item. Same table and meaning as
 -- ../0005_rating_intents.sql.
 
 CREATE TABLE rating_intents (
