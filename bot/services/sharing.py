@@ -472,6 +472,7 @@ class SharingService:
                 seen.append((shared, reactions))
         queued = await self.reconcile(seen, since_generation=since)
         self.caught_up.set()
+        log.info("catch-up done (%d shared posts with reactions)", len(seen))
         return queued
 
     async def reconcile(
