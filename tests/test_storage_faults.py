@@ -154,14 +154,13 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-@pytest.mark.sqlite_only
-async def test_sqlite_files_that_cannot_grow_are_an_outage_until_they_can(db_path: Path, encryption_key: str) -> None:
+async def run_child(script: str, *args: str) -> Any:
+    """Run ``script`` in a child Python process (its own resource limits); what it printed, as JSON."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        _FSIZE_CHILD,
-        str(db_path),
-        encryption_key,
+        script,
+        *args,
         cwd=ROOT,
         env=process_env(),
         stdout=asyncio.subprocess.PIPE,
@@ -169,7 +168,12 @@ async def test_sqlite_files_that_cannot_grow_are_an_outage_until_they_can(db_pat
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-3000:]
-    report = json.loads(out)
+    return json.loads(out)
+
+
+@pytest.mark.sqlite_only
+async def test_sqlite_files_that_cannot_grow_are_an_outage_until_they_can(db_path: Path, encryption_key: str) -> None:
+    report = await run_child(_FSIZE_CHILD, str(db_path), encryption_key)
     faults = {"unavailable: I/O error", "unavailable: disk full"}  # EFBIG: SQLITE_IOERR_WRITE (ENOSPC: FULL)
     assert report["full"]["read"] == "ok"
     assert {report["full"][name] for name in ("enqueue", "link", "unlink")} <= faults, report
@@ -182,6 +186,59 @@ async def test_sqlite_files_that_cannot_grow_are_an_outage_until_they_can(db_pat
         assert check.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
     finally:
         check.close()
+
+
+#: a child process: an unlink commits, then the checkpoint that clears its token out of the write-ahead log
+#: cannot grow the database file (RLIMIT_FSIZE); once it can, a later use of the store (a minute on) retries it
+_SCRUB_CHILD = """
+import asyncio, json, os, resource, sqlite3, sys
+from bot.storage import SqliteStore, TokenCipher
+
+async def main(path, key):
+    now = [1_700_000_000.0]
+    store = await SqliteStore.open(path, TokenCipher.from_setting(key), clock=lambda: now[0])
+    for n in range(1500):
+        await store.enqueue(100 + n, "songs", str(n) * 5, 1)
+    await store.link_account(1, "AgOne" + "x" * 60, "us")
+    await store.unlink(2)  # a scrub: the WAL is folded into the database file and emptied
+    other = sqlite3.connect(path, isolation_level=None)  # new pages, in the WAL only
+    other.execute("CREATE TABLE filler (b BLOB)")
+    other.execute("BEGIN")
+    other.executemany("INSERT INTO filler VALUES (?)", [(os.urandom(3000),) for _ in range(60)])
+    other.execute("COMMIT")
+    other.close()
+    # room for the unlink's own frames in the WAL, not for the database file to take the new pages
+    limit = os.path.getsize(path + "-wal") + 65536
+    assert limit < os.path.getsize(path) + 60 * 3000
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    try:
+        unlinked = str(await store.unlink(1))
+    except Exception as exc:
+        unlinked = f"error: {type(exc).__name__}: {exc}"
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    wal = [os.path.getsize(path + "-wal")]
+    await store.get_account(1)  # too soon to try again
+    wal.append(os.path.getsize(path + "-wal"))
+    now[0] += 61
+    linked = await store.get_account(1)
+    wal.append(os.path.getsize(path + "-wal"))
+    await store.close()
+    print(json.dumps({"unlinked": unlinked, "linked": linked is not None, "wal": wal}))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@pytest.mark.sqlite_only
+async def test_sqlite_a_failed_checkpoint_after_unlink_does_not_fail_it_and_is_tried_again(
+    db_path: Path, encryption_key: str
+) -> None:
+    report = await run_child(_SCRUB_CHILD, str(db_path), encryption_key)
+    assert report["unlinked"] == "True", "the unlink committed: it says so (the checkpoint after it failed)"
+    assert not report["linked"]
+    wal = report["wal"]
+    assert wal[0] > 0 and wal[1] == wal[0], "the token's old page may still be in the WAL, until..."
+    assert wal[2] == 0, "...the checkpoint is tried again a minute later and folds it away"
 
 
 # ---------------------------------------------------------------------- PostgreSQL

@@ -169,7 +169,7 @@ class SqliteStore(SqlStore):
                 # a ROLLBACK that failed (an I/O error) left a transaction open: end it before anything else
                 await self._db.roll_back()
             yield self._db
-            if self._scrub_owed and time.monotonic() >= self._scrub_retry_at:
+            if self._scrub_owed and self._clock() >= self._scrub_retry_at:
                 await self._scrub(self._db)
 
     def _fault(self, error: BaseException) -> tuple[StorageFault, str] | None:
@@ -202,7 +202,7 @@ class SqliteStore(SqlStore):
         elif not blocked and self._scrub_owed:
             log.info("SQLite checkpoint done: the write-ahead log holds no deleted data any more")
         self._scrub_owed = blocked
-        self._scrub_retry_at = time.monotonic() + SCRUB_RETRY_SECONDS
+        self._scrub_retry_at = self._clock() + SCRUB_RETRY_SECONDS
 
 
 def _file_identity(path: str) -> str:
