@@ -29,7 +29,7 @@ import resource
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,20 @@ async def fill_until_full(store: Store) -> int:
     return saved
 
 
+async def refused_then_resumed(store: Store, fault: StorageFault, lift: Callable[[], Awaitable[object]]) -> None:
+    """While ``fault`` lasts (user 1 has a 👍 pending): every write raises it and changes nothing, reads go on;
+    once ``lift()`` ends it, writes work again, with nothing more done by the test."""
+    for write in (store.enqueue(1, "songs", "1", -1), store.link_account(1, MUT, "us"), store.unlink(1)):
+        assert (await _raises(write)).fault is fault
+    assert await store.get_account(1) is None
+    assert [e.value for e in await store.pending_for_user(1)] == [1], "reads go on; nothing was changed"
+    assert (await _raises(store.enqueue(1, "songs", "1", -1))).fault is fault, "still, after reads"
+    await lift()
+    await store.enqueue(1, "songs", "1", -1)
+    await store.link_account(1, MUT, "us")
+    assert [e.value for e in await store.pending_for_user(1)] == [-1]
+
+
 # ---------------------------------------------------------------------- SQLite, in process
 @pytest.mark.sqlite_only
 async def test_sqlite_disk_full_is_an_outage_until_space_returns(store: Store) -> None:
@@ -89,13 +103,7 @@ async def test_sqlite_disk_full_is_an_outage_until_space_returns(store: Store) -
 async def test_sqlite_read_only_is_an_outage_until_writable_again(store: Store) -> None:
     await store.enqueue(1, "songs", "1", 1)
     await on_connection(store, "PRAGMA query_only = 1")
-    for write in (store.enqueue(1, "songs", "1", -1), store.link_account(1, MUT, "us"), store.unlink(1)):
-        assert (await _raises(write)).fault is StorageFault.READ_ONLY
-    assert [e.value for e in await store.pending_for_user(1)] == [1], "reads go on; nothing was changed"
-    await on_connection(store, "PRAGMA query_only = 0")
-    await store.enqueue(1, "songs", "1", -1)
-    await store.link_account(1, MUT, "us")
-    assert [e.value for e in await store.pending_for_user(1)] == [-1]
+    await refused_then_resumed(store, StorageFault.READ_ONLY, lambda: on_connection(store, "PRAGMA query_only = 0"))
 
 
 @pytest.mark.sqlite_only
@@ -105,14 +113,13 @@ async def test_sqlite_locked_past_the_busy_timeout_is_an_outage_until_the_lock_i
     store = await SqliteStore.open(db_path, cipher, options=StoreOptions(busy_timeout=0.05))
     other = sqlite3.connect(db_path, isolation_level=None)
     try:
-        other.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
-        for write in (store.enqueue(1, "songs", "1", 1), store.link_account(1, MUT, "us")):
-            assert (await _raises(write)).fault is StorageFault.BUSY
-        assert await store.get_account(1) is None
-        other.execute("COMMIT")
-        await store.link_account(1, MUT, "us")
         await store.enqueue(1, "songs", "1", 1)
-        assert await store.outbox_size() == 1
+        other.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
+
+        async def release() -> None:
+            other.execute("COMMIT")
+
+        await refused_then_resumed(store, StorageFault.BUSY, release)
     finally:
         other.close()
         await store.close()
@@ -277,15 +284,10 @@ async def test_postgres_read_only_is_an_outage_and_the_store_reconnects_when_it_
     seen = [(await _raises(store.enqueue(1, "songs", "1", -1))).fault for _ in range(2)]
     # the first may meet a terminated connection; a fresh one is read-only
     assert seen[-1] is StorageFault.READ_ONLY and set(seen) <= {StorageFault.UNREACHABLE, StorageFault.READ_ONLY}
-    assert (await _raises(store.link_account(1, MUT, "us"))).fault is StorageFault.READ_ONLY
-    assert await store.get_account(1) is None
-    assert [e.value for e in await store.pending_for_user(1)] == [1], "reads go on; nothing was changed"
-    assert (await _raises(store.enqueue(1, "songs", "1", -1))).fault is StorageFault.READ_ONLY
-    await read_only(postgres_server, database_name(store), on=False)
-    # the store's connections were made read-only: it replaces them by itself
-    await store.enqueue(1, "songs", "1", -1)
-    await store.link_account(1, MUT, "us")
-    assert [e.value for e in await store.pending_for_user(1)] == [-1]
+    # the store's connections were made read-only: once it is lifted, it replaces them by itself
+    await refused_then_resumed(
+        store, StorageFault.READ_ONLY, lambda: read_only(postgres_server, database_name(store), on=False)
+    )
 
 
 @pytest.mark.postgres_only
@@ -298,17 +300,12 @@ async def test_postgres_lock_timeout_is_an_outage_until_the_lock_is_released(
         await conn.execute(f"ALTER DATABASE \"{name}\" SET lock_timeout = '100ms'")
     store = await open_store(url, cipher)
     try:
+        await store.enqueue(1, "songs", "1", 1)
         async with admin(postgres_server, name) as other:
             locked = other.transaction()
             await locked.start()
             await other.execute("LOCK TABLE outbox, accounts IN EXCLUSIVE MODE")  # readers pass, writers wait
-            for write in (store.enqueue(1, "songs", "1", 1), store.link_account(1, MUT, "us")):
-                assert (await _raises(write)).fault is StorageFault.BUSY
-            assert await store.outbox_size() == 0
-            await locked.commit()
-        await store.enqueue(1, "songs", "1", 1)
-        await store.link_account(1, MUT, "us")
-        assert await store.outbox_size() == 1
+            await refused_then_resumed(store, StorageFault.BUSY, locked.commit)
     finally:
         await store.close()
 
