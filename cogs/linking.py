@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import LinkError, NotAToken
+from bot.errors import NotAToken
 from bot.services.linking import Member, contains_token, looks_like_token
 from bot.ui import texts
 from bot.ui.embeds import account_embed, link_embed
@@ -94,7 +94,7 @@ class Linking(commands.Cog):
             await self.bot.svc.linking.complete_with_paste(message.author.id, text)
         except NotAToken:
             await message.channel.send(texts.DM_HELP)
-        except LinkError as exc:
+        except Exception as exc:  # every failure gets its words (a refused link, a storage outage...)
             await message.channel.send(embed=error_embed(describe_error(exc)))
         # on success the confirmation is a notice the linking service sends
 

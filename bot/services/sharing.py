@@ -384,9 +384,17 @@ class SharingService:
                     return NOTHING  # the bot removed it to show the member's newer choice
                 result = await self.react(event.user_id, shared, value, added=event.added)
                 break
-            except StoreUnavailable:
+            except StoreUnavailable as exc:
                 attempt += 1
                 self.store_retries += 1
+                if attempt == 1:
+                    log.warning(
+                        "a reaction by user %d on message %d could not be saved yet (%s); trying again for %.0f s",
+                        event.user_id,
+                        event.message_id,
+                        exc,
+                        self.reaction_retry,
+                    )
                 delay = STORE_RETRY.delay(attempt, self._rng)
                 if loop.time() + delay > give_up_at:
                     raise
@@ -497,6 +505,7 @@ class SharingService:
                 seen.append((shared, reactions))
         queued = await self.reconcile(seen, since_generation=since)
         self.caught_up.set()
+        log.info("catch-up done (%d shared posts with reactions)", len(seen))
         return queued
 
     async def reconcile(

@@ -5,20 +5,37 @@ Messages name settings, positions, versions and Discord ids, never key material,
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class StorageError(Exception):
     """Base class for everything the storage layer raises on purpose."""
 
 
-class StoreUnavailable(StorageError):
-    """The database cannot be reached right now (server down, refusing connections, connection lost).
+class StorageFault(StrEnum):
+    """Why the database cannot be used right now: each is an outage that ends by itself (or by an operator's
+    hand), never a fault of the data or of the query. Each engine maps its own errors to these
+    (:meth:`bot.storage.sql.SqlStore._fault`)."""
 
-    Nothing was written by the call that raised it. Callers may retry later.
+    UNREACHABLE = "unreachable"  # refused or lost connections, the server shutting down or starting
+    FULL = "disk full"  # no space left for the database (SQLITE_FULL, SQLSTATE 53100)
+    READ_ONLY = "read-only"  # read-only file system or file, a read-only server or transaction
+    IO = "I/O error"  # the disk or file system failed a read or a write; a file could not be opened
+    BUSY = "busy"  # a lock or a statement timed out (another connection holds the database or a row)
+    RESOURCES = "out of resources"  # memory, connection slots
+
+
+class StoreUnavailable(StorageError):
+    """The database cannot be used right now (:class:`StorageFault`: server down or refusing connections,
+    connection lost, disk full, read-only, I/O errors, lock timeouts).
+
+    Nothing was written by the call that raised it (its transaction was rolled back). Callers may retry later.
     """
 
-    def __init__(self, database: str, reason: str) -> None:
+    def __init__(self, database: str, reason: str, fault: StorageFault = StorageFault.UNREACHABLE) -> None:
         self.database = database
-        super().__init__(f"the database {database} is unavailable right now ({reason})")
+        self.fault = fault
+        super().__init__(f"the database {database} is unavailable right now: {fault} ({reason})")
 
 
 class InvalidEncryptionKey(ValueError):

@@ -27,23 +27,33 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 from bot.storage.base import Clock
 from bot.storage.crypto import TokenCipher
 from bot.storage.dialect import POSTGRES, Session
-from bot.storage.errors import StorageError, StoreUnavailable
+from bot.storage.errors import StorageError, StorageFault
 from bot.storage.factory import describe_dsn
 from bot.storage.models import Row
 from bot.storage.options import StoreOptions
 from bot.storage.sql import SqlStore
 from bot.storage.transfer import TABLES, TableSpec
 
-#: what a lost or refused connection raises: the database is unavailable, not the query wrong
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,  # class 08 (and "connection was closed in the middle of operation")
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, terminated, cannot connect now, timeout
-    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
-    asyncpg.exceptions.ObjectNotInPrerequisiteStateError,  # 55000: "database is not accepting connections"
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.InternalClientError,  # "cannot switch to state ...": a connection broken in mid-operation
+#: SQLSTATEs (exact codes first, then their two-character class) that mean the database cannot be used right now,
+#: whatever the statement: https://www.postgresql.org/docs/current/errcodes-appendix.html
+_FAULTS: dict[str, StorageFault] = {
+    "25006": StorageFault.READ_ONLY,  # read_only_sql_transaction: a standby, default_transaction_read_only
+    "53100": StorageFault.FULL,  # disk_full
+    "55P03": StorageFault.BUSY,  # lock_not_available: lock_timeout, NOWAIT
+    "57014": StorageFault.BUSY,  # query_canceled: statement_timeout
+    "40P01": StorageFault.BUSY,  # deadlock_detected (this transaction was the one rolled back)
+    "55000": StorageFault.UNREACHABLE,  # "database ... is not currently accepting connections"
+    "08": StorageFault.UNREACHABLE,  # connection exception (and "connection was closed in the middle of operation")
+    "53": StorageFault.RESOURCES,  # insufficient resources: out of memory, too many connections
+    "57": StorageFault.UNREACHABLE,  # operator intervention: shutdown, terminated, cannot connect now
+    "58": StorageFault.IO,  # system error: I/O error (58030), undefined or duplicate file
+}
+#: errors without a SQLSTATE that mean the same: the network, a client-side timeout, a connection broken in
+#: mid-operation ("cannot switch to state ...")
+_CLIENT_FAULTS: tuple[tuple[type[BaseException], StorageFault], ...] = (
+    (TimeoutError, StorageFault.BUSY),  # the pool's command_timeout, or connect_timeout
+    (OSError, StorageFault.UNREACHABLE),
+    (asyncpg.InternalClientError, StorageFault.UNREACHABLE),
 )
 
 
@@ -135,14 +145,28 @@ class PostgresStore(SqlStore):
             self._pool.terminate()
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[PostgresSession]:
+    async def _connection(self) -> AsyncIterator[PostgresSession]:
         self._check_open()
-        try:
-            async with self._pool.acquire() as conn:
-                yield PostgresSession(conn)
-        except _UNAVAILABLE as exc:
-            # our own words only (host, port, database and the error's type): never the DSN
-            raise StoreUnavailable(self.location, type(exc).__name__) from None
+        async with self._pool.acquire() as conn:
+            yield PostgresSession(conn)
+
+    def _fault(self, error: BaseException) -> tuple[StorageFault, str] | None:
+        # our own words only (the SQLSTATE or the error's type): never the driver's message, never the DSN
+        if isinstance(error, asyncpg.PostgresError):
+            code = str(getattr(error, "sqlstate", "") or "")
+            fault = _FAULTS.get(code) or _FAULTS.get(code[:2])
+            return None if fault is None else (fault, f"SQLSTATE {code} {type(error).__name__}")
+        for kind, fault in _CLIENT_FAULTS:
+            if isinstance(error, kind):
+                return fault, type(error).__name__
+        return None
+
+    async def _after_fault(self, fault: StorageFault) -> None:
+        """Replace the pooled connections at their next use: a connection made while the database was read-only
+        keeps ``default_transaction_read_only``, one made to a standby stays there; fresh ones see the
+        database as it is now (lock timeouts leave the connections as they are)."""
+        if fault is not StorageFault.BUSY:
+            await self._pool.expire_connections()
 
     async def _before_import(self, db: Session) -> None:
         # Nobody else writes these tables until we commit (readers are not blocked).

@@ -5,9 +5,12 @@
 opens its connections and provides:
 
 * :meth:`SqlStore._connect`: connect and set up a store (:meth:`SqlStore.open` then migrates it).
-* :meth:`SqlStore._session`: a connection for one public method. SQLite: its one connection, under an
-  ``asyncio.Lock`` (so each method is atomic among this process's coroutines); PostgreSQL: a pooled connection,
-  with lost or refused connections raised as :class:`~bot.storage.errors.StoreUnavailable`.
+* :meth:`SqlStore._connection`: a connection for one public method. SQLite: its one connection, under an
+  ``asyncio.Lock`` (so each method is atomic among this process's coroutines); PostgreSQL: a pooled connection.
+* :meth:`SqlStore._fault`: which of the driver's errors are storage faults (:class:`~bot.storage.errors.StorageFault`:
+  lost or refused connections, disk full, read-only, I/O errors, lock timeouts). :meth:`SqlStore._session`, the
+  one place both engines' errors are translated, raises them as :class:`~bot.storage.errors.StoreUnavailable`
+  (after :meth:`SqlStore._after_fault`), so every caller treats them all as the outage they are.
 * :meth:`SqlStore._scrub`: after a transaction deleted or replaced token ciphertexts (unlink, rotate-keys),
   make sure no copy is left behind (SQLite folds and truncates its write-ahead log).
 * :meth:`SqlStore._before_import` and :meth:`SqlStore._after_import`: table locking and identity generators
@@ -36,7 +39,7 @@ from cachetools import TTLCache
 from bot.storage.base import Clock, RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.dialect import CAST_TYPES, Session
-from bot.storage.errors import StorageError, TokenDecryptError
+from bot.storage.errors import StorageError, StorageFault, StoreUnavailable, TokenDecryptError
 from bot.storage.models import (
     EXPIRED_HOLDS_NOTICE,
     Account,
@@ -293,8 +296,33 @@ class SqlStore(Store):
         """Close the connection(s), letting a method that holds one finish first."""
 
     @abstractmethod
-    def _session(self) -> AbstractAsyncContextManager[Session]:
+    def _connection(self) -> AbstractAsyncContextManager[Session]:
         """A connection for one public method (raises :class:`StorageError` once the store is closed)."""
+
+    @abstractmethod
+    def _fault(self, error: BaseException) -> tuple[StorageFault, str] | None:
+        """If ``error`` (raised by the driver) means the database cannot be used right now: the fault, and a
+        short reason in our own words (an error code, never the driver's message: it may quote a DSN)."""
+
+    async def _after_fault(self, fault: StorageFault) -> None:
+        """After a fault was raised as :class:`StoreUnavailable` (e.g. replace pooled connections)."""
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[Session]:
+        """:meth:`_connection`, with every storage fault raised as :class:`StoreUnavailable` (the one place the
+        engines' errors are translated). The fault's transaction was rolled back: nothing was written."""
+        try:
+            async with self._connection() as db:
+                yield db
+        except StorageError:
+            raise
+        except Exception as exc:
+            found = self._fault(exc)
+            if found is None:
+                raise
+            fault, reason = found
+            await self._after_fault(fault)
+            raise StoreUnavailable(self.location, reason, fault) from None
 
     async def _scrub(self, db: Session) -> None:
         """After a committed transaction that deleted or replaced token ciphertexts: leave no copy behind."""

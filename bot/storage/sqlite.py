@@ -25,12 +25,27 @@ import aiosqlite
 from bot.storage.base import Clock
 from bot.storage.crypto import TokenCipher
 from bot.storage.dialect import SQLITE, Session
-from bot.storage.errors import MigrationError
+from bot.storage.errors import MigrationError, StorageFault
 from bot.storage.models import Row
 from bot.storage.options import StoreOptions
 from bot.storage.sql import SqlStore
 
 log = logging.getLogger(__name__)
+
+#: how often a checkpoint that failed to fold deleted data out of the WAL is tried again
+SCRUB_RETRY_SECONDS = 60.0
+
+#: SQLite's primary result codes that mean the database cannot be used right now (whatever the statement)
+_FAULTS = {
+    sqlite3.SQLITE_FULL: StorageFault.FULL,  # also a write past RLIMIT_FSIZE cut short (EFBIG)
+    sqlite3.SQLITE_READONLY: StorageFault.READ_ONLY,  # read-only file, directory or file system; query_only
+    sqlite3.SQLITE_IOERR: StorageFault.IO,  # a failed read, write, fsync, truncate (EFBIG, EIO...)
+    sqlite3.SQLITE_CANTOPEN: StorageFault.IO,  # the journal, WAL or a temporary file cannot be opened
+    sqlite3.SQLITE_BUSY: StorageFault.BUSY,  # another connection held the lock past the busy timeout
+    sqlite3.SQLITE_LOCKED: StorageFault.BUSY,
+    sqlite3.SQLITE_PROTOCOL: StorageFault.BUSY,  # a WAL lock race lost again and again
+    sqlite3.SQLITE_NOMEM: StorageFault.RESOURCES,
+}
 
 
 class SqliteSession(Session):
@@ -44,17 +59,30 @@ class SqliteSession(Session):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        """``BEGIN IMMEDIATE`` (the write lock at once, waiting up to the busy timeout) ... ``COMMIT``."""
+        """``BEGIN IMMEDIATE`` (the write lock at once, waiting up to the busy timeout) ... ``COMMIT``.
+
+        Whatever fails, the body or the ``COMMIT`` itself (a full disk, an I/O error, a busy lock), ends in a
+        ``ROLLBACK``: SQLite may have rolled the transaction back by itself already (after ``SQLITE_FULL`` or
+        ``SQLITE_IOERR``), or may have kept it open (a ``COMMIT`` that got ``SQLITE_BUSY``); either way nothing
+        is left half-done and the connection takes the next ``BEGIN``."""
         await self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            await self._db.execute("COMMIT")
         except BaseException:
-            try:
-                await self._db.execute("ROLLBACK")
-            except sqlite3.Error:  # no transaction was open any more
-                pass
+            await self.roll_back()
             raise
-        await self._db.execute("COMMIT")
+
+    async def roll_back(self) -> None:
+        """End an open transaction, if any, without keeping anything of it."""
+        try:
+            await self._db.execute("ROLLBACK")
+        except sqlite3.Error:  # no transaction was open any more (SQLite rolled it back itself)
+            pass
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
 
     async def script(self, sql: str) -> None:
         for statement in split_statements(sql):
@@ -90,6 +118,9 @@ class SqliteStore(SqlStore):
     ) -> None:
         super().__init__(path, cipher, clock=clock, options=options)
         self._db = SqliteSession(db)
+        #: a checkpoint that must fold deleted data out of the WAL failed; try it again (see ``_scrub``)
+        self._scrub_owed = False
+        self._scrub_retry_at = 0.0
 
     @classmethod
     async def _connect(cls, target: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> Self:
@@ -131,19 +162,47 @@ class SqliteStore(SqlStore):
             await self._db.close()
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[SqliteSession]:
+    async def _connection(self) -> AsyncIterator[SqliteSession]:
         async with self._db.lock:
             self._check_open()
+            if self._db.in_transaction:
+                # a ROLLBACK that failed (an I/O error) left a transaction open: end it before anything else
+                await self._db.roll_back()
             yield self._db
+            if self._scrub_owed and self._clock() >= self._scrub_retry_at:
+                await self._scrub(self._db)
+
+    def _fault(self, error: BaseException) -> tuple[StorageFault, str] | None:
+        code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.Error) else None
+        fault = None if code is None else _FAULTS.get(code & 0xFF)  # the primary result code
+        if fault is None:
+            return None
+        return fault, str(getattr(error, "sqlite_errorname", None) or f"SQLite result code {code}")
 
     async def _scrub(self, db: Session) -> None:
         """Fold the WAL into the main file and truncate it, so deleted data does not linger in ``-wal``
-        (``secure_delete`` already zeroes the freed space of the main file)."""
-        if await db.value("PRAGMA wal_checkpoint(TRUNCATE)") not in (0, None):
+        (``secure_delete`` already zeroes the freed space of the main file).
+
+        It runs after a committed transaction, so it never fails that transaction: when the checkpoint is
+        blocked or fails (a full disk, an I/O error), it is owed, and tried again after a later use of the
+        connection (at most every :data:`SCRUB_RETRY_SECONDS`) until it succeeds."""
+        try:
+            blocked = await db.value("PRAGMA wal_checkpoint(TRUNCATE)") not in (0, None)
+            problem = "was blocked by another connection"
+        except sqlite3.Error as exc:
+            if self._fault(exc) is None:
+                raise
+            blocked, problem = True, f"failed ({getattr(exc, 'sqlite_errorname', 'error')})"
+        if blocked and not self._scrub_owed:
             log.warning(
-                "SQLite checkpoint was blocked by another connection; deleted data may remain in the "
-                "write-ahead log until the next checkpoint"
+                "SQLite checkpoint %s; deleted data may remain in the write-ahead log until the next checkpoint "
+                "(tried again every minute while the bot uses the database)",
+                problem,
             )
+        elif not blocked and self._scrub_owed:
+            log.info("SQLite checkpoint done: the write-ahead log holds no deleted data any more")
+        self._scrub_owed = blocked
+        self._scrub_retry_at = self._clock() + SCRUB_RETRY_SECONDS
 
 
 def _file_identity(path: str) -> str:

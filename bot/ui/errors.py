@@ -146,7 +146,11 @@ MESSAGES: dict[type[BaseException], Words] = {
     ),
     am.AppleMusicError: "Apple Music answered with an error. Nothing was changed; please try again.",
     # the bot itself
-    StoreUnavailable: "My database is unavailable right now, so I could not do that. Please try again in a minute.",
+    # (unreachable, disk full, read-only, failing disk, locked: to a member it is all the same)
+    StoreUnavailable: (
+        "I can't save anything right now: my database is unavailable. Nothing was changed; "
+        "please try again in a few minutes."
+    ),
     # Discord's checks
     app_commands.MissingPermissions: _permissions,
     app_commands.CommandOnCooldown: lambda error: f"Slow down a little: try again in {error.retry_after:.0f} s.",
