@@ -10,6 +10,7 @@ connection of the bot is terminated, as when the server restarts or fails over; 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,6 +19,7 @@ import asyncpg
 import pytest
 
 from bot.app import RatingsBot
+from bot.storage import SharedMessage
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import FAST_OUTBOX, eventually, handled, share
 from tests.servers.apple import LoopbackApple
@@ -120,3 +122,29 @@ async def test_a_command_during_an_outage_says_the_database_is_unavailable(
         await discord_server.wait_for_callback(rec)
         edit = await discord_server.wait_for_original_edit(rec)
         assert "unavailable" not in str(edit), "after the outage the same command works"
+
+
+async def test_catch_up_during_an_outage_waits_for_the_database_then_applies_what_it_saw(
+    bot_with_alice: Callable[..., Any],
+    database_url: str,
+    discord_server: LoopbackDiscord,
+    apple_server: LoopbackApple,
+) -> None:
+    """The start-up catch-up meets the outage (here run again by hand, with the reactions Discord would show): it
+    retries instead of ending with a traceback, and applies the 👍 once the database is back."""
+    alice = discord_server.alice_id
+    async with bot_with_alice() as (bot, mid, song):
+        sharing = bot.svc.sharing
+        await eventually(sharing.caught_up.is_set, what="the start-up catch-up")
+        sharing.caught_up.clear()
+
+        async def reactions_on_discord(shared: SharedMessage) -> dict[int, set[int]]:
+            return {alice: {1}} if shared.message_id == mid else {}
+
+        async with outage(database_url):
+            before = sharing.store_retries
+            catching_up = asyncio.create_task(sharing.catch_up(reactions_on_discord))
+            await eventually(lambda: sharing.store_retries >= before + 2, what="catch-up trying again, and again")
+            assert not catching_up.done() and not sharing.caught_up.is_set()
+        assert await asyncio.wait_for(catching_up, 60) == 1
+        await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, timeout=15, what="the like")

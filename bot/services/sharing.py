@@ -496,14 +496,28 @@ class SharingService:
     ) -> int:
         """Reconcile the 👍/👎 reactions made while the bot was offline on the messages of the catch-up window (of
         this process's shards): ``read_reactions`` reads each message's reactions from Discord (every reactor), as
-        {user: {1, -1}}. Returns the number of intents queued."""
-        since = self.generation()
-        seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []
-        for shared in await self.recent(shard_ids=shard_ids, shard_count=shard_count):
-            reactions = await read_reactions(shared)
-            if reactions:
-                seen.append((shared, reactions))
-        queued = await self.reconcile(seen, since_generation=since)
+        {user: {1, -1}}. Returns the number of intents queued.
+
+        While the database is unavailable, catch-up waits for it (with backoff) and starts over: what it would
+        queue is not lost to an outage at start-up."""
+        attempt = 0
+        while True:
+            since = self.generation()
+            try:
+                seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []
+                for shared in await self.recent(shard_ids=shard_ids, shard_count=shard_count):
+                    reactions = await read_reactions(shared)
+                    if reactions:
+                        seen.append((shared, reactions))
+                queued = await self.reconcile(seen, since_generation=since)
+                break
+            except StoreUnavailable as exc:
+                attempt += 1
+                self.store_retries += 1
+                delay = STORE_RETRY.delay(attempt, self._rng)
+                if attempt == 1:
+                    log.warning("catch-up waits for the database (%s); trying again until it is back", exc)
+                await asyncio.sleep(delay)
         self.caught_up.set()
         log.info("catch-up done (%d shared posts with reactions)", len(seen))
         return queued
