@@ -15,15 +15,18 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
 from bot.app import RatingsBot
-from bot.storage import SharedMessage
+from bot.storage import SharedMessage, StoreUnavailable
+from bot.ui.errors import describe_error
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import FAST_OUTBOX, eventually, handled, share
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
+from tests.test_linking_http import check_headers
 
 pytestmark = pytest.mark.postgres_only
 
@@ -148,3 +151,28 @@ async def test_catch_up_during_an_outage_waits_for_the_database_then_applies_wha
             assert not catching_up.done() and not sharing.caught_up.is_set()
         assert await asyncio.wait_for(catching_up, 60) == 1
         await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, timeout=15, what="the like")
+
+
+async def test_the_linking_page_during_an_outage_says_the_database_is_unavailable(
+    bot_with_alice: Callable[..., Any], database_url: str, discord_server: LoopbackDiscord
+) -> None:
+    """A 503 with the page's headers and the same words as a command, never a 500."""
+    async with bot_with_alice() as (bot, _mid, _song):
+        url = await bot.svc.linking.start(discord_server.alice_id)
+        state = url.split("state=", 1)[1]
+        async with aiohttp.ClientSession() as http:
+            async with outage(database_url):
+                async with http.get(url) as page:
+                    check_headers(page.headers)
+                    assert page.status == 503 and "database is unavailable" in await page.text()
+                body = {"state": state, "token": "Ag" + "x" * 200, "confirmed": True}
+                async with http.post(f"{bot.settings.link_base_url}/link/complete", json=body) as answer:
+                    check_headers(answer.headers)
+                    assert answer.status == 503
+                    assert await answer.json() == {
+                        "ok": False,
+                        "code": "database_unavailable",
+                        "message": describe_error(StoreUnavailable("x", "y")),
+                    }
+            async with http.get(url) as page:
+                assert page.status == 200, "the link works again once the database is back"

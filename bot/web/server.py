@@ -32,7 +32,7 @@ from bot import errors as e
 from bot.discord_signin import DiscordSignIn
 from bot.ratelimit import RateWindow
 from bot.services.linking import LinkService, is_secret_value
-from bot.storage import LinkState
+from bot.storage import LinkState, StoreUnavailable
 from bot.ui.errors import describe_error
 from bot.web.proxies import Network, client_address
 
@@ -68,7 +68,9 @@ LINK_FAILURES: dict[type[e.LinkError], tuple[int, str]] = {
 }
 
 
-def link_failure(error: e.LinkError) -> tuple[int, str]:
+def link_failure(error: e.LinkError | StoreUnavailable) -> tuple[int, str]:
+    if isinstance(error, StoreUnavailable):
+        return 503, "database_unavailable"
     return LINK_FAILURES.get(type(error), (400, "link_failed"))
 
 
@@ -77,7 +79,7 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _retry_after(error: e.LinkError) -> dict[str, str]:
+def _retry_after(error: e.LinkError | StoreUnavailable) -> dict[str, str]:
     if isinstance(error, e.TooManyTries):
         return {"Retry-After": str(max(1, round(error.retry_after)))}
     return {}
@@ -155,7 +157,7 @@ class LinkWebServer:
         return self.port
 
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._limit_requests])
+        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._limit_requests, self._outage])
         app.on_response_prepare.append(self._secure)
         app.router.add_get("/link", self.page)
         app.router.add_get(SIGNIN_RETURN_PATH, self.signed_in)
@@ -209,10 +211,20 @@ class LinkWebServer:
         response: web.StreamResponse = await handler(request)
         return response
 
+    @web.middleware
+    async def _outage(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """The database is unavailable: say so (503, the page or JSON), as a command would; never a 500."""
+        try:
+            response: web.StreamResponse = await handler(request)
+        except StoreUnavailable as exc:
+            log.warning("linking page: the database is unavailable (%s)", exc.fault.value)
+            return self._refuse(request, exc)
+        return response
+
     def client(self, request: web.Request) -> str:
         return client_address(request, self.trusted_proxies)
 
-    def _refuse(self, request: web.Request, error: e.LinkError) -> web.Response:
+    def _refuse(self, request: web.Request, error: e.LinkError | StoreUnavailable) -> web.Response:
         """A failure as the asker reads it: JSON for the page's script, else the page with the words."""
         status, code = link_failure(error)
         if request.method == "POST":
@@ -342,7 +354,7 @@ class LinkWebServer:
             {
                 "ok": True,
                 "code": "linked",
-                "message": f"Linked (storefront {linked.storefront.upper()}). "
+                "message": f"Linked (Apple Music country: {linked.storefront.upper()}). "
                 "You can close this page and go back to Discord.",
             }
         )
