@@ -23,8 +23,11 @@ import pytest
 
 from bot.applemusic import AppleMusicClient, RetryPolicy
 from bot.errors import TooManyWaiting
+from bot.services.notices import ReactionNotSaved
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.storage import Store
+from bot.ui.errors import describe_error
+from bot.ui.notices import render
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, eventually, handled, settled, share
 from tests.fixtures.storage import FakeClock, StoreFactory
@@ -126,11 +129,11 @@ async def test_two_processes_claim_in_turn_and_never_the_same_row(
     for user in users:  # one user's whole backlog after another's: first come first served would starve the last
         await queue(first, user, 30, f"u{user}-")
         fake_clock.advance(1)
-    served: list[tuple[int, int]] = []  # (user, turn) in the order the claims returned
+    served: list[tuple[int, int]] = []  # (user, i: their i-th row, of turn i) in the order the claims returned
 
     async def drain(store: Store, worker: str) -> None:
         while batch := await store.claim_due(worker, limit=3):
-            served.extend((e.user_id, e.turn) for e in batch)
+            served.extend((e.user_id, int(e.item_id.rsplit("-", 1)[1])) for e in batch)
             for entry in batch:
                 assert await store.complete(entry)
             await asyncio.sleep(0)
@@ -301,3 +304,13 @@ async def test_over_the_ceiling_a_reaction_is_refused_and_told_and_nothing_accep
         await settled(bot, 7)
         assert apple_server.rating(ALICE_MUT, "songs", songs[5]) == 1
         assert bot.svc.sharing.reactions_refused == 2
+
+
+def test_the_words_for_the_ceiling_are_plain() -> None:
+    """A command would answer with these words (bot/ui/errors.py); a refused reaction's DM says the same."""
+    words = describe_error(TooManyWaiting(500))
+    assert "500 ratings waiting" in words and "kept and will be applied" in words
+    dm = render(ReactionNotSaved(7, 8, 9, -1, True, TooManyWaiting(500)))["content"]
+    assert words in dm and "https://discord.com/channels/7/8/9" in dm and "👎" in dm
+    for jargon in ("token", "outbox", "queue", "storefront"):
+        assert jargon not in dm.lower()
