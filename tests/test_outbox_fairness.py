@@ -107,16 +107,18 @@ async def test_released_rows_take_their_members_next_turn_in_order(
     """Ratings held for a member who had not linked wait their turn once they link: neither ahead of everyone
     (their turns date from when they reacted) nor behind everyone."""
     store = await store_factory(clock=fake_clock)
-    await queue(store, C, 3, "c", hold="unlinked", hold_expires_at=fake_clock.now + 10_000)
+    await queue(store, C, 2, "c", hold="unlinked", hold_expires_at=fake_clock.now + 10_000)
     fake_clock.advance(1)
     await queue(store, A, 20, "a")
     for _ in range(10):
         [done] = await store.claim_due("w", limit=1)
         await store.complete(done)
+    fake_clock.advance(1)
+    await queue(store, C, 1, "c2-", hold="unlinked", hold_expires_at=fake_clock.now + 10_000)  # turn 10 when held
     await store.link_account(C, TOKENS[C], "us")
-    assert [e.turn for e in await store.pending_for_user(C)] == [10, 11, 12]
+    assert [e.turn for e in await store.pending_for_user(C)] == [10, 11, 12], "consecutive, in the order queued"
     order = await drain_in_order(store)
-    assert order[:7] == ["c0", "a10", "c1", "a11", "c2", "a12", "a13"]  # c0 is due first in turn 10
+    assert order[:7] == ["c0", "a10", "c1", "a11", "a12", "c2-0", "a13"]  # in a turn, due order
 
 
 async def test_two_processes_claim_in_turn_and_never_the_same_row(

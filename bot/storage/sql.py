@@ -211,16 +211,17 @@ _NOTE_EXPIRED = (
     "INSERT INTO notices (user_id, kind, last_sent_at) VALUES (:user_id, :kind, :at)"
     " ON CONFLICT (user_id, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at"
 )
-# Released rows keep their order and move to the member's next turn (their turns date from when they were held):
-# :shift is that next turn (_NEXT_TURN over the rows not held) minus the first held turn (_HELD_TURNS).
+# Released rows take the member's next turns (_NEXT_TURN among the rows not held: :next_turn), one after another in
+# the order they were queued; the turns they had date from when they were held.
 _RELEASE = (
-    "UPDATE outbox SET held = NULL, hold_expires_at = NULL, attempts = 0, due_at = {least}(due_at, :at::float8),"
-    " turn = turn + :shift WHERE user_id = :user_id AND held IS NOT NULL"
+    "UPDATE outbox SET held = NULL, hold_expires_at = NULL, attempts = 0,"
+    " due_at = {least}(outbox.due_at, :at::float8), turn = :next_turn::bigint + ranked.n"
+    " FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY turn, id) - 1 AS n FROM outbox"
+    " WHERE user_id = :user_id::bigint AND held IS NOT NULL) AS ranked WHERE outbox.id = ranked.id"
 )
-_HELD_TURNS = (
-    "SELECT MIN(turn) AS first_held, {greatest}(COALESCE((SELECT MAX(turn) + 1 FROM outbox"  # noqa: S608
-    f" WHERE user_id = :user_id::bigint AND held IS NULL), 0), {_TURN_NOW}) AS next_turn"
-    " FROM outbox WHERE user_id = :user_id::bigint AND held IS NOT NULL"
+_RELEASED_TURN = (
+    "SELECT {greatest}(COALESCE((SELECT MAX(turn) + 1 FROM outbox"  # noqa: S608
+    f" WHERE user_id = :user_id::bigint AND held IS NULL), 0), {_TURN_NOW})"
 )
 _PENDING = f"SELECT {_ENTRY} FROM outbox WHERE user_id = :user_id ORDER BY created_at, id"  # noqa: S608 (constants)
 _NEXT_DUE = (
@@ -413,9 +414,8 @@ class SqlStore(Store):
             # Linking is what makes waiting ratings go out: drop the expired holds, make the others due now.
             await self._expire_holds(db, at, user_id)
             await self._lock_outbox_user(db, user_id)
-            turns = await db.one(_HELD_TURNS, {"user_id": user_id})
-            shift = 0 if turns is None or turns["first_held"] is None else turns["next_turn"] - turns["first_held"]
-            released = await db.write(_RELEASE, {"user_id": user_id, "at": at, "shift": int(shift)})
+            next_turn = int(await db.value(_RELEASED_TURN, {"user_id": user_id}))
+            released = await db.write(_RELEASE, {"user_id": user_id, "at": at, "next_turn": next_turn})
         if released:
             log.debug("Linking user %d released %d waiting ratings", user_id, released)
         return Account(user_id, storefront, at, at, AccountStatus.ACTIVE, False)
