@@ -18,8 +18,9 @@ opens its connections and provides:
 * :meth:`SqlStore._disconnect` and ``database_identity``.
 
 Concurrency across processes rests on single statements and transactions: an outbox claim is one statement
-that takes only due, unleased rows (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so two processes never take
-the same row) and stamps a lease; completion is version-checked, so a newer desired rating that arrived while a
+that takes only due, unleased rows, in turn order (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so two processes
+never take the same row) and stamps a lease; what counts and numbers one member's rows (enqueue, link) first takes
+a per-member advisory lock on PostgreSQL; completion is version-checked, so a newer desired rating that arrived while a
 worker applied the old one is never lost; a link state is consumed (and its tries counted) by one conditional UPDATE.
 """
 
@@ -408,12 +409,12 @@ class SqlStore(Store):
         at = self._now(now)
         encrypted = self._cipher.encrypt(token)
         async with self._transaction() as db:
+            await self._lock_outbox_user(db, user_id)  # first, as enqueue does: neither waits for the other's rows
             self._forget_token(user_id)
             params = {"user_id": user_id, "token_enc": encrypted, "storefront": storefront, "at": at}
             await db.write(_LINK, params)
             # Linking is what makes waiting ratings go out: drop the expired holds, make the others due now.
             await self._expire_holds(db, at, user_id)
-            await self._lock_outbox_user(db, user_id)
             next_turn = int(await db.value(_RELEASED_TURN, {"user_id": user_id}))
             released = await db.write(_RELEASE, {"user_id": user_id, "at": at, "next_turn": next_turn})
         if released:
