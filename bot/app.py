@@ -81,6 +81,7 @@ def outbox_config_from(settings: Settings) -> OutboxConfig:
         lease=float(settings.outbox_lease_seconds),
         concurrency=settings.outbox_concurrency,
         unlinked_hold=settings.unlinked_reaction_minutes * 60.0,
+        max_per_user=settings.outbox_max_per_user,
     )
 
 

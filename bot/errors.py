@@ -58,6 +58,17 @@ class NoLinksInMessage(NotRatable):
     """The message menu was used on a message without a ratable Apple Music link."""
 
 
+# ---------------------------------------------------------------------- ratings waiting for Apple Music
+class TooManyWaiting(BotError):
+    """The member already has ``limit`` ratings waiting to reach Apple Music (``OUTBOX_MAX_PER_USER``): a rating of
+    an item not among them was refused and not saved. What was waiting is unchanged (a new rating of an item
+    already waiting replaces it, and is never refused)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"{limit} ratings are waiting already")
+
+
 # ---------------------------------------------------------------------- linking
 class LinkError(BotError):
     """A link could not be completed."""

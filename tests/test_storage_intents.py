@@ -69,19 +69,12 @@ async def test_the_migration_takes_the_pending_ratings_as_intents(
     [before] = [m for m in migrations if m.name == "rating_intents"]
     old = await store_factory(migrations=migrations[: before.version - 1])
     assert isinstance(old, sql_store.SqlStore)
-    params = {
-        "user_id": U1,
-        "item_type": "songs",
-        "item_id": "1",
-        "value": -1,
-        "now": T0,
-        "first_due": T0,
-        "debounced": T0,
-        "max_delay": 10.0,
-        "held": None,
-        "hold_expires_at": None,
-    }
-    await old._rows(sql_store._ENQUEUE, params)  # the outbox row as the code before the migration wrote it
+    params = {"user_id": U1, "item_type": "songs", "item_id": "1", "value": -1, "now": T0}
+    old_enqueue = (  # the outbox row as the code before the migration wrote it (the columns of that schema)
+        "INSERT INTO outbox (user_id, item_type, item_id, value, version, created_at, updated_at, due_at, attempts)"
+        " VALUES (:user_id, :item_type, :item_id, :value, 1, :now::float8, :now::float8, :now::float8, 0)"
+    )
+    await old._write(old_enqueue, params)
     await old.close()
     new = await store_factory()
     assert await new.schema_version() == migrations[-1].version

@@ -175,13 +175,17 @@ async def test_hold_user_until_the_user_links_again(store: SqliteStore) -> None:
         await store.hold_user(U1, "whatever")
 
 
-async def test_claims_are_in_due_order_and_limited(store: SqliteStore) -> None:
+async def test_a_users_claims_are_in_the_order_queued_and_limited(store: SqliteStore) -> None:
+    # one user's rows go in the order they were queued (their turns), whatever their due times; users take turns
+    # (tests/test_outbox_fairness.py)
     for i in range(10):
-        await store.enqueue(U1, "songs", f"item{i}", 1, T0 + 9 - i, debounce=0)  # item9 is oldest
+        await store.enqueue(U1, "songs", f"item{i}", 1, T0 + 9 - i, debounce=0)  # item9 is due first
+    await store.enqueue(U1, "songs", "item1", -1, T0 + 10, debounce=0)  # a new choice keeps the row's place
     first = await store.claim_due("w", T0 + 100, limit=3)
-    assert [e.item_id for e in first] == ["item9", "item8", "item7"]
+    assert [(e.item_id, e.turn) for e in first] == [("item0", 0), ("item1", 1), ("item2", 2)]
+    assert first[1].value == -1 and first[1].version == 2
     rest = await store.claim_due("w", T0 + 100, limit=100)
-    assert [e.item_id for e in rest] == [f"item{i}" for i in range(6, -1, -1)]
+    assert [e.item_id for e in rest] == [f"item{i}" for i in range(3, 10)]
     assert await store.claim_due("w", T0 + 100, limit=0) == []
     assert [e.item_id for e in await store.pending_for_user(U1)][:2] == ["item9", "item8"]
 

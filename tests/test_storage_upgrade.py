@@ -77,6 +77,9 @@ async def upgraded(old_database: str) -> AsyncIterator[Store]:
     await store.close()
 
 
+ERROR_503 = "HTTP 503 from Apple"
+
+
 def entry(
     id_: int, user: int, item: str, value: int, version: int, created: float, updated: float, due: float, **rest: Any
 ) -> OutboxEntry:
@@ -103,8 +106,9 @@ async def test_every_row_reads_back(upgraded: Store) -> None:
     assert await store.get_user_token(STALE) is None  # stale: not handed out
     assert await store.count_undecryptable_tokens() == 0  # both decrypt with the fixture's key
 
+    # migration 7 gave each member's waiting rows turns in their due order (row 3 is due first: turn 0)
     assert await store.pending_for_user(ACTIVE) == [
-        entry(1, ACTIVE, "songs/111", -1, 2, T0 + 20, T0 + 21, T0 + 30, attempts=1, last_error="HTTP 503 from Apple"),
+        entry(1, ACTIVE, "songs/111", -1, 2, T0 + 20, T0 + 21, T0 + 30, attempts=1, last_error=ERROR_503, turn=1),
         entry(3, ACTIVE, "albums/444", 1, 1, T0 + 23, T0 + 23, T0 + 23, claimed_by="old-worker", lease_until=T0 + 144),
     ]
     assert await store.pending_for_user(UNLINKED) == [

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
+from bot.errors import TooManyWaiting
+
 
 @dataclass(frozen=True, slots=True)
 class LinkPrompt:
@@ -32,13 +34,16 @@ class Linked:
 
 @dataclass(frozen=True, slots=True)
 class ReactionNotSaved:
-    """A reaction (``added``) or its removal could not be saved: the database stayed unavailable."""
+    """A reaction (``added``) or its removal could not be saved: the database stayed unavailable, or (``refused``)
+    the member already has that many ratings waiting; then their next refused reactions are not told again
+    until one is saved (this notice says so)."""
 
     guild_id: int | None
     channel_id: int
     message_id: int
     value: int
     added: bool
+    refused: TooManyWaiting | None = None
 
 
 Notice: TypeAlias = LinkPrompt | RelinkPrompt | Linked | ReactionNotSaved

@@ -5,6 +5,11 @@ due rows with a lease, applies each with the Apple client (``1``/``-1`` → PUT,
 the row *by version*: if the user acted again meanwhile, the row stays and is applied again with the newer
 value. Failures are kept and retried later with exponential backoff and jitter, across restarts.
 
+Users are served in turn, not first come first served (``Store.claim_due`` takes rows by turn): a user with a
+thousand waiting ratings delays another user's one rating by about one Apple request (the next free slot), and
+each user's rows go in the order they were queued. Every process claims the same way from a shared database.
+A user may have at most ``OutboxConfig.max_per_user`` rows waiting (``Store.enqueue`` refuses more).
+
 * ``RateLimited`` / ``UpstreamError`` / ``UpstreamTimeout`` (after the client's own bounded retries) →
   ``retry_later`` with backoff (``Retry-After`` honoured when Apple sent one).
 * ``UserTokenInvalid`` (403) → the link is marked stale (which holds the user's rows until they link again)
@@ -58,6 +63,8 @@ class OutboxConfig:
     - ``lease``: how long a claim is exclusive; longer than the client's longest apply (timeouts + retries).
     - ``retry_base`` / ``retry_max``: backoff after a failed apply, doubling per attempt, capped.
     - ``unlinked_hold``: how long a reaction by a user who has not linked waits for them to link.
+    - ``max_per_user``: rows one user may have waiting (held or not); a rating of another item is then refused
+      (a new rating of an item already waiting replaces it and is never refused).
     """
 
     debounce: float = 1.0
@@ -68,10 +75,11 @@ class OutboxConfig:
     retry_base: float = 2.0
     retry_max: float = 600.0
     unlinked_hold: float = 600.0
+    max_per_user: int = 500
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
+        if self.concurrency < 1 or self.max_per_user < 1:
+            raise ValueError("concurrency and max_per_user must be at least 1")
         if min(self.debounce, self.max_delay, self.retry_base, self.retry_max) < 0:
             raise ValueError("outbox times must not be negative")
         if self.poll_interval <= 0 or self.lease <= 0:

@@ -9,7 +9,9 @@ prompt at most once a day; users whose link is stale get it held until they link
 
 One member's reactions are handled one at a time, in the order they arrived (a per-member lock), so intents
 are recorded in that order; while the database is unavailable a reaction is retried, still in order, for
-``reaction_retry`` seconds, and then its author is told it was not saved.
+``reaction_retry`` seconds, and then its author is told it was not saved. A member with
+``OutboxConfig.max_per_user`` ratings waiting has a reaction on another item refused (nothing waiting is
+dropped): they are told once, and not again for each refused reaction until one is saved.
 
 Everything Discord-specific (reading a message's reactions, adding or removing one, sending a DM) stays with
 the caller: the cog passes plain values in and acts on the :class:`ReactionOutcome` it gets back.
@@ -31,7 +33,7 @@ from cachetools import LRUCache, TTLCache
 
 from bot import applemusic as am
 from bot.aio import TaskSet
-from bot.errors import LibraryItemNotShareable, LinkStale, UnlinkedMeanwhile
+from bot.errors import LibraryItemNotShareable, LinkStale, TooManyWaiting, UnlinkedMeanwhile
 from bot.retrying import Backoff
 from bot.services import notices
 from bot.services.outbox import OutboxConfig
@@ -217,6 +219,10 @@ class SharingService:
         self._expected_removals: TTLCache[tuple[int, int, int], bool] = TTLCache(
             KNOWN_BOTS, EXPECTED_REMOVAL_SECONDS, timer=time.monotonic
         )
+        #: members told that a reaction was refused (too many ratings waiting), until one of theirs is saved again
+        self._told_full: LRUCache[int, bool] = LRUCache(KNOWN_BOTS)
+        #: reactions refused because their author had too many ratings waiting
+        self.reactions_refused = 0
         #: channel -> id of the interaction that chose it (a snowflake: a time by Discord's clock)
         self._chosen_at: dict[int, int] = {}
         self._tasks = TaskSet("sharing")
@@ -361,13 +367,23 @@ class SharingService:
                 return await self._reaction_retrying(event, value)
             except StoreUnavailable:
                 log.warning("a reaction on message %d was not saved: the database stayed unavailable", event.message_id)
-                unsaved = notices.ReactionNotSaved(
-                    event.guild_id, event.channel_id, event.message_id, value, event.added
-                )
-                self._tasks.spawn(self.notifier.notify(event.user_id, unsaved), f"unsaved {event.user_id}")
+                self._tell_not_saved(event, None)
+                return NOTHING
+            except TooManyWaiting as exc:
+                self.reactions_refused += 1
+                log.info("a reaction by user %d was refused: %s (OUTBOX_MAX_PER_USER)", event.user_id, exc)
+                if event.user_id not in self._told_full:
+                    self._told_full[event.user_id] = True
+                    self._tell_not_saved(event, exc)
                 return NOTHING
             finally:
                 self.reactions_handled += 1
+
+    def _tell_not_saved(self, event: ReactionEvent, refused: TooManyWaiting | None) -> None:
+        unsaved = notices.ReactionNotSaved(
+            event.guild_id, event.channel_id, event.message_id, event.value, event.added, refused
+        )
+        self._tasks.spawn(self.notifier.notify(event.user_id, unsaved), f"unsaved {event.user_id}")
 
     async def _reaction_retrying(self, event: ReactionEvent, value: int) -> ReactionOutcome:
         """Handle one reaction; while the database is unavailable, try again with backoff (the caller holds the
@@ -441,7 +457,9 @@ class SharingService:
         return ReactionResult(result.status, result.value, previous, result.notify)
 
     async def set_intent(self, user_id: int, item_type: str, item_id: str, value: int) -> ReactionResult:
-        """Durably record that the user wants ``value`` (1, -1, 0) for the item; hold it if they cannot act."""
+        """Durably record that the user wants ``value`` (1, -1, 0) for the item; hold it if they cannot act.
+        Raises :class:`~bot.errors.TooManyWaiting` (nothing recorded) when it is a new item and the user already
+        has ``max_per_user`` ratings waiting."""
         now = self._clock()
         account = await self.store.get_account(user_id)
         hold: HoldReason | None = None
@@ -467,7 +485,9 @@ class SharingService:
             max_delay=self.config.max_delay,
             hold=hold,
             hold_expires_at=expires,
+            max_per_user=self.config.max_per_user,
         )
+        self._told_full.pop(user_id, None)  # saved: a later refusal is told again
         self._remember(user_id, item_type, item_id, value)
         notify: str | None = None
         if notice is not None and await self.store.claim_notice(user_id, notice, now):
@@ -573,7 +593,11 @@ class SharingService:
                     async with self.user_lock(user_id):
                         if self._touched_since(key, since_generation):
                             continue
-                        await self.set_intent(user_id, item_type, item_id, value)
+                        try:
+                            await self.set_intent(user_id, item_type, item_id, value)
+                        except TooManyWaiting as exc:
+                            log.info("catch-up: user %d's offline reactions were not queued: %s", user_id, exc)
+                            break
                     enqueued += 1
         if enqueued:
             log.info("catch-up: %d reactions made while offline were queued", enqueued)

@@ -244,13 +244,20 @@ class Store(ABC):
         max_delay: float = 10.0,
         hold: HoldReason | str | None = None,
         hold_expires_at: float | None = None,
+        max_per_user: int | None = None,
     ) -> OutboxEntry:
         """Durably record the desired rating (1 like, -1 dislike, 0 clear) before any Apple call.
 
         One row per (user, item): a new action replaces the value, bumps ``version`` and sets
-        ``due_at = min(now + debounce, created_at + max_delay)``. ``hold`` is stored as given (the caller
-        knows whether the user is linked/stale). The value is also the member's rating intent (``get_intent``),
-        recorded in the same transaction. Committed before returning.
+        ``due_at = min(now + debounce, created_at + max_delay)``, keeping the row's turn. A new row takes the
+        user's next turn: the one after their last row's, and never before the turn being served now (the smallest
+        turn of the rows not held), so a user with nothing waiting is served next. ``hold`` is stored as given
+        (the caller knows whether the user is linked/stale). The value is also the member's rating intent
+        (``get_intent``), recorded in the same transaction. Committed before returning.
+
+        With ``max_per_user``, a new item is refused while the user has that many rows (held or not): raises
+        :class:`~bot.errors.TooManyWaiting` and writes nothing (neither the row nor the intent). A new rating of
+        an item already waiting replaces its row and is never refused.
         """
 
     @abstractmethod
@@ -259,7 +266,9 @@ class Store(ABC):
     ) -> list[OutboxEntry]:
         """Atomically claim up to ``limit`` unheld rows that are due and not leased (or whose lease expired).
 
-        Returned in due order. A worker must not start applying an entry after its ``lease_until``;
+        Taken and returned in turn order (then due order): users in turn, each user's rows in the order they were
+        queued, so one user's backlog never holds back another user's rows. Several processes may claim at once;
+        none takes a row another holds. A worker must not start applying an entry after its ``lease_until``;
         choose ``lease`` longer than the longest apply (HTTP timeout and retries).
         """
 

@@ -28,11 +28,15 @@ CAST_TYPES = {"int": "bigint", "float": "float8", "str": "text", "bytes": "bytea
 
 # Arbitrary constant key for pg_advisory_xact_lock: "migrations of this bot's schema".
 _MIGRATION_LOCK_KEY = 0x41504D5F4D494752  # "APM_MIGR"
+# ... and the first key of the two-key form: "one member's outbox rows" (the second key is their id, hashed).
+_OUTBOX_USER_LOCK_KEY = 0x4F555458  # "OUTX"
 
 #: Every fragment the shared SQL uses, as (SQLite, PostgreSQL) spell it.
 FRAGMENTS: dict[str, tuple[str, str]] = {
     # the smaller of two values
     "least": ("MIN", "LEAST"),
+    # the larger of two values
+    "greatest": ("MAX", "GREATEST"),
     # null-safe equality (NULL {same_as} NULL is true)
     "same_as": ("IS", "IS NOT DISTINCT FROM"),
     # lock the rows a SELECT reads until the transaction ends (SQLite: BEGIN IMMEDIATE locks the database)
@@ -54,6 +58,9 @@ FRAGMENTS: dict[str, tuple[str, str]] = {
     # run first in each migration's transaction, so concurrent processes migrate one at a time (SQLite:
     # BEGIN IMMEDIATE already admits one writer)
     "migration_lock": ("", f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"),
+    # run first in a transaction that counts and numbers one member's outbox rows (:user_id), so two processes
+    # enqueueing for the same member take turns (SQLite: one writer at a time already)
+    "outbox_user_lock": ("", f"SELECT pg_advisory_xact_lock({_OUTBOX_USER_LOCK_KEY}, hashint8(:user_id::bigint))"),
 }
 
 

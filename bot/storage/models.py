@@ -152,6 +152,8 @@ class OutboxEntry:
     hold_expires_at: float | None
     claimed_by: str | None
     lease_until: float | None
+    #: rows are claimed by turn, so members are served in turn (see ``Store.claim_due``)
+    turn: int = 0
 
     @classmethod
     def from_row(cls, row: Row) -> OutboxEntry:
@@ -171,6 +173,7 @@ class OutboxEntry:
             hold_expires_at=None if row["hold_expires_at"] is None else float(row["hold_expires_at"]),
             claimed_by=row["claimed_by"],
             lease_until=None if row["lease_until"] is None else float(row["lease_until"]),
+            turn=int(row["turn"]),
         )
 
 

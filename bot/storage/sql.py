@@ -18,8 +18,9 @@ opens its connections and provides:
 * :meth:`SqlStore._disconnect` and ``database_identity``.
 
 Concurrency across processes rests on single statements and transactions: an outbox claim is one statement
-that takes only due, unleased rows (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so two processes never take
-the same row) and stamps a lease; completion is version-checked, so a newer desired rating that arrived while a
+that takes only due, unleased rows, in turn order (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so two processes
+never take the same row) and stamps a lease; what counts and numbers one member's rows (enqueue, link) first takes
+a per-member advisory lock on PostgreSQL; completion is version-checked, so a newer desired rating that arrived while a
 worker applied the old one is never lost; a link state is consumed (and its tries counted) by one conditional UPDATE.
 """
 
@@ -36,6 +37,7 @@ from typing import Any, ClassVar, Self
 
 from cachetools import TTLCache
 
+from bot.errors import TooManyWaiting
 from bot.storage.base import Clock, RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.dialect import CAST_TYPES, Session
@@ -65,7 +67,7 @@ _SECRETISH = re.compile(r"(?:[A-Za-z0-9+/=_\-.]|%[0-9A-Fa-f]{2}){40,}")
 
 _ENTRY = (
     "id, user_id, item_type, item_id, value, version, created_at, updated_at, due_at, attempts,"
-    " last_error, held, hold_expires_at, claimed_by, lease_until"
+    " last_error, held, hold_expires_at, claimed_by, lease_until, turn"
 )
 _SHARED = "message_id, channel_id, guild_id, item_type, item_id, created_at"
 
@@ -157,23 +159,37 @@ _PURGE_UNSHARED_INTENTS = (
 )
 
 # ---------------------------------------------------------------------- outbox
+# Turns (fair queueing): rows are claimed by turn, so members are served in turn. The turn being served now is the
+# smallest turn of the rows not held; a member's next row takes the turn after their last one, and never one before
+# the turn being served now (a member with nothing waiting is next, whoever else has a thousand rows waiting).
+_TURN_NOW = "COALESCE((SELECT MIN(turn) FROM outbox WHERE held IS NULL), 0)"
+_NEXT_TURN = (
+    "{greatest}(COALESCE((SELECT MAX(turn) + 1 FROM outbox WHERE user_id = :user_id::bigint), 0), "  # noqa: S608
+    f"{_TURN_NOW})"
+)
+# A new item is inserted only while the member has fewer than :max_per_user rows (NULL: no ceiling); a new rating
+# of an item already waiting replaces its row (and keeps its turn) whatever their count. No row back: refused.
 _ENQUEUE = (
     "INSERT INTO outbox (user_id, item_type, item_id, value, version, created_at, updated_at,"  # noqa: S608
-    " due_at, attempts, held, hold_expires_at)"
-    " VALUES (:user_id, :item_type, :item_id, :value, 1, :now::float8, :now::float8, :first_due::float8, 0,"
-    " :held::text, :hold_expires_at::float8)"
+    " due_at, attempts, held, hold_expires_at, turn)"
+    " SELECT :user_id::bigint, :item_type::text, :item_id::text, :value::int, 1, :now::float8, :now::float8,"
+    f" :first_due::float8, 0, :held::text, :hold_expires_at::float8, {_NEXT_TURN}"
+    " WHERE :max_per_user::bigint IS NULL"
+    " OR (SELECT COUNT(*) FROM outbox WHERE user_id = :user_id::bigint) < :max_per_user::bigint"
+    " OR EXISTS (SELECT 1 FROM outbox WHERE user_id = :user_id::bigint AND item_type = :item_type::text"
+    " AND item_id = :item_id::text)"
     " ON CONFLICT (user_id, item_type, item_id) DO UPDATE SET"
     " value = excluded.value, version = outbox.version + 1, updated_at = excluded.updated_at,"
     " due_at = {least}(:debounced::float8, outbox.created_at + :max_delay::float8), attempts = 0,"
     f" last_error = NULL, held = excluded.held, hold_expires_at = excluded.hold_expires_at RETURNING {_ENTRY}"
 )
 # The claim picks (and on PostgreSQL locks, skipping rows another transaction is claiming right now) the due,
-# unleased rows, then stamps them in the same statement. Rows another worker already claimed are excluded by
-# the lease condition (on PostgreSQL re-evaluated on the latest row version under FOR UPDATE). MATERIALIZED:
-# the picked ids are computed once, whatever plan the UPDATE gets.
+# unleased rows in turn order, then stamps them in the same statement. Rows another worker already claimed are
+# excluded by the lease condition (on PostgreSQL re-evaluated on the latest row version under FOR UPDATE).
+# MATERIALIZED: the picked ids are computed once, whatever plan the UPDATE gets.
 _CLAIM = (
     "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE held IS NULL AND due_at <= :now::float8"  # noqa: S608
-    " AND (lease_until IS NULL OR lease_until <= :now::float8) ORDER BY due_at, id LIMIT :limit{skip_locked})"
+    " AND (lease_until IS NULL OR lease_until <= :now::float8) ORDER BY turn, due_at, id LIMIT :limit{skip_locked})"
     " UPDATE outbox SET claimed_by = :worker, lease_until = :lease_until::float8"
     f" WHERE id IN (SELECT id FROM picked) RETURNING {_ENTRY}"
 )
@@ -196,9 +212,17 @@ _NOTE_EXPIRED = (
     "INSERT INTO notices (user_id, kind, last_sent_at) VALUES (:user_id, :kind, :at)"
     " ON CONFLICT (user_id, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at"
 )
+# Released rows take the member's next turns (_NEXT_TURN among the rows not held: :next_turn), one after another in
+# the order they were queued; the turns they had date from when they were held.
 _RELEASE = (
-    "UPDATE outbox SET held = NULL, hold_expires_at = NULL, attempts = 0, due_at = {least}(due_at, :at::float8)"
-    " WHERE user_id = :user_id AND held IS NOT NULL"
+    "UPDATE outbox SET held = NULL, hold_expires_at = NULL, attempts = 0,"
+    " due_at = {least}(outbox.due_at, :at::float8), turn = :next_turn::bigint + ranked.n"
+    " FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY turn, id) - 1 AS n FROM outbox"
+    " WHERE user_id = :user_id::bigint AND held IS NOT NULL) AS ranked WHERE outbox.id = ranked.id"
+)
+_RELEASED_TURN = (
+    "SELECT {greatest}(COALESCE((SELECT MAX(turn) + 1 FROM outbox"  # noqa: S608
+    f" WHERE user_id = :user_id::bigint AND held IS NULL), 0), {_TURN_NOW})"
 )
 _PENDING = f"SELECT {_ENTRY} FROM outbox WHERE user_id = :user_id ORDER BY created_at, id"  # noqa: S608 (constants)
 _NEXT_DUE = (
@@ -385,12 +409,14 @@ class SqlStore(Store):
         at = self._now(now)
         encrypted = self._cipher.encrypt(token)
         async with self._transaction() as db:
+            await self._lock_outbox_user(db, user_id)  # first, as enqueue does: neither waits for the other's rows
             self._forget_token(user_id)
             params = {"user_id": user_id, "token_enc": encrypted, "storefront": storefront, "at": at}
             await db.write(_LINK, params)
             # Linking is what makes waiting ratings go out: drop the expired holds, make the others due now.
             await self._expire_holds(db, at, user_id)
-            released = await db.write(_RELEASE, {"user_id": user_id, "at": at})
+            next_turn = int(await db.value(_RELEASED_TURN, {"user_id": user_id}))
+            released = await db.write(_RELEASE, {"user_id": user_id, "at": at, "next_turn": next_turn})
         if released:
             log.debug("Linking user %d released %d waiting ratings", user_id, released)
         return Account(user_id, storefront, at, at, AccountStatus.ACTIVE, False)
@@ -625,10 +651,13 @@ class SqlStore(Store):
         max_delay: float = 10.0,
         hold: HoldReason | str | None = None,
         hold_expires_at: float | None = None,
+        max_per_user: int | None = None,
     ) -> OutboxEntry:
         intent = _intent_params(user_id, item_type, item_id, value, self._now(now))
         if debounce < 0 or max_delay < 0:
             raise ValueError("debounce and max_delay must not be negative")
+        if max_per_user is not None and max_per_user < 1:
+            raise ValueError("max_per_user must be at least 1")
         held = HoldReason(hold).value if hold is not None else None
         at = float(intent["now"])
         params = {
@@ -638,11 +667,22 @@ class SqlStore(Store):
             "max_delay": float(max_delay),
             "held": held,
             "hold_expires_at": None if held is None or hold_expires_at is None else float(hold_expires_at),
+            "max_per_user": None if max_per_user is None else int(max_per_user),
         }
         async with self._transaction() as db:
-            [row] = await db.rows(_ENQUEUE, params)  # INSERT ... ON CONFLICT DO UPDATE always returns the row
+            await self._lock_outbox_user(db, user_id)
+            rows = await db.rows(_ENQUEUE, params)
+            if not rows:  # a new item over the member's ceiling: nothing was written
+                raise TooManyWaiting(int(max_per_user or 0))
             await db.write(_RECORD_INTENT, intent)
-        return OutboxEntry.from_row(row)
+        return OutboxEntry.from_row(rows[0])
+
+    @staticmethod
+    async def _lock_outbox_user(db: Session, user_id: int) -> None:
+        """In ``db``'s transaction, before counting or numbering a member's outbox rows: wait for any other
+        transaction doing so for the same member (PostgreSQL; SQLite admits one writer at a time anyway)."""
+        if db.dialect.fragments["outbox_user_lock"]:
+            await db.write("{outbox_user_lock}", {"user_id": user_id})
 
     async def claim_due(
         self, worker_id: str, now: float | None = None, limit: int = 100, lease: float = 60.0
@@ -654,7 +694,7 @@ class SqlStore(Store):
         at = self._now(now)
         params = {"worker": worker_id, "lease_until": at + float(lease), "now": at, "limit": int(limit)}
         entries = [OutboxEntry.from_row(r) for r in await self._rows(_CLAIM, params)]
-        entries.sort(key=lambda e: (e.due_at, e.id))
+        entries.sort(key=lambda e: (e.turn, e.due_at, e.id))
         return entries
 
     async def complete(self, entry: OutboxEntry, applied_version: int | None = None) -> bool:

@@ -125,7 +125,7 @@ TABLES: tuple[TableSpec, ...] = (
         _cols(
             "id:int, user_id:int, item_type:str, item_id:str, value:int, version:int, created_at:float,"
             " updated_at:float, due_at:float, attempts:int, last_error:str, held:str, hold_expires_at:float,"
-            " claimed_by:str, lease_until:float"
+            " claimed_by:str, lease_until:float, turn:int"
         ),
         key=("id",),
         identity="id",

@@ -92,6 +92,11 @@ MESSAGES: dict[type[BaseException], Words] = {
     e.NeedsAlbumOrPlaylist: "`/rating tracks` needs an album or a playlist.",
     e.LibraryItemNotShareable: "A library item is yours alone: share a catalog link so others can rate it.",
     e.NoLinksInMessage: "That message has no Apple Music links I can rate.",
+    e.TooManyWaiting: lambda error: (
+        f"You already have {error.limit} ratings waiting to reach your Apple Music account, the most I keep for "
+        "one person, so this one was not saved. Every rating already waiting is kept and will be applied; try "
+        "again once some of them have gone through (a new choice for an item already waiting is always saved)."
+    ),
     am.InvalidLink: str,  # the link parser says precisely what is wrong with the link
     # linking
     e.StateInvalid: "This link is not valid. Run /link in Discord to get a new one.",

@@ -10,6 +10,7 @@ import discord
 from bot.services import notices
 from bot.services.sharing import EMOJI_FOR_VALUE
 from bot.ui.embeds import linked_embed
+from bot.ui.errors import describe_error
 from bot.ui.views import link_button_view
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ def reaction_not_saved(notice: notices.ReactionNotSaved) -> str:
     emoji = EMOJI_FOR_VALUE[notice.value]
     what = emoji if notice.added else f"removal of {emoji}"
     again = "react again" if notice.added else f"add {emoji} and remove it again"
+    if notice.refused is not None:
+        return (
+            f"I could not save your {what} on {link}. {describe_error(notice.refused)} Reactions you add before "
+            "then are not saved either (I will not write about each one)."
+        )
     return (
         f"I could not save your {what} on {link}: my database is unavailable right now, so it did not reach Apple "
         f"Music. Please {again} in a few minutes."
