@@ -36,7 +36,7 @@ SECTIONS: Mapping[str, str] = {
 #: the outbox's bookkeeping of which process is applying a rating
 HIDDEN: Mapping[str, frozenset[str]] = {
     "link_states": frozenset({"state_hash", "signin_hash", "browser_hash"}),
-    "outbox": frozenset({"claimed_by", "lease_until", "last_error", "version"}),
+    "outbox": frozenset({"claimed_by", "lease_until", "last_error", "version", "turn"}),
 }
 #: column names as a member reads them
 RENAMED: Mapping[str, str] = {"storefront": "country", "value": "rating", "held": "waiting_because"}
