@@ -1,5 +1,6 @@
 """Small asyncio helpers: a bounded `gather` that fails like a single call, `TaskSet` for background tasks that
-must not be lost, `repeat` for periodic work, and the `Sleep` type.
+must not be lost, `SingleFlight` so that concurrent identical requests are made once, `repeat` for periodic work,
+and the `Sleep` type.
 
 `gather` runs awaitables in an `asyncio.TaskGroup`: results come back in input order; the first failure
 cancels the others and is raised itself (not wrapped in an `ExceptionGroup`), so a caller can write
@@ -11,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeAlias, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Mapping
+from typing import Any, Generic, TypeAlias, TypeVar
 
-__all__ = ["Sleep", "TaskSet", "gather", "gather2", "repeat"]
+__all__ = ["SingleFlight", "Sleep", "TaskSet", "gather", "gather2", "repeat"]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _U = TypeVar("_U")
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
 
 #: What `asyncio.sleep` is to code that lets tests inject time.
 Sleep: TypeAlias = Callable[[float], Awaitable[None]]
@@ -121,3 +124,59 @@ class TaskSet:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class SingleFlight(Generic[_K, _V]):
+    """At most one request in flight per key: callers asking for a key already being fetched await that fetch.
+
+    ``fetch(keys)`` fetches several keys at once (one batched request) and returns a value for each; it runs in a
+    task of ``tasks``, not in a caller's, so a caller that is cancelled leaves the others (and the fetch) running.
+    Its failure is raised to every caller of its keys; nothing is kept of it, so the next call fetches again. A
+    cache is ``fetch``'s business: filled inside it, it holds the value before the key stops being in flight.
+    """
+
+    def __init__(self, tasks: TaskSet, what: str) -> None:
+        self._tasks = tasks
+        self._what = what
+        self._flights: dict[_K, asyncio.Future[_V]] = {}
+
+    async def get(self, keys: Iterable[_K], fetch: Callable[[list[_K]], Awaitable[Mapping[_K, _V]]]) -> dict[_K, _V]:
+        """The value of each key: from the fetch in flight for it, or from one new ``fetch`` of those that are not."""
+        wanted = list(dict.fromkeys(keys))
+        new = [key for key in wanted if key not in self._flights]
+        if new:
+            loop = asyncio.get_running_loop()
+            futures: dict[_K, asyncio.Future[_V]] = {}
+            for key in new:
+                futures[key] = self._flights[key] = loop.create_future()
+                futures[key].add_done_callback(_consume)
+            self._tasks.spawn(self._fly(futures, fetch), self._what)
+        flights = [(key, self._flights[key]) for key in wanted]
+        # shielded: a caller cancelled while waiting must not cancel the value the other callers wait for
+        return {key: await asyncio.shield(future) for key, future in flights}
+
+    async def _fly(
+        self, futures: dict[_K, asyncio.Future[_V]], fetch: Callable[[list[_K]], Awaitable[Mapping[_K, _V]]]
+    ) -> None:
+        try:
+            found = await fetch(list(futures))
+            for key, future in futures.items():
+                future.set_result(found[key])
+        except asyncio.CancelledError:
+            for future in futures.values():
+                future.cancel()
+            raise
+        except Exception as exc:  # every caller of these keys gets it (a KeyError: ``fetch`` missed a key)
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(exc)
+        finally:
+            for key, future in futures.items():
+                if self._flights.get(key) is future:
+                    del self._flights[key]
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Mark a flight's failure as seen (its callers may all have gone): asyncio would log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()

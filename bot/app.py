@@ -25,6 +25,7 @@ from bot.aio import Sleep, TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
+from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
 from bot.services.linking import LinkLimits, LinkService, install_token_redaction
@@ -43,8 +44,6 @@ from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
 log = logging.getLogger(__name__)
 
 INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing", "cogs.privacy")
-#: Discord allows one IDENTIFY per 5 seconds per ``max_concurrency`` bucket (discord.py's default pause)
-IDENTIFY_PAUSE = 5.0
 
 
 @dataclass(slots=True)
@@ -290,7 +289,8 @@ class RatingsBot(commands.AutoShardedBot):
         apple_pacer: am.Pacer | None = None,
         apple_sleep: Sleep | None = None,
         outbox_config: OutboxConfig | None = None,
-        identify_pause: float = IDENTIFY_PAUSE,
+        identify_clock: Callable[[], float] = time.time,
+        identify_sleep: Sleep = asyncio.sleep,
         link_clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
@@ -315,8 +315,11 @@ class RatingsBot(commands.AutoShardedBot):
         self.apple_pacer = apple_pacer
         self.apple_sleep = apple_sleep
         self.outbox_config = outbox_config
-        #: the wait between two IDENTIFYs of this process's shards (tests that are not about it shorten it)
-        self.identify_pause = identify_pause
+        #: the time of identify turns (:class:`IdentifyTurns`; tests share a clock they move with the loopback Discord)
+        self.identify_clock = identify_clock
+        self.identify_sleep = identify_sleep
+        #: ``max_concurrency`` of ``GET /gateway/bot``, asked once, at the first IDENTIFY
+        self._max_concurrency: int | None = None
         #: the clock of link lifetimes and linking limits (tests freeze it)
         self.link_clock = link_clock
         #: background work of the Discord side (the start-up catch-up), cancelled at close
@@ -382,8 +385,27 @@ class RatingsBot(commands.AutoShardedBot):
             )
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        if not initial:
-            await asyncio.sleep(self.identify_pause)
+        """Wait for the turn of the shard's bucket (``shard_id % max_concurrency``), shared through the database
+        with every process on it (:mod:`bot.identify`); even the first IDENTIFY waits, as another process (or the
+        run before this one) may just have identified."""
+        if self.services is None:  # nothing to share turns through (never in ``mode="run"``)
+            await self.identify_sleep(0.0 if initial else IDENTIFY_INTERVAL)
+            return
+        bucket = (shard_id or 0) % await self.max_concurrency()
+        turns = IdentifyTurns(self.services.store, clock=self.identify_clock, sleep=self.identify_sleep)
+        await turns.wait(bucket)
+
+    async def max_concurrency(self) -> int:
+        """How many buckets of shards may identify at once (``GET /gateway/bot``; 1, the strictest, if Discord
+        cannot say)."""
+        if self._max_concurrency is None:
+            try:
+                limits = await self.fetch_session_start_limits()
+            except (discord.DiscordException, aiohttp.ClientError, OSError) as exc:
+                log.warning("could not read max_concurrency from Discord (%s); identifying one shard at a time", exc)
+                return 1
+            self._max_concurrency = max(1, limits.max_concurrency)
+        return self._max_concurrency
 
     async def sync_commands(self, guild_id: int | None) -> list[app_commands.AppCommand]:
         """Bulk-overwrite the commands in one guild (instant) or globally (``guild_id=None``)."""

@@ -768,6 +768,7 @@ async def test_two_processes_as_shards_0_and_1(discordpy_at_server: LoopbackDisc
     }
     channel_one = server.add_text_channel(extra[1].id, "general")
     server.add_member(extra[1].id, server.alice_id)
+    server.max_concurrency = 2  # shards 0 and 1 are in buckets 0 and 1: they may identify at once
     loop = asyncio.get_running_loop()
     seen: dict[int, asyncio.Future[int]] = {0: loop.create_future(), 1: loop.create_future()}
     bots = {i: make_bot(shard_id=i, shard_count=2) for i in (0, 1)}
@@ -797,11 +798,67 @@ async def test_two_processes_as_shards_0_and_1(discordpy_at_server: LoopbackDisc
     }
     assert delivered == {0: [str(dm_rec.id)], 1: [str(rec.id)]}
     assert sorted(p["shard"] for p in server.identify_payloads) == [[0, 2], [1, 2]]
+    assert [i.bucket for i in server.identifies] == [0, 1] and not server.refused_identifies
+
+
+class TurnTakingBot(commands.Bot):
+    """A client whose wait before identifying again moves the server's fake clock by Discord's 5 s (discord.py's
+    default hook sleeps 5 real seconds)."""
+
+    def __init__(self, clock: FakeClock, **kwargs: Any) -> None:
+        super().__init__(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05, **kwargs)
+        self.clock = clock
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if not initial:
+            self.clock.advance(5.0)
+
+
+async def test_a_second_identify_in_one_bucket_within_5_s_gets_invalid_session(
+    discordpy_at_server: LoopbackDiscord, fake_clock: FakeClock
+) -> None:
+    server = discordpy_at_server
+    server.clock = fake_clock  # Discord's 5 s per bucket, on a clock the test moves
+    assert server.max_concurrency == 1  # every shard is in bucket 0
+    start = fake_clock()
+    first = TurnTakingBot(fake_clock, shard_id=0, shard_count=2)
+    second = TurnTakingBot(fake_clock, shard_id=1, shard_count=2)
+    async with running_client(first, server.bot_token), running_client(second, server.bot_token):
+        assert first.is_ready() and second.is_ready()
+    # shard 1 identified at the same instant as shard 0: op 9 Invalid Session (d false), no session; 5 s later, READY
+    assert [(i.shard, i.bucket, i.at - start, i.accepted) for i in server.identifies] == [
+        ((0, 2), 0, 0.0, True),
+        ((1, 2), 0, 0.0, False),
+        ((1, 2), 0, 5.0, True),
+    ]
+    assert sorted(s.shard_id for s in server.sessions.values()) == [0, 1]
+    refused = next(f for f in server.gateway_frames if f.op == 2 and f.d["shard"] == [1, 2])
+    assert refused.session_id is None  # the refused IDENTIFY started no session
+
+
+async def test_identify_buckets_are_shard_id_modulo_max_concurrency(
+    discordpy_at_server: LoopbackDiscord, fake_clock: FakeClock
+) -> None:
+    server = discordpy_at_server
+    server.clock = fake_clock
+    server.max_concurrency = 2
+    bots = [TurnTakingBot(fake_clock, shard_id=shard, shard_count=3) for shard in range(3)]
+    async with running_client(bots[0], server.bot_token), running_client(bots[1], server.bot_token):
+        async with running_client(bots[2], server.bot_token):  # shard 2 shares bucket 0 with shard 0
+            pass
+    assert [(i.shard[0], i.bucket, i.accepted) for i in server.identifies] == [
+        (0, 0, True),
+        (1, 1, True),
+        (2, 0, False),
+        (2, 0, True),
+    ]
+    assert server.identifies[-1].at - server.identifies[0].at == 5.0
 
 
 async def test_auto_sharded_bot_uses_gateway_bot(discord_server: LoopbackDiscord) -> None:
     server = discord_server
     server.recommended_shards = 2
+    server.max_concurrency = 2  # both shards may identify at once
     server.add_guild("other shard", guild_id=server.make_guild_id(1 - shard_for_guild(server.guild_id, 2), 2))
 
     class FastSharded(commands.AutoShardedBot):

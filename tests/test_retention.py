@@ -65,6 +65,8 @@ def retention_rules(end: float, shared_items: set[tuple[str, str]]) -> dict[str,
         "rating_intents": lambda row: (row["item_type"], row["item_id"]) in shared_items,
         # processes seen in the last STALE_AFTER_SECONDS
         "processes": lambda row: row["seen_at"] >= end - STALE_AFTER_SECONDS,
+        # one row per bucket of Discord shards, about no member: for the life of the database
+        "identify_turns": lambda row: row["bucket"] >= 0,
     }
 
 

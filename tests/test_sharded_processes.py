@@ -6,6 +6,9 @@ Discord, one loopback Apple Music and one PostgreSQL database — the multi-proc
 * A storm of reactions in guilds on both shards ends with Apple's state equal to the intended state, and
   Apple's request log shows exactly one write per intended change: the two processes share one outbox and
   never apply the same row twice.
+* Started together, the two processes take turns to IDENTIFY (both shards are in bucket 0 of ``max_concurrency``
+  1): the loopback Discord, which refuses a second IDENTIFY of a bucket within 5 s as Discord does, sees them at
+  least 5 s apart and refuses none (the turn is a row in the shared database, ``bot/identify.py``).
 * ``SIGKILL`` one process while it holds claimed rows: nothing is lost. Its claims are applied by the other
   process once their lease (``OUTBOX_LEASE_SECONDS``) expires, and only those rows may reach Apple twice (the
   killed process may have sent them before it died; a rating PUT/DELETE is idempotent).
@@ -290,6 +293,20 @@ async def start_both_and_share(deploy: Deployment) -> None:
 
 
 # ---------------------------------------------------------------------- tests
+async def test_processes_starting_together_take_turns_to_identify(deployment: Deployment) -> None:
+    deploy, discord = deployment, deployment.discord
+    assert discord.max_concurrency == 1  # shards 0 and 1 share bucket 0
+    await asyncio.gather(*(deploy.start(shard) for shard in range(SHARDS)))
+    assert sorted(i.shard for i in discord.identifies) == [(0, SHARDS), (1, SHARDS)]
+    assert not discord.refused_identifies
+    first, second = sorted(i.at for i in discord.identifies)
+    assert second - first >= 5.0  # on the loopback Discord's clock, when each IDENTIFY arrived
+    codes = [await p.stop() for p in deploy.processes.values()]
+    assert codes == [0, 0]
+    for process in deploy.processes.values():
+        assert "Traceback" not in process.log(), process.log()[-3000:]
+
+
 async def test_two_shard_processes_split_the_guilds_and_share_one_outbox(deployment: Deployment) -> None:
     deploy, discord = deployment, deployment.discord
     await start_both_and_share(deploy)

@@ -2,6 +2,8 @@
 
 The user's music user token is fetched from the store for each action and passed to each Apple call;
 nothing here keeps per-user state but small TTL caches of public catalog data and storefront languages.
+Catalog data (names, artwork, track lists) is one cache shared by every member and command (``/share``, the cards,
+``/rating``, buttons); concurrent requests for the same item are made once (:class:`~bot.aio.SingleFlight`).
 Every action with the token runs through the :class:`~bot.services.guard.LinkGuard`, so ``/unlink`` stops it.
 """
 
@@ -10,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
 
 from bot import applemusic as am
-from bot.aio import TaskSet, gather, gather2
+from bot.aio import SingleFlight, TaskSet, gather, gather2
 from bot.applemusic import CatalogItem, ResourceType
 from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked, UnlinkedMeanwhile
 from bot.services.guard import LinkGuard, TokenUse
@@ -136,6 +138,10 @@ def _ttl_cache(size_and_ttl: tuple[int, float]) -> TTLCache[Any, Any]:
     return TTLCache(size, max(ttl, 1e-9))
 
 
+#: a catalog cache key: (storefront, language, type, id)
+CatalogKey = tuple[str, str | None, str, str]
+
+
 class RatingService:
     def __init__(
         self,
@@ -152,14 +158,19 @@ class RatingService:
         self.guard = guard or LinkGuard(store)
         sizes = caches or CacheSizes()
         self.autocomplete_budget = autocomplete_budget
-        self._catalog: TTLCache[tuple[str, str | None, str, str], CatalogItem | None] = _ttl_cache(sizes.catalog)
+        self._catalog: TTLCache[CatalogKey, CatalogItem | None] = _ttl_cache(sizes.catalog)
         self._searches: TTLCache[tuple[str, str | None, str], list[Suggestion]] = _ttl_cache(sizes.search)
         #: user id -> (the storefront's default language, its supported languages)
         self._languages: TTLCache[int, tuple[str, tuple[str, ...]]] = _ttl_cache(sizes.languages)
-        self._tracks: TTLCache[tuple[str, str | None, str, str], list[CatalogItem]] = _ttl_cache(sizes.track_lists)
+        self._tracks: TTLCache[CatalogKey, list[CatalogItem]] = _ttl_cache(sizes.track_lists)
         self._inflight: dict[tuple[str, str | None, str], asyncio.Task[list[Suggestion]]] = {}
-        #: background work (language lookups) kept referenced until done
+        #: background work (language lookups, catalog requests in flight) kept referenced until done
         self._background = TaskSet("ratings")
+        #: catalog requests in flight, which identical concurrent lookups await instead of asking again
+        self._catalog_flights: SingleFlight[CatalogKey, CatalogItem | None] = SingleFlight(
+            self._background, "catalog lookup"
+        )
+        self._track_flights: SingleFlight[CatalogKey, list[CatalogItem]] = SingleFlight(self._background, "track list")
         self._language_lookups: set[int] = set()
 
     async def close(self) -> None:
@@ -304,23 +315,32 @@ class RatingService:
                     unknown.add(ref)
             else:
                 missing.setdefault(ref.type, []).append(ref)
-        for rtype, group in missing.items():
+        for group in missing.values():
+            keys = {ref: (storefront, language, ref.type.value, ref.id) for ref in group}
             try:
-                found = await self.apple.get_catalog(rtype, [r.id for r in group], storefront, l=language)
-            except am.NotFound:
-                found = {}
+                found = await self._catalog_flights.get(keys.values(), self._fetch_catalog)
             except (am.BadRequest, am.UpstreamError, am.UpstreamTimeout, am.RateLimited):
                 log.warning("catalog lookup failed; showing ids only", exc_info=True)
                 for ref in group:
                     result[ref] = None
                 continue
-            for ref in group:
-                item = found.get(ref.id)
-                self._catalog[(storefront, language, ref.type.value, ref.id)] = item
-                result[ref] = item
-                if item is None:
+            for ref, key in keys.items():
+                result[ref] = found[key]
+                if found[key] is None:
                     unknown.add(ref)
         return result, unknown
+
+    async def _fetch_catalog(self, keys: list[CatalogKey]) -> Mapping[CatalogKey, CatalogItem | None]:
+        """One catalog request for keys of one storefront, language and type; what it says is cached, including
+        that the catalog does not have an id (a failure is not)."""
+        storefront, language, rtype, _ = keys[0]
+        try:
+            found = await self.apple.get_catalog(ResourceType(rtype), [key[3] for key in keys], storefront, l=language)
+        except am.NotFound:
+            found = {}
+        for key in keys:
+            self._catalog[key] = found.get(key[3])
+        return {key: found.get(key[3]) for key in keys}
 
     # ------------------------------------------------------------------ ratings
 
@@ -441,11 +461,16 @@ class RatingService:
         if cached is not None:
             return cached
         try:
-            tracks = await self.apple.get_tracks(ref.type, ref.id, storefront, l=language)
+            return (await self._track_flights.get([key], self._fetch_tracks))[key]
         except am.NotFound:
             raise not_in_storefront(ref, storefront) from None
+
+    async def _fetch_tracks(self, keys: list[CatalogKey]) -> Mapping[CatalogKey, list[CatalogItem]]:
+        [key] = keys
+        storefront, language, rtype, rid = key
+        tracks = await self.apple.get_tracks(ResourceType(rtype), rid, storefront, l=language)
         self._tracks[key] = tracks
-        return tracks
+        return {key: tracks}
 
     # ------------------------------------------------------------------ autocomplete
 

@@ -359,6 +359,14 @@ class Store(ABC):
         """Delete the rows of processes last seen before ``before`` (they died without retiring). Returns rows
         deleted."""
 
+    # ------------------------------------------------------------------ Discord's identify turns
+    @abstractmethod
+    async def take_identify_turn(self, bucket: int, interval: float, now: float | None = None) -> float | None:
+        """Take the identify turn of ``bucket`` (``shard_id % max_concurrency``) at ``now`` if its last turn is at
+        least ``interval`` seconds old (or was never taken): returns None, and the turn is recorded. Otherwise
+        returns when the last turn was taken (the caller waits until ``interval`` after it). Atomic across
+        processes: of concurrent callers, one takes the turn. Not copied by ``copy-db``."""
+
     # ------------------------------------------------------------------ raw rows (copy-db)
     # Used by :mod:`bot.storage.transfer` only. ``table`` is always one of ``transfer.TABLES``, whose columns
     # and keys the store builds its SQL from; other names raise ``ValueError``.

@@ -249,6 +249,15 @@ _LIVE = (
     "SELECT id, host, pid, started_at, seen_at, key_fingerprints FROM processes WHERE seen_at >= :since"
     " ORDER BY started_at, id"
 )
+# One conditional write takes a bucket's identify turn: only when its last identify is at least :interval old
+# (or stamped more than :interval in the future: a clock that went back must not block the bucket for good).
+_TAKE_IDENTIFY_TURN = (
+    "INSERT INTO identify_turns (bucket, identified_at) VALUES (:bucket, :at::float8)"
+    " ON CONFLICT (bucket) DO UPDATE SET identified_at = excluded.identified_at"
+    " WHERE identify_turns.identified_at <= :since::float8 OR identify_turns.identified_at > :until::float8"
+    " RETURNING bucket"
+)
+_LAST_IDENTIFY = "SELECT identified_at FROM identify_turns WHERE bucket = :bucket"
 
 
 class SqlStore(Store):
@@ -767,6 +776,15 @@ class SqlStore(Store):
 
     async def purge_stale_processes(self, before: float) -> int:
         return await self._write("DELETE FROM processes WHERE seen_at < :before", {"before": float(before)})
+
+    async def take_identify_turn(self, bucket: int, interval: float, now: float | None = None) -> float | None:
+        at = self._now(now)
+        params = {"bucket": int(bucket), "at": at, "since": at - float(interval), "until": at + float(interval)}
+        async with self._transaction() as db:
+            if await db.rows(_TAKE_IDENTIFY_TURN, params):
+                return None
+            last = await db.value(_LAST_IDENTIFY, {"bucket": int(bucket)})
+        return float(last)
 
     # ------------------------------------------------------------------ retention and members' data
     async def purge_shared_messages(self, before: float) -> int:

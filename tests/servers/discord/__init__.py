@@ -17,6 +17,8 @@ It follows Discord's documented payloads and error codes (not our bot's needs):
   ``browser_sign_in_url(user_id, next=...)``; ``/oauth2/authorize`` (the authorize page), ``POST
   /api/v10/oauth2/token`` and ``/token/revoke``, ``GET /api/v10/users/@me`` with a Bearer token. The client secret
   and redirect URIs: ``set_oauth2_client(secret=..., redirect_uris=[...])``.
+* Identify budget: one IDENTIFY per 5 s (of the server's ``clock``) per ``max_concurrency`` bucket, else op 9
+  Invalid Session (``identifies``, ``refused_identifies``).
 * Interaction rules: first callback within ``interaction_deadline`` (3 s) of the server's ``clock``, else 404
   10062; a second callback is 400 40060; follow-ups and edits for ``interaction_token_lifetime`` (15 min).
 
@@ -50,6 +52,7 @@ from tests.servers.discord.model import (
     Emoji,
     GatewayFrame,
     Guild,
+    IdentifyRecord,
     Intents,
     InteractionRecord,
     InteractionType,
@@ -96,6 +99,7 @@ __all__ = [
     "GatewayFrame",
     "GatewaySession",
     "Guild",
+    "IdentifyRecord",
     "Intents",
     "InteractionRecord",
     "InteractionType",

@@ -5,6 +5,13 @@
   of its shard (``(guild_id >> 22) % shard_count``); RESUME replays what it missed; REQUEST_GUILD_MEMBERS gets a
   chunk. Close codes are Discord's (4004 bad token, 4013/4014 intents, 4010 invalid shard, 4011 sharding
   required, ...).
+* Identify budget, as Discord's Gateway documentation states it ("Identifying": clients are limited by maximum
+  concurrency when identifying, and beyond it the gateway answers an Opcode 9 Invalid Session; "Max Concurrency":
+  a shard's rate limit key is ``shard_id % max_concurrency``; ``session_start_limit.max_concurrency`` is "the
+  number of identify requests allowed per 5 seconds"; discord/discord-api-docs ``docs/topics/Gateway.md``, and
+  issue #1328 where a second shard identifying within 5 s got INVALID_SESSION): a second IDENTIFY of a bucket within
+  :data:`IDENTIFY_INTERVAL` seconds of the server's ``clock`` after the last accepted one gets op 9 with ``d:
+  false`` and starts no session (a RESUME is not limited). Every judged IDENTIFY is on :attr:`Gateway.identifies`.
 * ``compress=zlib-stream`` in the query is honoured (binary frames ending with a Z_SYNC_FLUSH suffix), like
   Discord; otherwise frames are JSON text.
 * Every frame a client sends is recorded (:attr:`Gateway.gateway_frames`, tokens redacted); every dispatch a session
@@ -37,6 +44,7 @@ from tests.servers.discord.model import (
     Channel,
     GatewayFrame,
     Guild,
+    IdentifyRecord,
     Intents,
     Op,
     Role,
@@ -44,6 +52,9 @@ from tests.servers.discord.model import (
     shard_for_guild,
 )
 from tests.servers.discord.payloads import Payloads
+
+#: Discord's identify rate: one IDENTIFY per this many seconds per ``max_concurrency`` bucket
+IDENTIFY_INTERVAL = 5.0
 
 
 class GatewayConnection:
@@ -114,9 +125,16 @@ class Gateway(Payloads):
         max_concurrency: int,
         gateway_compression: bool,
         max_guilds_per_shard: int,
+        clock: Callable[[], float],
         **world: Any,
     ) -> None:
         super().__init__(**world)
+        #: Where the server's times come from (identify turns, interactions, OAuth2 codes); seconds, monotonic.
+        self.clock = clock
+        #: Discord's identify rate (seconds of :attr:`clock` between two IDENTIFYs of a bucket)
+        self.identify_interval = IDENTIFY_INTERVAL
+        #: every IDENTIFY judged against the budget, in order of arrival
+        self.identifies: list[IdentifyRecord] = []
         #: Gateway knobs (HELLO's interval; ``GET /gateway/bot``'s ``shards`` and ``max_concurrency``).
         self.heartbeat_interval = heartbeat_interval
         self.recommended_shards = recommended_shards
@@ -143,6 +161,11 @@ class Gateway(Payloads):
     def identify_payloads(self) -> list[JSON]:
         """Every IDENTIFY ``d`` clients sent (token redacted)."""
         return [f.d for f in self.gateway_frames if f.op == Op.IDENTIFY]
+
+    @property
+    def refused_identifies(self) -> list[IdentifyRecord]:
+        """The IDENTIFYs answered with op 9 because their bucket had one less than 5 s before."""
+        return [i for i in self.identifies if not i.accepted]
 
     def sessions_for_shard(self, shard_id: int) -> list[GatewaySession]:
         return [s for s in self.sessions.values() if s.shard_id == shard_id and not s.invalidated]
@@ -407,6 +430,9 @@ class Gateway(Payloads):
         if len(guilds) > self.max_guilds_per_shard:
             await conn.close(4011, "Sharding required.")
             return
+        if not self._identify_allowed(shard_id, shard_count):
+            await conn.send(json.dumps({"op": Op.INVALID_SESSION, "d": False, "s": None, "t": None}))
+            return
         self.session_start_remaining = max(0, self.session_start_remaining - 1)
         session = GatewaySession(secrets.token_hex(16), shard_id, shard_count, intents, recorded)
         session.conn = conn
@@ -439,6 +465,15 @@ class Gateway(Payloads):
         if intents & Intents.GUILDS:
             for guild in guilds:
                 await self._dispatch(session, "GUILD_CREATE", self._guild_create_payload(guild, session))
+
+    def _identify_allowed(self, shard_id: int, shard_count: int) -> bool:
+        """Whether the bucket's last accepted IDENTIFY is at least :attr:`identify_interval` old (recorded)."""
+        bucket = shard_id % max(1, self.max_concurrency)
+        now = self.clock()
+        last = max((i.at for i in self.identifies if i.accepted and i.bucket == bucket), default=None)
+        accepted = last is None or now - last >= self.identify_interval
+        self.identifies.append(IdentifyRecord((shard_id, shard_count), bucket, now, accepted))
+        return accepted
 
     async def _resume(self, conn: GatewayConnection, data: JSON) -> None:
         if not self._token_ok(data.get("token")):

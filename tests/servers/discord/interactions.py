@@ -51,15 +51,12 @@ class Interactions(Events):
         *,
         interaction_deadline: float,
         interaction_token_lifetime: float,
-        clock: Callable[[], float],
         **events: Any,
     ) -> None:
         super().__init__(**events)
         #: Interaction timing rules (seconds of :attr:`clock`).
         self.interaction_deadline = interaction_deadline
         self.interaction_token_lifetime = interaction_token_lifetime
-        #: Where interaction times come from (dispatch, callback arrival, token lifetime); seconds, monotonic.
-        self.clock = clock
         #: Command permissions v2: (guild id, command id or application id) → permission overwrites.
         self.command_permissions: dict[tuple[int, int], list[JSON]] = {}
 

@@ -392,6 +392,17 @@ class RecordedRequest:
     route: str | None = None  # the route template that handled it; None for an unknown route
 
 
+@dataclass(frozen=True)
+class IdentifyRecord:
+    """An IDENTIFY the gateway judged (valid token, intents and shard): started a session, or was refused with an
+    op 9 Invalid Session because another one of its ``max_concurrency`` bucket came less than 5 s before."""
+
+    shard: tuple[int, int]
+    bucket: int  # shard_id % max_concurrency
+    at: float  # the server's clock when it arrived
+    accepted: bool
+
+
 @dataclass
 class GatewayFrame:
     """A frame a client sent on the gateway (tokens redacted)."""

@@ -39,8 +39,9 @@ class LoopbackDiscord(OAuth2):
 
     ``interaction_deadline`` (Discord: 3 s) and ``interaction_token_lifetime`` (15 min) are seconds of ``clock``
     (default ``time.monotonic``): a test about them passes a clock it moves. ``max_concurrency`` is what
-    ``GET /gateway/bot`` reports in ``session_start_limit``. ``oauth2_code_lifetime`` is how long (seconds of
-    ``clock``) an OAuth2 authorization code can be exchanged.
+    ``GET /gateway/bot`` reports in ``session_start_limit``, and what the gateway's identify budget is counted by
+    (one IDENTIFY per 5 s of ``clock`` per bucket ``shard_id % max_concurrency``). ``oauth2_code_lifetime`` is how
+    long (seconds of ``clock``) an OAuth2 authorization code can be exchanged.
     """
 
     def __init__(
