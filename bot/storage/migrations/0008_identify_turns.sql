@@ -1,4 +1,4 @@
--- Migration 7: Discord's identify budget, shared by the processes on one database. Discord accepts one IDENTIFY
+-- Migration 8: Discord's identify budget, shared by the processes on one database. Discord accepts one IDENTIFY
 -- per 5 seconds per bucket (shard_id % max_concurrency); a process takes its bucket's turn with one conditional
 -- write of this row (only when the last identify is old enough) and otherwise waits for it. Runtime state: not
 -- copied by copy-db.
