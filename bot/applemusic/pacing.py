@@ -4,8 +4,8 @@ Apple rate-limits the whole developer team, publishes no number, and answers 429
 in about half a second). `AdaptivePacer` discovers the rate Apple allows and keeps just under it:
 
 - **AIMD.** Each window (about a second) in which this process used its pace without a 429, the rate rises: by half
-  each window before any 429 was seen (slow start), then half the way back to just under the rate of the last 429,
-  then by a small step as it probes above it. A 429 multiplies the rate by `decrease` and pauses every request for
+  each window before any 429 was seen (slow start); after one, half the way back to just under the rate of the last
+  429, then by 2% up to that rate, then by steps that double every other window (Apple allows more now). A 429 multiplies the rate by `decrease` and pauses every request for
   `pause` seconds (Apple clears in about that); only a 429 of a request sent after the last decrease decreases
   again (once per round trip: the answers of requests already in flight say nothing about the new rate).
 - **Interactive first.** Waiting interactive requests are served before background ones; while a person used the
@@ -205,6 +205,7 @@ class AdaptivePacer:
         #: the rate the last 429 was met at (None: never); the team's decreases seen
         self.peak: float | None = None
         self.epoch = 0
+        self._probes = 0  # windows spent above the peak without a 429
         self.processes = 1
         self.rate_limited_count = 0
         now = clock()
@@ -312,9 +313,13 @@ class AdaptivePacer:
         if self.peak is None:
             return self.rate * 1.5  # nothing learned yet: grow fast
         target = TARGET * self.peak
-        if self.rate < target:
+        if self.rate < target:  # back to just under the rate of the last 429, fast
             return max(self.rate + (target - self.rate) / 2, self.rate + PROBE * self.rate)
-        return self.rate + PROBE * self.rate
+        if self.rate < self.peak:  # just under it: creep
+            return self.rate + PROBE * self.rate
+        # past it without a 429: Apple allows more now; the step doubles every other window, up to half the rate
+        self._probes += 1
+        return self.rate * (1 + min(0.5, PROBE * 2 ** (self._probes // 2)))
 
     def on_rate_limited(self, granted_at: float) -> None:
         self.rate_limited_count += 1
@@ -327,6 +332,7 @@ class AdaptivePacer:
         self._decreased = True
         self._paused_until = now + self.pause
         self._window_start, self._window_successes = now + self.pause, 0
+        self._probes = 0
         self._set_rate(self.rate * self.decrease, "Apple answered 429")
 
     def _set_rate(self, rate: float, why: str) -> None:
