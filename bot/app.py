@@ -65,6 +65,11 @@ class Services:
     presence: Presence
     privacy: PrivacyService
 
+    def apple_pace(self) -> str | None:
+        """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
+        pacer = self.apple.pacer
+        return pacer.view().describe() if isinstance(pacer, am.AdaptivePacer) else None
+
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
         await self.outbox.stop()

@@ -5,7 +5,8 @@ in about half a second). `AdaptivePacer` discovers the rate Apple allows and kee
 
 - **AIMD.** Each window (about a second) in which this process used its pace without a 429, the rate rises: by half
   each window before any 429 was seen (slow start); after one, half the way back to just under the rate of the last
-  429, then by 2% up to that rate, then by steps that double every other window (Apple allows more now). A 429 multiplies the rate by `decrease` and pauses every request for
+  429, then by 2% up to that rate, then by steps that double every other window (Apple allows more now). A 429
+  multiplies the rate by `decrease` and pauses every request for
   `pause` seconds (Apple clears in about that); only a 429 of a request sent after the last decrease decreases
   again (once per round trip: the answers of requests already in flight say nothing about the new rate).
 - **Interactive first.** Waiting interactive requests are served before background ones; while a person used the
@@ -319,7 +320,8 @@ class AdaptivePacer:
             return self.rate + PROBE * self.rate
         # past it without a 429: Apple allows more now; the step doubles every other window, up to half the rate
         self._probes += 1
-        return self.rate * (1 + min(0.5, PROBE * 2 ** (self._probes // 2)))
+        step: float = min(0.5, PROBE * 2.0 ** (self._probes // 2))
+        return self.rate * (1 + step)
 
     def on_rate_limited(self, granted_at: float) -> None:
         self.rate_limited_count += 1
