@@ -197,7 +197,7 @@ async def figure_rate_limit(
             "goodput_share": (done / seconds) / allowed,
         }
 
-    ours = await run(am.TokenBucketPacer(allowed * 0.95, burst=1))
+    ours = await run(am.AdaptivePacer(allowed * 0.95))
     reference = await run(None)
     await apple.admin("rate_limit", per_second=None)
     return {

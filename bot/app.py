@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
+from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
 from bot.services.linking import LinkLimits, LinkService, install_token_redaction
@@ -63,6 +64,11 @@ class Services:
     presence: Presence
     privacy: PrivacyService
 
+    def apple_pace(self) -> str | None:
+        """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
+        pacer = self.apple.pacer
+        return pacer.view().describe() if isinstance(pacer, am.AdaptivePacer) else None
+
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
         await self.outbox.stop()
@@ -71,6 +77,8 @@ class Services:
         await self.ratings.close()
         await self.web.close()
         await self.presence.stop()
+        if isinstance(self.apple.pacer, am.AdaptivePacer):
+            await self.apple.pacer.close()  # this process's share of the Apple budget returns to the others
         await self.store.close()
 
 
@@ -122,24 +130,23 @@ async def start_services(
     """
     settings.require()
     developer_token = settings.developer_token()
-    if apple_pacer is None and settings.apple_requests_per_second is not None:
-        # the configuration figure 4 of the benchmarks measures: burst 1, halved on a 429, creeping back up
-        apple_pacer = am.TokenBucketPacer(settings.apple_requests_per_second, burst=1)
-    apple = am.AppleMusicClient(
-        developer_token,
-        session=session,
-        base_url=settings.apple_music_api_base,
-        retry=apple_retry,
-        pacer=apple_pacer,
-        max_response_bytes=settings.apple_max_response_bytes,
-        sleep=apple_sleep or asyncio.sleep,
-    )
-    outbox_config = outbox_config or outbox_config_from(settings)
-    _warn_if_lease_too_short(outbox_config, apple.retry)
     cipher = settings.cipher()
     store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
     presence = Presence(store, this_process(cipher.fingerprints))
     try:
+        if apple_pacer is None:
+            apple_pacer = apple_pacer_from(settings, store, presence.process.id)
+        apple = am.AppleMusicClient(
+            developer_token,
+            session=session,
+            base_url=settings.apple_music_api_base,
+            retry=apple_retry,
+            pacer=apple_pacer,
+            max_response_bytes=settings.apple_max_response_bytes,
+            sleep=apple_sleep or asyncio.sleep,
+        )
+        outbox_config = outbox_config or outbox_config_from(settings)
+        _warn_if_lease_too_short(outbox_config, apple.retry)
         guard = LinkGuard(store)  # the one registry of work with members' tokens, which /unlink stops
         outbox = OutboxWorker(store, apple, outbox_config, worker_id=presence.process.id, guard=guard)
         ratings = RatingService(
@@ -210,6 +217,17 @@ async def start_services(
         raise
     return Services(
         developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy
+    )
+
+
+def apple_pacer_from(settings: Settings, store: Store, process_id: str) -> am.AdaptivePacer:
+    """The pacer of every Apple request: it learns the rate Apple allows (``APPLE_REQUESTS_PER_SECOND``, when set,
+    is its ceiling), and shares it through the database with the other processes on PostgreSQL."""
+    budget = SharedBudget(store, process_id) if store.shared_by_processes else None
+    return am.AdaptivePacer(
+        settings.apple_requests_per_second,
+        reserve=settings.apple_interactive_reserve,
+        budget=budget,
     )
 
 

@@ -108,7 +108,10 @@ class Settings(BaseSettings):
     apple_private_key_path: Path | None = None
     apple_music_api_base: str = APPLE_MUSIC_API_DEFAULT
     musickit_js_url: str = MUSICKIT_JS_DEFAULT
+    # the most Apple requests per second the processes together send (None: only what the pacer learns)
     apple_requests_per_second: float | None = Field(default=None, gt=0, le=1000)
+    # the share of the learned rate background work leaves to commands while people use the bot
+    apple_interactive_reserve: float = _between(0.1, 0, 0.5)
     apple_max_response_bytes: int = _between(DEFAULT_MAX_RESPONSE_BYTES, 65_536, 268_435_456)
     # --- storage
     database_url: str = DATABASE_URL_DEFAULT

@@ -25,7 +25,10 @@ class Meta(commands.Cog):
     async def about(self, interaction: discord.Interaction[RatingsBot]) -> None:
         count = self.bot.shard_count or 1
         shard = (shard_of(interaction.guild_id, count), count)
-        embed = about_embed(self.bot.tree.walk_commands(), shard=shard)
+        pace = None
+        if self.bot.services is not None and await self.bot.is_owner(interaction.user):
+            pace = self.bot.services.apple_pace()  # the bot's owner sees how fast Apple is asked
+        embed = about_embed(self.bot.tree.walk_commands(), shard=shard, pace=pace)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

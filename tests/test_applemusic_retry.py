@@ -6,7 +6,6 @@ at once, so the tests assert the exact delays asked for instead of measuring wal
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import socket
@@ -26,11 +25,11 @@ from bot.applemusic import (
     BadRequest,
     DeveloperTokenRejected,
     NotFound,
+    Priority,
     RateLimited,
     Redirected,
     ResourceType,
     RetryPolicy,
-    TokenBucketPacer,
     UpstreamError,
     UpstreamTimeout,
     UserTokenInvalid,
@@ -414,13 +413,14 @@ class RecordingPacer:
     def __init__(self) -> None:
         self.events: list[str] = []
 
-    async def acquire(self) -> None:
+    async def acquire(self, priority: Priority = Priority.INTERACTIVE) -> float:
         self.events.append("acquire")
+        return 0.0
 
-    def on_rate_limited(self) -> None:
+    def on_rate_limited(self, granted_at: float) -> None:
         self.events.append("429")
 
-    def on_success(self) -> None:
+    def on_success(self, granted_at: float) -> None:
         self.events.append("ok")
 
 
@@ -445,115 +445,6 @@ async def test_the_pacer_is_asked_before_every_attempt(
             await client.get_rating(SONGS, "1", apple_user)
         assert pacer.events == ["acquire", "ok"]  # a refusal is still an answer at our pace
     assert len(sleeps.delays) == 3
-
-
-class FakeTime(Sleeps):
-    """An injected clock and sleep for the pacer: sleeping moves the clock; nothing waits for real."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def __call__(self, delay: float) -> None:
-        await super().__call__(delay)
-        self.now += delay
-        await asyncio.sleep(0)  # let other waiters run, as a real sleep would
-
-
-# Rates are powers of two so that every delay and sum below is exact in floating point.
-
-
-async def test_token_bucket_paces_to_its_rate() -> None:
-    fake = FakeTime()
-    pacer = TokenBucketPacer(rate_per_s=64, burst=4, clock=fake.clock, sleep=fake)
-    for _ in range(12):
-        await pacer.acquire()
-    assert fake.delays == [1 / 64] * 8  # 4 at once (the burst), then one every 1/64 s
-    assert fake.now == 8 / 64
-
-
-async def test_token_bucket_refills_while_idle() -> None:
-    fake = FakeTime()
-    pacer = TokenBucketPacer(rate_per_s=64, burst=4, clock=fake.clock, sleep=fake)
-    for _ in range(4):
-        await pacer.acquire()
-    fake.now += 2 / 64  # idle: two tokens come back, never more than the burst
-    for _ in range(3):
-        await pacer.acquire()
-    assert fake.delays == [1 / 64]
-
-
-async def test_token_bucket_serves_concurrent_waiters_in_order() -> None:
-    fake = FakeTime()
-    pacer = TokenBucketPacer(rate_per_s=128, burst=1, clock=fake.clock, sleep=fake)
-    served: list[int] = []
-
-    async def take(n: int) -> None:
-        await pacer.acquire()
-        served.append(n)
-
-    await asyncio.gather(*(take(n) for n in range(11)))
-    assert served == list(range(11))
-    assert fake.delays == [1 / 128] * 10
-    assert fake.now == 10 / 128
-
-
-async def test_a_429_empties_the_bucket_and_halves_the_rate() -> None:
-    fake = FakeTime()
-    pacer = TokenBucketPacer(rate_per_s=64, burst=4, clock=fake.clock, sleep=fake)
-    await pacer.acquire()
-    pacer.on_rate_limited()
-    await pacer.acquire()
-    assert pacer.rate == 32
-    assert fake.delays == [1 / 32]
-
-
-def test_token_bucket_is_aimd() -> None:
-    clock = [0.0]
-    pacer = TokenBucketPacer(rate_per_s=40, burst=2, clock=lambda: clock[0])
-    pacer.on_rate_limited()
-    assert pacer.rate == 20
-    pacer.on_rate_limited()
-    assert pacer.rate == 10
-    for _ in range(5):
-        pacer.on_success()
-    assert pacer.rate == pytest.approx(10 + 5 * 40 / 50)
-    for _ in range(1000):
-        pacer.on_success()
-    assert pacer.rate == 40  # never above the ceiling
-    for _ in range(100):
-        pacer.on_rate_limited()
-    assert pacer.rate == pytest.approx(40 / 16)  # never below the floor
-    assert pacer.rate_limited_count == 102
-
-
-async def test_pacer_keeps_the_bot_near_a_rate_limit(
-    apple_server: LoopbackApple, apple_key: AppleKey, apple_user: str
-) -> None:
-    policy = RetryPolicy(max_attempts=8, base_delay=0.05, max_delay=0.2, max_total_wait=5, timeout=5)
-
-    async def run(pacer: TokenBucketPacer | None) -> int:
-        apple_server.reset_requests()
-        apple_server.rate_limit(100, burst=5)
-        async with aiohttp.ClientSession() as session:
-            client = AppleMusicClient(
-                apple_key.developer_token(),
-                session=session,
-                base_url=apple_server.base_url,
-                retry=policy,
-                pacer=pacer,
-            )
-            await asyncio.gather(*(client.set_rating(SONGS, str(n), 1, apple_user) for n in range(1, 41)))
-        return sum(1 for r in apple_server.requests if r.status == 429)
-
-    unpaced = await run(None)
-    paced = await run(TokenBucketPacer(rate_per_s=90, burst=5))
-    assert unpaced > 20  # without pacing, most of a burst of 40 is refused at first
-    assert paced < unpaced / 4
-    assert all(apple_server.rating(apple_user, "songs", str(n)) == 1 for n in range(1, 41))
 
 
 # ---------------------------------------------------------------- the layers, one at a time

@@ -50,6 +50,21 @@ async def test_bot_restarts_on_the_same_database(bot_factory, discord_server: Lo
         assert account is not None and account.storefront == "gb"
 
 
+async def test_about_shows_the_learned_apple_pace_to_the_owner_only(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord
+) -> None:
+    discord_server.add_member(discord_server.guild_id, discord_server.app_owner_id)
+    fields = {}
+    for user in (discord_server.app_owner_id, discord_server.alice_id):
+        rec = await discord_server.send_command("about", user, discord_server.channel_id)
+        callback = await discord_server.wait_for_callback(rec)
+        assert callback.data is not None
+        fields[user] = {f["name"]: f["value"] for f in callback.data["embeds"][0]["fields"]}
+    pace = fields[discord_server.app_owner_id]["Apple Music pace (owner only)"]
+    assert pace.startswith("10.0 requests/s learned")  # the start rate: nothing asked of Apple yet
+    assert "Apple Music pace (owner only)" not in fields[discord_server.alice_id]
+
+
 @pytest.mark.sqlite_only  # about sharding, not storage; and discord.py waits 5 s before a second IDENTIFY
 async def test_without_shard_settings_the_bot_runs_the_recommended_shards(  # type: ignore[no-untyped-def]
     bot_factory, discord_server: LoopbackDiscord

@@ -308,7 +308,7 @@ async def test_admin_chosen_channel_gets_reactions_on_shared_links(
 # ---------------------------------------------------------------------------------------------- pacing
 
 
-@pytest.mark.parametrize("rate", ["19", None], ids=["paced", "unpaced"])
+@pytest.mark.parametrize("rate", ["19", None], ids=["ceiling", "learned"])
 async def test_apple_requests_per_second_keeps_the_outbox_under_apples_limit(
     rate: str | None,
     bot_factory: Callable[..., contextlib.AbstractAsyncContextManager[RatingsBot]],
@@ -316,8 +316,8 @@ async def test_apple_requests_per_second_keeps_the_outbox_under_apples_limit(
     discord_server: LoopbackDiscord,
     apple_server: LoopbackApple,
 ) -> None:
-    """APPLE_REQUESTS_PER_SECOND at 95% of Apple's limit: 30 queued ratings go out with no 429 at all; without
-    it the same queue meets 429s (and still gets applied, through retries)."""
+    """APPLE_REQUESTS_PER_SECOND at 95% of Apple's limit: 30 queued ratings go out with no 429 at all; without it
+    the pacer learns the limit from a start under it, and the same queue meets at most two 429s."""
     from bot.config import load_settings
 
     settings = load_settings({**bot_env, **({"APPLE_REQUESTS_PER_SECOND": rate} if rate else {})}, env_file=None)
@@ -341,4 +341,4 @@ async def test_apple_requests_per_second_keeps_the_outbox_under_apples_limit(
         assert not refused and len(puts) == 30
         assert puts[-1].timestamp - puts[0].timestamp >= 29 / 19 * 0.95
     else:
-        assert refused, "without pacing the burst meets Apple's limit"
+        assert len(refused) <= 2 and len(puts) == 30 + len(refused)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.services.budget import BUDGET_LIVE_SECONDS
 from bot.services.housekeeping import DAY, Housekeeping, RetentionPolicy
 from bot.services.linking import LinkService
 from bot.services.presence import STALE_AFTER_SECONDS
@@ -39,7 +40,9 @@ class Quiet:
         return False
 
 
-def retention_rules(end: float, shared_items: set[tuple[str, str]]) -> dict[str, Callable[[dict[str, Any]], bool]]:
+def retention_rules(
+    end: float, shared_items: set[tuple[str, str]], last_sync: float
+) -> dict[str, Callable[[dict[str, Any]], bool]]:
     """What the README's table allows at ``end`` (the last housekeeping run), one rule per table; ``shared_items`` are
     the items of the shared posts still recorded."""
     return {
@@ -67,6 +70,10 @@ def retention_rules(end: float, shared_items: set[tuple[str, str]]) -> dict[str,
         "processes": lambda row: row["seen_at"] >= end - STALE_AFTER_SECONDS,
         # one row per bucket of Discord shards, about no member: for the life of the database
         "identify_turns": lambda row: row["bucket"] >= 0,
+        # the one learned rate of the processes together
+        "apple_budget": lambda row: row["id"] == 1,
+        # processes sending to Apple: a sync deletes those that had not synced in BUDGET_LIVE_SECONDS
+        "apple_budget_members": lambda row: row["seen_at"] >= last_sync - BUDGET_LIVE_SECONDS,
     }
 
 
@@ -109,6 +116,10 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
             for entry in await store.claim_due("worker", now):
                 assert await store.complete(entry)  # applied: nothing of it is kept
             await store.announce_process(ProcessRecord(f"host:{day}:x", "host", day, now, now, ("aaaa",)))
+            last_sync = now
+            await store.share_apple_budget(
+                f"host:{day}:x", lambda _: (10.0, None, 0), now=now, live_since=now - BUDGET_LIVE_SECONDS
+            )
             if quarter == 0 and day == LEFT_BACK:
                 await housekeeping.guild_left(BACK)
             if quarter == 0 and day == REJOINED_BACK:
@@ -124,7 +135,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     await housekeeping.run_once()
 
     rows = await database_rows(database_url)
-    rules = retention_rules(end, {(r["item_type"], r["item_id"]) for r in rows["shared_messages"]})
+    rules = retention_rules(end, {(r["item_type"], r["item_id"]) for r in rows["shared_messages"]}, last_sync)
     assert sorted(rows) == sorted(rules), "every table has a retention rule"
     for table, table_rows in rows.items():
         for row in table_rows:
@@ -132,6 +143,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     # ... and the rules were exercised: what is left is exactly what they allow
     assert sorted(r["user_id"] for r in rows["accounts"]) == [*LINKED, STALE]
     assert rows["link_states"] == [] and rows["processes"] == [] and rows["guild_departures"] == []
+    assert [r["process_id"] for r in rows["apple_budget_members"]] == [f"host:{DAYS - 1}:x"]
     assert len(rows["outbox"]) == DAYS and {r["held"] for r in rows["outbox"]} == {"stale"}
     kept_days = range(DAYS - int(POLICY.shared_message_days), DAYS)
     shared = sorted((r["guild_id"] or 0, int(r["item_id"])) for r in rows["shared_messages"])

@@ -20,7 +20,8 @@ from .errors import (
 )
 from .links import InvalidLink, ShareLink, check_id, find_links, parse_link
 from .models import Artwork, CatalogItem, Rating, Storefront
-from .pacing import Pacer, TokenBucketPacer
+from .pacing import AdaptivePacer, BudgetState, BudgetSync, PacedSender, Pacer, PaceView
+from .priority import Priority, background, current_priority
 from .retry import RequestWithdrawn, RetryPolicy, StillAllowed
 from .tokens import (
     DEFAULT_LIFETIME,
@@ -42,18 +43,24 @@ __all__ = [
     "LIBRARY_TYPES",
     "MAX_LIFETIME",
     "RATINGS_CHUNK",
+    "AdaptivePacer",
     "ApiErrorEntry",
     "AppleMusicClient",
     "AppleMusicError",
     "Artwork",
     "BadRequest",
+    "BudgetState",
+    "BudgetSync",
     "CatalogItem",
     "DeveloperKeyError",
     "DeveloperToken",
     "DeveloperTokenRejected",
     "InvalidLink",
     "NotFound",
+    "PaceView",
+    "PacedSender",
     "Pacer",
+    "Priority",
     "RateLimited",
     "Rating",
     "Redirected",
@@ -64,11 +71,12 @@ __all__ = [
     "ShareLink",
     "StillAllowed",
     "Storefront",
-    "TokenBucketPacer",
     "UpstreamError",
     "UpstreamTimeout",
     "UserTokenInvalid",
+    "background",
     "check_id",
+    "current_priority",
     "find_links",
     "generate_private_key",
     "load_private_key",

@@ -37,6 +37,7 @@ from .errors import (
     UpstreamTimeout,
     parse_error_entries,
 )
+from .priority import Priority, current_priority
 from .tokens import DeveloperToken
 
 __all__ = [
@@ -77,6 +78,8 @@ class Request:
     user_token: str | None = field(default=None, repr=False)
     #: A 404 is an answer ("not rated", "nothing to delete", "unknown id"), not an error.
     not_found_ok: bool = False
+    #: Who waits for it (the pacer serves interactive requests first); decided by `priority.current_priority`.
+    priority: Priority = field(default_factory=current_priority)
 
     def accepts(self, status: int) -> bool:
         """Whether an answer with `status` is a success for this request."""

@@ -317,10 +317,11 @@ class OutboxWorker:
 
     async def _send(self, entry: OutboxEntry, token: str, allowed: am.StillAllowed) -> None:
         rtype = am.ResourceType(entry.item_type)
-        if entry.value == 0:
-            await self.apple.delete_rating(rtype, entry.item_id, token, still_allowed=allowed)
-        else:
-            await self.apple.set_rating(rtype, entry.item_id, entry.value, token, still_allowed=allowed)
+        with am.background():  # nobody waits on this very request: commands go first
+            if entry.value == 0:
+                await self.apple.delete_rating(rtype, entry.item_id, token, still_allowed=allowed)
+            else:
+                await self.apple.set_rating(rtype, entry.item_id, entry.value, token, still_allowed=allowed)
 
     async def _hold_without_token(self, entry: OutboxEntry) -> None:
         account = await self.store.get_account(entry.user_id)

@@ -231,9 +231,10 @@ class RatingService:
 
         async def learn() -> None:
             try:
-                storefront = await self.guard.run(
-                    use, lambda allowed: self.apple.get_storefront(use.token, still_allowed=allowed)
-                )
+                with am.background():  # learnt on the side: the command that started it does not wait for it
+                    storefront = await self.guard.run(
+                        use, lambda allowed: self.apple.get_storefront(use.token, still_allowed=allowed)
+                    )
             except (UnlinkedMeanwhile, LinkStale):
                 return  # the member's link went away meanwhile: nothing to learn
             except am.UserTokenInvalid:

@@ -106,7 +106,8 @@ def ratable_link(text: str) -> am.ShareLink | None:
 async def _read_ratings(
     apple: am.AppleMusicClient, rtype: am.ResourceType, ids: list[str], token: str, allowed: am.StillAllowed
 ) -> dict[str, am.Rating]:
-    return await apple.get_ratings(rtype, ids, token, still_allowed=allowed)
+    with am.background():  # the start-up catch-up: nobody waits on it
+        return await apple.get_ratings(rtype, ids, token, still_allowed=allowed)
 
 
 class ReactionStatus(StrEnum):

@@ -32,6 +32,11 @@ from bot.storage.models import (
 RawRow: TypeAlias = dict[str, object]
 #: The store's clock: float seconds since the Unix epoch (``time.time``; tests inject a fake one).
 Clock: TypeAlias = Callable[[], float]
+#: The Apple budget the processes on one database share: (requests per second, rate of the last 429 or None,
+#: decreases so far).
+BudgetRow: TypeAlias = tuple[float, float | None, int]
+#: Given the shared row (None before any process wrote one), the row to write.
+BudgetMerge: TypeAlias = Callable[[BudgetRow | None], BudgetRow]
 
 
 class Store(ABC):
@@ -366,6 +371,23 @@ class Store(ABC):
         least ``interval`` seconds old (or was never taken): returns None, and the turn is recorded. Otherwise
         returns when the last turn was taken (the caller waits until ``interval`` after it). Atomic across
         processes: of concurrent callers, one takes the turn. Not copied by ``copy-db``."""
+    # ------------------------------------------------------------------ the shared Apple budget
+    # Processes on one PostgreSQL share Apple's rate limit: the rate they learned and who is sending. A process
+    # writes at most once a second while it sends (``bot.services.budget``). Not copied by ``copy-db``.
+    #: Whether several processes may use this database (then they share one Apple budget through it).
+    shared_by_processes: bool = False
+
+    @abstractmethod
+    async def share_apple_budget(
+        self, process_id: str, merge: BudgetMerge, *, now: float, live_since: float
+    ) -> tuple[BudgetRow, int]:
+        """In one transaction: write ``merge(shared row)``, renew this process's membership (seen ``now``),
+        forget members last seen before ``live_since``; returns the row written and how many members are left
+        (this one included)."""
+
+    @abstractmethod
+    async def leave_apple_budget(self, process_id: str) -> None:
+        """This process stops sending: its membership is deleted (its share returns to the others at once)."""
 
     # ------------------------------------------------------------------ raw rows (copy-db)
     # Used by :mod:`bot.storage.transfer` only. ``table`` is always one of ``transfer.TABLES``, whose columns

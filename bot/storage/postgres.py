@@ -98,6 +98,7 @@ class PostgresStore(SqlStore):
     """
 
     caches_tokens = False
+    shared_by_processes = True
 
     def __init__(
         self, pool: asyncpg.Pool, where: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions

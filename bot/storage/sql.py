@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Self
 from cachetools import TTLCache
 
 from bot.errors import TooManyWaiting
-from bot.storage.base import Clock, RawRow, Store
+from bot.storage.base import BudgetMerge, BudgetRow, Clock, RawRow, Store
 from bot.storage.crypto import TokenCipher
 from bot.storage.dialect import CAST_TYPES, Session
 from bot.storage.errors import StorageError, StorageFault, StoreUnavailable, TokenDecryptError
@@ -258,6 +258,18 @@ _TAKE_IDENTIFY_TURN = (
     " RETURNING bucket"
 )
 _LAST_IDENTIFY = "SELECT identified_at FROM identify_turns WHERE bucket = :bucket"
+
+# ---------------------------------------------------------------------- the shared Apple budget
+_BUDGET = "SELECT rate, peak, epoch FROM apple_budget WHERE id = 1{for_update}"
+_WRITE_BUDGET = (
+    "INSERT INTO apple_budget (id, rate, peak, epoch, updated_at) VALUES (1, :rate, :peak::float8, :epoch, :now)"
+    " ON CONFLICT (id) DO UPDATE SET rate = excluded.rate, peak = excluded.peak, epoch = excluded.epoch,"
+    " updated_at = excluded.updated_at"
+)
+_JOIN_BUDGET = (
+    "INSERT INTO apple_budget_members (process_id, seen_at) VALUES (:id, :now)"
+    " ON CONFLICT (process_id) DO UPDATE SET seen_at = excluded.seen_at"
+)
 
 
 class SqlStore(Store):
@@ -786,6 +798,23 @@ class SqlStore(Store):
             last = await db.value(_LAST_IDENTIFY, {"bucket": int(bucket)})
         return float(last)
 
+    # ------------------------------------------------------------------ the shared Apple budget
+    async def share_apple_budget(
+        self, process_id: str, merge: BudgetMerge, *, now: float, live_since: float
+    ) -> tuple[BudgetRow, int]:
+        async with self._transaction() as db:
+            row = await db.one(_BUDGET)
+            shared = None if row is None else (float(row["rate"]), _float_or_none(row["peak"]), int(row["epoch"]))
+            rate, peak, epoch = merge(shared)
+            await db.write(_WRITE_BUDGET, {"rate": float(rate), "peak": peak, "epoch": int(epoch), "now": now})
+            await db.write(_JOIN_BUDGET, {"id": process_id, "now": now})
+            await db.write("DELETE FROM apple_budget_members WHERE seen_at < :since", {"since": live_since})
+            members = int(await db.value("SELECT COUNT(*) FROM apple_budget_members"))
+        return (float(rate), peak, int(epoch)), members
+
+    async def leave_apple_budget(self, process_id: str) -> None:
+        await self._write("DELETE FROM apple_budget_members WHERE process_id = :id", {"id": process_id})
+
     # ------------------------------------------------------------------ retention and members' data
     async def purge_shared_messages(self, before: float) -> int:
         return await self._write("DELETE FROM shared_messages WHERE created_at < :before", {"before": float(before)})
@@ -898,3 +927,7 @@ def _intent_params(user_id: int, item_type: str, item_id: str, value: int, now: 
 def _short_error(error: str) -> str:
     text = _SECRETISH.sub("[redacted]", " ".join(str(error).split()))
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def _float_or_none(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

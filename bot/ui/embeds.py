@@ -21,8 +21,11 @@ def about_embed(
     commands: Iterable[app_commands.Command | app_commands.Group],  # type: ignore[type-arg]
     *,
     shard: tuple[int, int] | None = None,
+    pace: str | None = None,
 ) -> discord.Embed:
     """The ``/about`` card: what the bot does and one line per command.
+
+    ``pace`` (for the bot's owner only) says how many requests a second Apple is asked, as the pacer learned it.
 
     ``shard`` = (shard id, shard count) of the process answering, shown in the footer when the bot is sharded
     (it tells an operator which process served a server).
@@ -41,6 +44,8 @@ def about_embed(
             continue
         lines.append(f"`/{command.qualified_name}` — {command.description}")
     embed.add_field(name="Commands", value="\n".join(lines)[:1024] or "None yet.", inline=False)
+    if pace is not None:
+        embed.add_field(name="Apple Music pace (owner only)", value=pace[:1024], inline=False)
     footer = "Ratings go to Apple Music through Apple's personal ratings API."
     if shard is not None and shard[1] > 1:
         footer += f" Shard {shard[0]} of {shard[1]}."

@@ -109,6 +109,7 @@ class RecordedRequest:
     json: Any
     body: bytes = field(repr=False)
     headers: dict[str, str] = field(repr=False)
+    #: when it arrived, on the server's `clock` (the rate limiter's)
     timestamp: float
     status: int | None = None
     #: body bytes the server handed to the connection, for a streamed answer (`huge_body_next`) ...
@@ -692,7 +693,7 @@ class LoopbackApple:
             json=parsed,
             body=body,
             headers=dict(request.headers),
-            timestamp=time.monotonic(),
+            timestamp=self.clock(),
         )
         self.requests.append(record)
         self.in_flight += 1
