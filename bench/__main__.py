@@ -36,12 +36,10 @@ import argparse
 import asyncio
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,47 +47,13 @@ import aiohttp
 
 from bench import bot_figures as bf
 from bench import storage_figures as sf
+from bench.bot_figures import AppleProcess, start_apple
 from bot import applemusic as am
 from bot.services.ratings import ItemRef, RatingService, UserContext
 
 ROOT = Path(__file__).resolve().parents[1]
-TEAM, KID = "TEAMID1234", "KEYID12345"
+TEAM, KID = bf.TEAM, bf.KID
 USER = "Ag" + "BenchUser" * 20
-
-
-@dataclass
-class AppleProcess:
-    proc: subprocess.Popen[str]
-    base_url: str
-    session: aiohttp.ClientSession
-
-    async def admin(self, op: str, **kwargs: Any) -> Any:
-        async with self.session.post(f"{self.base_url}/_admin/{op}", json=kwargs) as resp:
-            body = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"admin {op}: {body}")
-            return body["result"]
-
-    async def summary(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.admin("requests_summary")
-        return result
-
-
-async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> AppleProcess:
-    pub = tmp / "key.pub.pem"
-    pub.write_text(am.public_key_pem(pem))
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [sys.executable, "-m", "tests.servers.apple", "--public-key", str(pub), "--team-id", TEAM, "--key-id", KID],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError("the loopback Apple server did not start")
-    return AppleProcess(proc, line.split("listening on ", 1)[1].strip(), session)
 
 
 async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:

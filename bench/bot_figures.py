@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import applemusic as am
 from bot.app import RatingsBot
 from bot.config import Settings, load_settings
 from bot.storage import TokenCipher, open_store
@@ -39,6 +40,7 @@ BOT_TOKEN = "loopback.bench-bot.token"
 DEADLINE = 3.0
 TARGET_P99 = 0.150
 SONG_ID = "1440857781"
+TEAM, KID = "TEAMID1234", "KEYID12345"
 
 
 def music_user_token(i: int) -> str:
@@ -69,6 +71,43 @@ class DiscordProcess:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+@dataclass
+class AppleProcess:
+    """``python -m tests.servers.apple`` in its own process, and its admin API."""
+
+    proc: subprocess.Popen[str]
+    base_url: str
+    session: aiohttp.ClientSession
+
+    async def admin(self, op: str, **kwargs: Any) -> Any:
+        async with self.session.post(f"{self.base_url}/_admin/{op}", json=kwargs) as resp:
+            body = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"admin {op}: {body}")
+            return body["result"]
+
+    async def summary(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.admin("requests_summary")
+        return result
+
+
+async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> AppleProcess:
+    pub = tmp / "key.pub.pem"
+    pub.write_text(am.public_key_pem(pem))
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
+        [sys.executable, "-m", "tests.servers.apple", "--public-key", str(pub), "--team-id", TEAM, "--key-id", KID],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError("the loopback Apple server did not start")
+    return AppleProcess(proc, line.split("listening on ", 1)[1].strip(), session)
 
 
 @contextlib.asynccontextmanager
