@@ -27,7 +27,16 @@ is the ratio; absolute times are printed too. The figures of issue 7 (1-5) and i
      information for operators. PostgreSQL is a throwaway cluster (``tests.fixtures.storage.start_postgres``);
      without it its rows say "skipped: <reason>" (under ``CI`` that is an error).
 
-``--quick`` uses small sizes and one round, runs in well under a minute, and asserts nothing about speed.
+Apple's budget (issue 15), figures B1-B5 (see ``bench/budget_figures.py``): the bot as ``python -m bot run``
+against an Apple stand-in allowing 20 requests/s that the bot is not told (429 without ``Retry-After``), each figure
+run as "today" (the default plus ``--baseline-env`` settings, by default ``APPLE_PACING=off``) and as "default",
+printed side by side with their ratio: B1 goodput and waste of 400 reaction writes from 20 users; B2 a newcomer's
+reaction 2 s into that backlog; B3 20 ``/rating like`` during the backlog; B4 the 400 writes across two processes
+on one PostgreSQL; B5 Apple requests for one ``/share`` + 20 reactions + 20 ``/rating show`` of one song.
+
+``--quick`` uses small sizes and one round and asserts nothing about speed. ``--only GROUP`` (repeatable) runs one
+group: ``bot`` (1-5), ``storage`` (6) or ``budget`` (B1-B5); a full run of some groups replaces only their entries
+in ``bench/results.json``.
 """
 
 from __future__ import annotations
