@@ -53,6 +53,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def call_admin(session: aiohttp.ClientSession, base_url: str, op: str, kwargs: dict[str, Any]) -> Any:
+    """``POST <base_url>/_admin/<op>`` of a stand-in process (see ``tests/servers/admin.py``); its ``result``."""
+    async with session.post(f"{base_url}/_admin/{op}", json=kwargs) as resp:
+        body = await resp.json()
+        if resp.status != 200:
+            raise RuntimeError(f"admin {op} at {base_url}: {body}")
+        return body["result"]
+
+
 @dataclass
 class DiscordProcess:
     proc: subprocess.Popen[str]
@@ -62,11 +71,7 @@ class DiscordProcess:
     session: aiohttp.ClientSession
 
     async def admin(self, op: str, **kwargs: Any) -> Any:
-        async with self.session.post(f"{self.admin_url}/_admin/{op}", json=kwargs) as resp:
-            body = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"discord admin {op}: {body}")
-            return body["result"]
+        return await call_admin(self.session, self.admin_url, op, kwargs)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -82,49 +87,40 @@ class AppleProcess:
     session: aiohttp.ClientSession
 
     async def admin(self, op: str, **kwargs: Any) -> Any:
-        async with self.session.post(f"{self.base_url}/_admin/{op}", json=kwargs) as resp:
-            body = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"admin {op}: {body}")
-            return body["result"]
+        return await call_admin(self.session, self.base_url, op, kwargs)
 
     async def summary(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self.admin("requests_summary")
         return result
 
 
-async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> AppleProcess:
-    pub = tmp / "key.pub.pem"
-    pub.write_text(am.public_key_pem(pem))
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [sys.executable, "-m", "tests.servers.apple", "--public-key", str(pub), "--team-id", TEAM, "--key-id", KID],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+async def start_stand_in(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """``python -m <module> ARGS`` (a loopback server, see ``tests/servers/process.py``): the process and the
+    addresses of its ``listening on`` line."""
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started before anything is measured
+        [sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
     if not line.startswith("listening on "):
         proc.kill()
-        raise RuntimeError("the loopback Apple server did not start")
-    return AppleProcess(proc, line.split("listening on ", 1)[1].strip(), session)
+        raise RuntimeError(f"{module} did not start")
+    return proc, line.split("listening on ", 1)[1].strip()
+
+
+async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> AppleProcess:
+    pub = tmp / "key.pub.pem"
+    pub.write_text(am.public_key_pem(pem))
+    args = ("--public-key", str(pub), "--team-id", TEAM, "--key-id", KID)
+    proc, base_url = await start_stand_in("tests.servers.apple", *args)
+    return AppleProcess(proc, base_url, session)
 
 
 @contextlib.asynccontextmanager
 async def discord_process(session: aiohttp.ClientSession) -> AsyncIterator[DiscordProcess]:
     """``python -m tests.servers.discord`` with the default world, in its own process."""
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started before anything is measured
-        [sys.executable, "-m", "tests.servers.discord", "--bot-token", BOT_TOKEN],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError("the loopback Discord server did not start")
-    api_base, gateway_url, admin_url = line.split("listening on ", 1)[1].split()
+    proc, addresses = await start_stand_in("tests.servers.discord", "--bot-token", BOT_TOKEN)
+    api_base, gateway_url, admin_url = addresses.split()
     server = DiscordProcess(proc, api_base, gateway_url, admin_url, session)
     try:
         yield server
