@@ -27,7 +27,16 @@ is the ratio; absolute times are printed too. The figures of issue 7 (1-5) and i
      information for operators. PostgreSQL is a throwaway cluster (``tests.fixtures.storage.start_postgres``);
      without it its rows say "skipped: <reason>" (under ``CI`` that is an error).
 
-``--quick`` uses small sizes and one round, runs in well under a minute, and asserts nothing about speed.
+Apple's budget (issue 15), figures B1-B5 (see ``bench/budget_figures.py``): the bot as ``python -m bot run``
+against an Apple stand-in allowing 20 requests/s that the bot is not told (429 without ``Retry-After``), each figure
+run as "today" (the default plus ``--baseline-env`` settings, by default ``APPLE_PACING=off``) and as "default",
+printed side by side with their ratio: B1 goodput and waste of 400 reaction writes from 20 users; B2 a newcomer's
+reaction 2 s into that backlog; B3 20 ``/rating like`` during the backlog; B4 the 400 writes across two processes
+on one PostgreSQL; B5 Apple requests for one ``/share`` + 20 reactions + 20 ``/rating show`` of one song.
+
+``--quick`` uses small sizes and one round and asserts nothing about speed. ``--only GROUP`` (repeatable) runs one
+group: ``bot`` (1-5), ``storage`` (6) or ``budget`` (B1-B5); a full run of some groups replaces only their entries
+in ``bench/results.json``.
 """
 
 from __future__ import annotations
@@ -36,60 +45,25 @@ import argparse
 import asyncio
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bench import bot_figures as bf
+from bench import budget_figures as budget
 from bench import storage_figures as sf
+from bench.bot_figures import AppleProcess, start_apple
 from bot import applemusic as am
 from bot.services.ratings import ItemRef, RatingService, UserContext
 
 ROOT = Path(__file__).resolve().parents[1]
-TEAM, KID = "TEAMID1234", "KEYID12345"
+TEAM, KID = bf.TEAM, bf.KID
 USER = "Ag" + "BenchUser" * 20
-
-
-@dataclass
-class AppleProcess:
-    proc: subprocess.Popen[str]
-    base_url: str
-    session: aiohttp.ClientSession
-
-    async def admin(self, op: str, **kwargs: Any) -> Any:
-        async with self.session.post(f"{self.base_url}/_admin/{op}", json=kwargs) as resp:
-            body = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"admin {op}: {body}")
-            return body["result"]
-
-    async def summary(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.admin("requests_summary")
-        return result
-
-
-async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> AppleProcess:
-    pub = tmp / "key.pub.pem"
-    pub.write_text(am.public_key_pem(pem))
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [sys.executable, "-m", "tests.servers.apple", "--public-key", str(pub), "--team-id", TEAM, "--key-id", KID],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError("the loopback Apple server did not start")
-    return AppleProcess(proc, line.split("listening on ", 1)[1].strip(), session)
 
 
 async def timed(fn: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
@@ -293,6 +267,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             "outbox": _outbox_rows,
             "footprint": _footprint_rows,
             "storage": sf.storage_rows,
+            "budget": budget.budget_rows,
         }
         renderer = renderers.get(kind, _legacy_rows)
         fig_rows = renderer(fig)
@@ -303,49 +278,87 @@ def print_table(results: list[dict[str, Any]]) -> None:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-async def main(quick: bool) -> int:
-    pem = am.generate_private_key()
+GROUPS = ("bot", "storage", "budget")
+
+
+def group_of(fig: dict[str, Any]) -> str:
+    """The group a result entry belongs to (entries written before groups existed have none)."""
+    return str(fig.get("group") or ("storage" if fig.get("kind") == "storage" else "bot"))
+
+
+async def bot_group(tmp: Path, session: aiohttp.ClientSession, pem: str, key_path: Path, quick: bool) -> list[Any]:
+    """Figures 1-5."""
     dev = am.DeveloperToken(TEAM, KID, pem)
+    apple = await start_apple(tmp, session, pem)
+    try:
+        await apple.admin("add_user", token=USER)
+        client = am.AppleMusicClient(dev, session=session, base_url=apple.base_url)
+        results = [
+            await figure_playlist(apple, client, dev, 250),
+            await figure_rate_limit(apple, session, dev, 60 if quick else 1000),
+        ]
+        async with bf.discord_process(session) as discord:
+            env = bf.bot_env(tmp, discord, apple.base_url, key_path, TEAM, KID)
+            async with bf.bench_bot(discord, env) as (bot, world):
+                ack = await bf.figure_ack(discord, apple, bot, world, 20 if quick else 200, rounds=1 if quick else 3)
+                outbox = await bf.figure_outbox(discord, apple, bot, world, 50 if quick else 500, 4 if quick else 10)
+            footprint = await bf.figure_footprint(discord, env, tmp, 200 if quick else 10_000, runs=1 if quick else 3)
+        results[1:1] = [{"kind": "ack", **ack}, outbox]
+        results.append({"kind": "footprint", **footprint})
+    finally:
+        apple.proc.terminate()
+        apple.proc.wait(10)
+    return results
+
+
+def write_results(results: list[dict[str, Any]], quick: bool, groups: tuple[str, ...]) -> None:
+    """``bench/results.json``: a run of some groups only replaces those groups' entries and keeps the others."""
+    path = ROOT / "bench" / "results.json"
+    kept: list[dict[str, Any]] = []
+    if set(groups) != set(GROUPS) and path.exists():
+        kept = [f for f in json.loads(path.read_text())["figures"] if group_of(f) not in groups]
+    figures = sorted([*kept, *results], key=lambda f: GROUPS.index(group_of(f)))
+    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+    path.write_text(json.dumps({"machine": machine, "quick": quick, "figures": figures}, indent=2))
+
+
+async def main(quick: bool, groups: tuple[str, ...], baseline: dict[str, str]) -> int:
+    pem = am.generate_private_key()
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         key_path = tmp / "AuthKey_BENCH.p8"
         key_path.write_text(pem)
         async with aiohttp.ClientSession() as session:
-            apple = await start_apple(tmp, session, pem)
-            try:
-                await apple.admin("add_user", token=USER)
-                client = am.AppleMusicClient(dev, session=session, base_url=apple.base_url)
-                results = [
-                    await figure_playlist(apple, client, dev, 250),
-                    await figure_rate_limit(apple, session, dev, 60 if quick else 1000),
-                ]
-                async with bf.discord_process(session) as discord:
-                    env = bf.bot_env(tmp, discord, apple.base_url, key_path, TEAM, KID)
-                    async with bf.bench_bot(discord, env) as (bot, world):
-                        ack = await bf.figure_ack(
-                            discord, apple, bot, world, 20 if quick else 200, rounds=1 if quick else 3
-                        )
-                        outbox = await bf.figure_outbox(
-                            discord, apple, bot, world, 50 if quick else 500, 4 if quick else 10
-                        )
-                    footprint = await bf.figure_footprint(
-                        discord, env, tmp, 200 if quick else 10_000, runs=1 if quick else 3
-                    )
-                results[1:1] = [{"kind": "ack", **ack}, outbox]
-                results.append({"kind": "footprint", **footprint})
-            finally:
-                apple.proc.terminate()
-                apple.proc.wait(10)
-        results.extend(await sf.figure_storage(tmp, quick))
+            if "bot" in groups:
+                results += await bot_group(tmp, session, pem, key_path, quick)
+            if "storage" in groups:
+                results += await sf.figure_storage(tmp, quick)
+            if "budget" in groups:
+                results += await budget.figures(tmp, session, pem, key_path, quick, baseline)
     print_table(results)
-    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
-    out = {"machine": machine, "quick": quick, "figures": results}
     if not quick:
-        (ROOT / "bench" / "results.json").write_text(json.dumps(out, indent=2))
+        write_results(results, quick, groups)
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes, seconds; asserts nothing about speed")
-    sys.exit(asyncio.run(main(parser.parse_args().quick)))
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=GROUPS,
+        help="run only this group of figures (repeatable): bot (1-5), storage (6), budget (B1-B5)",
+    )
+    parser.add_argument(
+        "--baseline-env",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the budget figures' 'today' rows (repeatable; default: "
+        + " ".join(budget.DEFAULT_BASELINE)
+        + ")",
+    )
+    args = parser.parse_args()
+    baseline = budget.parse_baseline(args.baseline_env or budget.DEFAULT_BASELINE)
+    sys.exit(asyncio.run(main(args.quick, tuple(args.only or GROUPS), baseline)))

@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import applemusic as am
 from bot.app import RatingsBot
 from bot.config import Settings, load_settings
 from bot.storage import TokenCipher, open_store
@@ -39,6 +40,7 @@ BOT_TOKEN = "loopback.bench-bot.token"
 DEADLINE = 3.0
 TARGET_P99 = 0.150
 SONG_ID = "1440857781"
+TEAM, KID = "TEAMID1234", "KEYID12345"
 
 
 def music_user_token(i: int) -> str:
@@ -51,6 +53,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def call_admin(session: aiohttp.ClientSession, base_url: str, op: str, kwargs: dict[str, Any]) -> Any:
+    """``POST <base_url>/_admin/<op>`` of a stand-in process (see ``tests/servers/admin.py``); its ``result``."""
+    async with session.post(f"{base_url}/_admin/{op}", json=kwargs) as resp:
+        body = await resp.json()
+        if resp.status != 200:
+            raise RuntimeError(f"admin {op} at {base_url}: {body}")
+        return body["result"]
+
+
 @dataclass
 class DiscordProcess:
     proc: subprocess.Popen[str]
@@ -60,32 +71,56 @@ class DiscordProcess:
     session: aiohttp.ClientSession
 
     async def admin(self, op: str, **kwargs: Any) -> Any:
-        async with self.session.post(f"{self.admin_url}/_admin/{op}", json=kwargs) as resp:
-            body = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"discord admin {op}: {body}")
-            return body["result"]
+        return await call_admin(self.session, self.admin_url, op, kwargs)
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
 
 
-@contextlib.asynccontextmanager
-async def discord_process(session: aiohttp.ClientSession) -> AsyncIterator[DiscordProcess]:
-    """``python -m tests.servers.discord`` with the default world, in its own process."""
+@dataclass
+class AppleProcess:
+    """``python -m tests.servers.apple`` in its own process, and its admin API."""
+
+    proc: subprocess.Popen[str]
+    base_url: str
+    session: aiohttp.ClientSession
+
+    async def admin(self, op: str, **kwargs: Any) -> Any:
+        return await call_admin(self.session, self.base_url, op, kwargs)
+
+    async def summary(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.admin("requests_summary")
+        return result
+
+
+async def start_stand_in(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """``python -m <module> ARGS`` (a loopback server, see ``tests/servers/process.py``): the process and the
+    addresses of its ``listening on`` line."""
     proc = subprocess.Popen(  # noqa: ASYNC220 - started before anything is measured
-        [sys.executable, "-m", "tests.servers.discord", "--bot-token", BOT_TOKEN],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
     line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
     if not line.startswith("listening on "):
         proc.kill()
-        raise RuntimeError("the loopback Discord server did not start")
-    api_base, gateway_url, admin_url = line.split("listening on ", 1)[1].split()
+        raise RuntimeError(f"{module} did not start")
+    return proc, line.split("listening on ", 1)[1].strip()
+
+
+async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> AppleProcess:
+    pub = tmp / "key.pub.pem"
+    pub.write_text(am.public_key_pem(pem))
+    args = ("--public-key", str(pub), "--team-id", TEAM, "--key-id", KID)
+    proc, base_url = await start_stand_in("tests.servers.apple", *args)
+    return AppleProcess(proc, base_url, session)
+
+
+@contextlib.asynccontextmanager
+async def discord_process(session: aiohttp.ClientSession) -> AsyncIterator[DiscordProcess]:
+    """``python -m tests.servers.discord`` with the default world, in its own process."""
+    proc, addresses = await start_stand_in("tests.servers.discord", "--bot-token", BOT_TOKEN)
+    api_base, gateway_url, admin_url = addresses.split()
     server = DiscordProcess(proc, api_base, gateway_url, admin_url, session)
     try:
         yield server

@@ -27,6 +27,7 @@ class DiscordAdmin:
     OPS = frozenset(
         {
             "world",
+            "add_guild",
             "add_user",
             "add_member",
             "add_members",
@@ -73,6 +74,12 @@ class DiscordAdmin:
             "bot_user_id": s.bot_user_id,
             "application_id": s.application_id,
         }
+
+    def add_guild(self, name: str, shard_id: int = 0, shard_count: int = 1) -> JSON:
+        """A new guild with the bot in it, on shard ``shard_id`` of ``shard_count``, and a text channel "music":
+        ``{"guild_id", "channel_id"}`` (benchmarks of several bot processes, one per shard)."""
+        guild = self.server.add_guild(name, self.server.make_guild_id(int(shard_id), int(shard_count)))
+        return {"guild_id": guild.id, "channel_id": self.server.add_text_channel(guild.id, "music")}
 
     def add_user(self, name: str, bot: bool = False, dms_open: bool = True) -> int:
         return self.server.add_user(name, bot, dms_open)
