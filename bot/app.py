@@ -220,9 +220,12 @@ async def start_services(
     )
 
 
-def apple_pacer_from(settings: Settings, store: Store, process_id: str) -> am.AdaptivePacer:
+def apple_pacer_from(settings: Settings, store: Store, process_id: str) -> am.AdaptivePacer | None:
     """The pacer of every Apple request: it learns the rate Apple allows (``APPLE_REQUESTS_PER_SECOND``, when set,
-    is its ceiling), and shares it through the database with the other processes on PostgreSQL."""
+    is its ceiling), and shares it through the database with the other processes on PostgreSQL. None with
+    ``APPLE_PACING=off`` (every request goes at once, as before the pacer; the benchmarks' baseline)."""
+    if settings.apple_pacing == "off":
+        return None
     budget = SharedBudget(store, process_id) if store.shared_by_processes else None
     return am.AdaptivePacer(
         settings.apple_requests_per_second,

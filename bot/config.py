@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     apple_private_key_path: Path | None = None
     apple_music_api_base: str = APPLE_MUSIC_API_DEFAULT
     musickit_js_url: str = MUSICKIT_JS_DEFAULT
+    # "adaptive": every Apple request is paced at the rate learned from Apple's 429s; "off": no pacing at all
+    apple_pacing: Literal["adaptive", "off"] = "adaptive"
     # the most Apple requests per second the processes together send (None: only what the pacer learns)
     apple_requests_per_second: float | None = Field(default=None, gt=0, le=1000)
     # the share of the learned rate background work leaves to commands while people use the bot

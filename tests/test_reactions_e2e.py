@@ -308,25 +308,38 @@ async def test_admin_chosen_channel_gets_reactions_on_shared_links(
 # ---------------------------------------------------------------------------------------------- pacing
 
 
-@pytest.mark.parametrize("rate", ["19", None], ids=["ceiling", "learned"])
+@pytest.mark.parametrize(
+    ("rate", "pacing"), [("19", None), (None, None), (None, "off")], ids=["ceiling", "learned", "off"]
+)
 async def test_apple_requests_per_second_keeps_the_outbox_under_apples_limit(
     rate: str | None,
+    pacing: str | None,
     bot_factory: Callable[..., contextlib.AbstractAsyncContextManager[RatingsBot]],
     bot_env: dict[str, str],
     discord_server: LoopbackDiscord,
     apple_server: LoopbackApple,
 ) -> None:
     """APPLE_REQUESTS_PER_SECOND at 95% of Apple's limit: 30 queued ratings go out with no 429 at all; without it
-    the pacer learns the limit from a start under it, and the same queue meets at most two 429s."""
+    the pacer learns the limit from a start under it, and the same queue meets at most two 429s. With
+    APPLE_PACING=off (the benchmarks' baseline) nothing is paced: the client has no pacer, and the ratings still
+    land."""
     from bot.config import load_settings
 
-    settings = load_settings({**bot_env, **({"APPLE_REQUESTS_PER_SECOND": rate} if rate else {})}, env_file=None)
+    env = {
+        **bot_env,
+        **({"APPLE_REQUESTS_PER_SECOND": rate} if rate else {}),
+        **({"APPLE_PACING": pacing} if pacing else {}),
+    }
+    settings = load_settings(env, env_file=None)
     assert settings.apple_requests_per_second == (float(rate) if rate else None)
     apple_server.add_user(ALICE_MUT)
     songs = [apple_server.add_song() for _ in range(30)]
     alice = discord_server.alice_id
     async with bot_factory(settings=settings, outbox_config=FAST_OUTBOX) as bot:
         await bot.svc.store.link_account(alice, ALICE_MUT, "us")
+        assert (bot.svc.apple.pacer is None) is (pacing == "off") and (bot.svc.apple_pace() is None) is (
+            pacing == "off"
+        )
         apple_server.reset_requests()
         apple_server.rate_limit(20, burst=2)  # a little slack for jitter on a loaded machine
         for song in songs:
@@ -340,5 +353,5 @@ async def test_apple_requests_per_second_keeps_the_outbox_under_apples_limit(
     if rate:
         assert not refused and len(puts) == 30
         assert puts[-1].timestamp - puts[0].timestamp >= 29 / 19 * 0.95
-    else:
+    elif pacing is None:
         assert len(refused) <= 2 and len(puts) == 30 + len(refused)
