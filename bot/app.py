@@ -385,8 +385,24 @@ class RatingsBot(commands.AutoShardedBot):
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
+        if self.mode == "run":
+            await self._learn_owners()
         if self.mode == "run" and self.settings.dev_guild_id is not None:
             await self._sync_dev_guild(self.settings.dev_guild_id)
+
+    async def _learn_owners(self) -> None:
+        """Who owns the application, as discord.py read it at login: ``is_owner`` (``/about``) then never asks
+        Discord, so a burst of commands cannot become a burst of application lookups. Unknown owners (Discord
+        failed) are asked again by discord.py at the first ``is_owner``."""
+        try:
+            info = self.application or await self.application_info()  # discord.py read it at login
+        except discord.HTTPException as exc:
+            log.warning("could not read the application's owner from Discord (HTTP %s); asked again later", exc.status)
+            return
+        if info.team is not None:
+            self.owner_ids = {member.id for member in info.team.members}
+        else:
+            self.owner_id = info.owner.id
 
     async def _sync_dev_guild(self, guild_id: int) -> None:
         """``DEV_GUILD_ID``'s sync at start: a failure is logged with what to do, and the bot starts anyway (the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.app import RatingsBot
@@ -63,6 +65,22 @@ async def test_about_shows_the_learned_apple_pace_to_the_owner_only(
     pace = fields[discord_server.app_owner_id]["Apple Music pace (owner only)"]
     assert pace.startswith("10.0 requests/s learned")  # the start rate: nothing asked of Apple yet
     assert "Apple Music pace (owner only)" not in fields[discord_server.alice_id]
+
+
+async def test_a_burst_of_about_asks_discord_for_the_owner_never(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord
+) -> None:
+    """The owner is read once at start: 20 /about at once make no application lookup (each one did, and the
+    lookups' rate limit made the burst miss Discord's deadline)."""
+    assert len(discord_server.requests_to("GET", r"/applications/@me$")) == 1
+    discord_server.add_member(discord_server.guild_id, discord_server.app_owner_id)
+    users = [discord_server.app_owner_id, discord_server.alice_id] * 10
+    records = await asyncio.gather(
+        *(discord_server.send_command("about", user, discord_server.channel_id) for user in users)
+    )
+    callbacks = await asyncio.gather(*(discord_server.wait_for_callback(rec) for rec in records))
+    assert all(c.accepted for c in callbacks)
+    assert len(discord_server.requests_to("GET", r"/applications/@me$")) == 1
 
 
 @pytest.mark.sqlite_only  # about sharding, not storage; and discord.py waits 5 s before a second IDENTIFY
