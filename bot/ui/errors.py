@@ -65,7 +65,8 @@ def _wrong_account(error: e.WrongDiscordAccount) -> str:
 
 def _not_in_catalog(error: e.NotInCatalog) -> str:
     return (
-        f"Apple Music has no {error.kind} with id `{error.item_id}` in your storefront ({error.storefront.upper()}). "
+        f"Apple Music has no {error.kind} with id `{error.item_id}` in your country's Apple Music "
+        f"({error.storefront.upper()}). "
         "It may be unavailable in your country; check the link or pick the item from the suggestions."
     )
 
@@ -138,7 +139,7 @@ MESSAGES: dict[type[BaseException], Words] = {
         "active. If your subscription is fine, tell the bot's operator to check the MusicKit key."
     ),
     am.NotFound: (
-        "Apple Music does not know that item in your storefront. Check the link or pick it from the suggestions."
+        "Apple Music does not have that item in your country. Check the link or pick it from the suggestions."
     ),
     am.BadRequest: "Apple Music could not use that request (it may not be ratable). Nothing was changed.",
     am.ResponseTooLarge: (
