@@ -22,6 +22,8 @@
     byId("member").hidden = false;
     if (member.avatar) {
       var avatar = byId("avatar");
+      // (an avatar that does not load is left out rather than shown broken)
+      avatar.addEventListener("error", function () { avatar.hidden = true; }, { once: true });
       avatar.src = member.avatar;
       avatar.hidden = false;
     }
