@@ -459,6 +459,8 @@ class RatingsBot(commands.AutoShardedBot):
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
+        if self.services is not None:  # the linking page names the bot the member links with
+            self.services.web.bot_name = self.user.display_name
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """The one place an exception that escaped a listener (a reaction, a message) is logged."""

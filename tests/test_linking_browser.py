@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 
@@ -18,6 +19,7 @@ from bot.config import load_settings
 from bot.services.linking import digest
 from bot.storage import AccountStatus
 from tests.fixtures.apple import AppleKey
+from tests.fixtures.axe import assert_accessible
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.musickit import MusicKitStub, chromium, musickit_stub  # noqa: F401  (fixtures)
 from tests.fixtures.storage import stored_bytes
@@ -28,6 +30,8 @@ from tests.servers.discord import LoopbackDiscord
 pytestmark = pytest.mark.both_engines
 
 EPHEMERAL = 1 << 6
+#: requests to /link… per address per minute in the browser test: above what its flows need, reachable on purpose
+LIMIT = 40
 #: what the stub MusicKit's authorize() gives: long, like a real music user token
 GOOD_TOKEN = "Ag" + "Br0wS3rMUT+/" * 30
 REFUSED_TOKEN = "Ag" + "Unkn0wnT0k3n" * 30
@@ -57,6 +61,13 @@ def discord_bodies(discord_server: LoopbackDiscord) -> str:
     return json.dumps(parts, default=str)
 
 
+async def assert_finished(page: Any, title: str) -> None:
+    """The link is done with: the headline says how, and no control is left on the page."""
+    assert await page.text_content("h1") == title
+    assert not await page.is_visible("#connect")
+    assert not await page.is_visible("#confirm")
+
+
 async def status_of(page: Any) -> tuple[str, str | None]:
     # (a selector, not wait_for_function: the page's CSP forbids the eval that needs)
     await page.wait_for_selector("body[data-linked='true'], body[data-error]", state="attached")
@@ -84,7 +95,9 @@ async def test_link_in_a_real_browser(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    settings = load_settings({**bot_env, "MUSICKIT_JS_URL": musickit_stub.url}, env_file=None)
+    settings = load_settings(
+        {**bot_env, "MUSICKIT_JS_URL": musickit_stub.url, "LINK_REQUESTS_PER_IP_MINUTE": str(LIMIT)}, env_file=None
+    )
     settings.require()
     apple_server.add_user(GOOD_TOKEN, storefront="gb")
     apple_server.add_user(NO_SUB_TOKEN, storefront="us", subscription=False)
@@ -120,7 +133,12 @@ async def test_link_in_a_real_browser(
         assert configured["app"]["name"]
         assert await page.text_content("#connect") == "Sign in with Apple Music"
 
-        # without Discord sign-in, the page names the account it links and Apple's sign-in waits for "this is me"
+        # the page names the bot and, without Discord sign-in, the account it links; Apple's sign-in waits for
+        # "this is me"
+        bot_name = bot.user.display_name if bot.user is not None else ""
+        assert bot_name and await page.text_content("#bot-name") == bot_name
+        assert bot_name in await page.title()
+        assert await page.text_content("h1") == "Link your Apple Music"
         assert await page.text_content("#member-name") == "@alice"
         assert await page.text_content("#confirm-label") == "This is me, @alice"
         assert await page.is_disabled("#connect")
@@ -128,14 +146,18 @@ async def test_link_in_a_real_browser(
         assert await page.evaluate("window.__musickit.authorizeCalls") == 0
         avatar = await page.get_attribute("#avatar", "src")
         assert avatar is not None and avatar.startswith(settings.discord_cdn_url + "/")
+        await assert_accessible(page, "ready, not confirmed")
         await page.check("#confirm")
         assert await page.is_enabled("#connect")
+        await assert_accessible(page, "ready, confirmed")
 
         # Apple refuses the token (403): a specific message, the button works again, nothing stored
         text, error = await click_with_token(page, REFUSED_TOKEN)
         assert error == "apple_refused" and "Apple Music refused" in text
         assert await store.get_account(alice) is None
         assert await page.is_enabled("#connect")
+        assert await page.text_content("#outcome-title") == "Apple Music did not accept the sign-in"
+        await assert_accessible(page, "Apple refused, try again")
 
         # signed in, but no Apple Music subscription (the ratings API answers 401)
         text, error = await click_with_token(page, NO_SUB_TOKEN)
@@ -147,8 +169,11 @@ async def test_link_in_a_real_browser(
         await page.wait_for_selector("body[data-ready='true']")
         text, error = await click_with_token(page, GOOD_TOKEN)
         assert error is None, text
-        assert "Linked" in text and "GB" in text
-        assert await page.text_content("#connect") == "Linked"
+        assert "linked" in text and "country or region: GB" in text and "close this page" in text
+        await assert_finished(page, "Your Apple Music is linked")
+        assert await page.evaluate("document.querySelector('#outcome').className") == "panel ok"
+        assert await page.text_content("#member-name") == "@alice"  # the account that was linked
+        await assert_accessible(page, "linked")
         account = await store.get_account(alice)
         assert account is not None and account.storefront == "gb" and account.status is AccountStatus.ACTIVE
         assert await store.get_user_token(alice) == GOOD_TOKEN
@@ -164,8 +189,10 @@ async def test_link_in_a_real_browser(
         reopened = await page.reload()
         assert reopened is not None and reopened.status == 409
         assert "already used" in (await page.text_content("#status") or "")
-        assert await page.is_disabled("#connect")
+        assert "Run /link" in (await page.text_content("#status") or "")
+        await assert_finished(page, "This link was already used")
         assert await page.evaluate("document.body.dataset.error") == "already_used"
+        await assert_accessible(page, "already used")
         assert await store.get_user_token(alice) == GOOD_TOKEN
 
         # an expired link (a real state whose time is up): the page says so at once
@@ -176,13 +203,29 @@ async def test_link_in_a_real_browser(
         expired = await page.goto(f"{settings.link_base_url}/link?state={expired_state}")
         assert expired is not None and expired.status == 410
         assert "expired" in (await page.text_content("#status") or "")
-        assert await page.is_disabled("#connect")
+        await assert_finished(page, "This link has expired")
+        await assert_accessible(page, "expired")
         assert await store.get_account(bob) is None
 
         # a made-up state
         forged = await page.goto(f"{settings.link_base_url}/link?state={'F' * 43}")
         assert forged is not None and forged.status == 400
         assert "not valid" in (await page.text_content("#status") or "")
+        await assert_finished(page, "This link is not valid")
+        await assert_accessible(page, "not valid")
+
+        # too many requests from this address: the page says to wait, and offers nothing to press
+        async with aiohttp.ClientSession() as s:
+            for _ in range(LIMIT + 1):
+                async with s.get(f"{settings.link_base_url}/link", params={"state": "F" * 43}) as resp:
+                    if resp.status == 429:
+                        break
+            assert resp.status == 429
+        limited = await page.goto(f"{settings.link_base_url}/link?state={'F' * 43}")
+        assert limited is not None and limited.status == 429
+        assert "Too many tries" in (await page.text_content("#status") or "")
+        await assert_finished(page, "Too many tries")
+        await assert_accessible(page, "rate limited")
         assert not [e for e in console_errors if "Content Security Policy" in e], console_errors
         await context.close()
 

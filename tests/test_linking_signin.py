@@ -12,11 +12,12 @@ import pytest
 
 from bot.config import load_settings
 from bot.services.linking import digest
+from tests.fixtures.axe import assert_accessible
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.musickit import MusicKitStub, chromium, musickit_stub  # noqa: F401  (fixtures)
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
-from tests.test_linking_browser import GOOD_TOKEN, click_with_token, dm_link, status_of
+from tests.test_linking_browser import GOOD_TOKEN, assert_finished, click_with_token, dm_link, status_of
 
 pytestmark = pytest.mark.both_engines
 
@@ -69,7 +70,8 @@ async def test_only_the_member_who_ran_link_can_use_it(
         text, error = await status_of(page)
         assert error == "wrong_account"
         assert "another Discord account" in text and "run /link" in text.lower() and "@alice" in text
-        assert await page.is_disabled("#connect")
+        await assert_finished(page, "This link is for another Discord account")
+        await assert_accessible(page, "wrong Discord account")
         # he can still not go on: the link page sends him to Discord again, and posting a token is refused
         async with aiohttp.ClientSession() as s:
             body = {"state": state, "token": GOOD_TOKEN, "confirmed": True}
@@ -90,18 +92,23 @@ async def test_only_the_member_who_ran_link_can_use_it(
         await page.click("button[value='cancel']")
         text, error = await status_of(page)
         assert error == "discord_cancelled" and "cancelled" in text
+        await assert_finished(page, "Discord sign-in cancelled")
+        await assert_accessible(page, "Discord sign-in cancelled")
         await page.goto(url)
         await page.click("button[value='authorize']")
         await page.wait_for_selector("body[data-ready='true']")
         assert page.url == url  # back on her link, now signed in as herself
         assert await page.text_content("#member-name") == "@alice"
         assert not await page.is_visible("#confirm")  # Discord vouched for her: no "this is me" needed
+        assert await page.is_enabled("#connect")
+        await assert_accessible(page, "ready, signed in with Discord")
         cookies = {c["name"]: c for c in await context.cookies(f"{base}/link")}
         assert cookies["link_browser"]["httpOnly"] and cookies["link_browser"]["sameSite"] == "Lax"
         assert state not in str(await store.get_link_state(key))
         text, error = await click_with_token(page, GOOD_TOKEN)
         assert error is None, text
-        assert "Linked" in text and "GB" in text
+        assert "country or region: GB" in text
+        await assert_finished(page, "Your Apple Music is linked")
         await context.close()
     account = None
     async with bot_factory(settings) as bot:

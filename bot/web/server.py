@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _STATIC = {"link.js": "text/javascript", "link.css": "text/css"}
 _MAX_BODY = 16 * 1024
+_MARKER = re.compile(r"__(?:CONFIG|TITLE|BOT|MUSICKIT_URL)__")
 #: the browser's cookie: ``<link state>.<sign-in state or browser key>``, HttpOnly, for /link only
 COOKIE = "link_browser"
 #: the path Discord sends the browser back to (register ``LINK_BASE_URL`` + this as a redirect URL)
@@ -66,6 +68,41 @@ LINK_FAILURES: dict[type[e.LinkError], tuple[int, str]] = {
     e.NoSubscription: (402, "no_subscription"),
     e.AppleUnavailable: (503, "apple_unavailable"),
 }
+
+
+#: the page's headline for each outcome (the message under it says what happened and what to do)
+PAGE_TITLES: dict[str, str] = {
+    "linked": "Your Apple Music is linked",
+    "invalid_link": "This link is not valid",
+    "expired": "This link has expired",
+    "already_used": "This link was already used",
+    "too_many_attempts": "This link no longer works",
+    "rate_limited": "Too many tries",
+    "not_confirmed": "Confirm your Discord account first",
+    "not_signed_in": "Sign in with Discord first",
+    "wrong_account": "This link is for another Discord account",
+    "discord_cancelled": "Discord sign-in cancelled",
+    "discord_failed": "Discord sign-in did not work",
+    "discord_unavailable": "Discord could not be reached",
+    "apple_refused": "Apple Music did not accept the sign-in",
+    "no_subscription": "No Apple Music subscription",
+    "apple_unavailable": "Apple Music could not be reached",
+    "database_unavailable": "Linking is unavailable right now",
+}
+#: the headline of a failure without its own
+PAGE_TITLE_FAILED = "Linking did not work"
+
+
+def page_title(code: str) -> str:
+    return PAGE_TITLES.get(code, PAGE_TITLE_FAILED)
+
+
+def linked_message(storefront: str) -> str:
+    """What the page says after a link: what happened, and that the visitor is done."""
+    return (
+        f"Your Apple Music account is linked (country or region: {storefront.upper()}). "
+        "You can close this page and go back to Discord."
+    )
 
 
 def link_failure(error: e.LinkError | StoreUnavailable) -> tuple[int, str]:
@@ -118,6 +155,8 @@ class LinkWebServer:
         self.host = host
         self.port = port
         self.app_name = app_name
+        #: the bot's Discord name, once it is known (``on_ready``); the page names the bot with it
+        self.bot_name: str | None = None
         #: how long the developer token given to the page's MusicKit JS lives
         self.token_lifetime = token_lifetime
         #: Discord sign-in before Apple's (None: the page asks the visitor to confirm the member instead)
@@ -230,16 +269,40 @@ class LinkWebServer:
         if request.method == "POST":
             log.info("linking page refused a link: %s", code)
             return web.json_response(
-                {"ok": False, "code": code, "message": describe_error(error)},
+                {"ok": False, "code": code, "title": page_title(code), "message": describe_error(error)},
                 status=status,
                 headers=_retry_after(error),
             )
-        return self._render({"state": None, "error": describe_error(error), "code": code}, status, _retry_after(error))
+        return self._render(
+            {"state": None, "error": describe_error(error), "code": code},
+            status,
+            _retry_after(error),
+            title=page_title(code),
+        )
 
-    def _render(self, config: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    @property
+    def display_name(self) -> str:
+        """How the page names the bot: its Discord name once known, else the app's name."""
+        return self.bot_name or self.app_name
+
+    def _render(
+        self,
+        config: dict[str, Any],
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        *,
+        title: str = "Link your Apple Music",
+    ) -> web.Response:
         # JSON inside <script type="application/json">: escape "<" so nothing can close the element
-        blob = json.dumps(config).replace("<", "\\u003c")
-        body = self._template.replace("__CONFIG__", blob).replace("__MUSICKIT_URL__", html.escape(self.musickit_js_url))
+        blob = json.dumps({**config, "bot": self.display_name}).replace("<", "\\u003c")
+        fields = {
+            "__CONFIG__": blob,
+            "__TITLE__": html.escape(title),
+            "__BOT__": html.escape(self.display_name),
+            "__MUSICKIT_URL__": html.escape(self.musickit_js_url),
+        }
+        # one pass: nothing filled in (a member's name, the bot's) is read as a marker
+        body = _MARKER.sub(lambda m: fields[m.group(0)], self._template)
         return web.Response(text=body, status=status, content_type="text/html", charset="utf-8", headers=headers)
 
     def _set_cookie(self, response: web.StreamResponse, state: str, secret: str) -> None:
@@ -354,8 +417,8 @@ class LinkWebServer:
             {
                 "ok": True,
                 "code": "linked",
-                "message": f"Linked (Apple Music country: {linked.storefront.upper()}). "
-                "You can close this page and go back to Discord.",
+                "title": page_title("linked"),
+                "message": linked_message(linked.storefront),
             }
         )
         if cookie is not None:

@@ -1,26 +1,36 @@
-// The linking page: it shows whose Discord account the link is for, asks "this is me" when the server could
-// not check it with Discord, then MusicKit JS sign-in; the token goes to our server with the one-time state.
+// The linking page: it names the bot and the Discord account the link is for, asks "this is me" when the server
+// could not check it with Discord, then MusicKit JS sign-in; Apple's answer goes to our server with the one-time
+// state. Every end is a panel that says what happened and what to do; a link that cannot be used shows no button.
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("link-config").textContent);
   var button = document.getElementById("connect");
+  var outcome = document.getElementById("outcome");
+  var outcomeTitle = document.getElementById("outcome-title");
   var statusLine = document.getElementById("status");
   var confirmBox = document.getElementById("confirm");
   var ready = false;
+  // failures after which the same link can be tried again from this page
+  var RETRY = ["apple_refused", "no_subscription", "apple_unavailable", "rate_limited", "database_unavailable",
+    "not_confirmed"];
+
+  function byId(id) { return document.getElementById(id); }
 
   function showMember(member) {
     if (!member || !member.name) { return; }
-    document.getElementById("member-name").textContent = member.name;
-    document.getElementById("member").hidden = false;
+    byId("member-name").textContent = member.name;
+    byId("member").hidden = false;
     if (member.avatar) {
-      var avatar = document.getElementById("avatar");
+      var avatar = byId("avatar");
+      // (an avatar that does not load is left out rather than shown broken)
+      avatar.addEventListener("error", function () { avatar.hidden = true; }, { once: true });
       avatar.src = member.avatar;
       avatar.hidden = false;
     }
     if (config.confirm) {
-      document.getElementById("confirm-label").textContent = "This is me, " + member.name;
-      document.getElementById("confirm-row").hidden = false;
-      document.getElementById("confirm-note").hidden = false;
+      byId("confirm-label").textContent = "This is me, " + member.name;
+      byId("confirm-row").hidden = false;
+      byId("confirm-note").hidden = false;
     }
   }
 
@@ -29,24 +39,38 @@
     button.disabled = !ready || (config.confirm && !confirmBox.checked);
   }
 
-  function show(text, kind) {
+  // progress (plain text), or an end: a panel ("ok" or "error") with an optional headline over the message
+  function show(text, kind, title) {
     statusLine.textContent = text;
-    statusLine.className = kind || "";
+    outcomeTitle.textContent = title || "";
+    outcomeTitle.hidden = !title;
+    outcome.className = kind ? "panel " + kind : "";
+  }
+
+  // the link is done with (linked, or it cannot be used): the headline says so and no control is left
+  function finish(title) {
+    byId("title").textContent = title;
+    document.title = title + " · " + config.bot;
+    byId("intro").hidden = true;
+    byId("confirm-row").hidden = true;
+    byId("confirm-note").hidden = true;
+    button.hidden = true;
+    button.disabled = true;
   }
 
   if (!config.state) {
+    finish(document.getElementById("title").textContent);
     show(config.error || "This link is not valid. Run /link in Discord to get a new one.", "error");
-    button.textContent = "Link unavailable";
     document.body.dataset.error = config.code || "invalid";
     return;
   }
 
-  async function sendToken(token) {
+  async function send(musicUserToken) {
     var response = await fetch("/link/complete", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       credentials: "same-origin",
-      body: JSON.stringify({ state: config.state, token: token, confirmed: !config.confirm || confirmBox.checked })
+      body: JSON.stringify({ state: config.state, token: musicUserToken, confirmed: !config.confirm || confirmBox.checked })
     });
     var body = {};
     try { body = await response.json(); } catch (e) { body = {}; }
@@ -57,25 +81,38 @@
     if (config.confirm && !confirmBox.checked) { updateButton(); return; }
     button.disabled = true;
     show("Waiting for Apple…");
+    var signedIn;
     try {
-      var music = MusicKit.getInstance();
-      var token = await music.authorize();
-      if (!token) { throw new Error("no token"); }
-      show("Checking with Apple Music…");
-      var result = await sendToken(token);
-      if (result.ok) {
-        show(result.body.message || "Linked! You can close this page and go back to Discord.", "ok");
-        button.textContent = "Linked";
-        document.body.dataset.linked = "true";
-      } else {
-        show(result.body.message || "Linking failed. Run /link in Discord to try again.", "error");
-        button.disabled = result.body.code === "apple_refused" ? false : true;
-        if (result.body.code !== "apple_refused") { confirmBox.disabled = true; }
-        document.body.dataset.error = result.body.code || "failed";
-      }
+      signedIn = await MusicKit.getInstance().authorize();
+      if (!signedIn) { throw new Error("no sign-in"); }
     } catch (e) {
-      show("Apple sign-in was cancelled or failed. Press the button to try again.", "error");
+      show("The Apple sign-in was cancelled or did not finish. Press the button to try again.", "error",
+        "Not linked yet");
       button.disabled = false;
+      document.body.dataset.error = "apple_cancelled";
+      return;
+    }
+    show("Checking with Apple Music…");
+    var result;
+    try {
+      result = await send(signedIn);
+    } catch (e) {
+      result = { ok: false, body: { code: "apple_unavailable" } };
+    }
+    var body = result.body;
+    if (result.ok) {
+      finish(body.title || "Your Apple Music is linked");
+      show(body.message || "Linked. You can close this page and go back to Discord.", "ok");
+      document.body.dataset.linked = "true";
+    } else if (RETRY.indexOf(body.code) >= 0) {
+      show(body.message || "Linking did not work. Press the button to try again.", "error",
+        body.title || "Not linked yet");
+      updateButton();
+      document.body.dataset.error = body.code;
+    } else {
+      finish(body.title || "Linking did not work");
+      show(body.message || "Linking did not work. Run /link in Discord to try again.", "error");
+      document.body.dataset.error = body.code || "failed";
     }
   }
 
@@ -91,7 +128,7 @@
       button.addEventListener("click", connect);
       document.body.dataset.ready = "true";
     } catch (e) {
-      show("Apple Music could not start on this page. Try again later.", "error");
+      show("Apple Music could not start on this page. Try again later.", "error", "Apple Music is unavailable");
     }
   }
 
