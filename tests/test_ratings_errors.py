@@ -62,7 +62,7 @@ async def test_stale_link_asks_to_relink(
     song = apple_server.add_song()
     apple_server.revoke(linked_user)
     text, ids = await error_reply(discord_server, "rating like", {"item": song})
-    assert "no longer accepts your linked account" in text and ids == ["link:start"]
+    assert "no longer accepts your Apple Music link" in text and ids == ["link:start"]
     account = await running_bot.svc.store.get_account(discord_server.alice_id)
     assert account is not None and not account.is_active
     # now known stale: the next command says so without asking Apple

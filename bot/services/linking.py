@@ -397,6 +397,11 @@ class LinkService:
         log.info("user %d unlinked (had an account: %s, ratings dropped: %d)", user_id, removed, dropped)
         return Unlinked(removed, dropped)
 
+    async def is_linked(self, user_id: int) -> bool:
+        """Whether the member's Apple Music is linked and still accepted (a stale link must be made again)."""
+        account = await self.store.get_account(user_id)
+        return account is not None and account.is_active
+
     async def status(self, user_id: int) -> AccountStatus:
         """The member's link, their ratings waiting to be applied, and whether ratings they made before linking
         expired since they last asked (they are told once: the note is taken)."""
