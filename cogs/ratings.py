@@ -31,7 +31,7 @@ KIND_CHOICES = [
 ]
 VALUES = {"like": 1, "dislike": -1, "clear": 0}
 ITEM_HELP = "An Apple Music link, an id, or a name (pick a suggestion)"
-KIND_HELP = "What kind of item the id is, when it could be several (e.g. a song in your library)"
+KIND_HELP = "The kind of item, when an id could mean several (e.g. a song in your library)"
 
 
 def _kind(choice: app_commands.Choice[str] | None) -> ResourceType | None:
@@ -81,7 +81,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     # ------------------------------------------------------------------ commands
 
     @app_commands.command(name="show", description="Your current rating of a song, album, playlist, video or station")
-    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP, public="Post it for the channel to see (default: only you)")
+    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP, public="Show the card to the channel (default: only you)")
     @app_commands.choices(kind=KIND_CHOICES)
     async def show(
         self,
