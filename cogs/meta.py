@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -10,14 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.services.sharing import shard_of
-from bot.storage import StorageError
 from bot.ui.about import Reader, about_embed
 from cogs.sharing import manages_server
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
-
-log = logging.getLogger(__name__)
 
 
 class Meta(commands.Cog):
@@ -25,13 +21,8 @@ class Meta(commands.Cog):
         self.bot = bot
 
     async def reader(self, interaction: discord.Interaction[RatingsBot]) -> Reader:
-        """Whether the member is linked (as the linking service says; unknown while the database is unavailable:
-        then /link is shown first, which does no harm) and may use the admin commands here."""
-        try:
-            linked = await self.bot.svc.linking.is_linked(interaction.user.id)
-        except StorageError:
-            log.warning("/about: could not read whether user %d is linked", interaction.user.id)
-            linked = False
+        """Whether the member is linked (as the linking service says) and may use the admin commands here."""
+        linked = await self.bot.svc.linking.is_linked(interaction.user.id)
         return Reader(linked=linked, admin=manages_server(interaction))
 
     @app_commands.command(name="about", description="What this bot does, and its commands")
