@@ -1,4 +1,4 @@
-"""Linking: ``/link``, ``/unlink``, ``/account``, the Link button, and tokens pasted in DMs."""
+"""Linking: ``/link``, ``/unlink``, ``/account``, the Link button, and the DM paste of an Apple Music code."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from discord.ext import commands
 from bot.errors import NotAToken
 from bot.services.linking import Member, contains_token, looks_like_token
 from bot.ui import texts
-from bot.ui.embeds import account_embed, link_embed
+from bot.ui.embeds import account_embed
 from bot.ui.errors import describe_error, error_embed
+from bot.ui.linking import link_embed
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
@@ -54,20 +55,22 @@ class Linking(commands.Cog):
             return
         await interaction.edit_original_response(content=texts.link_sent_by_dm(linking.minutes))
 
-    @app_commands.command(name="link", description="Link your Apple Music account so your ratings land in it")
+    @app_commands.command(name="link", description="Link your Apple Music account so your 👍 and 👎 are saved there")
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def link(self, interaction: discord.Interaction[RatingsBot]) -> None:
         await self.start_link(interaction)
 
-    @app_commands.command(name="unlink", description="Remove your Apple Music token from the bot, now")
+    @app_commands.command(name="unlink", description="Remove your Apple Music link from the bot, at once")
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def unlink(self, interaction: discord.Interaction[RatingsBot]) -> None:
         result = await self.bot.svc.linking.unlink(interaction.user.id)
         await interaction.response.send_message(texts.unlinked(result.removed, result.dropped), ephemeral=True)
 
-    @app_commands.command(name="account", description="Your Apple Music link: status, storefront, waiting ratings")
+    @app_commands.command(
+        name="account", description="Your Apple Music link: status, country or region, ratings waiting"
+    )
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def account(self, interaction: discord.Interaction[RatingsBot]) -> None:

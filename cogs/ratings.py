@@ -31,7 +31,7 @@ KIND_CHOICES = [
 ]
 VALUES = {"like": 1, "dislike": -1, "clear": 0}
 ITEM_HELP = "An Apple Music link, an id, or a name (pick a suggestion)"
-KIND_HELP = "What the id is, when it could be several things (e.g. a library item)"
+KIND_HELP = "The kind of item, when an id could mean several (e.g. a song in your library)"
 
 
 def _kind(choice: app_commands.Choice[str] | None) -> ResourceType | None:
@@ -81,7 +81,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     # ------------------------------------------------------------------ commands
 
     @app_commands.command(name="show", description="Your current rating of a song, album, playlist, video or station")
-    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP, public="Post it for the channel to see (default: only you)")
+    @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP, public="Show the card to the channel (default: only you)")
     @app_commands.choices(kind=KIND_CHOICES)
     async def show(
         self,
@@ -98,7 +98,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         rated = await svc.show(ctx, ref)
         await interaction.edit_original_response(embed=item_embed(rated), view=rating_view(ref.type, ref.id))
 
-    @app_commands.command(name="like", description="Like it in your Apple Music")
+    @app_commands.command(name="like", description="Like a song, album, playlist, video or station")
     @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
     @app_commands.choices(kind=KIND_CHOICES)
     async def like(
@@ -109,7 +109,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     ) -> None:
         await self._rate(interaction, item, _kind(kind), 1)
 
-    @app_commands.command(name="dislike", description="Dislike it in your Apple Music")
+    @app_commands.command(name="dislike", description="Dislike a song, album, playlist, video or station")
     @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
     @app_commands.choices(kind=KIND_CHOICES)
     async def dislike(
@@ -120,7 +120,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     ) -> None:
         await self._rate(interaction, item, _kind(kind), -1)
 
-    @app_commands.command(name="clear", description="Remove your rating of it in Apple Music")
+    @app_commands.command(name="clear", description="Remove your rating of a song, album, playlist, video or station")
     @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
     @app_commands.choices(kind=KIND_CHOICES)
     async def clear(
@@ -131,7 +131,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     ) -> None:
         await self._rate(interaction, item, _kind(kind), 0)
 
-    @app_commands.command(name="tracks", description="Every track of an album or playlist with your rating")
+    @app_commands.command(name="tracks", description="Every track of an album or playlist, with your rating of each")
     @app_commands.describe(item="An album or playlist: link, id or name")
     async def tracks(self, interaction: discord.Interaction[RatingsBot], item: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)

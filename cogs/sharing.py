@@ -43,10 +43,16 @@ class ServerAdminGroup(app_commands.Group):
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         if interaction.guild_id is None or not interaction.is_guild_integration():
             raise app_commands.NoPrivateMessage()
-        perms = interaction.permissions
-        if not (perms.manage_guild or perms.administrator):
+        if not manages_server(interaction):
             raise app_commands.MissingPermissions(["manage_guild"])
         return True
+
+
+def manages_server(interaction: discord.Interaction[Any]) -> bool:
+    """The member may use ``/ratings-admin`` here: Manage Server (or Administrator) in a server that added the bot."""
+    perms = interaction.permissions
+    in_server = interaction.guild_id is not None and interaction.is_guild_integration()
+    return in_server and (perms.manage_guild or perms.administrator)
 
 
 class Sharing(commands.Cog):
@@ -68,7 +74,7 @@ class Sharing(commands.Cog):
 
     # ------------------------------------------------------------------ /share
 
-    @app_commands.command(name="share", description="Share a song, album or playlist; everyone rates it with 👍 👎")
+    @app_commands.command(name="share", description="Post a song, album or playlist for everyone here to rate 👍 👎")
     @app_commands.describe(item=ITEM_HELP)
     @app_commands.guild_only()
     async def share(self, interaction: discord.Interaction[RatingsBot], item: str) -> None:

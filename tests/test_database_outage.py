@@ -23,7 +23,7 @@ from bot.app import RatingsBot
 from bot.storage import SharedMessage, StoreUnavailable
 from bot.ui.errors import describe_error
 from tests.fixtures.bot import ALICE_MUT
-from tests.fixtures.e2e import FAST_OUTBOX, eventually, handled, share
+from tests.fixtures.e2e import FAST_OUTBOX, eventually, handled, message_text, share
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
 from tests.test_linking_http import check_headers
@@ -82,7 +82,7 @@ async def test_a_reaction_during_a_short_outage_is_saved_when_the_database_is_ba
         await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", song) == 1, timeout=15, what="the like")
         assert handled(bot) == before + 1
     dm = discord_server.dm_channel(discord_server.alice_id)
-    assert not [m for m in discord_server.channel_messages(dm) if "could not save" in m.content]
+    assert not [m for m in discord_server.channel_messages(dm) if "could not save" in message_text(m)]
 
 
 async def test_a_reaction_during_a_long_outage_is_reported_to_the_user(
@@ -98,9 +98,13 @@ async def test_a_reaction_during_a_long_outage_is_reported_to_the_user(
             assert await discord_server.add_reaction(discord_server.channel_id, mid, alice, "👎")
             dm = discord_server.dm_channel(alice)
             told = await discord_server.wait_for_message(
-                dm, author_id=discord_server.bot_user_id, predicate=lambda m: "could not save" in m.content, timeout=10
+                dm,
+                author_id=discord_server.bot_user_id,
+                predicate=lambda m: "could not save" in message_text(m),
+                timeout=10,
             )
-        assert "👎" in told.content and str(mid) in told.content and "react again" in told.content
+        text = message_text(told)
+        assert "👎" in text and str(mid) in text and "react again" in text
         await bot.svc.outbox.wait_until_drained()
         assert apple_server.rating(ALICE_MUT, "songs", song) is None, "an unsaved reaction is not applied later"
 

@@ -80,7 +80,7 @@ async def test_paste_in_dm_links_and_nothing_leaks(
     # /link, then the paste: validated with Apple, stored with the storefront, confirmed by DM
     rec = await discord_server.send_command("link", alice, discord_server.channel_id)
     link_dm = await bot_dm(discord_server, alice, reply.id)
-    assert "Paste" in link_dm.embeds[0]["description"]
+    assert "fallback" in link_dm.embeds[0]["description"] and "paste" in link_dm.embeds[0]["description"]
     await discord_server.wait_for_original_edit(rec)
     msg = await discord_server.send_message(dm, alice, f"  {PASTED}\n")
     confirmation = await bot_dm(discord_server, alice, msg.id)

@@ -23,13 +23,13 @@ import pytest
 
 from bot.applemusic import AppleMusicClient, RetryPolicy
 from bot.errors import TooManyWaiting
-from bot.services.notices import ReactionNotSaved
+from bot.services.notices import Post, ReactionNotSaved
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.storage import Store
 from bot.ui.errors import describe_error
 from bot.ui.notices import render
 from tests.fixtures.bot import ALICE_MUT
-from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, eventually, handled, settled, share
+from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, embed_text, eventually, handled, message_text, settled, share
 from tests.fixtures.storage import FakeClock, StoreFactory
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
@@ -293,7 +293,7 @@ async def test_over_the_ceiling_a_reaction_is_refused_and_told_and_nothing_accep
         assert await bot.svc.store.get_intent(alice, "songs", songs[0]) == -1
 
         dm = discord_server.dm_channel(alice)
-        told = [m.content for m in discord_server.channel_messages(dm) if "could not save" in m.content]
+        told = [message_text(m) for m in discord_server.channel_messages(dm) if "could not save" in message_text(m)]
         assert len(told) == 1, told
         assert str(posts[3]) in told[0] and "3 ratings waiting" in told[0]
         assert "Reactions you add before then are not saved either" in told[0], "the DM covers the 5th too"
@@ -312,7 +312,7 @@ def test_the_words_for_the_ceiling_are_plain() -> None:
     """A command would answer with these words (bot/ui/errors.py); a refused reaction's DM says the same."""
     words = describe_error(TooManyWaiting(500))
     assert "500 ratings waiting" in words and "kept and will be applied" in words
-    dm = render(ReactionNotSaved(7, 8, 9, -1, True, TooManyWaiting(500)))["content"]
+    dm = embed_text(render(ReactionNotSaved(Post(7, 8, 9), -1, True, TooManyWaiting(500)))["embed"].to_dict())
     assert words in dm and "https://discord.com/channels/7/8/9" in dm and "👎" in dm
     for jargon in ("token", "outbox", "queue", "storefront"):
         assert jargon not in dm.lower()

@@ -62,7 +62,7 @@ async def test_stale_link_asks_to_relink(
     song = apple_server.add_song()
     apple_server.revoke(linked_user)
     text, ids = await error_reply(discord_server, "rating like", {"item": song})
-    assert "no longer accepts your linked account" in text and ids == ["link:start"]
+    assert "no longer accepts your Apple Music link" in text and ids == ["link:start"]
     account = await running_bot.svc.store.get_account(discord_server.alice_id)
     assert account is not None and not account.is_active
     # now known stale: the next command says so without asking Apple
@@ -231,14 +231,14 @@ async def test_item_not_in_your_storefront(
     running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
     text, _ = await error_reply(discord_server, "rating like", {"item": "https://music.apple.com/gb/song/x/999000111"})
-    assert "no song with id `999000111` in your country's Apple Music (US)" in text
+    assert "no song with id `999000111` in your country or region (US)" in text
     assert apple_server.count("PUT") == 0
     text, _ = await error_reply(discord_server, "rating show", {"item": "999000111"})
-    assert "in your country's Apple Music (US)" in text
+    assert "in your country or region (US)" in text
     text, _ = await error_reply(
         discord_server, "rating tracks", {"item": "https://music.apple.com/us/album/x/999000222"}
     )
-    assert "no album with id `999000222` in your country's Apple Music" in text
+    assert "no album with id `999000222` in your country or region" in text
     text, _ = await error_reply(discord_server, "rating like", {"item": "no such thing anywhere"})
     assert "Nothing in Apple Music matches" in text
 

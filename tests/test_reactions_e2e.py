@@ -15,7 +15,7 @@ import pytest
 from bot.app import RatingsBot
 from bot.services.outbox import OutboxConfig
 from tests.fixtures.bot import ALICE_MUT
-from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, eventually, handled, settled, share, writes
+from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, eventually, handled, message_text, settled, share, writes
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, Permissions
 
@@ -156,7 +156,7 @@ async def test_unlinked_user_gets_one_dm_and_the_rating_is_applied_after_linking
     await discord_server.add_reaction(ch, mid, bob, "👍")
     dm = discord_server.dm_channel(bob)
     prompt = await discord_server.wait_for_message(dm, author_id=discord_server.bot_user_id)
-    assert "link" in prompt.content.lower()
+    assert "link" in message_text(prompt).lower()
     assert any(c["custom_id"] == "link:start" for row in prompt.components for c in row["components"])
     await discord_server.add_reaction(ch, mid, bob, "👎")
     await eventually(lambda: handled(bot) >= 2, what="both reactions handled")
@@ -171,6 +171,28 @@ async def test_unlinked_user_gets_one_dm_and_the_rating_is_applied_after_linking
     await bot.svc.store.link_account(bob, bob_token, "us")
     await eventually(lambda: apple_server.rating(bob_token, "songs", song) == -1, what="bob's held dislike")
     assert writes(apple_server) == [("PUT", RATINGS + song)]
+
+
+async def test_the_unlinked_reaction_dm_is_a_card_naming_the_song_the_server_and_the_post(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    bob = discord_server.add_user("bob")
+    discord_server.add_member(discord_server.guild_id, bob)
+    song = apple_server.add_song(name="Night Drive", artist="The Loopbacks")
+    mid = await share(bot, discord_server, alice, song)
+    await discord_server.add_reaction(discord_server.channel_id, mid, bob, "👍")
+    prompt = await discord_server.wait_for_message(discord_server.dm_channel(bob), author_id=discord_server.bot_user_id)
+    [card] = prompt.embeds
+    fields = {f["name"]: f["value"] for f in card["fields"]}
+    assert card["title"] == "Link Apple Music to save your rating"
+    # the title links to the song's page on Apple Music (the catalog's own url)
+    assert fields["Song"].startswith("**[Night Drive](https://music.apple.com/us/")
+    assert fields["Song"].endswith(f"i={song})** by The Loopbacks")
+    assert fields["Server"] == discord_server.guilds[discord_server.guild_id].name
+    post = f"https://discord.com/channels/{discord_server.guild_id}/{discord_server.channel_id}/{mid}"
+    assert fields["Post"] == f"[Go to the post]({post})"
+    assert [c["custom_id"] for row in prompt.components for c in row["components"]] == ["link:start"]
+    assert not prompt.content
 
 
 # ---------------------------------------------------------------------------------------------- durability

@@ -38,7 +38,7 @@ import pytest
 
 from bot.storage import SqliteStore, StorageFault, Store, StoreOptions, StoreUnavailable, TokenCipher, open_store
 from tests.fixtures.bot import ALICE_MUT
-from tests.fixtures.e2e import ROOT, eventually, process_env
+from tests.fixtures.e2e import ROOT, eventually, message_text, process_env
 from tests.fixtures.storage import PostgresServer
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
@@ -442,8 +442,8 @@ async def test_a_storage_fault_storm_loses_no_reaction_silently(
         def not_saved_notes() -> dict[tuple[int, int], str]:
             for uid, mid, _, _ in reactions:
                 for m in discord_server.channel_messages(discord_server.dm_channel(uid)):
-                    if "could not save" in m.content and str(mid) in m.content:
-                        told[(uid, mid)] = m.content
+                    if "could not save" in message_text(m) and str(mid) in message_text(m):
+                        told[(uid, mid)] = message_text(m)
             return told
 
         await eventually(lambda: len(not_saved_notes()) == TOLD_USERS, timeout=60, what="every author told")

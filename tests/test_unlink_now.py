@@ -209,4 +209,4 @@ async def test_a_retry_finding_the_link_stale_says_so(
         gate.open()
         edit = await discord_server.wait_for_original_edit(rec)
         assert sent_with(apple_server, ALICE_MUT, stale_at) == []
-        assert edit["embeds"][0]["description"].startswith("⚠️ Apple Music no longer accepts your linked account")
+        assert edit["embeds"][0]["description"].startswith("⚠️ Apple Music no longer accepts your Apple Music link")

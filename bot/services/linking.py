@@ -47,7 +47,7 @@ from bot.errors import (
 from bot.ratelimit import RateWindow, first_wait
 from bot.services import notices
 from bot.services.guard import LinkGuard
-from bot.storage import EXPIRED_HOLDS_NOTICE, Account, LinkState, LinkStateResult, OutboxEntry, Store
+from bot.storage import EXPIRED_HOLDS_NOTICE, Account, LinkState, LinkStateResult, OutboxEntry, StorageError, Store
 
 log = logging.getLogger(__name__)
 
@@ -396,6 +396,16 @@ class LinkService:
         await self.guard.revoke(user_id)
         log.info("user %d unlinked (had an account: %s, ratings dropped: %d)", user_id, removed, dropped)
         return Unlinked(removed, dropped)
+
+    async def is_linked(self, user_id: int) -> bool:
+        """Whether the member's Apple Music is linked and still accepted (a stale link must be made again). Never
+        fails: while the database cannot say, False (asking someone linked to ``/link`` does no harm)."""
+        try:
+            account = await self.store.get_account(user_id)
+        except StorageError:
+            log.warning("could not read whether user %d is linked", user_id)
+            return False
+        return account is not None and account.is_active
 
     async def status(self, user_id: int) -> AccountStatus:
         """The member's link, their ratings waiting to be applied, and whether ratings they made before linking

@@ -14,15 +14,33 @@ from bot.errors import TooManyWaiting
 
 
 @dataclass(frozen=True, slots=True)
+class Post:
+    """The shared post a notice is about: where it is and, when known, what it shares (``title`` and ``artist``
+    from the catalog; ``url``, the item's Apple Music link, whenever the item is known)."""
+
+    guild_id: int | None
+    channel_id: int
+    message_id: int
+    kind: str | None = None  # "song", "album"... (``ResourceType.label``)
+    title: str | None = None
+    artist: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LinkPrompt:
     """They reacted to a shared post but have not linked: the rating waits ``minutes`` for them."""
 
     minutes: int
+    post: Post | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RelinkPrompt:
-    """Apple stopped accepting their link; their ratings wait until they link again."""
+    """Apple stopped accepting their link; their ratings wait until they link again (``post``: the reaction that
+    found it out, if one did)."""
+
+    post: Post | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +56,7 @@ class ReactionNotSaved:
     the member already has that many ratings waiting; then their next refused reactions are not told again
     until one is saved (this notice says so)."""
 
-    guild_id: int | None
-    channel_id: int
-    message_id: int
+    post: Post
     value: int
     added: bool
     refused: TooManyWaiting | None = None

@@ -189,12 +189,32 @@ class RatingService:
     async def suggest_for(self, user_id: int, term: str) -> list[Suggestion]:
         """Autocomplete for a member: catalog matches in their country, within the autocomplete budget. Never
         fails: the box offers nothing rather than an error (an unreadable database counts as "not linked")."""
-        try:
-            storefront = await self.storefront(user_id)
-        except StorageError:
-            log.warning("autocomplete: the member's country could not be read; using %s", DEFAULT_STOREFRONT)
-            storefront = DEFAULT_STOREFRONT
+        storefront = await self._storefront_or_default(user_id, "autocomplete")
         return await self.suggest(term, storefront, None, budget=self.autocomplete_budget)
+
+    async def _storefront_or_default(self, user_id: int, what: str) -> str:
+        """The member's country, or the default one when the database cannot say (for answers that never fail)."""
+        try:
+            return await self.storefront(user_id)
+        except StorageError:
+            log.warning("%s: the member's country could not be read; using %s", what, DEFAULT_STOREFRONT)
+            return DEFAULT_STOREFRONT
+
+    async def describe(self, user_id: int, ref: ItemRef) -> tuple[CatalogItem | None, str | None]:
+        """What a member would recognize ``ref`` by, for a message that is not an answer to a command: the
+        catalog item in their country (cached; None when unknown or Apple fails) and its Apple Music link (None
+        for library items). Never fails; nobody waits on it (background priority)."""
+        storefront = await self._storefront_or_default(user_id, "describing an item")
+        try:
+            with am.background():
+                items = await self.catalog_items([ref], storefront, None)
+        except am.AppleMusicError as exc:
+            log.info("could not describe %s %s (%s); naming it by its link", ref.type.value, ref.id, type(exc).__name__)
+            items = {}
+        item = items.get(ref)
+        if item is not None and item.url:
+            return item, item.url
+        return item, am.ShareLink(ref.type, ref.id, storefront).url
 
     # ------------------------------------------------------------------ who
 

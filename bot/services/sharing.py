@@ -20,6 +20,7 @@ the caller: the cog passes plain values in and acts on the :class:`ReactionOutco
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -38,7 +39,7 @@ from bot.retrying import Backoff
 from bot.services import notices
 from bot.services.outbox import OutboxConfig
 from bot.services.ratings import ItemRef, RatedItem, RatingService
-from bot.storage import HoldReason, SharedMessage, Store, StoreUnavailable
+from bot.storage import HoldReason, SharedMessage, StorageError, Store, StoreUnavailable
 
 __all__ = [
     "DISLIKE_EMOJI",
@@ -381,10 +382,38 @@ class SharingService:
                 self.reactions_handled += 1
 
     def _tell_not_saved(self, event: ReactionEvent, refused: TooManyWaiting | None) -> None:
-        unsaved = notices.ReactionNotSaved(
-            event.guild_id, event.channel_id, event.message_id, event.value, event.added, refused
+        def unsaved(post: notices.Post) -> notices.Notice:
+            return notices.ReactionNotSaved(post, event.value, event.added, refused)
+
+        self._tasks.spawn(self._tell(event, unsaved), f"unsaved {event.user_id}")
+
+    async def _tell(
+        self,
+        event: ReactionEvent,
+        notice: Callable[[notices.Post], notices.Notice],
+        shared: SharedMessage | None = None,
+    ) -> None:
+        """Send the member a notice about their reaction, naming the post and, when known, what it shares."""
+        await self.notifier.notify(event.user_id, notice(await self._post(event, shared)))
+
+    async def _post(self, event: ReactionEvent, shared: SharedMessage | None) -> notices.Post:
+        post = notices.Post(event.guild_id, event.channel_id, event.message_id)
+        if shared is None:
+            try:
+                shared = await self.resolve(event.message_id)
+            except StorageError:
+                shared = None  # the database is still unavailable: the post's address is all there is
+        if shared is None:
+            return post
+        ref = ItemRef(am.ResourceType(shared.item_type), shared.item_id)
+        item, url = await self.ratings.describe(event.user_id, ref)
+        return dataclasses.replace(
+            post,
+            kind=ref.type.label,
+            title=item.name if item is not None and item.name else None,
+            artist=item.byline if item is not None else None,
+            url=url,
         )
-        self._tasks.spawn(self.notifier.notify(event.user_id, unsaved), f"unsaved {event.user_id}")
 
     async def _reaction_retrying(self, event: ReactionEvent, value: int) -> ReactionOutcome:
         """Handle one reaction; while the database is unavailable, try again with backoff (the caller holds the
@@ -417,12 +446,14 @@ class SharingService:
                     raise
                 await asyncio.sleep(delay)
         if result.notify is not None:
-            prompt: notices.Notice = (
-                notices.LinkPrompt(round(self.config.unlinked_hold / 60))
-                if result.notify == "link"
-                else notices.RelinkPrompt()
-            )
-            self._tasks.spawn(self.notifier.notify(event.user_id, prompt), f"prompt {event.user_id}")
+            minutes = round(self.config.unlinked_hold / 60)
+
+            def prompt(post: notices.Post) -> notices.Notice:
+                if result.notify == "link":
+                    return notices.LinkPrompt(minutes, post)
+                return notices.RelinkPrompt(post)
+
+            self._tasks.spawn(self._tell(event, prompt, shared), f"prompt {event.user_id}")
         if (
             event.added
             and event.may_remove_reactions

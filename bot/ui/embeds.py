@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
 
 import discord
-from discord import app_commands
 
 from bot.applemusic import CatalogItem, ResourceType
 from bot.services.linking import AccountStatus
@@ -15,42 +13,6 @@ from bot.services.ratings import RatedItem
 from bot.ui.texts import RATINGS_EXPIRED, waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
-
-
-def about_embed(
-    commands: Iterable[app_commands.Command | app_commands.Group],  # type: ignore[type-arg]
-    *,
-    shard: tuple[int, int] | None = None,
-    pace: str | None = None,
-) -> discord.Embed:
-    """The ``/about`` card: what the bot does and one line per command.
-
-    ``pace`` (for the bot's owner only) says how many requests a second Apple is asked, as the pacer learned it.
-
-    ``shard`` = (shard id, shard count) of the process answering, shown in the footer when the bot is sharded
-    (it tells an operator which process served a server).
-    """
-    embed = discord.Embed(
-        title="Apple Music ratings",
-        colour=APPLE_RED,
-        description=(
-            "Like or dislike the songs your server shares, and the rating lands in **your own** Apple Music "
-            "account. Link your account once with `/link`; react 👍 or 👎 on a shared song, or use the commands below."
-        ),
-    )
-    lines = []
-    for command in sorted(commands, key=lambda c: c.qualified_name):
-        if isinstance(command, app_commands.Group):
-            continue
-        lines.append(f"`/{command.qualified_name}` — {command.description}")
-    embed.add_field(name="Commands", value="\n".join(lines)[:1024] or "None yet.", inline=False)
-    if pace is not None:
-        embed.add_field(name="Apple Music pace (owner only)", value=pace[:1024], inline=False)
-    footer = "Ratings go to Apple Music through Apple's personal ratings API."
-    if shard is not None and shard[1] > 1:
-        footer += f" Shard {shard[0]} of {shard[1]}."
-    embed.set_footer(text=footer)
-    return embed
 
 
 RATING_TEXT = {1: "👍 Liked", -1: "👎 Disliked", None: "Not rated"}
@@ -175,33 +137,6 @@ def account_embed(status: AccountStatus) -> discord.Embed:
 
 def _dt(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
-
-
-def link_embed(url: str, *, in_dm: bool, minutes: int) -> discord.Embed:
-    embed = discord.Embed(title="Link your Apple Music account", url=url, colour=APPLE_RED)
-    embed.description = (
-        f"**[Open the linking page]({url})** and sign in with Apple. The link works once, for {minutes} minutes.\n"
-        "**Never forward it or share it:** it links an Apple Music account to *your* Discord account, whoever "
-        "opens it. If someone sends you a link like this, do not use it: run `/link` yourself.\n\n"
-        + (
-            "No browser handy? Paste your Apple Music user token here in this DM instead."
-            if in_dm
-            else "Prefer not to use the page? Open a DM with me and paste your Apple Music user token there."
-        )
-    )
-    embed.set_footer(text="Your token is stored encrypted and used only to read and set your ratings.")
-    return embed
-
-
-def linked_embed(storefront: str) -> discord.Embed:
-    return discord.Embed(
-        title="Apple Music linked ✅",
-        description=(
-            f"Your account (storefront {storefront.upper()}) is linked. React 👍 or 👎 on shared songs, "
-            "or use `/rating`. `/unlink` removes it at any time."
-        ),
-        colour=discord.Colour.green(),
-    )
 
 
 def privacy_embed(terms: RetentionTerms) -> discord.Embed:

@@ -65,24 +65,25 @@ def _wrong_account(error: e.WrongDiscordAccount) -> str:
 
 def _not_in_catalog(error: e.NotInCatalog) -> str:
     return (
-        f"Apple Music has no {error.kind} with id `{error.item_id}` in your country's Apple Music "
+        f"Apple Music has no {error.kind} with id `{error.item_id}` in your country or region "
         f"({error.storefront.upper()}). "
-        "It may be unavailable in your country; check the link or pick the item from the suggestions."
+        "It may be unavailable there; check the link or pick the item from the suggestions."
     )
+
+
+#: Apple stopped accepting the member's link (found by a command, or by a rating sent in the background)
+_RELINK = (
+    "Apple Music no longer accepts your Apple Music link (it expired or was turned off). "
+    "Run `/link` to link it again; nothing else is lost."
+)
 
 
 #: error type → the words a member reads (a string, or a function of the error)
 MESSAGES: dict[type[BaseException], Words] = {
     # accounts
     e.NotLinked: "Link your Apple Music first: run `/link`, it takes a minute.",
-    e.LinkStale: (
-        "Apple Music no longer accepts your linked account (the authorization expired or was revoked). "
-        "Run `/link` to link it again; nothing else is lost."
-    ),
-    am.UserTokenInvalid: (
-        "Apple Music no longer accepts your linked account (the authorization expired or was revoked). "
-        "Run `/link` to link it again; nothing else is lost."
-    ),
+    e.LinkStale: _RELINK,
+    am.UserTokenInvalid: _RELINK,
     e.UnlinkedMeanwhile: (
         "You unlinked your Apple Music account, so I stopped this before it finished: nothing more was sent to "
         "Apple Music. Run `/link` to link it again."
@@ -103,8 +104,10 @@ MESSAGES: dict[type[BaseException], Words] = {
     e.StateInvalid: "This link is not valid. Run /link in Discord to get a new one.",
     e.StateExpired: _expired,
     e.StateUsed: "This link was already used. Run /link in Discord if you want to link again.",
-    e.NoPendingLink: "Run /link first: I only accept a token right after you ask to link. It was not stored.",
-    e.NotAToken: "That does not look like an Apple Music user token.",
+    e.NoPendingLink: (
+        "Run /link first: I only accept an Apple Music code right after you ask to link. It was not stored."
+    ),
+    e.NotAToken: "That does not look like an Apple Music code.",
     e.AppleRefusedToken: (
         "Apple Music refused this authorization. Try signing in again; make sure you allow access when Apple asks."
     ),
@@ -139,7 +142,7 @@ MESSAGES: dict[type[BaseException], Words] = {
         "active. If your subscription is fine, tell the bot's operator to check the MusicKit key."
     ),
     am.NotFound: (
-        "Apple Music does not have that item in your country. Check the link or pick it from the suggestions."
+        "Apple Music does not have that item in your country or region. Check the link or pick it from the suggestions."
     ),
     am.BadRequest: "Apple Music could not use that request (it may not be ratable). Nothing was changed.",
     am.ResponseTooLarge: (

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 
 DM_HELP = (
-    "Hi! To link Apple Music, run `/link` in a server or here, then open the page I send, or paste your "
-    "Apple Music user token in this DM. `/about` lists what I can do."
+    "Hi! To link your Apple Music, run `/link` (here or in a server) and open the page I send you. "
+    "`/about` lists what I can do.\n"
+    "Can't use the page? As a fallback, if you have your Apple Music code, paste it here right after `/link`."
 )
 
 #: ``/account`` after reactions made before linking waited in vain (told once)
@@ -41,14 +42,14 @@ def unlinked(removed: bool, dropped: int = 0) -> str:
 def token_in_channel(deleted: bool) -> str:
     note = "I deleted it. " if deleted else "I could not delete it: please delete it yourself. "
     return (
-        "⚠️ You posted what looks like an Apple Music token in a channel. "
+        "⚠️ You posted what looks like an Apple Music code in a channel: it gives access to your Apple Music. "
         + note
-        + "It was not stored. Use `/link` to link your account privately."
+        + "It was not stored. Use `/link` to link your Apple Music privately."
     )
 
 
 _WAITING_WORDS = {
-    "stale": "your link needs renewing: run /link",
+    "stale": "your Apple Music link needs renewing: run /link",
     "unlinked": "waiting for you to link: run /link",
     "retrying": "Apple Music is busy; retrying",
     "queued": "being sent",

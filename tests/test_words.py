@@ -1,0 +1,188 @@
+"""Plain words (issue 16): no member reads "storefront" or "token"; ``/about`` grouped by purpose, Admin only for
+members who may use it and ``/link`` first for someone not linked; a reaction DM names the song, the server and
+the post."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import discord
+import pytest
+from discord import app_commands
+
+from bot import applemusic as am
+from bot import errors as e
+from bot.app import RatingsBot
+from bot.services import notices
+from bot.ui import texts
+from bot.ui.about import GROUPS
+from bot.ui.errors import MESSAGES
+from bot.ui.linking import link_embed
+from bot.ui.notices import render
+from tests.fixtures.e2e import embed_text
+from tests.servers.discord import LoopbackDiscord, Permissions
+
+JARGON = ("storefront", "token")
+
+#: an instance of each error whose words are a function of it
+SAMPLE_ERRORS: list[BaseException] = [
+    e.NotInCatalog("song", "1440857781", "us"),
+    e.NoMatch("some song"),
+    e.TooManyWaiting(500),
+    am.InvalidLink("That is not an Apple Music link."),
+    e.StateExpired(30),
+    e.TooManyTries(90.0),
+    e.WrongDiscordAccount("@bob"),
+    e.WrongDiscordAccount(None),
+    app_commands.MissingPermissions(["manage_guild"]),
+    app_commands.CommandOnCooldown(app_commands.Cooldown(1, 10.0), 4.0),
+]
+
+POST = notices.Post(1, 2, 3, "song", "A Song", "An Artist", "https://music.apple.com/us/song/3")
+NOTICES: list[notices.Notice] = [
+    notices.LinkPrompt(30, POST),
+    notices.LinkPrompt(30),
+    notices.RelinkPrompt(POST),
+    notices.RelinkPrompt(),
+    notices.Linked("us"),
+    notices.ReactionNotSaved(POST, 1, True),
+    notices.ReactionNotSaved(notices.Post(None, 2, 3), -1, False),
+    notices.ReactionNotSaved(POST, -1, True, e.TooManyWaiting(500)),
+]
+
+
+def error_words() -> Iterator[tuple[str, str]]:
+    covered = {type(error) for error in SAMPLE_ERRORS}
+    for kind, words in MESSAGES.items():
+        if isinstance(words, str):
+            yield kind.__name__, words
+        else:
+            assert kind in covered, f"add a sample {kind.__name__} to SAMPLE_ERRORS"
+    for error in SAMPLE_ERRORS:
+        words = MESSAGES[type(error)]
+        assert not isinstance(words, str)
+        yield type(error).__name__, words(error)
+
+
+def text_words() -> Iterator[tuple[str, str]]:
+    for name, value in vars(texts).items():
+        if name.startswith("__"):
+            continue
+        if isinstance(value, str) and name.isupper():
+            yield name, value
+        elif isinstance(value, dict):
+            yield from ((f"{name}[{k}]", str(v)) for k, v in value.items())
+    calls: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = [
+        ("link_sent_by_dm", texts.link_sent_by_dm, (30,)),
+        ("unlinked", texts.unlinked, (True, 2)),
+        ("unlinked", texts.unlinked, (False, 0)),
+        ("token_in_channel", texts.token_in_channel, (True,)),
+        ("token_in_channel", texts.token_in_channel, (False,)),
+        ("waiting_reasons", texts.waiting_reasons, (["stale", "unlinked", "retrying", "queued"],)),
+        ("channel_added", lambda: texts.channel_added(5, True, sees_messages=False), ()),
+        ("forgotten", texts.forgotten, (True, 3)),
+    ]
+    for name, function, args in calls:
+        yield name, function(*args)
+    for in_dm in (True, False):
+        yield "link_embed", embed_text(link_embed("https://link.example.org/l/x", in_dm=in_dm, minutes=30).to_dict())
+
+
+def notice_words() -> Iterator[tuple[str, str]]:
+    for notice in NOTICES:
+        sent = render(notice, "Music Lovers")
+        words = sent.get("content", "")
+        if "embed" in sent:
+            words += embed_text(sent["embed"].to_dict())
+        yield type(notice).__name__, words
+
+
+@pytest.mark.parametrize(("where", "words"), [*error_words(), *text_words(), *notice_words()])
+def test_no_member_reads_jargon(where: str, words: str) -> None:
+    assert words.strip(), where
+    for jargon in JARGON:
+        assert jargon not in words.lower(), (where, words)
+
+
+def command_descriptions(bot: RatingsBot) -> Iterator[tuple[str, str]]:
+    for command in bot.tree.walk_commands():
+        yield command.qualified_name, command.description
+        if isinstance(command, app_commands.Command):
+            for parameter in command.parameters:
+                yield f"{command.qualified_name} {parameter.name}", parameter.description
+                yield from ((f"{command.qualified_name} {parameter.name}", c.name) for c in parameter.choices)
+    for menu in bot.tree.get_commands(type=discord.AppCommandType.message):
+        yield "menu", menu.name
+
+
+async def test_no_command_or_option_description_has_jargon_and_none_says_it(running_bot: RatingsBot) -> None:
+    described = list(command_descriptions(running_bot))
+    assert len(described) > 20
+    for where, words in described:
+        assert words.strip(), where
+        for jargon in JARGON:
+            assert jargon not in words.lower(), (where, words)
+        assert " it " not in f" {words} ".replace(",", " ").replace(";", " "), (where, words)
+
+
+async def test_every_command_has_its_place_in_about(running_bot: RatingsBot) -> None:
+    placed = [name for _, names in GROUPS for name in names]
+    commands = {c.qualified_name for c in running_bot.tree.walk_commands() if not isinstance(c, app_commands.Group)}
+    assert sorted(placed) == sorted(commands)
+
+
+# ---------------------------------------------------------------------------------------------- /about
+
+
+async def about(discord_server: LoopbackDiscord, user: int, channel: int | None = None) -> dict[str, Any]:
+    rec = await discord_server.send_command("about", user, channel or discord_server.channel_id)
+    callback = await discord_server.wait_for_callback(rec)
+    assert callback.accepted and callback.data is not None
+    embed: dict[str, Any] = callback.data["embeds"][0]
+    return embed
+
+
+def groups(embed: dict[str, Any]) -> list[str]:
+    return [f["name"] for f in embed["fields"]]
+
+
+async def test_about_groups_commands_and_puts_link_first_for_a_member_not_linked(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord
+) -> None:
+    embed = await about(discord_server, discord_server.alice_id)
+    assert groups(embed) == ["Get started", "Rate", "Share", "Your data"], "no Admin for a member"
+    start = embed["fields"][0]["value"]
+    assert start.startswith("`/link` — ")
+    assert "First, link your Apple Music" in embed["description"] and "`/link`" in embed["description"]
+    data = embed["fields"][3]["value"]
+    assert [line.split("`")[1] for line in data.splitlines()] == [
+        "/account",
+        "/privacy",
+        "/export",
+        "/forget-me",
+        "/unlink",
+    ]
+    assert "/ratings-admin" not in embed_text(embed)
+    assert "Apple's personal ratings API" not in embed_text(embed)
+
+
+async def test_a_linked_member_is_told_so(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord
+) -> None:
+    embed = await about(discord_server, discord_server.alice_id)
+    assert embed["description"].splitlines()[-1].startswith("✅ Your Apple Music is linked")
+    assert "First, link" not in embed["description"]
+
+
+async def test_about_shows_admin_to_a_member_with_manage_server_only_and_never_in_dms(
+    running_bot: RatingsBot, discord_server: LoopbackDiscord
+) -> None:
+    admin = discord_server.add_user("admin")
+    discord_server.add_member(discord_server.guild_id, admin, Permissions.MEMBER_DEFAULT | Permissions.MANAGE_GUILD)
+    embed = await about(discord_server, admin)
+    assert groups(embed) == ["Get started", "Rate", "Share", "Your data", "Admin"]
+    assert "`/ratings-admin channels add` — " in embed["fields"][4]["value"]
+    await running_bot.sync_commands(None)  # global: /about in a DM
+    embed = await about(discord_server, admin, discord_server.dm_channel(admin))
+    assert "Admin" not in groups(embed)
