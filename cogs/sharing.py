@@ -239,8 +239,8 @@ class Sharing(commands.Cog):
         removed = await self.bot.svc.sharing.remove_channel(interaction.guild_id, target)
         await interaction.response.send_message(texts.channel_removed(target, removed), ephemeral=True)
 
-    @admin.command(name="share-buttons", description="Whether /share cards have Like and Dislike buttons besides 👍 👎")
-    @app_commands.describe(setting="on: buttons and reactions; off (the default): reactions only")
+    @admin.command(name="share-buttons", description="Buttons on /share cards, or 👍 👎 only")
+    @app_commands.describe(setting="on: Like and Dislike buttons too; off (the default): 👍 👎 only")
     async def share_buttons(self, interaction: discord.Interaction[RatingsBot], setting: Literal["on", "off"]) -> None:
         assert interaction.guild_id is not None
         on = setting == "on"

@@ -91,19 +91,23 @@ async def test_autocomplete_with_a_link_offers_the_linked_item(
     assert apple_server.count() == 0
 
 
+async def message_menu(discord_server: LoopbackDiscord, text: str) -> Any:
+    """alice posts ``text`` and opens "Apple Music ratings" on it."""
+    other = await discord_server.send_message(discord_server.channel_id, discord_server.alice_id, text)
+    return await discord_server.send_message_command(
+        "Apple Music ratings", discord_server.alice_id, discord_server.channel_id, other.id
+    )
+
+
 async def test_message_menu_shows_ratings_of_the_links_with_buttons(
     running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
     song = apple_server.add_song(name="Linked Song")
     album = apple_server.add_album(name="Linked Album", tracks=2)
     apple_server.set_state(linked_user, "albums", album, -1)
-    other = await discord_server.send_message(
-        discord_server.channel_id,
-        discord_server.alice_id,
+    rec = await message_menu(
+        discord_server,
         f"listen https://music.apple.com/us/song/linked-song/{song} and https://music.apple.com/gb/album/x/{album} !",
-    )
-    rec = await discord_server.send_message_command(
-        "Apple Music ratings", discord_server.alice_id, discord_server.channel_id, other.id
     )
     callback = await discord_server.wait_for_callback(rec)
     assert callback.accepted and callback.type == 5
@@ -327,13 +331,8 @@ async def test_pressing_a_row_of_the_message_menu_updates_that_item_in_place(
     first = apple_server.add_song(name="First Song")
     second = apple_server.add_song(name="Second Song")
     apple_server.set_state(linked_user, "songs", second, 1)
-    other = await discord_server.send_message(
-        discord_server.channel_id,
-        discord_server.alice_id,
-        f"https://music.apple.com/us/song/a/{first} https://music.apple.com/us/song/b/{second}",
-    )
-    rec = await discord_server.send_message_command(
-        "Apple Music ratings", discord_server.alice_id, discord_server.channel_id, other.id
+    rec = await message_menu(
+        discord_server, f"https://music.apple.com/us/song/a/{first} https://music.apple.com/us/song/b/{second}"
     )
     await discord_server.wait_for_original_edit(rec)
     card = await discord_server.wait_for_original(rec)

@@ -43,7 +43,10 @@ def about_embed(
         if isinstance(command, app_commands.Group):
             continue
         lines.append(f"`/{command.qualified_name}` — {command.description}")
-    embed.add_field(name="Commands", value="\n".join(lines)[:1024] or "None yet.", inline=False)
+    for n, chunk in enumerate(_chunks(lines, 1024)):  # a field holds 1024 characters: more go to the next one
+        embed.add_field(name="Commands" if n == 0 else "More commands", value=chunk, inline=False)
+    if not lines:
+        embed.add_field(name="Commands", value="None yet.", inline=False)
     if pace is not None:
         embed.add_field(name="Apple Music pace (owner only)", value=pace[:1024], inline=False)
     footer = "Ratings go to Apple Music through Apple's personal ratings API."
@@ -57,6 +60,17 @@ def about_embed(
 #: Discord's dark theme (an artwork's colour is often near-black there)
 STATE_TEXT = {1: "👍 You like this", -1: "👎 You dislike this", None: "Not rated yet"}
 STATE_COLOUR = {1: discord.Colour(0x57F287), -1: discord.Colour(0xED4245), None: discord.Colour(0x99AAB5)}
+def _chunks(lines: list[str], limit: int) -> list[str]:
+    """``lines`` joined into as few texts of at most ``limit`` characters as they fit in (a longer line is cut)."""
+    chunks: list[str] = []
+    for line in (x[:limit] for x in lines):
+        if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
+
+
 RATING_ICON = {1: "👍", -1: "👎", None: "▫️"}
 TRACKS_PER_PAGE = 20
 SHARE_HINT = "React 👍 or 👎 to rate it in your own Apple Music."
