@@ -10,10 +10,9 @@ from discord.ext import commands
 
 from bot.applemusic import ResourceType, find_links
 from bot.errors import NoLinksInMessage
-from bot.services.ratings import ItemRef
+from bot.services.ratings import ItemRef, RatedItem
 from bot.ui.embeds import item_embed, items_embed, tracks_embed
-from bot.ui.texts import RATED_NOTE
-from bot.ui.views import multi_rating_view, pager_view, rating_view
+from bot.ui.views import card_items, card_view, menu_view, pager_view
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
@@ -68,9 +67,12 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         ctx = await svc.user(interaction.user.id, _locale(interaction))
         ref = await svc.resolve(item, kind, ctx.storefront)
         rated = await svc.rate(ctx, ref, value)
-        await interaction.edit_original_response(
-            embed=item_embed(rated, note=RATED_NOTE[value]), view=rating_view(ref.type, ref.id)
-        )
+        await self._card(interaction, rated)
+
+    @staticmethod
+    async def _card(interaction: discord.Interaction[RatingsBot], rated: RatedItem) -> None:
+        """Show a member's card for one item (in the interaction's answer, or in place of the card pressed)."""
+        await interaction.edit_original_response(embed=item_embed(rated), view=card_view(rated.ref, rated.rating))
 
     async def item_autocomplete(
         self, interaction: discord.Interaction[RatingsBot], current: str
@@ -95,8 +97,7 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
         ref = await svc.resolve(item, _kind(kind), ctx.storefront)
-        rated = await svc.show(ctx, ref)
-        await interaction.edit_original_response(embed=item_embed(rated), view=rating_view(ref.type, ref.id))
+        await self._card(interaction, await svc.show(ctx, ref))
 
     @app_commands.command(name="like", description="Like a song, album, playlist, video or station")
     @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
@@ -172,33 +173,41 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         refs = [ItemRef(link.type, link.id) for link in links[:5]]
         rows = await svc.show_many(ctx, refs)
         if len(rows) == 1:
-            await interaction.edit_original_response(
-                embed=item_embed(rows[0]), view=rating_view(refs[0].type, refs[0].id)
-            )
+            await self._card(interaction, rows[0])
         else:
-            await interaction.edit_original_response(
-                embed=items_embed(rows), view=multi_rating_view([(r.ref.type, r.ref.id) for r in rows])
-            )
+            await interaction.edit_original_response(embed=items_embed(rows), view=menu_view(rows))
 
     # ------------------------------------------------------------------ buttons (bot.ui.views calls these)
 
     async def rate_button(
         self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
     ) -> None:
-        """A Like / Dislike / Clear press, for whoever pressed it. On the presser's own ephemeral card the card
-        is updated in place; on a shared card the presser gets a private answer."""
+        """A Like / Dislike / Clear press, for whoever pressed it. The presser's own (ephemeral) card is updated in
+        place, a message-menu card with all its items; on a public card the presser gets a private card."""
         message = interaction.message
-        in_place = message is not None and message.flags.ephemeral and len(message.components) == 1
-        if in_place:
-            await interaction.response.defer()
+        own = message is not None and message.flags.ephemeral
+        if own:
+            await interaction.response.defer()  # DEFERRED_UPDATE_MESSAGE: the card pressed is the one edited
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
-        rated = await svc.rate(ctx, ItemRef(rtype, item_id), VALUES[action])
-        await interaction.edit_original_response(
-            embed=item_embed(rated, note=RATED_NOTE[VALUES[action]]), view=rating_view(rtype, item_id)
-        )
+        ref = ItemRef(rtype, item_id)
+        rated = await svc.rate(ctx, ref, VALUES[action])
+        items = card_items(message) if own else []
+        if len(items) <= 1:
+            await self._card(interaction, rated)
+            return
+        read = {r.ref: r for r in await svc.show_many(ctx, [r for r in items if r != ref])}
+        rows = [rated if r == ref else read[r] for r in items if r == ref or r in read]
+        await interaction.edit_original_response(embed=items_embed(rows), view=menu_view(rows))
+
+    async def tracks_button(
+        self, interaction: discord.Interaction[RatingsBot], rtype: ResourceType, item_id: str
+    ) -> None:
+        """An album's or playlist's card leads to its tracks, in a private answer (the card stays as it was)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._show_tracks(interaction, f"{rtype.value}:{item_id}", rtype, 0)
 
     async def page_button(
         self, interaction: discord.Interaction[RatingsBot], rtype: ResourceType, item_id: str, page: int

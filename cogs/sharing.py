@@ -8,7 +8,7 @@ No privileged intent is needed for ``/share`` and reactions; auto-reacting to li
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -24,7 +24,7 @@ from bot.services.sharing import (
 )
 from bot.ui import texts
 from bot.ui.embeds import share_embed
-from bot.ui.views import rating_view
+from bot.ui.views import share_view
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
@@ -80,12 +80,13 @@ class Sharing(commands.Cog):
     async def share(self, interaction: discord.Interaction[RatingsBot], item: str) -> None:
         await interaction.response.defer(thinking=True)
         sharing = self.bot.svc.sharing
+        assert interaction.guild_id is not None
         shared = await sharing.prepare_share(interaction.user.id, item)
         ref = shared.ref
-        message = await interaction.edit_original_response(
-            embed=share_embed(shared, interaction.user.display_name),
-            view=rating_view(ref.type, ref.id, actions=("like", "dislike")),
-        )
+        if await sharing.share_buttons(interaction.guild_id):
+            message = await interaction.edit_original_response(embed=share_embed(shared), view=share_view(ref))
+        else:
+            message = await interaction.edit_original_response(embed=share_embed(shared))
         await sharing.record(message.id, message.channel.id, interaction.guild_id, ref)
         await self._add_reactions(message)
 
@@ -243,6 +244,14 @@ class Sharing(commands.Cog):
         target = channel.id if channel is not None else interaction.channel_id
         removed = await self.bot.svc.sharing.remove_channel(interaction.guild_id, target)
         await interaction.response.send_message(texts.channel_removed(target, removed), ephemeral=True)
+
+    @admin.command(name="share-buttons", description="Buttons on /share cards, or 👍 👎 only")
+    @app_commands.describe(setting="on: Like and Dislike buttons too; off (the default): 👍 👎 only")
+    async def share_buttons(self, interaction: discord.Interaction[RatingsBot], setting: Literal["on", "off"]) -> None:
+        assert interaction.guild_id is not None
+        on = setting == "on"
+        changed = await self.bot.svc.sharing.set_share_buttons(interaction.guild_id, on)
+        await interaction.response.send_message(texts.share_buttons_set(on, changed), ephemeral=True)
 
     @channels.command(name="list", description="The channels where I add 👍 👎 to shared links")
     async def channels_list(self, interaction: discord.Interaction[RatingsBot]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot.app import RatingsBot
+from tests.fixtures.e2e import buttons
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
 
@@ -31,8 +32,18 @@ async def run(
     return callback, edit
 
 
-def field(embed: dict[str, Any], name: str) -> str:
-    return str(next(f["value"] for f in embed["fields"] if f["name"] == name))
+LIKED, DISLIKED, UNRATED = "👍 You like this", "👎 You dislike this", "Not rated yet"
+PRIMARY, SECONDARY = 1, 2
+
+
+def state(embed: dict[str, Any]) -> str:
+    """A card's first line: the member's state."""
+    return str(embed["title"])
+
+
+def about(embed: dict[str, Any]) -> list[str]:
+    """The lines under it: the item (its name linked to Apple Music), then kind, artist and album."""
+    return str(embed["description"]).splitlines()
 
 
 async def test_like_a_shared_song_link_sets_the_rating_and_shows_the_full_embed(
@@ -54,17 +65,22 @@ async def test_like_a_shared_song_link_sets_the_rating_and_shows_the_full_embed(
     assert callback.type == 5 and callback.data is not None and callback.data["flags"] & EPHEMERAL
     assert apple_server.rating(linked_user, "songs", song) == 1
     embed = edit["embeds"][0]
-    assert embed["title"] == "Entropy"
-    assert embed["url"] == "https://music.apple.com/us/album/emotional-creature/1613600183?i=1613600188"
-    assert field(embed, "Artist") == "Beach Bunny"
-    assert field(embed, "Album") == "Emotional Creature"
-    assert field(embed, "Your rating") == "👍 Liked"
-    assert embed["color"] == 0xFA5FB3
+    assert state(embed) == LIKED
+    assert about(embed) == [
+        "**[Entropy](https://music.apple.com/us/album/emotional-creature/1613600183?i=1613600188)**",
+        "Beach Bunny · Emotional Creature",  # one line, no "Kind: Song"
+    ]
+    assert "fields" not in embed and "footer" not in embed, "the card says it once"
+    assert embed["color"] == 0x57F287, "the state's colour, not the (often dark) artwork's"
     thumb = embed["thumbnail"]["url"]
     assert thumb.startswith("https://is1-ssl.mzstatic.com/") and thumb.endswith("/300x300bb.jpg")
     assert "{w}" not in thumb
-    ids = [c["custom_id"] for row in edit["components"] for c in row["components"]]
-    assert ids == ["rating:like:songs:1613600188", "rating:dislike:songs:1613600188", "rating:clear:songs:1613600188"]
+    found = [(b["custom_id"], b["label"], b["style"]) for b in buttons(edit["components"])]
+    assert found == [
+        ("rating:like:songs:1613600188", "Liked ✓", PRIMARY),  # the current choice, marked
+        ("rating:dislike:songs:1613600188", "Dislike", SECONDARY),
+        ("rating:clear:songs:1613600188", "Clear rating", SECONDARY),
+    ]
     assert not discord_server.unknown_requests
 
 
@@ -76,26 +92,33 @@ async def test_show_dislike_clear_by_bare_id_autocomplete_value_and_name(
     apple_server.set_state(linked_user, "songs", song, 1)
 
     _, edit = await run(discord_server, "rating show", {"item": song})
-    assert field(edit["embeds"][0], "Your rating") == "👍 Liked"
+    assert state(edit["embeds"][0]) == LIKED
     assert apple_server.count("PUT") == 0 and apple_server.count("DELETE") == 0
 
     _, edit = await run(discord_server, "rating dislike", {"item": f"songs:{song}"})
     assert apple_server.rating(linked_user, "songs", song) == -1
-    assert field(edit["embeds"][0], "Your rating") == "👎 Disliked"
+    assert state(edit["embeds"][0]) == DISLIKED
+    assert edit["embeds"][0]["color"] == 0xED4245
 
     _, edit = await run(discord_server, "rating like", {"item": "hounds of love"})
     assert apple_server.rating(linked_user, "albums", album) == 1
-    assert edit["embeds"][0]["title"] == "Hounds of Love"
-    assert field(edit["embeds"][0], "Kind") == "Album"
+    assert state(edit["embeds"][0]) == LIKED
+    assert about(edit["embeds"][0])[0].startswith("**[Hounds of Love](") and about(edit["embeds"][0])[1] == (
+        "Album · Kate Bush"
+    )
 
     _, edit = await run(discord_server, "rating clear", {"item": f"songs:{song}"})
     assert apple_server.rating(linked_user, "songs", song) is None
-    assert field(edit["embeds"][0], "Your rating") == "Not rated"
+    assert state(edit["embeds"][0]) == UNRATED
+    assert [b["custom_id"] for b in buttons(edit["components"])] == [
+        f"rating:like:songs:{song}",
+        f"rating:dislike:songs:{song}",
+    ]
 
     # a bare number is a song unless `kind` says otherwise
     _, edit = await run(discord_server, "rating dislike", {"item": album, "kind": "albums"})
     assert apple_server.rating(linked_user, "albums", album) == -1
-    assert edit["embeds"][0]["title"] == "Hounds of Love"
+    assert state(edit["embeds"][0]) == DISLIKED and "Hounds of Love" in about(edit["embeds"][0])[0]
 
 
 async def test_kind_override_rates_a_library_item(
@@ -107,7 +130,7 @@ async def test_kind_override_rates_a_library_item(
     assert apple_server.rating(linked_user, "library-albums", "l.AbCdEf1") == 1
     assert apple_server.rating(linked_user, "albums", album) == 1, "a library item shares its catalog twin's rating"
     embed = edit["embeds"][0]
-    assert field(embed, "Kind") == "Library album" and field(embed, "Your rating") == "👍 Liked"
+    assert state(embed) == LIKED and about(embed)[1].startswith("Library album")
     assert [r.path for r in apple_server.requests if r.method == "PUT"] == ["/v1/me/ratings/library-albums/l.AbCdEf1"]
 
 
@@ -117,9 +140,9 @@ async def test_show_public_is_visible_to_the_channel(
     song = apple_server.add_song(name="Public Song")
     callback, edit = await run(discord_server, "rating show", {"item": song, "public": True})
     assert callback.type == 5 and not (callback.data or {}).get("flags", 0) & EPHEMERAL
-    assert edit["embeds"][0]["title"] == "Public Song"
+    assert state(edit["embeds"][0]) == UNRATED and "Public Song" in about(edit["embeds"][0])[0]
     message = next(m for m in discord_server.channel_messages(discord_server.channel_id) if m.embeds)
-    assert not message.ephemeral and message.embeds[0]["title"] == "Public Song"
+    assert not message.ephemeral and "Public Song" in message.embeds[0]["description"]
 
 
 async def test_like_answers_every_command_ephemerally(

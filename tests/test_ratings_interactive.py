@@ -9,6 +9,7 @@ import pytest
 
 from bot.app import RatingsBot
 from tests.fixtures.bot import BotFactory
+from tests.fixtures.e2e import buttons
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
 
@@ -19,8 +20,8 @@ EPHEMERAL = 1 << 6
 pytestmark = pytest.mark.usefixtures("no_late_callbacks")
 
 
-def field(embed: dict[str, Any], name: str) -> str:
-    return str(next(f["value"] for f in embed["fields"] if f["name"] == name))
+LIKED, DISLIKED, UNRATED = "👍 You like this", "👎 You dislike this", "Not rated yet"
+PRIMARY, SECONDARY = 1, 2
 
 
 def custom_ids(components: list[Any]) -> list[str]:
@@ -61,7 +62,7 @@ async def test_autocomplete_offers_up_to_25_choices_naming_kind_title_and_artist
         "rating like", discord_server.alice_id, discord_server.channel_id, {"item": song["value"]}
     )
     edit = await discord_server.wait_for_original_edit(rec)
-    assert edit["embeds"][0]["title"] == "Starlight 0"
+    assert edit["embeds"][0]["title"] == LIKED and "Starlight 0" in edit["embeds"][0]["description"]
     assert apple_server.rating(linked_user, "songs", song["value"].split(":")[1]) == 1
 
 
@@ -90,29 +91,43 @@ async def test_autocomplete_with_a_link_offers_the_linked_item(
     assert apple_server.count() == 0
 
 
+async def message_menu(discord_server: LoopbackDiscord, text: str) -> Any:
+    """alice posts ``text`` and opens "Apple Music ratings" on it."""
+    other = await discord_server.send_message(discord_server.channel_id, discord_server.alice_id, text)
+    return await discord_server.send_message_command(
+        "Apple Music ratings", discord_server.alice_id, discord_server.channel_id, other.id
+    )
+
+
 async def test_message_menu_shows_ratings_of_the_links_with_buttons(
     running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
     song = apple_server.add_song(name="Linked Song")
     album = apple_server.add_album(name="Linked Album", tracks=2)
     apple_server.set_state(linked_user, "albums", album, -1)
-    other = await discord_server.send_message(
-        discord_server.channel_id,
-        discord_server.alice_id,
+    rec = await message_menu(
+        discord_server,
         f"listen https://music.apple.com/us/song/linked-song/{song} and https://music.apple.com/gb/album/x/{album} !",
-    )
-    rec = await discord_server.send_message_command(
-        "Apple Music ratings", discord_server.alice_id, discord_server.channel_id, other.id
     )
     callback = await discord_server.wait_for_callback(rec)
     assert callback.accepted and callback.type == 5
     assert (callback.data or {}).get("flags", 0) & EPHEMERAL
     edit = await discord_server.wait_for_original_edit(rec)
-    text = edit["embeds"][0]["description"]
-    assert "Linked Song" in text and "Not rated" in text
-    assert "Linked Album" in text and "👎 Disliked" in text
-    assert custom_ids(edit["components"]) == [
-        f"rating:{a}:{t}:{i}" for t, i in (("songs", song), ("albums", album)) for a in ("like", "dislike", "clear")
+    lines = edit["embeds"][0]["description"].splitlines()
+    assert lines[0].startswith("**1. [Linked Song](") and lines[1].endswith(f"— {UNRATED}")
+    assert lines[2].startswith("**2. [Linked Album](") and lines[3].startswith("Album") and lines[3].endswith(DISLIKED)
+    # a row per item, each button naming its item; Clear only for the rated one; kinds capitalised
+    rows = [[(b["label"], b["style"], b["custom_id"]) for b in row["components"]] for row in edit["components"]]
+    assert rows == [
+        [
+            ("Like · 1. Linked Song", SECONDARY, f"rating:like:songs:{song}"),
+            ("Dislike · 1. Linked Song", SECONDARY, f"rating:dislike:songs:{song}"),
+        ],
+        [
+            ("Like · 2. Linked Album", SECONDARY, f"rating:like:albums:{album}"),
+            ("Disliked ✓ · 2. Linked Album", PRIMARY, f"rating:dislike:albums:{album}"),
+            ("Clear rating · 2. Linked Album", SECONDARY, f"rating:clear:albums:{album}"),
+        ],
     ]
     assert apple_server.count("GET", "/v1/me/ratings/") == 2  # one batched read per kind
 
@@ -138,6 +153,7 @@ async def test_buttons_work_for_the_presser_and_after_a_restart(
     song = apple_server.add_song(name="Button Song")
     apple_server.add_user("ALICE_TOKEN_" + "x" * 100)
     alice_token = "ALICE_TOKEN_" + "x" * 100
+    apple_server.set_state(alice_token, "songs", song, -1)  # rated: the card offers Clear too
     async with bot_factory() as bot:
         await bot.svc.store.link_account(discord_server.alice_id, alice_token, "us")
         rec = await discord_server.send_command(
@@ -152,7 +168,7 @@ async def test_buttons_work_for_the_presser_and_after_a_restart(
         callback = await discord_server.wait_for_callback(press)
         assert callback.accepted
         edit = await discord_server.wait_for_original_edit(press)
-        assert field(edit["embeds"][0], "Your rating") == "👍 Liked"
+        assert edit["embeds"][0]["title"] == LIKED
         assert apple_server.rating(alice_token, "songs", song) == 1
 
     async with bot_factory():
@@ -164,10 +180,10 @@ async def test_buttons_work_for_the_presser_and_after_a_restart(
             assert callback.accepted and callback.type == 5
             assert (callback.data or {}).get("flags", 0) & EPHEMERAL, "a shared card answers the presser privately"
             edit = await discord_server.wait_for_original_edit(press)
-            assert field(edit["embeds"][0], "Your rating") == {-1: "👎 Disliked", None: "Not rated"}[expected]
+            assert edit["embeds"][0]["title"] == {-1: DISLIKED, None: UNRATED}[expected]
             assert apple_server.rating(alice_token, "songs", song) == expected
         # the public card itself is untouched
-        assert discord_server.messages[card.id].embeds[0]["title"] == "Button Song"
+        assert discord_server.messages[card.id].embeds[0]["title"] == DISLIKED
 
 
 async def test_another_user_pressing_a_public_card_rates_for_themselves_or_is_asked_to_link(
@@ -198,7 +214,7 @@ async def test_another_user_pressing_a_public_card_rates_for_themselves_or_is_as
     await running_bot.svc.store.link_account(bob, bob_token, "us")
     press = await discord_server.send_component(bob, discord_server.channel_id, card.id, f"rating:dislike:songs:{song}")
     edit = await discord_server.wait_for_original_edit(press)
-    assert field(edit["embeds"][0], "Your rating") == "👎 Disliked"
+    assert edit["embeds"][0]["title"] == DISLIKED
     assert apple_server.rating(bob_token, "songs", song) == -1
     assert apple_server.rating(linked_user, "songs", song) == 1
 
@@ -238,6 +254,11 @@ async def test_tracks_of_a_250_track_playlist_cost_3_ratings_requests_and_page(
     assert embed["description"].splitlines()[0].startswith("`  1` 👍")
     ids = custom_ids(edit["components"])
     assert len(ids) == 2 and ids[1].endswith(":1:next")
+    # words, not emoji that render as blue boxes
+    assert [(b["label"], b.get("emoji")) for b in buttons(edit["components"])] == [
+        ("← Previous", None),
+        ("Next →", None),
+    ]
 
     card = await discord_server.wait_for_original(rec)
     apple_server.reset_requests()
@@ -254,6 +275,20 @@ async def test_tracks_of_a_250_track_playlist_cost_3_ratings_requests_and_page(
     assert apple_server.count("GET", "/v1/catalog/") == 0
 
 
+async def press_in_place(discord_server: LoopbackDiscord, card_id: int, custom_id: str) -> dict[str, Any]:
+    """Press a button on alice's private card; the card itself is edited (DEFERRED_UPDATE_MESSAGE, then a PATCH of
+    that very message), no message is added. Returns the edit."""
+    before = len(discord_server.channel_messages(discord_server.channel_id))
+    press = await discord_server.send_component(discord_server.alice_id, discord_server.channel_id, card_id, custom_id)
+    callback = await discord_server.wait_for_callback(press)
+    assert callback.accepted and callback.type == 6, callback
+    edit = await discord_server.wait_for_original_edit(press)
+    assert (await discord_server.wait_for_original(press)).id == card_id
+    assert discord_server.messages[card_id].embeds == edit["embeds"]
+    assert len(discord_server.channel_messages(discord_server.channel_id)) == before, "no new message"
+    return edit
+
+
 async def test_pressing_a_button_on_your_own_private_card_updates_it_in_place(
     running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
@@ -261,18 +296,86 @@ async def test_pressing_a_button_on_your_own_private_card_updates_it_in_place(
     rec = await discord_server.send_command(
         "rating show", discord_server.alice_id, discord_server.channel_id, {"item": song}
     )
-    await discord_server.wait_for_original_edit(rec)
+    edit = await discord_server.wait_for_original_edit(rec)
     card = await discord_server.wait_for_original(rec)
     assert card.ephemeral
+    # not rated: the state says so first; Like and Dislike, neither marked; nothing to clear
+    assert edit["embeds"][0]["title"] == UNRATED
+    assert [(b["label"], b["style"]) for b in buttons(edit["components"])] == [
+        ("Like", SECONDARY),
+        ("Dislike", SECONDARY),
+    ]
+
+    edit = await press_in_place(discord_server, card.id, f"rating:like:songs:{song}")
+    assert edit["embeds"][0]["title"] == LIKED
+    assert [(b["label"], b["style"]) for b in buttons(edit["components"])] == [
+        ("Liked ✓", PRIMARY),
+        ("Dislike", SECONDARY),
+        ("Clear rating", SECONDARY),
+    ]
+    assert apple_server.rating(linked_user, "songs", song) == 1
+
+    edit = await press_in_place(discord_server, card.id, f"rating:dislike:songs:{song}")
+    assert edit["embeds"][0]["title"] == DISLIKED
+    assert [b["label"] for b in buttons(edit["components"])] == ["Like", "Disliked ✓", "Clear rating"]
+
+    edit = await press_in_place(discord_server, card.id, f"rating:clear:songs:{song}")
+    assert edit["embeds"][0]["title"] == UNRATED
+    assert custom_ids(edit["components"]) == [f"rating:like:songs:{song}", f"rating:dislike:songs:{song}"]
+    assert apple_server.rating(linked_user, "songs", song) is None
+
+
+async def test_pressing_a_row_of_the_message_menu_updates_that_item_in_place(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    first = apple_server.add_song(name="First Song")
+    second = apple_server.add_song(name="Second Song")
+    apple_server.set_state(linked_user, "songs", second, 1)
+    rec = await message_menu(
+        discord_server, f"https://music.apple.com/us/song/a/{first} https://music.apple.com/us/song/b/{second}"
+    )
+    await discord_server.wait_for_original_edit(rec)
+    card = await discord_server.wait_for_original(rec)
+    edit = await press_in_place(discord_server, card.id, f"rating:dislike:songs:{first}")
+    lines = edit["embeds"][0]["description"].splitlines()
+    assert lines[0].startswith("**1. [First Song](") and lines[1].endswith(DISLIKED)
+    assert lines[2].startswith("**2. [Second Song](") and lines[3].endswith(LIKED)
+    rows = [[b["label"] for b in row["components"]] for row in edit["components"]]
+    assert rows == [
+        ["Like · 1. First Song", "Disliked ✓ · 1. First Song", "Clear rating · 1. First Song"],
+        ["Liked ✓ · 2. Second Song", "Dislike · 2. Second Song", "Clear rating · 2. Second Song"],
+    ]
+    assert apple_server.rating(linked_user, "songs", first) == -1
+    assert apple_server.rating(linked_user, "songs", second) == 1
+
+
+async def test_an_album_card_leads_to_its_tracks(
+    running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    album = apple_server.add_album(name="Tracked Album", tracks=3)
+    song = apple_server.add_song(name="A Song")
+    _, song_card = await show_card(discord_server, song)
+    assert all(not i.startswith("tracks:") for i in custom_ids(song_card["components"])), "a song has no tracks"
+    rec, edit = await show_card(discord_server, f"albums:{album}")
+    assert custom_ids(edit["components"])[-1] == f"tracks:albums:{album}"
+    assert buttons(edit["components"])[-1]["label"] == "Tracks"
+    card = await discord_server.wait_for_original(rec)
     press = await discord_server.send_component(
-        discord_server.alice_id, discord_server.channel_id, card.id, f"rating:like:songs:{song}"
+        discord_server.alice_id, discord_server.channel_id, card.id, f"tracks:albums:{album}"
     )
     callback = await discord_server.wait_for_callback(press)
-    assert callback.accepted and callback.type == 6
-    edit = await discord_server.wait_for_original_edit(press)
-    assert field(edit["embeds"][0], "Your rating") == "👍 Liked"
-    assert discord_server.messages[card.id].embeds[0]["fields"][-1]["value"] == "👍 Liked"
-    assert apple_server.rating(linked_user, "songs", song) == 1
+    assert callback.accepted and callback.type == 5 and (callback.data or {}).get("flags", 0) & EPHEMERAL
+    tracks = await discord_server.wait_for_original_edit(press)
+    assert tracks["embeds"][0]["title"] == "Tracked Album"
+    assert len(tracks["embeds"][0]["description"].splitlines()) == 3
+    assert discord_server.messages[card.id].embeds[0]["title"] == UNRATED, "the card stays as it was"
+
+
+async def show_card(discord_server: LoopbackDiscord, item: str) -> tuple[Any, dict[str, Any]]:
+    rec = await discord_server.send_command(
+        "rating show", discord_server.alice_id, discord_server.channel_id, {"item": item}
+    )
+    return rec, await discord_server.wait_for_original_edit(rec)
 
 
 async def test_the_link_button_of_the_not_linked_message_starts_the_link_flow(

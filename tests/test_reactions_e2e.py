@@ -15,7 +15,17 @@ import pytest
 from bot.app import RatingsBot
 from bot.services.outbox import OutboxConfig
 from tests.fixtures.bot import ALICE_MUT
-from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, eventually, handled, message_text, settled, share, writes
+from tests.fixtures.e2e import (
+    FAST_OUTBOX,
+    RATINGS,
+    buttons,
+    eventually,
+    handled,
+    message_text,
+    settled,
+    share,
+    writes,
+)
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, Permissions
 
@@ -36,21 +46,56 @@ async def alice(bot: RatingsBot, apple_server: LoopbackApple, discord_server: Lo
 # ---------------------------------------------------------------------------------------------- /share
 
 
-async def test_share_posts_an_embed_with_both_reactions_and_buttons(
+async def test_share_posts_a_quiet_card_rated_with_reactions_only(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
 ) -> None:
-    song = apple_server.add_song(name="Entropy", artist="Grimes")
+    song = apple_server.add_song(name="Entropy", artist="Grimes", album="Miss Anthropocene")
     mid = await share(bot, discord_server, alice, song)
     msg = discord_server.messages[mid]
     assert msg.author_id == discord_server.bot_user_id and msg.channel_id == discord_server.channel_id
     embed = msg.embeds[0]
-    assert embed["title"] == "Entropy"
-    assert all(f["name"] != "Your rating" for f in embed.get("fields", []))
-    custom_ids = [c["custom_id"] for row in msg.components for c in row["components"]]
-    assert custom_ids == [f"rating:like:songs:{song}", f"rating:dislike:songs:{song}"]
+    assert embed["title"] == "Entropy" and embed["url"].startswith("https://music.apple.com/")
+    assert embed["description"] == "Grimes · Miss Anthropocene"
+    # nobody's rating, not who shared it (Discord says so above the card), one hint: the reactions
+    assert "fields" not in embed and "author" not in embed
+    assert embed["footer"]["text"] == "React 👍 or 👎 to rate it in your own Apple Music."
+    assert msg.components == [], "one way to rate: the reactions"
     shared = await bot.svc.store.get_shared_message(mid)
     assert shared is not None and (shared.item_type, shared.item_id) == ("songs", song)
     assert not writes(apple_server), "sharing rates nothing"
+
+
+async def test_a_server_can_turn_share_buttons_on_and_off(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, alice: int
+) -> None:
+    song = apple_server.add_song(name="Button Share")
+    admin = discord_server.add_user("admin")
+    discord_server.add_member(discord_server.guild_id, admin, Permissions.MEMBER_DEFAULT | Permissions.MANAGE_GUILD)
+
+    async def switch(setting: str) -> str:
+        rec = await discord_server.send_command(
+            "ratings-admin share-buttons", admin, discord_server.channel_id, {"setting": setting}
+        )
+        callback = await discord_server.wait_for_callback(rec)
+        assert callback.accepted and callback.data is not None and callback.data["flags"] & (1 << 6)
+        return str(callback.data["content"])
+
+    assert not await bot.svc.store.share_buttons(discord_server.guild_id), "off unless a server turns them on"
+    on = "From now on, `/share` cards in this server have Like and Dislike buttons besides 👍 👎."
+    assert await switch("on") == on
+    assert await switch("on") == "`/share` cards already have Like and Dislike buttons besides 👍 👎."
+    assert await bot.svc.store.share_buttons(discord_server.guild_id)
+    msg = discord_server.messages[await share(bot, discord_server, alice, song)]
+    found = [(b["custom_id"], b["label"], b["style"]) for b in buttons(msg.components)]
+    # quiet grey buttons, no state: each press answers the presser privately
+    assert found == [(f"rating:like:songs:{song}", "Like", 2), (f"rating:dislike:songs:{song}", "Dislike", 2)]
+    assert "footer" in msg.embeds[0] and "author" not in msg.embeds[0]
+
+    off = "From now on, `/share` cards in this server have only the 👍 👎 reactions, no buttons."
+    assert await switch("off") == off
+    assert not await bot.svc.store.share_buttons(discord_server.guild_id)
+    msg = discord_server.messages[await share(bot, discord_server, alice, song)]
+    assert msg.components == []
 
 
 # ---------------------------------------------------------------------------------------------- reactions

@@ -102,10 +102,12 @@ async def test_after_a_restart_the_opposite_reaction_is_removed_where_the_bot_ma
 async def test_a_button_press_is_the_members_latest_choice(
     fast_bot: Callable[..., Any], discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
-    """👍, then the card's Dislike button: removing the 👍 afterwards leaves the dislike."""
+    """👍, then the card's Dislike button (a server that turned them on): removing the 👍 afterwards leaves the
+    dislike."""
     song = apple_server.add_song()
     alice, ch = discord_server.alice_id, discord_server.channel_id
     async with fast_bot() as bot:
+        await bot.svc.sharing.set_share_buttons(discord_server.guild_id, True)
         mid = await share_and_like(bot, discord_server, apple_server, song)
         press = await discord_server.send_component(alice, ch, mid, f"rating:dislike:songs:{song}")
         assert (await discord_server.wait_for_callback(press)).accepted

@@ -61,6 +61,8 @@ def retention_rules(
             row["created_at"] >= end - POLICY.shared_message_days * DAY and row["guild_id"] != GONE
         ),
         "guild_share_channels": lambda row: row["guild_id"] in (STAYS, BACK),
+        # a server's switches: until LEFT_GUILD_DAYS after the bot leaves it
+        "guild_settings": lambda row: row["guild_id"] in (STAYS, BACK),
         "guild_departures": lambda row: row["left_at"] > end - POLICY.left_guild_days * DAY,
         # NOTICE_DAYS
         "notices": lambda row: row["last_sent_at"] >= end - POLICY.notice_days * DAY,
@@ -96,6 +98,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     assert await store.mark_stale(STALE)
     for guild in (STAYS, BACK, GONE):
         assert await store.add_share_channel(guild, guild * 10)
+        assert await store.set_share_buttons(guild, True)
     messages = itertools.count(1)
     for day in range(DAYS):
         for quarter in range(4):
@@ -149,6 +152,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     shared = sorted((r["guild_id"] or 0, int(r["item_id"])) for r in rows["shared_messages"])
     assert shared == sorted((g, d) for g in (0, STAYS, BACK) for d in kept_days for _ in range(4))
     assert sorted(r["guild_id"] for r in rows["guild_share_channels"]) == [STAYS, BACK]
+    assert sorted(r["guild_id"] for r in rows["guild_settings"]) == [STAYS, BACK]
     # newcomers: their daily prompt within 30 days, and the note that their reactions expired (for /account)
     assert {(r["user_id"], r["kind"]) for r in rows["notices"]} == {
         (u, kind) for u in NEWCOMERS for kind in ("reaction-link-prompt", EXPIRED_HOLDS_NOTICE)

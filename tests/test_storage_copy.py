@@ -81,6 +81,7 @@ async def fill(store: Store, clock: FakeClock) -> dict[str, OutboxEntry]:
 
     for guild, channel in ((100, 1000), (100, 1001), (100, 1002), (200, 2000), (300, 3000)):
         assert await store.add_share_channel(guild, channel)
+    assert await store.set_share_buttons(200, True)
     await store.record_shared_message(5000, 1000, 100, "songs", "1613600188", created_at=t0 + 10)
     await store.record_shared_message(5001, 1001, 100, "albums", "1613600183", created_at=t0 + 11)
     await store.record_shared_message(5002, 77, None, "playlists", "pl.f4d106fed2bd41149aaacabb233eb5eb", t0 + 12)
@@ -150,6 +151,7 @@ async def check_reads_back(source: Store, target: Store, clock: FakeClock) -> No
     for guild in (100, 200, 300, 400):
         assert await target.list_share_channels(guild) == await source.list_share_channels(guild)
     assert await target.is_share_channel(100, 1002) and not await target.is_share_channel(200, 1002)
+    assert await target.share_buttons(200) and not await target.share_buttons(100)
     for message in (5000, 5001, 5002, 5003):
         assert await target.get_shared_message(message) == await source.get_shared_message(message)
     assert await target.recent_shared_messages(0) == await source.recent_shared_messages(0)
@@ -208,13 +210,14 @@ async def test_sqlite_to_postgres_copies_everything(
         "accounts": 4,
         "link_states": 4,
         "guild_share_channels": 5,
+        "guild_settings": 1,
         "shared_messages": 3,
         "outbox": 6,
         "rating_intents": 7,
         "notices": 2,
         "guild_departures": 1,
     }
-    assert report.total == 32 and report.tokens == 4 and report.undecryptable_tokens == 0
+    assert report.total == 33 and report.tokens == 4 and report.undecryptable_tokens == 0
     assert report.source == str(tmp_path / "bot.db") and report.target.startswith("postgresql://127.0.0.1:")
     assert list(report.rows) == [spec.name for spec in TABLES]
     assert await dump(target) == await dump(source)
@@ -243,7 +246,7 @@ async def test_postgres_to_sqlite_round_trip_is_identical(
     await copy_database(original, middle)
     back = await _open(opened, f"sqlite:///{tmp_path / 'back' / 'bot.db'}", cipher, fake_clock)
     report = await copy_database(middle, back, batch=3)
-    assert report.total == 32 and report.undecryptable_tokens == 0
+    assert report.total == 33 and report.undecryptable_tokens == 0
 
     assert await dump(back) == await dump(original)
     await check_reads_back(original, back, fake_clock)
@@ -341,7 +344,7 @@ async def test_a_failure_during_the_import_rolls_everything_back(
     await target.complete(first)
     await target.unlink(1)  # the rating intent an applied rating leaves: the target is empty again
     report = await copy_database(source, target)  # and a later copy still works
-    assert report.total == 32
+    assert report.total == 33
 
 
 async def test_refuses_the_same_database(
@@ -425,7 +428,7 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
         ("notices", 2),
         ("guild_departures", 1),
     )
-    for table, count in (*expected, ("total", 32)):
+    for table, count in (*expected, ("total", 33)):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout

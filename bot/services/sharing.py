@@ -297,6 +297,13 @@ class SharingService:
     async def channels(self, guild_id: int) -> list[int]:
         return await self.store.list_share_channels(guild_id)
 
+    async def set_share_buttons(self, guild_id: int, on: bool) -> bool:
+        """Whether the server's ``/share`` cards carry Like / Dislike buttons; True if that changed it."""
+        return await self.store.set_share_buttons(guild_id, on)
+
+    async def share_buttons(self, guild_id: int) -> bool:
+        return await self.store.share_buttons(guild_id)
+
     async def message_posted(self, message: PostedMessage) -> am.ShareLink | None:
         """A message in a guild: if it shares an Apple Music link in a sharing channel, record it and return the
         link (the caller adds 👍 and 👎)."""

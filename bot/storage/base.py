@@ -187,6 +187,14 @@ class Store(ABC):
     async def is_share_channel(self, guild_id: int, channel_id: int) -> bool:
         """Hot path (every message/reaction): answered from an in-memory cache after the first call."""
 
+    @abstractmethod
+    async def set_share_buttons(self, guild_id: int, on: bool) -> bool:
+        """Turn the server's /share buttons on or off; True if that changed the setting."""
+
+    @abstractmethod
+    async def share_buttons(self, guild_id: int) -> bool:
+        """Whether the server's /share cards carry Like / Dislike buttons (off unless turned on)."""
+
     # ------------------------------------------------------------------ shared messages
     @abstractmethod
     async def record_shared_message(

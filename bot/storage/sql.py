@@ -128,6 +128,12 @@ _ADD_CHANNEL = (
 )
 _REMOVE_CHANNEL = "DELETE FROM guild_share_channels WHERE guild_id = :guild_id AND channel_id = :channel_id"
 _CHANNELS = "SELECT channel_id FROM guild_share_channels WHERE guild_id = :guild_id"
+_SET_SHARE_BUTTONS = (
+    "INSERT INTO guild_settings (guild_id, share_buttons, updated_at) VALUES (:guild_id, :on, :at)"
+    " ON CONFLICT (guild_id) DO UPDATE SET share_buttons = excluded.share_buttons, updated_at = excluded.updated_at"
+    " WHERE guild_settings.share_buttons <> excluded.share_buttons"
+)
+_SHARE_BUTTONS = "SELECT share_buttons FROM guild_settings WHERE guild_id = :guild_id"
 _RECORD_SHARED = (
     f"INSERT INTO shared_messages ({_SHARED})"  # noqa: S608 (constants)
     " VALUES (:message_id, :channel_id, :guild_id, :item_type, :item_id, :created_at)"
@@ -237,7 +243,7 @@ _RECORD_DEPARTURE = (
 )
 _DEPARTED = "SELECT guild_id FROM guild_departures WHERE left_at <= :before ORDER BY guild_id"
 #: what is deleted about a server some days after the bot left it, the departure row last
-_GUILD_TABLES = ("guild_share_channels", "shared_messages", "guild_departures")
+_GUILD_TABLES = ("guild_share_channels", "guild_settings", "shared_messages", "guild_departures")
 
 # ---------------------------------------------------------------------- running processes
 _ANNOUNCE = (
@@ -595,6 +601,15 @@ class SqlStore(Store):
         if cached is None:
             cached = await self._load_share_channels(guild_id)
         return channel_id in cached
+
+    async def set_share_buttons(self, guild_id: int, on: bool) -> bool:
+        was = await self.share_buttons(guild_id)
+        await self._write(_SET_SHARE_BUTTONS, {"guild_id": guild_id, "on": on, "at": self._clock()})
+        return was != on
+
+    async def share_buttons(self, guild_id: int) -> bool:
+        row = await self._one(_SHARE_BUTTONS, {"guild_id": guild_id})
+        return row is not None and bool(row["share_buttons"])
 
     async def _load_share_channels(self, guild_id: int) -> frozenset[int]:
         async with self._session() as db:

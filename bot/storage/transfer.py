@@ -116,6 +116,11 @@ TABLES: tuple[TableSpec, ...] = (
         key=("guild_id", "channel_id"),
     ),
     TableSpec(
+        "guild_settings",
+        _cols("guild_id:int, share_buttons:bool, updated_at:float"),
+        key=("guild_id",),
+    ),
+    TableSpec(
         "shared_messages",
         _cols("message_id:int, channel_id:int, guild_id:int, item_type:str, item_id:str, created_at:float"),
         key=("message_id",),

@@ -21,7 +21,15 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Rate", ("rating show", "rating like", "rating dislike", "rating clear", "rating tracks")),
     ("Share", ("share",)),
     ("Your data", ("account", "privacy", "export", "forget-me", "unlink")),
-    ("Admin", ("ratings-admin channels add", "ratings-admin channels remove", "ratings-admin channels list")),
+    (
+        "Admin",
+        (
+            "ratings-admin channels add",
+            "ratings-admin channels remove",
+            "ratings-admin channels list",
+            "ratings-admin share-buttons",
+        ),
+    ),
 )
 ADMIN = "Admin"
 

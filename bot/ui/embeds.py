@@ -9,77 +9,96 @@ import discord
 from bot.applemusic import CatalogItem, ResourceType
 from bot.services.linking import AccountStatus
 from bot.services.privacy import RetentionTerms
-from bot.services.ratings import RatedItem
+from bot.services.ratings import ItemRef, RatedItem
 from bot.ui.texts import RATINGS_EXPIRED, waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
 
 
-RATING_TEXT = {1: "👍 Liked", -1: "👎 Disliked", None: "Not rated"}
+#: a member's state, the first thing their card says (its title), and its colour. Fixed colours, bright enough for
+#: Discord's dark theme (an artwork's colour is often near-black there)
+STATE_TEXT = {1: "👍 You like this", -1: "👎 You dislike this", None: "Not rated yet"}
+STATE_COLOUR = {1: discord.Colour(0x57F287), -1: discord.Colour(0xED4245), None: discord.Colour(0x99AAB5)}
+
+
 RATING_ICON = {1: "👍", -1: "👎", None: "▫️"}
 TRACKS_PER_PAGE = 20
+SHARE_HINT = "React 👍 or 👎 to rate it in your own Apple Music."
 
 
-def rating_text(value: int | None) -> str:
-    return RATING_TEXT.get(value, "Not rated")
+def state_text(value: int | None) -> str:
+    return STATE_TEXT.get(value, STATE_TEXT[None])
 
 
-def _colour(item: CatalogItem | None) -> discord.Colour:
-    if item is not None and item.artwork is not None and item.artwork.bg_colour is not None:
-        return discord.Colour(item.artwork.bg_colour)
-    return APPLE_RED
+def kind_label(ref: ItemRef) -> str:
+    """The kind as a member reads it, capitalised the same everywhere: "Song", "Music video", "Library album"."""
+    return ref.type.label.capitalize()
 
 
-def item_embed(rated: RatedItem, *, note: str | None = None) -> discord.Embed:
-    """One item: title linked to Apple Music, artist, album or curator, kind, artwork, and the rating."""
+def item_name(rated: RatedItem) -> str:
+    item = rated.item
+    return (item.name if item is not None else "") or f"{kind_label(rated.ref)} {rated.ref.id}"
+
+
+def item_line(rated: RatedItem) -> str:
+    """One line under the name: the kind (not for a plain song), then artist (or curator) and a song's album."""
     item, ref = rated.item, rated.ref
-    kind = ref.type.label.capitalize()
+    parts = [] if ref.type is ResourceType.SONGS else [kind_label(ref)]
     if item is None:
-        embed = discord.Embed(title=f"{kind} {ref.id}", colour=APPLE_RED)
         if ref.type.is_library:
-            embed.description = "An item in your Apple Music library."
+            parts.append("in your Apple Music library")
     else:
-        embed = discord.Embed(title=item.name[:256] or f"{kind} {ref.id}", url=item.url, colour=_colour(item))
-        if item.artist_name:
-            embed.add_field(name="Artist", value=item.artist_name[:1024], inline=True)
-        if item.album_name and ref.type in (ResourceType.SONGS, ResourceType.MUSIC_VIDEOS):
-            embed.add_field(name="Album", value=item.album_name[:1024], inline=True)
-        if item.curator_name and not item.artist_name:
-            embed.add_field(name="Curator", value=item.curator_name[:1024], inline=True)
-        if item.artwork is not None:
-            embed.set_thumbnail(url=item.artwork.url(300, 300))
-    embed.add_field(name="Kind", value=kind, inline=True)
-    embed.add_field(name="Your rating", value=rating_text(rated.rating), inline=False)
-    if note:
-        embed.set_footer(text=note[:2048])
+        if item.byline:
+            parts.append(item.byline)
+        if item.album_name and ref.type.catalog_twin in (ResourceType.SONGS, ResourceType.MUSIC_VIDEOS):
+            parts.append(item.album_name)
+    return " · ".join(parts)
+
+
+def _item_card(rated: RatedItem, *, title: str, colour: discord.Colour, head: str | None) -> discord.Embed:
+    """The one card layout: a title, ``head`` (if any), one line about the item, and its artwork as a thumbnail."""
+    lines = (head, _md(item_line(rated)))
+    embed = discord.Embed(title=title[:256], colour=colour, description="\n".join(x for x in lines if x)[:4096])
+    return _with_artwork(embed, rated.item)
+
+
+def _with_artwork(embed: discord.Embed, item: CatalogItem | None) -> discord.Embed:
+    if item is not None and item.artwork is not None:
+        embed.set_thumbnail(url=item.artwork.url(300, 300))
     return embed
 
 
-SHARE_FOOTER = "React 👍 or 👎 (or press a button) to rate it in your own Apple Music."
+def _linked_name(rated: RatedItem) -> str:
+    name = _md(item_name(rated))
+    url = rated.item.url if rated.item is not None else None
+    return f"[{name}]({url})" if url else name
 
 
-def share_embed(shared: RatedItem, sharer: str) -> discord.Embed:
-    """The public ``/share`` card: the item without anyone's rating, who shared it, and how to rate it."""
-    embed = item_embed(shared)
-    for index, field in enumerate(embed.fields):  # a shared card has no "your rating"
-        if field.name == "Your rating":
-            embed.remove_field(index)
-            break
-    embed.set_author(name=f"Shared by {sharer}"[:256])
-    embed.set_footer(text=SHARE_FOOTER)
+def item_embed(rated: RatedItem) -> discord.Embed:
+    """A member's card for one item: their rating first (title and colour), then the item linked to Apple Music,
+    artist and album on one line, artwork. The buttons under it (``bot.ui.views.card_view``) show the same state."""
+    head = f"**{_linked_name(rated)}**"
+    return _item_card(rated, title=state_text(rated.rating), colour=STATE_COLOUR[rated.rating], head=head)
+
+
+def share_embed(shared: RatedItem) -> discord.Embed:
+    """The public ``/share`` card: the item (its name is the title, linked to Apple Music) and one line about it;
+    nobody's rating, nor who shared it (Discord shows that), and one hint: the reactions."""
+    item = shared.item
+    embed = _item_card(shared, title=item_name(shared), colour=APPLE_RED, head=None)
+    embed.url = item.url if item is not None else None
+    embed.set_footer(text=SHARE_HINT)
     return embed
 
 
 def items_embed(rows: list[RatedItem]) -> discord.Embed:
-    """Several items (a message's links): one line each with the rating."""
+    """Several items (a message's links), numbered as their rows of buttons are: name, kind and artist, and the
+    member's rating."""
     embed = discord.Embed(title="Your Apple Music ratings", colour=APPLE_RED)
     lines = []
     for n, rated in enumerate(rows, 1):
-        name = rated.item.name if rated.item else f"{rated.ref.type.label} {rated.ref.id}"
-        by = f" — {rated.item.byline}" if rated.item and rated.item.byline else ""
-        link = rated.item.url if rated.item and rated.item.url else None
-        title = f"[{_md(name)}]({link})" if link else _md(name)
-        lines.append(f"**{n}.** {title}{_md(by)} · {rated.ref.type.label} · {rating_text(rated.rating)}")
+        about = " · ".join(x for x in (kind_label(rated.ref), rated.item.byline if rated.item else None) if x)
+        lines.append(f"**{n}. {_linked_name(rated)}**\n{_md(about)} — {state_text(rated.rating)}")
     embed.description = "\n".join(lines)[:4096]
     return embed
 
@@ -90,10 +109,9 @@ def tracks_embed(parent: RatedItem, rows: list[RatedItem], page: int) -> tuple[d
     page = min(max(page, 0), pages - 1)
     start = page * TRACKS_PER_PAGE
     item = parent.item
-    title = item.name if item else f"{parent.ref.type.label.capitalize()} {parent.ref.id}"
-    embed = discord.Embed(title=title[:256], url=item.url if item else None, colour=_colour(item))
-    if item is not None and item.artwork is not None:
-        embed.set_thumbnail(url=item.artwork.url(300, 300))
+    embed = _with_artwork(
+        discord.Embed(title=item_name(parent)[:256], url=item.url if item else None, colour=APPLE_RED), item
+    )
     lines = []
     for n, rated in enumerate(rows[start : start + TRACKS_PER_PAGE], start + 1):
         name = rated.item.name if rated.item else rated.ref.id

@@ -16,10 +16,6 @@ RATINGS_EXPIRED = (
     "React again now that you are linked (or after `/link`)."
 )
 
-#: the footer of a rating card after a command or a button changed the rating
-RATED_NOTE = {1: "Liked in your Apple Music.", -1: "Disliked in your Apple Music.", 0: "Rating removed."}
-
-
 def link_sent_by_dm(minutes: int) -> str:
     return f"📬 I sent you a DM with your personal link (valid {minutes} minutes)."
 
@@ -98,3 +94,9 @@ def forgotten(removed: bool, dropped: int) -> str:
     link = "your Apple Music link, " if removed else ""
     ratings = f"{dropped} rating{'' if dropped == 1 else 's'} waiting to be sent, " if dropped else ""
     return f"🗑️ Done: the bot deleted {link}{ratings}and everything else it kept about you. It no longer knows you."
+
+
+def share_buttons_set(on: bool, changed: bool) -> str:
+    """The answer to ``/ratings-admin share-buttons``."""
+    state = "have Like and Dislike buttons besides 👍 👎" if on else "have only the 👍 👎 reactions, no buttons"
+    return f"From now on, `/share` cards in this server {state}." if changed else f"`/share` cards already {state}."

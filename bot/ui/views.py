@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, cast
 import discord
 
 from bot.applemusic import ResourceType
+from bot.services.ratings import ItemRef, RatedItem
 from bot.ui.errors import reply_with_error
 from bot.ui.texts import NOT_YOUR_BUTTON
 
@@ -29,6 +30,8 @@ class RatingActions(Protocol):
     async def page_button(
         self, interaction: discord.Interaction[Any], rtype: ResourceType, item_id: str, page: int
     ) -> None: ...
+
+    async def tracks_button(self, interaction: discord.Interaction[Any], rtype: ResourceType, item_id: str) -> None: ...
 
 
 class LinkActions(Protocol):
@@ -58,28 +61,37 @@ class _Action(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
             await reply_with_error(interaction, exc)
 
 
-class RatingButton(
-    _Action,
-    template=rf"rating:(?P<action>like|dislike|clear):(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})",
-):
-    """Like / Dislike / Clear for one item: ``rating:like:songs:1440857781``."""
+_RATING_ID = re.compile(rf"rating:(?P<action>like|dislike|clear):(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})")
 
-    STYLE: ClassVar[dict[str, discord.ButtonStyle]] = {
-        "like": discord.ButtonStyle.success,
-        "dislike": discord.ButtonStyle.danger,
-        "clear": discord.ButtonStyle.secondary,
-    }
-    LABEL: ClassVar[dict[str, str]] = {"like": "Like", "dislike": "Dislike", "clear": "Clear"}
-    EMOJI: ClassVar[dict[str, str]] = {"like": "👍", "dislike": "👎", "clear": "✖️"}
 
-    def __init__(self, action: str, rtype: ResourceType, item_id: str, *, row: int | None = None) -> None:
+class RatingButton(_Action, template=_RATING_ID):
+    """Like / Dislike / Clear for one item: ``rating:like:songs:1440857781``. Its look (label, style) is the card's
+    business; a press is the same whatever it looked like."""
+
+    LABEL: ClassVar[dict[str, str]] = {"like": "Like", "dislike": "Dislike", "clear": "Clear rating"}
+    CHOSEN: ClassVar[dict[str, str]] = {"like": "Liked ✓", "dislike": "Disliked ✓"}
+    EMOJI: ClassVar[dict[str, str | None]] = {"like": "👍", "dislike": "👎", "clear": None}
+
+    def __init__(
+        self,
+        action: str,
+        rtype: ResourceType,
+        item_id: str,
+        *,
+        chosen: bool = False,
+        name: str | None = None,
+        row: int | None = None,
+    ) -> None:
         self.action = action
         self.rtype = rtype
         self.item_id = item_id
+        label = self.CHOSEN[action] if chosen else self.LABEL[action]
+        if name:
+            label = f"{label} · {_short(name)}"
         super().__init__(
             discord.ui.Button(
-                style=self.STYLE[action],
-                label=self.LABEL[action],
+                style=discord.ButtonStyle.primary if chosen else discord.ButtonStyle.secondary,
+                label=label,
                 emoji=self.EMOJI[action],
                 custom_id=f"rating:{action}:{rtype.value}:{item_id}",
                 row=row,
@@ -95,6 +107,34 @@ class RatingButton(
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         ratings = cast(RatingActions, _cog(interaction, "Ratings"))
         await ratings.rate_button(interaction, self.action, self.rtype, self.item_id)
+
+
+def _short(name: str, limit: int = 40) -> str:
+    """An item's name short enough for a button (Discord allows 80 characters in a label)."""
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
+class TracksButton(_Action, template=rf"tracks:(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})"):
+    """An album's or playlist's card leads to its tracks: ``tracks:albums:1613600183``."""
+
+    def __init__(self, rtype: ResourceType, item_id: str) -> None:
+        self.rtype = rtype
+        self.item_id = item_id
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary, label="Tracks", custom_id=f"tracks:{rtype.value}:{item_id}"
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> TracksButton:
+        return cls(ResourceType(match["type"]), match["id"])
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        ratings = cast(RatingActions, _cog(interaction, "Ratings"))
+        await ratings.tracks_button(interaction, self.rtype, self.item_id)
 
 
 class LinkButton(_Action, template=r"link:start"):
@@ -134,8 +174,7 @@ class PageButton(
         super().__init__(
             discord.ui.Button(
                 style=discord.ButtonStyle.secondary,
-                label="Previous" if direction == "prev" else "Next",
-                emoji="◀️" if direction == "prev" else "▶️",
+                label="← Previous" if direction == "prev" else "Next →",
                 custom_id=f"page:{rtype.value}:{item_id}:{page}:{direction}",
                 disabled=disabled,
             )
@@ -184,7 +223,13 @@ class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>
         await privacy.forget_button(interaction, self.confirmed)
 
 
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (RatingButton, LinkButton, PageButton, ForgetButton)
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    RatingButton,
+    TracksButton,
+    LinkButton,
+    PageButton,
+    ForgetButton,
+)
 
 
 def link_button_view() -> discord.ui.View:
@@ -200,20 +245,58 @@ def forget_view(user_id: int) -> discord.ui.View:
     return view
 
 
-def rating_view(rtype: ResourceType, item_id: str, *, actions: tuple[str, ...] = RATING_ACTIONS) -> discord.ui.View:
+#: kinds whose card leads to their tracks
+HAS_TRACKS = frozenset(
+    {ResourceType.ALBUMS, ResourceType.PLAYLISTS, ResourceType.LIBRARY_ALBUMS, ResourceType.LIBRARY_PLAYLISTS}
+)
+
+
+def _rating_buttons(
+    view: discord.ui.View, ref: ItemRef, rating: int | None, *, name: str | None = None, row: int | None = None
+) -> None:
+    """Like and Dislike, the current choice marked; Clear only when there is a rating to clear."""
+    for action, value in (("like", 1), ("dislike", -1)):
+        view.add_item(RatingButton(action, ref.type, ref.id, chosen=rating == value, name=name, row=row))
+    if rating is not None:
+        view.add_item(RatingButton("clear", ref.type, ref.id, name=name, row=row))
+
+
+def card_view(ref: ItemRef, rating: int | None) -> discord.ui.View:
+    """The buttons of a member's card (``bot.ui.embeds.item_embed``); an album's or playlist's card adds Tracks."""
     view = discord.ui.View(timeout=None)
-    for action in actions:
-        view.add_item(RatingButton(action, rtype, item_id))
+    _rating_buttons(view, ref, rating)
+    if ref.type in HAS_TRACKS:
+        view.add_item(TracksButton(ref.type, ref.id))
     return view
 
 
-def multi_rating_view(items: list[tuple[ResourceType, str]]) -> discord.ui.View:
-    """One row of Like / Dislike / Clear per item (at most five items: Discord's five rows)."""
+def share_view(ref: ItemRef) -> discord.ui.View:
+    """Quiet Like / Dislike on a public ``/share`` card, for servers that turned them on (nobody's state: each
+    press answers the presser privately)."""
     view = discord.ui.View(timeout=None)
-    for row, (rtype, item_id) in enumerate(items[:5]):
-        for action in RATING_ACTIONS:
-            view.add_item(RatingButton(action, rtype, item_id, row=row))
+    _rating_buttons(view, ref, None)
     return view
+
+
+def menu_view(rows: list[RatedItem]) -> discord.ui.View:
+    """The message menu's buttons: a row per item (at most five: Discord's five rows), each button naming its
+    item, numbered as the card numbers them."""
+    view = discord.ui.View(timeout=None)
+    for row, rated in enumerate(rows[:5]):
+        name = f"{row + 1}. {rated.item.name if rated.item is not None and rated.item.name else rated.ref.id}"
+        _rating_buttons(view, rated.ref, rated.rating, name=name, row=row)
+    return view
+
+
+def card_items(message: discord.Message | None) -> list[ItemRef]:
+    """The items a card's rating buttons act on, in order (several on a message-menu card)."""
+    found: list[ItemRef] = []
+    for row in message.components if message is not None else ():
+        for child in getattr(row, "children", ()):
+            match = _RATING_ID.fullmatch(getattr(child, "custom_id", None) or "")
+            if match is not None and (ref := ItemRef(ResourceType(match["type"]), match["id"])) not in found:
+                found.append(ref)
+    return found
 
 
 def pager_view(rtype: ResourceType, item_id: str, page: int, pages: int) -> discord.ui.View | None:
