@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -53,7 +54,12 @@ async def show_all(discord: LoopbackDiscord, members: list[Member], song: str) -
 
 
 async def titles(discord: LoopbackDiscord, recs: list[InteractionRecord]) -> list[str]:
-    return [str((await discord.wait_for_original_edit(rec))["embeds"][0]["title"]) for rec in recs]
+    """The item's name each card shows: the first line of its description, bold and linked to Apple Music."""
+    names = []
+    for rec in recs:
+        head = str((await discord.wait_for_original_edit(rec))["embeds"][0]["description"]).split("\n", 1)[0]
+        names.append(re.sub(r"^\*\*\[?(.*?)\]?(\(.*\))?\*\*$", r"\1", head))
+    return names
 
 
 async def every_show_is_looking_up(apple: LoopbackApple, song: str) -> None:
