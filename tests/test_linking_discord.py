@@ -138,7 +138,7 @@ async def test_account_then_unlink_leaves_no_trace(
     embed = callback.data["embeds"][0]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert "Linked" in fields["Status"]
-    assert fields["Storefront"] == "US"
+    assert fields["Country or region"] == "US"
     assert fields["Linked since"].startswith("<t:") and fields["Last used"].startswith("<t:")
     assert linked_user not in json.dumps(callback.data)
 

@@ -15,8 +15,12 @@ from bot import applemusic as am
 from bot import errors as e
 from bot.app import RatingsBot
 from bot.services import notices
+from bot.services.linking import AccountStatus as LinkAccountStatus
+from bot.storage import Account
+from bot.storage import AccountStatus as StoredAccountStatus
 from bot.ui import texts
 from bot.ui.about import GROUPS
+from bot.ui.embeds import account_embed
 from bot.ui.errors import MESSAGES
 from bot.ui.linking import link_embed
 from bot.ui.notices import render
@@ -87,6 +91,13 @@ def text_words() -> Iterator[tuple[str, str]]:
         yield name, function(*args)
     for in_dm in (True, False):
         yield "link_embed", embed_text(link_embed("https://link.example.org/l/x", in_dm=in_dm, minutes=30).to_dict())
+    for account in (
+        None,
+        Account(1, "us", 1.0, 2.0, StoredAccountStatus.ACTIVE, False),
+        Account(1, "gb", 1.0, 2.0, StoredAccountStatus.STALE, True),
+    ):
+        status = LinkAccountStatus(account, 2, frozenset({"stale", "queued"}))
+        yield "account_embed", embed_text(account_embed(status).to_dict())
 
 
 def notice_words() -> Iterator[tuple[str, str]]:

@@ -129,7 +129,7 @@ def _md(text: str) -> str:
 
 
 def account_embed(status: AccountStatus) -> discord.Embed:
-    """``/account``: link status, storefront, linked since, last used, queued ratings. Never the token."""
+    """``/account``: link status, country or region, linked since, last used, queued ratings. Never the token."""
     account, pending, pending_reason = status.account, status.waiting, waiting_reasons(status.reasons)
     if account is None:
         embed = discord.Embed(
@@ -141,7 +141,7 @@ def account_embed(status: AccountStatus) -> discord.Embed:
         state = "✅ Linked" if account.is_active else "⚠️ Needs relinking — Apple no longer accepts it; run `/link`"
         embed = discord.Embed(title="Apple Music account", colour=APPLE_RED)
         embed.add_field(name="Status", value=state, inline=False)
-        embed.add_field(name="Storefront", value=account.storefront.upper(), inline=True)
+        embed.add_field(name="Country or region", value=account.storefront.upper(), inline=True)
         embed.add_field(name="Linked since", value=discord.utils.format_dt(_dt(account.linked_at), "D"), inline=True)
         embed.add_field(name="Last used", value=discord.utils.format_dt(_dt(account.last_used), "R"), inline=True)
     if pending:
@@ -149,7 +149,7 @@ def account_embed(status: AccountStatus) -> discord.Embed:
         embed.add_field(name="Ratings waiting", value=f"{pending}{why}", inline=False)
     if status.expired:
         embed.add_field(name="Not applied", value=RATINGS_EXPIRED, inline=False)
-    embed.set_footer(text="/unlink removes your token from the bot at once.")
+    embed.set_footer(text="/unlink removes your Apple Music link from the bot at once.")
     return embed
 
 
