@@ -48,7 +48,8 @@ ARTWORK_BASE = "https://is1-ssl.mzstatic.com/image/thumb/docs"
 ENTROPY = "1613600188"
 ENTROPY_ALBUM = "1613600183"
 HOUNDS = "1558149830"
-HOUNDS_TRACKS = ["1558149831", "1558149832", "1558149833", "1558149834", "1558149835", "1558149836"]
+#: 24 tracks (the album and its B-sides and mixes): more than a page, so the tracks picture shows the pager
+HOUNDS_TRACKS = [str(1558149831 + n) for n in range(24)]
 CLOUDBUSTING = "1558149834"
 UNKNOWN_ID = "9999999999"
 
@@ -88,6 +89,24 @@ def seed_catalog(apple: LoopbackApple) -> None:
         "Cloudbusting",
         "Mother Stands for Comfort",
         "And Dream of Sheep",
+        "Under Ice",
+        "Waking the Witch",
+        "Watching You Without Me",
+        "Jig of Life",
+        "Hello Earth",
+        "The Morning Fog",
+        "Be Kind to My Mistakes",
+        "Under the Ivy",
+        "Burning Bridge",
+        "My Lagan Love",
+        "Not This Time",
+        "Sat in Your Lap (Live)",
+        "Running Up That Hill (12\" Mix)",
+        "Cloudbusting (The Orgonon Mix)",
+        "The Big Sky (Meteorological Mix)",
+        "Hounds of Love (Alternative Mix)",
+        "The Handsome Cabin Boy",
+        "Experiment IV",
     ]
     for n, (sid, name) in enumerate(zip(HOUNDS_TRACKS, names, strict=True), start=1):
         apple.add_song(
