@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 from weakref import WeakValueDictionary
 
 from cachetools import LRUCache, TTLCache
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 LIKE_EMOJI = "👍"
 DISLIKE_EMOJI = "👎"
@@ -422,36 +424,57 @@ class SharingService:
             url=url,
         )
 
-    async def _reaction_retrying(self, event: ReactionEvent, value: int) -> ReactionOutcome:
-        """Handle one reaction; while the database is unavailable, try again with backoff (the caller holds the
-        member's lock, so their later reactions wait behind this one and keep their order)."""
+    async def _while_store_unavailable(
+        self,
+        work: Callable[[], Awaitable[_T]],
+        first_failure: Callable[[StoreUnavailable], None],
+        *,
+        give_up_after: float | None = None,
+    ) -> _T:
+        """``work()``, started over with backoff while the database is unavailable (each try counted in
+        ``store_retries``; ``first_failure`` logs the first). With ``give_up_after`` (seconds), the
+        :class:`StoreUnavailable` of a try whose next wait would end past it is raised; without, it waits for good."""
         loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self.reaction_retry
+        give_up_at = None if give_up_after is None else loop.time() + give_up_after
         attempt = 0
         while True:
             try:
-                shared = await self.resolve(event.message_id)
-                if shared is None:
-                    return NOTHING
-                if not event.added and self._expected_removals.pop((event.message_id, event.user_id, value), False):
-                    return NOTHING  # the bot removed it to show the member's newer choice
-                result = await self.react(event.user_id, shared, value, added=event.added)
-                break
+                return await work()
             except StoreUnavailable as exc:
                 attempt += 1
                 self.store_retries += 1
                 if attempt == 1:
-                    log.warning(
-                        "a reaction by user %d on message %d could not be saved yet (%s); trying again for %.0f s",
-                        event.user_id,
-                        event.message_id,
-                        exc,
-                        self.reaction_retry,
-                    )
+                    first_failure(exc)
                 delay = STORE_RETRY.delay(attempt, self._rng)
-                if loop.time() + delay > give_up_at:
+                if give_up_at is not None and loop.time() + delay > give_up_at:
                     raise
                 await asyncio.sleep(delay)
+
+    async def _reaction_retrying(self, event: ReactionEvent, value: int) -> ReactionOutcome:
+        """Handle one reaction; while the database is unavailable, try again with backoff (the caller holds the
+        member's lock, so their later reactions wait behind this one and keep their order)."""
+
+        async def handle() -> tuple[SharedMessage, ReactionResult] | None:
+            shared = await self.resolve(event.message_id)
+            if shared is None:
+                return None
+            if not event.added and self._expected_removals.pop((event.message_id, event.user_id, value), False):
+                return None  # the bot removed it to show the member's newer choice
+            return shared, await self.react(event.user_id, shared, value, added=event.added)
+
+        def not_yet(exc: StoreUnavailable) -> None:
+            log.warning(
+                "a reaction by user %d on message %d could not be saved yet (%s); trying again for %.0f s",
+                event.user_id,
+                event.message_id,
+                exc,
+                self.reaction_retry,
+            )
+
+        handled = await self._while_store_unavailable(handle, not_yet, give_up_after=self.reaction_retry)
+        if handled is None:
+            return NOTHING
+        shared, result = handled
         if result.notify is not None:
             minutes = round(self.config.unlinked_hold / 60)
 
@@ -559,26 +582,21 @@ class SharingService:
 
         While the database is unavailable, catch-up waits for it (with backoff) and starts over: what it would
         queue is not lost to an outage at start-up."""
-        attempt = 0
-        while True:
+        async def catch_up_once() -> tuple[int, int]:
             since = self.generation()
-            try:
-                seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []
-                for shared in await self.recent(shard_ids=shard_ids, shard_count=shard_count):
-                    reactions = await read_reactions(shared)
-                    if reactions:
-                        seen.append((shared, reactions))
-                queued = await self.reconcile(seen, since_generation=since)
-                break
-            except StoreUnavailable as exc:
-                attempt += 1
-                self.store_retries += 1
-                delay = STORE_RETRY.delay(attempt, self._rng)
-                if attempt == 1:
-                    log.warning("catch-up waits for the database (%s); trying again until it is back", exc)
-                await asyncio.sleep(delay)
+            seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []
+            for shared in await self.recent(shard_ids=shard_ids, shard_count=shard_count):
+                reactions = await read_reactions(shared)
+                if reactions:
+                    seen.append((shared, reactions))
+            return len(seen), await self.reconcile(seen, since_generation=since)
+
+        def waiting(exc: StoreUnavailable) -> None:
+            log.warning("catch-up waits for the database (%s); trying again until it is back", exc)
+
+        posts, queued = await self._while_store_unavailable(catch_up_once, waiting)
         self.caught_up.set()
-        log.info("catch-up done (%d shared posts with reactions)", len(seen))
+        log.info("catch-up done (%d shared posts with reactions)", posts)
         return queued
 
     async def reconcile(
