@@ -180,10 +180,11 @@ _ENQUEUE = (
     " due_at, attempts, held, hold_expires_at, turn)"
     " SELECT :user_id::bigint, :item_type::text, :item_id::text, :value::int, 1, :now::float8, :now::float8,"
     f" :first_due::float8, 0, :held::text, :hold_expires_at::float8, {_NEXT_TURN}"
+    # a re-rating (its row exists: one probe of the primary key) is never refused, and is not counted
     " WHERE :max_per_user::bigint IS NULL"
-    " OR (SELECT COUNT(*) FROM outbox WHERE user_id = :user_id::bigint) < :max_per_user::bigint"
     " OR EXISTS (SELECT 1 FROM outbox WHERE user_id = :user_id::bigint AND item_type = :item_type::text"
     " AND item_id = :item_id::text)"
+    " OR (SELECT COUNT(*) FROM outbox WHERE user_id = :user_id::bigint) < :max_per_user::bigint"
     " ON CONFLICT (user_id, item_type, item_id) DO UPDATE SET"
     " value = excluded.value, version = outbox.version + 1, updated_at = excluded.updated_at,"
     " due_at = {least}(:debounced::float8, outbox.created_at + :max_delay::float8), attempts = 0,"
