@@ -93,11 +93,13 @@ def outbox_config_from(settings: Settings) -> OutboxConfig:
 
 
 def retention_from(settings: Settings) -> RetentionPolicy:
-    """How long data without a fixed end is kept (``SHARED_MESSAGE_DAYS``, ``NOTICE_DAYS``, ``LEFT_GUILD_DAYS``)."""
+    """How long data without a fixed end is kept (``SHARED_MESSAGE_DAYS``, ``NOTICE_DAYS``, ``LEFT_GUILD_DAYS``,
+    ``TASTE_DAYS``)."""
     return RetentionPolicy(
         shared_message_days=settings.shared_message_days,
         notice_days=settings.notice_days,
         left_guild_days=settings.left_guild_days,
+        taste_days=settings.taste_days,
     )
 
 

@@ -149,6 +149,7 @@ class Settings(BaseSettings):
     shared_message_days: int = _between(90, 1, 3650)
     notice_days: int = _between(30, 1, 3650)
     left_guild_days: int = _between(7, 0, 365)
+    taste_days: int = _between(365, 7, 3650)
     # --- commands and caches
     autocomplete_budget_seconds: float = _between(2.0, 0.1, 2.9)
     catalog_cache_size: int = _between(20_000, 1, 10_000_000)

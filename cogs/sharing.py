@@ -87,7 +87,7 @@ class Sharing(commands.Cog):
             message = await interaction.edit_original_response(embed=share_embed(shared), view=share_view(ref))
         else:
             message = await interaction.edit_original_response(embed=share_embed(shared))
-        await sharing.record(message.id, message.channel.id, interaction.guild_id, ref)
+        await sharing.record(message.id, message.channel.id, interaction.guild_id, ref, sharer_id=interaction.user.id)
         await self._add_reactions(message)
 
     @share.autocomplete("item")
@@ -117,6 +117,7 @@ class Sharing(commands.Cog):
             guild_id=message.guild.id,
             text="\n".join([message.content, *(e.url or "" for e in message.embeds)]),
             by_a_person=not message.author.bot and message.webhook_id is None,
+            author_id=message.author.id,
         )
 
     @commands.Cog.listener()

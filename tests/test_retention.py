@@ -22,7 +22,7 @@ from tests.fixtures.storage import FakeClock, database_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 HOUR = 3600.0
-POLICY = RetentionPolicy(shared_message_days=90, notice_days=30, left_guild_days=7)
+POLICY = RetentionPolicy(shared_message_days=90, notice_days=30, left_guild_days=7, taste_days=60)
 DAYS = 120
 #: servers: the bot stays in one, is removed from one and invited back 2 days later, and leaves one for good
 STAYS, BACK, GONE = 1001, 1002, 1003
@@ -72,6 +72,11 @@ def retention_rules(
         "processes": lambda row: row["seen_at"] >= end - STALE_AFTER_SECONDS,
         # one row per bucket of Discord shards, about no member: for the life of the database
         "identify_turns": lambda row: row["bucket"] >= 0,
+        # server taste: TASTE_DAYS, and nothing of a server left more than LEFT_GUILD_DAYS ago
+        "taste_shares": lambda row: row["shared_at"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
+        "taste_votes": lambda row: row["voted_at"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
+        # a member's choice to be named: until changed; nothing of a server left more than LEFT_GUILD_DAYS ago
+        "taste_named": lambda row: row["guild_id"] in (STAYS, BACK),
         # the one learned rate of the processes together
         "apple_budget": lambda row: row["id"] == 1,
         # processes sending to Apple: a sync deletes those that had not synced in BUDGET_LIVE_SECONDS
@@ -99,6 +104,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     for guild in (STAYS, BACK, GONE):
         assert await store.add_share_channel(guild, guild * 10)
         assert await store.set_share_buttons(guild, True)
+        assert await store.set_taste_named(guild, LINKED[1], True, t0)
     messages = itertools.count(1)
     for day in range(DAYS):
         for quarter in range(4):
@@ -108,7 +114,11 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
                 if guild == GONE and day >= LEFT_GONE:
                     continue  # the bot is no longer there
                 channel = (guild or 7) * 10
-                await store.record_shared_message(next(messages), channel, guild, "songs", f"{day}", now)
+                message = next(messages)
+                await store.record_shared_message(message, channel, guild, "songs", f"{day}", now)
+                if guild is not None:
+                    await store.record_share(message, guild, channel, LINKED[0], "songs", f"{day}", now)
+                    await store.record_vote(guild, LINKED[1], "songs", f"{day}", 1, now)
             newcomer = NEWCOMERS[(day * 4 + quarter) % len(NEWCOMERS)]
             await store.enqueue(
                 newcomer, "songs", f"{day}-{quarter}", 1, now, hold=HoldReason.UNLINKED, hold_expires_at=now + HOLD
@@ -153,6 +163,13 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     assert shared == sorted((g, d) for g in (0, STAYS, BACK) for d in kept_days for _ in range(4))
     assert sorted(r["guild_id"] for r in rows["guild_share_channels"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["guild_settings"]) == [STAYS, BACK]
+    assert sorted(r["guild_id"] for r in rows["taste_named"]) == [STAYS, BACK]
+    taste_days = range(DAYS - int(POLICY.taste_days), DAYS)
+    for table in ("taste_shares", "taste_votes"):
+        kept = sorted((r["guild_id"], int(r["item_id"])) for r in rows[table])
+        per_day = 4 if table == "taste_shares" else 1  # a share every six hours; one vote per item
+        expected = [(g, d) for g in (STAYS, BACK) for d in taste_days for _ in range(per_day)]
+        assert kept == sorted(expected), table
     # newcomers: their daily prompt within 30 days, and the note that their reactions expired (for /account)
     assert {(r["user_id"], r["kind"]) for r in rows["notices"]} == {
         (u, kind) for u in NEWCOMERS for kind in ("reaction-link-prompt", EXPIRED_HOLDS_NOTICE)

@@ -85,6 +85,12 @@ async def fill(store: Store, clock: FakeClock) -> dict[str, OutboxEntry]:
     await store.record_shared_message(5000, 1000, 100, "songs", "1613600188", created_at=t0 + 10)
     await store.record_shared_message(5001, 1001, 100, "albums", "1613600183", created_at=t0 + 11)
     await store.record_shared_message(5002, 77, None, "playlists", "pl.f4d106fed2bd41149aaacabb233eb5eb", t0 + 12)
+    await store.record_share(5000, 100, 1000, ACTIVE, "songs", "1613600188", t0 + 10)
+    await store.record_share(5001, 100, 1001, STALE, "albums", "1613600183", t0 + 11)
+    await store.record_vote(100, STALE, "songs", "1613600188", 1, t0 + 14)
+    await store.record_vote(100, UNLINKED, "songs", "1613600188", -1, t0 + 15)
+    await store.record_vote(100, ACTIVE, "albums", "1613600183", 1, t0 + 16)
+    assert await store.set_taste_named(100, ACTIVE, True, t0 + 17)
 
     assert await store.claim_notice(STALE, "stale-link", t0)
     assert await store.claim_notice(UNLINKED, "link-first", t0)
@@ -215,9 +221,12 @@ async def test_sqlite_to_postgres_copies_everything(
         "outbox": 6,
         "rating_intents": 7,
         "notices": 2,
+        "taste_shares": 2,
+        "taste_votes": 3,
+        "taste_named": 1,
         "guild_departures": 1,
     }
-    assert report.total == 33 and report.tokens == 4 and report.undecryptable_tokens == 0
+    assert report.total == 39 and report.tokens == 4 and report.undecryptable_tokens == 0
     assert report.source == str(tmp_path / "bot.db") and report.target.startswith("postgresql://127.0.0.1:")
     assert list(report.rows) == [spec.name for spec in TABLES]
     assert await dump(target) == await dump(source)
@@ -246,7 +255,7 @@ async def test_postgres_to_sqlite_round_trip_is_identical(
     await copy_database(original, middle)
     back = await _open(opened, f"sqlite:///{tmp_path / 'back' / 'bot.db'}", cipher, fake_clock)
     report = await copy_database(middle, back, batch=3)
-    assert report.total == 33 and report.undecryptable_tokens == 0
+    assert report.total == 39 and report.undecryptable_tokens == 0
 
     assert await dump(back) == await dump(original)
     await check_reads_back(original, back, fake_clock)
@@ -344,7 +353,7 @@ async def test_a_failure_during_the_import_rolls_everything_back(
     await target.complete(first)
     await target.unlink(1)  # the rating intent an applied rating leaves: the target is empty again
     report = await copy_database(source, target)  # and a later copy still works
-    assert report.total == 33
+    assert report.total == 39
 
 
 async def test_refuses_the_same_database(
@@ -428,7 +437,7 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
         ("notices", 2),
         ("guild_departures", 1),
     )
-    for table, count in (*expected, ("total", 33)):
+    for table, count in (*expected, ("total", 39)):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout

@@ -7,6 +7,7 @@ Every run deletes what the rules no longer allow:
   at their next ``/account``);
 * shared posts recorded more than ``SHARED_MESSAGE_DAYS`` ago (reactions on them no longer rate);
 * notices older than ``NOTICE_DAYS``;
+* the server taste (who shared what, members' votes) recorded or last changed more than ``TASTE_DAYS`` ago;
 * everything about a server ``LEFT_GUILD_DAYS`` after the bot was removed from it (the departure is recorded on
   Discord's ``GUILD_DELETE``, and cancelled when the bot is back);
 * the rows of processes that stopped without removing their own;
@@ -36,11 +37,13 @@ DAY = 86_400.0
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    """How long data without a fixed end is kept (``SHARED_MESSAGE_DAYS``, ``NOTICE_DAYS``, ``LEFT_GUILD_DAYS``)."""
+    """How long data without a fixed end is kept (``SHARED_MESSAGE_DAYS``, ``NOTICE_DAYS``, ``LEFT_GUILD_DAYS``,
+    ``TASTE_DAYS``)."""
 
     shared_message_days: float = 90
     notice_days: float = 30
     left_guild_days: float = 7
+    taste_days: float = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class Purged:
     guilds: int = 0
     processes: int = 0
     rating_intents: int = 0
+    taste: int = 0
 
     @property
     def total(self) -> int:
@@ -91,6 +95,7 @@ class Housekeeping:
             guilds=len(await self.store.purge_departed_guilds(now - policy.left_guild_days * DAY)),
             processes=await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS),
             rating_intents=await self.store.purge_unshared_intents(),
+            taste=await self.store.purge_taste(now - policy.taste_days * DAY),
         )
         if purged.total:
             log.info("housekeeping deleted %s", ", ".join(f"{n} {what}" for what, n in asdict(purged).items() if n))

@@ -31,6 +31,9 @@ SECTIONS: Mapping[str, str] = {
     "link_states": "link_requests",
     "outbox": "ratings_waiting",
     "notices": "notices",
+    "taste_shares": "posts_you_shared_in_servers",
+    "taste_votes": "your_votes_in_servers",
+    "taste_named": "servers_where_you_are_named",
 }
 #: columns never exported, besides every binary column (token ciphertexts): a link request's one-time code, and
 #: the outbox's bookkeeping of which process is applying a rating
@@ -43,7 +46,8 @@ RENAMED: Mapping[str, str] = {"storefront": "country", "value": "rating", "held"
 RATING_WORDS: Mapping[int, str] = {1: "like", -1: "dislike", 0: "clear"}
 EXPORT_NOTES = (
     "Your Apple Music access (the token Apple gave the bot when you linked) is never exported, not even encrypted.",
-    "The bot does not record who shares a post; it keeps which Apple Music item a shared post links to.",
+    "For a server's tops the bot keeps who shared a post there and each member's like or dislike of what was shared"
+    " there; you are named in those tops only in the servers where you chose to be.",
     "Times are UTC.",
 )
 
@@ -57,6 +61,7 @@ class RetentionTerms:
     shared_message_days: int
     notice_days: int
     left_guild_days: int
+    taste_days: int
 
 
 class PrivacyService:
@@ -79,6 +84,7 @@ class PrivacyService:
             shared_message_days=round(policy.shared_message_days),
             notice_days=round(policy.notice_days),
             left_guild_days=round(policy.left_guild_days),
+            taste_days=round(policy.taste_days),
         )
         self._clock = clock
 
@@ -117,7 +123,7 @@ def _readable(table: str, row: Mapping[str, object]) -> dict[str, object]:
             continue
         if kind == "float" and value is not None:  # every float column is a time (seconds since the epoch)
             value = _when(float(value))  # type: ignore[arg-type]
-        elif table == "outbox" and column == "value" and isinstance(value, int):
+        elif table in ("outbox", "taste_votes") and column == "value" and isinstance(value, int):
             value = RATING_WORDS.get(value, value)
         out[RENAMED.get(column, column)] = value
     return out

@@ -174,6 +174,8 @@ class PostedMessage:
     guild_id: int
     text: str
     by_a_person: bool
+    #: who posted it (for the server's tops)
+    author_id: int
 
 
 NOTHING = ReactionOutcome()
@@ -257,9 +259,15 @@ class SharingService:
         items = await self.ratings.catalog_items([ref], storefront, None)
         return RatedItem(ref, items.get(ref), None)
 
-    async def record(self, message_id: int, channel_id: int, guild_id: int | None, ref: ItemRef) -> SharedMessage:
-        """Remember that the message shares ``ref``: reactions on it rate it."""
-        return await self.store.record_shared_message(message_id, channel_id, guild_id, ref.type.value, ref.id)
+    async def record(
+        self, message_id: int, channel_id: int, guild_id: int | None, ref: ItemRef, *, sharer_id: int | None = None
+    ) -> SharedMessage:
+        """Remember that the message shares ``ref``: reactions on it rate it. In a server, with who shared it, it
+        counts in the server's tops."""
+        shared = await self.store.record_shared_message(message_id, channel_id, guild_id, ref.type.value, ref.id)
+        if guild_id is not None and sharer_id is not None:
+            await self.store.record_share(message_id, guild_id, channel_id, sharer_id, ref.type.value, ref.id)
+        return shared
 
     async def resolve(self, message_id: int) -> SharedMessage | None:
         return await self.store.get_shared_message(message_id)
@@ -318,7 +326,8 @@ class SharingService:
         link = ratable_link(message.text)
         if link is None:
             return None
-        await self.record(message.message_id, message.channel_id, message.guild_id, ItemRef(link.type, link.id))
+        ref = ItemRef(link.type, link.id)
+        await self.record(message.message_id, message.channel_id, message.guild_id, ref, sharer_id=message.author_id)
         return link
 
     async def message_edited(self, message: PostedMessage) -> bool:
@@ -516,6 +525,8 @@ class SharingService:
         else:
             return ReactionResult(ReactionStatus.IGNORED, previous=previous)
         result = await self.set_intent(user_id, shared.item_type, shared.item_id, new)
+        if shared.guild_id is not None:  # a vote in the server's taste
+            await self.store.record_vote(shared.guild_id, user_id, shared.item_type, shared.item_id, new)
         return ReactionResult(result.status, result.value, previous, result.notify)
 
     async def set_intent(self, user_id: int, item_type: str, item_id: str, value: int) -> ReactionResult:
@@ -616,7 +627,10 @@ class SharingService:
         for shared, reactions in seen:
             for user_id, values in reactions.items():
                 if len(values) == 1:
-                    wanted.setdefault(user_id, {})[(shared.item_type, shared.item_id)] = next(iter(values))
+                    value = next(iter(values))
+                    wanted.setdefault(user_id, {})[(shared.item_type, shared.item_id)] = value
+                    if shared.guild_id is not None:  # what the reactions show is the member's vote in the server
+                        await self.store.record_vote(shared.guild_id, user_id, shared.item_type, shared.item_id, value)
         enqueued = 0
         for user_id, items in wanted.items():
             account = await self.store.get_account(user_id)

@@ -31,6 +31,8 @@ from bot.storage.models import (
     ProcessRecord,
     RatingValue,
     SharedMessage,
+    TopItem,
+    TopSharer,
 )
 from bot.storage.options import StoreOptions
 from bot.storage.schema import Migration, load_migrations
@@ -66,6 +68,8 @@ __all__ = [
     "StoreUnavailable",
     "TokenCipher",
     "TokenDecryptError",
+    "TopItem",
+    "TopSharer",
     "UnsupportedDatabaseURL",
     "copy_database",
     "load_migrations",

@@ -25,6 +25,8 @@ from bot.storage.models import (
     OutboxEntry,
     ProcessRecord,
     SharedMessage,
+    TopItem,
+    TopSharer,
 )
 
 #: A raw table row as ``copy-db`` moves it between engines: column name → ``bytes``, ``int``, ``float``, ``str``,
@@ -220,6 +222,62 @@ class Store(ABC):
         """Drop the records of these messages (deleted, or edited to share something else): reactions on them
         rate nothing any more. Returns the records deleted."""
 
+    # ------------------------------------------------------------------ server taste
+    # Who shared what in a server, members' current votes (like 1 / dislike -1) on items shared there, and who chose
+    # to be named in the server's tops. Periods are half-open: ``since <= shared_at < until``.
+    @abstractmethod
+    async def record_share(
+        self,
+        message_id: int,
+        guild_id: int,
+        channel_id: int,
+        sharer_id: int,
+        item_type: str,
+        item_id: str,
+        now: float | None = None,
+    ) -> None:
+        """Remember that ``sharer_id`` shared the item in the server with this post (insert or replace)."""
+
+    @abstractmethod
+    async def record_vote(
+        self, guild_id: int, user_id: int, item_type: str, item_id: str, value: int, now: float | None = None
+    ) -> None:
+        """The member's current vote on an item shared in the server: 1, -1, or 0 (no vote: the row goes)."""
+
+    @abstractmethod
+    async def top_items(
+        self,
+        guild_id: int,
+        since: float,
+        until: float,
+        *,
+        channel_id: int | None = None,
+        item_types: Collection[str] | None = None,
+        limit: int = 10,
+    ) -> list[TopItem]:
+        """Items first shared in the server (in the channel, if given) in the period that have at least one vote,
+        by net likes, then likes, then the earliest share; each with its first share in the period."""
+
+    @abstractmethod
+    async def top_sharers(self, guild_id: int, since: float, until: float, *, limit: int = 5) -> list[TopSharer]:
+        """Who shared in the server in the period: by the net likes of what they shared, then how much."""
+
+    @abstractmethod
+    async def member_votes(self, guild_id: int, user_id: int) -> dict[tuple[str, str], int]:
+        """The member's current votes in the server: (item type, item id) -> 1 or -1."""
+
+    @abstractmethod
+    async def set_taste_named(self, guild_id: int, user_id: int, on: bool, now: float | None = None) -> bool:
+        """The member chooses (``on``) or stops choosing to be named in the server's tops; True if that changed."""
+
+    @abstractmethod
+    async def taste_named(self, guild_id: int, user_ids: Collection[int]) -> set[int]:
+        """Which of these members chose to be named in the server's tops."""
+
+    @abstractmethod
+    async def purge_taste(self, before: float) -> int:
+        """Delete shares recorded and votes last changed before ``before`` (``TASTE_DAYS``). Returns rows deleted."""
+
     # ------------------------------------------------------------------ rating intents
     # The last rating a member asked for per item (1, -1, 0), kept after the outbox applied it: a reaction removed
     # later clears the rating only if it still shows that. ``enqueue`` records it in its own transaction.
@@ -379,6 +437,7 @@ class Store(ABC):
         least ``interval`` seconds old (or was never taken): returns None, and the turn is recorded. Otherwise
         returns when the last turn was taken (the caller waits until ``interval`` after it). Atomic across
         processes: of concurrent callers, one takes the turn. Not copied by ``copy-db``."""
+
     # ------------------------------------------------------------------ the shared Apple budget
     # Processes on one PostgreSQL share Apple's rate limit: the rate they learned and who is sending. A process
     # writes at most once a second while it sends (``bot.services.budget``). Not copied by ``copy-db``.

@@ -206,3 +206,48 @@ class ProcessRecord:
             seen_at=float(row["seen_at"]),
             key_fingerprints=tuple(fingerprints.split(",")) if fingerprints else (),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TopItem:
+    """An item shared in a server, with its members' current votes through the bot: net likes (likes minus
+    dislikes), and its first share in the period asked for (who shared it, where, when)."""
+
+    item_type: str
+    item_id: str
+    likes: int
+    dislikes: int
+    sharer_id: int
+    channel_id: int
+    message_id: int
+    shared_at: float
+
+    @property
+    def net(self) -> int:
+        return self.likes - self.dislikes
+
+    @classmethod
+    def from_row(cls, row: Row) -> TopItem:
+        return cls(
+            item_type=str(row["item_type"]),
+            item_id=str(row["item_id"]),
+            likes=int(row["likes"]),
+            dislikes=int(row["dislikes"]),
+            sharer_id=int(row["sharer_id"]),
+            channel_id=int(row["channel_id"]),
+            message_id=int(row["message_id"]),
+            shared_at=float(row["shared_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TopSharer:
+    """A member who shared items in a server in a period: how many, and the net likes those items have."""
+
+    user_id: int
+    shares: int
+    net_likes: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> TopSharer:
+        return cls(user_id=int(row["sharer_id"]), shares=int(row["shares"]), net_likes=int(row["net_likes"]))

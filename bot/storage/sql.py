@@ -53,6 +53,8 @@ from bot.storage.models import (
     ProcessRecord,
     Row,
     SharedMessage,
+    TopItem,
+    TopSharer,
 )
 from bot.storage.options import StoreOptions
 from bot.storage.schema import Migration, apply_migrations, current_version
@@ -153,6 +155,53 @@ _CLAIM_NOTICE = (
 )
 
 # ---------------------------------------------------------------------- rating intents
+# ---------------------------------------------------------------------- server taste
+_RECORD_SHARE = (
+    "INSERT INTO taste_shares (message_id, guild_id, channel_id, sharer_id, item_type, item_id, shared_at)"
+    " VALUES (:message_id, :guild_id, :channel_id, :sharer_id, :item_type, :item_id, :now)"
+    " ON CONFLICT (message_id) DO UPDATE SET guild_id = excluded.guild_id, channel_id = excluded.channel_id,"
+    " sharer_id = excluded.sharer_id, item_type = excluded.item_type, item_id = excluded.item_id,"
+    " shared_at = excluded.shared_at"
+)
+_RECORD_VOTE = (
+    "INSERT INTO taste_votes (guild_id, user_id, item_type, item_id, value, voted_at)"
+    " VALUES (:guild_id, :user_id, :item_type, :item_id, :value, :now)"
+    " ON CONFLICT (guild_id, user_id, item_type, item_id) DO UPDATE SET value = excluded.value,"
+    " voted_at = excluded.voted_at"
+)
+_DROP_VOTE = (
+    "DELETE FROM taste_votes WHERE guild_id = :guild_id AND user_id = :user_id AND item_type = :item_type"
+    " AND item_id = :item_id"
+)
+# {where}: the period's shares (guild, time, optional channel and kinds). A share's item counts once, at its first
+# share in the period; its votes are the server's, whenever they were given.
+_TOP_ITEMS = (
+    "WITH shares AS (SELECT message_id, channel_id, sharer_id, item_type, item_id, shared_at,"
+    " ROW_NUMBER() OVER (PARTITION BY item_type, item_id ORDER BY shared_at, message_id) AS nth"
+    " FROM taste_shares WHERE {where}),"
+    " votes AS (SELECT item_type, item_id, SUM(CASE WHEN value = 1 THEN 1 ELSE 0 END) AS likes,"
+    " SUM(CASE WHEN value = -1 THEN 1 ELSE 0 END) AS dislikes FROM taste_votes WHERE guild_id = :guild_id"
+    " GROUP BY item_type, item_id)"
+    " SELECT s.item_type, s.item_id, v.likes, v.dislikes, s.sharer_id, s.channel_id, s.message_id, s.shared_at"
+    " FROM shares s JOIN votes v ON v.item_type = s.item_type AND v.item_id = s.item_id WHERE s.nth = 1"
+    " ORDER BY v.likes - v.dislikes DESC, v.likes DESC, s.shared_at, s.message_id LIMIT :limit"
+)
+_TOP_SHARERS = (
+    "WITH nets AS (SELECT item_type, item_id, SUM(value) AS net FROM taste_votes WHERE guild_id = :guild_id"
+    " GROUP BY item_type, item_id)"
+    " SELECT s.sharer_id, COUNT(*) AS shares, COALESCE(SUM(n.net), 0) AS net_likes FROM taste_shares s"
+    " LEFT JOIN nets n ON n.item_type = s.item_type AND n.item_id = s.item_id"
+    " WHERE s.guild_id = :guild_id AND s.shared_at >= :since AND s.shared_at < :until"
+    " GROUP BY s.sharer_id ORDER BY net_likes DESC, shares DESC, s.sharer_id LIMIT :limit"
+)
+_MEMBER_VOTES = "SELECT item_type, item_id, value FROM taste_votes WHERE guild_id = :guild_id AND user_id = :user_id"
+_NAME_ME = (
+    "INSERT INTO taste_named (guild_id, user_id, opted_at) VALUES (:guild_id, :user_id, :now)"
+    " ON CONFLICT (guild_id, user_id) DO NOTHING"
+)
+_UNNAME_ME = "DELETE FROM taste_named WHERE guild_id = :guild_id AND user_id = :user_id"
+_FORGET_TASTE_SHARE = "DELETE FROM taste_shares WHERE message_id = :message_id"
+
 _RECORD_INTENT = (
     "INSERT INTO rating_intents (user_id, item_type, item_id, value, updated_at)"
     " VALUES (:user_id, :item_type, :item_id, :value, :now::float8)"
@@ -244,7 +293,15 @@ _RECORD_DEPARTURE = (
 )
 _DEPARTED = "SELECT guild_id FROM guild_departures WHERE left_at <= :before ORDER BY guild_id"
 #: what is deleted about a server some days after the bot left it, the departure row last
-_GUILD_TABLES = ("guild_share_channels", "guild_settings", "shared_messages", "guild_departures")
+_GUILD_TABLES = (
+    "guild_share_channels",
+    "guild_settings",
+    "shared_messages",
+    "taste_shares",
+    "taste_votes",
+    "taste_named",
+    "guild_departures",
+)
 
 # ---------------------------------------------------------------------- running processes
 _ANNOUNCE = (
@@ -486,8 +543,8 @@ class SqlStore(Store):
         async with self._transaction(scrub=True) as db:
             self._forget_token(user_id)
             counts = [
-                await db.write(f"DELETE FROM {table} WHERE user_id = :user_id", {"user_id": user_id})  # noqa: S608
-                for table in (spec.name for spec in USER_TABLES)
+                await db.write(f"DELETE FROM {spec.name} WHERE {spec.user_column} = :user_id", {"user_id": user_id})  # noqa: S608
+                for spec in USER_TABLES
             ]
         if counts[0]:
             log.info("Unlinked user %d and deleted their data", user_id)
@@ -654,7 +711,89 @@ class SqlStore(Store):
 
     async def forget_shared_messages(self, message_ids: Collection[int]) -> int:
         async with self._transaction() as db:
-            return sum([await db.write(_FORGET_SHARED, {"message_id": int(m)}) for m in sorted(set(message_ids))])
+            ids = [{"message_id": int(m)} for m in sorted(set(message_ids))]
+            for params in ids:  # a deleted post no longer counts in the server's tops either
+                await db.write(_FORGET_TASTE_SHARE, params)
+            return sum([await db.write(_FORGET_SHARED, params) for params in ids])
+
+    # ------------------------------------------------------------------ server taste
+    async def record_share(
+        self,
+        message_id: int,
+        guild_id: int,
+        channel_id: int,
+        sharer_id: int,
+        item_type: str,
+        item_id: str,
+        now: float | None = None,
+    ) -> None:
+        _check_item(item_type, item_id)
+        params = {"message_id": message_id, "guild_id": guild_id, "channel_id": channel_id, "sharer_id": sharer_id}
+        await self._write(_RECORD_SHARE, params | {"item_type": item_type, "item_id": item_id, "now": self._now(now)})
+
+    async def record_vote(
+        self, guild_id: int, user_id: int, item_type: str, item_id: str, value: int, now: float | None = None
+    ) -> None:
+        if value not in (-1, 0, 1):
+            raise ValueError(f"a vote is 1, -1 or 0, not {value!r}")
+        params: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id, "item_type": item_type, "item_id": item_id}
+        if value == 0:
+            await self._write(_DROP_VOTE, params)
+        else:
+            await self._write(_RECORD_VOTE, params | {"value": value, "now": self._now(now)})
+
+    async def top_items(
+        self,
+        guild_id: int,
+        since: float,
+        until: float,
+        *,
+        channel_id: int | None = None,
+        item_types: Collection[str] | None = None,
+        limit: int = 10,
+    ) -> list[TopItem]:
+        where = ["guild_id = :guild_id", "shared_at >= :since", "shared_at < :until"]
+        params: dict[str, Any] = {"guild_id": guild_id, "since": float(since), "until": float(until)}
+        if channel_id is not None:
+            where.append("channel_id = :channel_id")
+            params["channel_id"] = channel_id
+        if item_types is not None:
+            kinds = sorted(set(item_types))
+            if not kinds:
+                return []
+            where.append(f"item_type IN ({', '.join(f':kind{i}' for i in range(len(kinds)))})")
+            params |= {f"kind{i}": kind for i, kind in enumerate(kinds)}
+        sql = _TOP_ITEMS.format(where=" AND ".join(where))
+        return [TopItem.from_row(row) for row in await self._rows(sql, params | {"limit": int(limit)})]
+
+    async def top_sharers(self, guild_id: int, since: float, until: float, *, limit: int = 5) -> list[TopSharer]:
+        params = {"guild_id": guild_id, "since": float(since), "until": float(until), "limit": int(limit)}
+        return [TopSharer.from_row(row) for row in await self._rows(_TOP_SHARERS, params)]
+
+    async def member_votes(self, guild_id: int, user_id: int) -> dict[tuple[str, str], int]:
+        rows = await self._rows(_MEMBER_VOTES, {"guild_id": guild_id, "user_id": user_id})
+        return {(str(row["item_type"]), str(row["item_id"])): int(row["value"]) for row in rows}
+
+    async def set_taste_named(self, guild_id: int, user_id: int, on: bool, now: float | None = None) -> bool:
+        params: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id}
+        if on:
+            return await self._write(_NAME_ME, params | {"now": self._now(now)}) == 1
+        return await self._write(_UNNAME_ME, params) == 1
+
+    async def taste_named(self, guild_id: int, user_ids: Collection[int]) -> set[int]:
+        wanted = sorted({int(u) for u in user_ids})
+        if not wanted:
+            return set()
+        marks = ", ".join(f":user{i}" for i in range(len(wanted)))
+        sql = f"SELECT user_id FROM taste_named WHERE guild_id = :guild_id AND user_id IN ({marks})"  # noqa: S608
+        params: dict[str, Any] = {"guild_id": guild_id} | {f"user{i}": u for i, u in enumerate(wanted)}
+        return {int(row["user_id"]) for row in await self._rows(sql, params)}
+
+    async def purge_taste(self, before: float) -> int:
+        async with self._transaction() as db:
+            shares = await db.write("DELETE FROM taste_shares WHERE shared_at < :before", {"before": float(before)})
+            votes = await db.write("DELETE FROM taste_votes WHERE voted_at < :before", {"before": float(before)})
+        return shares + votes
 
     # ------------------------------------------------------------------ rating intents
     async def record_intent(

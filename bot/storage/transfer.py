@@ -149,6 +149,26 @@ TABLES: tuple[TableSpec, ...] = (
         user_column="user_id",
     ),
     TableSpec(
+        "taste_shares",
+        _cols(
+            "message_id:int, guild_id:int, channel_id:int, sharer_id:int, item_type:str, item_id:str, shared_at:float"
+        ),
+        key=("message_id",),
+        user_column="sharer_id",
+    ),
+    TableSpec(
+        "taste_votes",
+        _cols("guild_id:int, user_id:int, item_type:str, item_id:str, value:int, voted_at:float"),
+        key=("guild_id", "user_id", "item_type", "item_id"),
+        user_column="user_id",
+    ),
+    TableSpec(
+        "taste_named",
+        _cols("guild_id:int, user_id:int, opted_at:float"),
+        key=("guild_id", "user_id"),
+        user_column="user_id",
+    ),
+    TableSpec(
         "guild_departures",
         _cols("guild_id:int, left_at:float"),
         key=("guild_id",),
