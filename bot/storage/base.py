@@ -379,6 +379,7 @@ class Store(ABC):
         least ``interval`` seconds old (or was never taken): returns None, and the turn is recorded. Otherwise
         returns when the last turn was taken (the caller waits until ``interval`` after it). Atomic across
         processes: of concurrent callers, one takes the turn. Not copied by ``copy-db``."""
+
     # ------------------------------------------------------------------ the shared Apple budget
     # Processes on one PostgreSQL share Apple's rate limit: the rate they learned and who is sending. A process
     # writes at most once a second while it sends (``bot.services.budget``). Not copied by ``copy-db``.
