@@ -13,9 +13,9 @@ Each run starts a real bot process on one SQLite database (migrated before the f
 cache options passed to the same ``RatingsBot``. Measured: seconds from the process start to the gateway READY
 (the loopback Discord's session, polled through its admin API: late while the loopback is busy sending GUILD_CREATEs)
 and to ``on_ready`` (the bot's "ready as ... in N guilds" log line, which comes discord.py's ``guild_ready_timeout``,
-2 s, after the last GUILD_CREATE was handled: "every guild in" is ``on_ready`` less 2 s; the run checks N), the process's
-VmRSS at ``on_ready`` and its VmHWM (peak resident) then, from ``/proc/<pid>/status``. Discord allows one IDENTIFY
-per 5 s: a run starts no sooner than that after the one before, outside the timed window.
+2 s, after the last GUILD_CREATE was handled: "every guild in" is ``on_ready`` less 2 s; the run checks N), the
+process's VmRSS at ``on_ready`` and its VmHWM (peak resident) then, from ``/proc/<pid>/status``. Discord allows one
+IDENTIFY per 5 s: a run starts no sooner than that after the one before, outside the timed window.
 
 The target (issue 17): under 250 MB resident at 2,500 guilds with the default caches. Process sizes -> guilds are
 derived from the default runs' per-guild slope (least squares over the sizes measured), not measured.
