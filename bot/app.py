@@ -300,6 +300,24 @@ def _leaf_options(options: Any) -> list[dict[str, Any]]:
     return [o for o in options if isinstance(o, dict)] if isinstance(options, list) else []
 
 
+def lean_cache_options() -> dict[str, Any]:
+    """discord.py's caches this bot has no use for, turned off: a process's memory then grows with the servers'
+    channels, roles and emojis only (``python -m bench --only capacity`` measures it; README, Deployment, Capacity).
+
+    * no member cache (``MemberCacheFlags.none()``; discord.py's default keeps the members it sees in voice): the bot
+      reads who acts from each interaction and reaction, never from a guild's member list; its own member
+      (``guild.me``, for its permissions) is kept whatever the flags say;
+    * no chunking at start (the bot has no members intent, so nothing to chunk anyway: stated, not inferred);
+    * no message cache (``max_messages=None``; default 1,000 messages): reactions, edits and deletions are handled
+      from the raw events (``on_raw_*``), which carry what the bot needs without the cached message.
+    """
+    return {
+        "member_cache_flags": discord.MemberCacheFlags.none(),
+        "chunk_guilds_at_startup": False,
+        "max_messages": None,
+    }
+
+
 class RatingsBot(commands.AutoShardedBot):
     """The bot. ``mode="run"`` starts everything; ``mode="sync"`` only what command sync needs."""
 
@@ -324,6 +342,7 @@ class RatingsBot(commands.AutoShardedBot):
             options.setdefault("shard_count", settings.shard_count)
         if settings.shard_ids is not None:
             options.setdefault("shard_ids", list(settings.shard_ids))
+        options = {**lean_cache_options(), **options}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,

@@ -264,20 +264,23 @@ class Gateway(Payloads):
 
     # ------------------------------------------------------------------------------------ gateway payloads
     def _guild_create_payload(self, guild: Guild, session: GatewaySession) -> JSON:
+        # Discord: without GUILD_PRESENCES (or in a guild of over 75k members) ``members`` holds only the bot and the
+        # members in voice channels; past ``large_threshold`` (50 to 250) members the gateway stops sending offline
+        # members (the loopback models no presence: every member is offline but the bot)
         large_threshold = int(session.identify.get("large_threshold") or 50)
-        large = len(guild.members) > large_threshold
-        if session.intents & Intents.GUILD_MEMBERS and not large:
+        large = guild.member_count > large_threshold
+        if session.intents & Intents.GUILD_PRESENCES and not large and guild.member_count <= 75_000:
             member_ids = list(guild.members)
         else:
-            member_ids = [self.bot_user_id]
+            member_ids = [self.bot_user_id, *(u for u in guild.voice_states if u != self.bot_user_id)]
         data = self._guild_payload(guild)
         data.update(
             {
                 "joined_at": iso(guild.bot_joined_at),
                 "large": large,
                 "unavailable": False,
-                "member_count": len(guild.members),
-                "voice_states": [],
+                "member_count": guild.member_count,
+                "voice_states": [self._voice_state_payload(guild, u) for u in guild.voice_states],
                 "members": [self._member_payload(guild, uid) for uid in member_ids],
                 "channels": [self._channel_payload(self.channels[c]) for c in guild.channel_ids],
                 "threads": [],

@@ -160,7 +160,7 @@ class Routes(Rest):
         guild = self._rest_guild(ctx)
         data = self._guild_payload(guild)
         if query_flag(ctx.query.get("with_counts")):
-            data["approximate_member_count"] = len(guild.members)
+            data["approximate_member_count"] = guild.member_count
             data["approximate_presence_count"] = 0
         return 200, data
 
