@@ -31,6 +31,7 @@ from bot.storage.models import (
     ProcessRecord,
     RatingValue,
     SharedMessage,
+    StoreCounts,
 )
 from bot.storage.options import StoreOptions
 from bot.storage.schema import Migration, load_migrations
@@ -62,6 +63,7 @@ __all__ = [
     "StorageError",
     "StorageFault",
     "Store",
+    "StoreCounts",
     "StoreOptions",
     "StoreUnavailable",
     "TokenCipher",

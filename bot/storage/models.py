@@ -206,3 +206,15 @@ class ProcessRecord:
             seen_at=float(row["seen_at"]),
             key_fingerprints=tuple(fingerprints.split(",")) if fingerprints else (),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What an operator's metrics read from the database (``Store.health_counts``): the outbox's ratings waiting for
+    Apple Music (not held) and how long the oldest of them has waited, the held ratings by reason, and the linked
+    accounts by status."""
+
+    outbox_waiting: int
+    oldest_waiting_seconds: float
+    held: dict[str, int]
+    accounts: dict[str, int]
