@@ -1,8 +1,9 @@
 """The Discord application: one ``RatingsBot`` per process.
 
 ``setup_hook`` opens everything the bot holds for its lifetime (the one aiohttp session and the services:
-store, Apple Music client, linking, ratings, sharing, the linking web server, the outbox worker and
-housekeeping, all built in :func:`start_services`), loads the cogs and registers the persistent buttons;
+store, Apple Music client, linking, ratings, sharing, the linking web server, the health and metrics listener,
+the outbox worker and housekeeping, all built in :func:`start_services`), loads the cogs and registers the
+persistent buttons;
 ``close`` releases them in the reverse order.
 """
 

@@ -16,7 +16,7 @@ from typing import Final, Protocol
 from bot import applemusic as am
 from bot.metrics import Metrics
 from bot.services.outbox import OutboxWorker
-from bot.storage import Store, StoreUnavailable
+from bot.storage import StorageError, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +53,17 @@ class Readiness:
         return {"ready": self.ready, "checks": self.checks}
 
 
+@dataclass(slots=True)
 class Health:
     """Answers readiness and fills the scrape-time gauges of :class:`Metrics`."""
 
-    def __init__(
-        self,
-        gateway: Gateway,
-        store: Store,
-        outbox: OutboxWorker,
-        metrics: Metrics,
-        pacer: am.Pacer | None,
-        *,
-        timeout: float = CHECK_SECONDS,
-    ) -> None:
-        self.gateway = gateway
-        self.store = store
-        self.outbox = outbox
-        self.metrics = metrics
-        self.pacer = pacer
-        self.timeout = timeout
+    gateway: Gateway
+    store: Store
+    outbox: OutboxWorker
+    metrics: Metrics
+    pacer: am.Pacer | None
+    #: how long the database may take to answer
+    timeout: float = CHECK_SECONDS
 
     async def readiness(self) -> Readiness:
         shards = self.gateway.shards_not_ready()
@@ -89,6 +81,8 @@ class Health:
             await asyncio.wait_for(self.store.ping(), self.timeout)
         except StoreUnavailable as exc:
             return f"unavailable ({exc.fault.value})"
+        except StorageError:  # the store is closed (the process is stopping)
+            return "closed"
         except TimeoutError:
             return f"no answer within {self.timeout:g} s"
         return OK
@@ -101,7 +95,7 @@ class Health:
             self.metrics.apple_rate.set(self.pacer.view().rate)
         try:
             counts = await asyncio.wait_for(self.store.health_counts(), self.timeout)
-        except (StoreUnavailable, TimeoutError) as exc:
+        except (StorageError, TimeoutError) as exc:
             log.info("metrics: the database's counts could not be read (%s)", type(exc).__name__)
             self.metrics.database_up.set(0)
         else:
