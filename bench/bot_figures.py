@@ -145,6 +145,7 @@ def bot_env(tmp: Path, discord: DiscordProcess, apple_url: str, key_path: Path, 
         "LINK_BASE_URL": f"http://127.0.0.1:{port}",
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(port),
+        "OPS_PORT": "0",
         "LOG_LEVEL": "WARNING",
     }
 

@@ -1,8 +1,9 @@
 """The Discord application: one ``RatingsBot`` per process.
 
 ``setup_hook`` opens everything the bot holds for its lifetime (the one aiohttp session and the services:
-store, Apple Music client, linking, ratings, sharing, the linking web server, the outbox worker and
-housekeeping, all built in :func:`start_services`), loads the cogs and registers the persistent buttons;
+store, Apple Music client, linking, ratings, sharing, the linking web server, the health and metrics listener,
+the outbox worker and housekeeping, all built in :func:`start_services`), loads the cogs and registers the
+persistent buttons;
 ``close`` releases them in the reverse order.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,9 @@ from bot.aio import Sleep, TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
+from bot.health import Gateway, Health
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
+from bot.metrics import Metrics
 from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
@@ -37,10 +41,11 @@ from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import CatchUpWindow, SharingService
 from bot.storage import Store, StoreOptions, open_store
-from bot.ui.errors import reply_with_error
+from bot.ui.errors import outcome_of, reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
+from bot.web.ops import OpsEndpoints, OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,11 @@ class Services:
     #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
     presence: Presence
     privacy: PrivacyService
+    metrics: Metrics
+    #: readiness and the gauges of a scrape (``/readyz``, ``/metrics``)
+    health: Health
+    #: the operator's own listener (``OPS_LISTENER=own``), else None
+    ops: OpsServer | None
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -71,6 +81,8 @@ class Services:
 
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
+        if self.ops is not None:
+            await self.ops.close()
         await self.outbox.stop()
         await self.housekeeping.stop()
         await self.sharing.close()
@@ -117,6 +129,8 @@ async def start_services(
     session: aiohttp.ClientSession,
     notifier: Notifier,
     *,
+    gateway: Gateway,
+    metrics: Metrics,
     apple_retry: am.RetryPolicy | None = None,
     apple_pacer: am.Pacer | None = None,
     apple_sleep: Sleep | None = None,
@@ -128,12 +142,15 @@ async def start_services(
 
     ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
-    ``clock`` is the linking's (link lifetimes and limits; tests freeze it).
+    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``gateway`` is the Discord side of
+    readiness and ``metrics`` what every part counts into (both the bot's).
     """
     settings.require()
     developer_token = settings.developer_token()
     cipher = settings.cipher()
     store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
+    store.on_fault = metrics.store_fault
+    ops: OpsServer | None = None
     presence = Presence(store, this_process(cipher.fingerprints))
     try:
         if apple_pacer is None:
@@ -146,6 +163,7 @@ async def start_services(
             pacer=apple_pacer,
             max_response_bytes=settings.apple_max_response_bytes,
             sleep=apple_sleep or asyncio.sleep,
+            observer=metrics.apple_request,
         )
         outbox_config = outbox_config or outbox_config_from(settings)
         _warn_if_lease_too_short(outbox_config, apple.retry)
@@ -180,6 +198,7 @@ async def start_services(
             on_linked=outbox.wake,  # linking released the member's held ratings: apply them now
             guard=guard,
             clock=clock,
+            on_refused=metrics.refused_link,
         )
         outbox.on_stale = linking.tell_stale
         sharing = SharingService(
@@ -194,6 +213,15 @@ async def start_services(
             intent_cache_size=settings.reaction_cache_size,
             catch_up=CatchUpWindow(settings.catch_up_hours * 3600.0, settings.catch_up_messages),
         )
+        health = Health(gateway, store, outbox, metrics, apple.pacer)
+        endpoints = OpsEndpoints(
+            health.readiness,
+            health.scrape,
+            metrics_token=settings.metrics_bearer() if settings.ops_listener == "web" else None,
+        )
+        if settings.ops_listener == "own":
+            ops = OpsServer(endpoints, host=settings.ops_host, port=settings.ops_port)
+            await ops.start()
         web = LinkWebServer(
             linking,
             developer_token,
@@ -206,6 +234,7 @@ async def start_services(
             avatar_base_url=settings.discord_cdn_url,
             requests_per_ip_minute=settings.link_requests_per_ip_minute,
             trusted_proxies=settings.trusted_proxies or (),
+            ops=endpoints if settings.ops_listener == "web" else None,
         )
         await web.start()
         await outbox.start()
@@ -215,10 +244,25 @@ async def start_services(
         await housekeeping.start()
         await presence.start()
     except BaseException:
+        if ops is not None:
+            await ops.close()
         await store.close()
         raise
     return Services(
-        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy
+        developer_token,
+        apple,
+        store,
+        linking,
+        ratings,
+        sharing,
+        outbox,
+        web,
+        housekeeping,
+        presence,
+        privacy,
+        metrics,
+        health,
+        ops,
     )
 
 
@@ -291,6 +335,9 @@ class RatingsTree(app_commands.CommandTree["RatingsBot"]):
 
     async def on_error(self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError) -> None:
         await reply_with_error(interaction, error)
+        if interaction.type is not discord.InteractionType.autocomplete:
+            command = interaction.command.qualified_name if interaction.command is not None else "unknown"
+            interaction.client.count_interaction(interaction, command, error)
 
 
 def _leaf_options(options: Any) -> list[dict[str, Any]]:
@@ -335,6 +382,9 @@ class RatingsBot(commands.AutoShardedBot):
         link_clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
+        metrics = Metrics()
+        # discord.py's HTTP session tells the metrics when each interaction's first response was accepted
+        options.setdefault("http_trace", metrics.http_trace())
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
         intents = discord.Intents.default()
         intents.message_content = settings.message_content_intent
@@ -353,6 +403,8 @@ class RatingsBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.mode = mode
+        #: this bot's Prometheus metrics (its own registry)
+        self.metrics = metrics
         self.apple_retry = apple_retry
         self.apple_pacer = apple_pacer
         self.apple_sleep = apple_sleep
@@ -402,6 +454,8 @@ class RatingsBot(commands.AutoShardedBot):
                 outbox_config=self.outbox_config,
                 application_id=self.application_id,
                 clock=self.link_clock,
+                gateway=self,
+                metrics=self.metrics,
             )
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
@@ -482,6 +536,38 @@ class RatingsBot(commands.AutoShardedBot):
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
         if self.services is not None:  # the linking page names the bot the member links with
             self.services.web.bot_name = self.user.display_name
+
+    async def on_app_command_completion(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
+    ) -> None:
+        self.count_interaction(interaction, command.qualified_name, None)
+
+    def count_interaction(
+        self, interaction: discord.Interaction[Any], command: str, error: BaseException | None
+    ) -> None:
+        """An interaction (a command, a menu entry, a button) was handled, its answer given: count it."""
+        created = interaction.created_at.timestamp()
+        self.metrics.interaction(interaction.id, created, command, outcome_of(error))
+
+    # ------------------------------------------------------------------ readiness and metrics (bot.health.Gateway)
+    def shards_not_ready(self) -> list[str]:
+        """What keeps this process's shards from being ready (empty: all connected and identified)."""
+        if not self.is_ready():
+            return ["not connected to Discord yet"]
+        expected = self.shard_ids if self.shard_ids is not None else range(self.shard_count or 1)
+        return [f"shard {i} is disconnected" for i in expected if (s := self.get_shard(i)) is None or s.is_closed()]
+
+    def shutting_down(self) -> bool:
+        return self._closing is not None or self.is_closed()
+
+    def shard_latencies(self) -> list[tuple[int, float]]:
+        """Each shard's heartbeat latency in seconds (shards without one yet are left out)."""
+        return [(shard, latency) for shard, latency in self.latencies if math.isfinite(latency)]
+
+    def guild_count(self) -> int:
+        return len(self.guilds)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """The one place an exception that escaped a listener (a reaction, a message) is logged."""

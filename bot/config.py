@@ -46,6 +46,8 @@ RUN_REQUIRED: Final[dict[str, str]] = {
     "TOKEN_ENCRYPTION_KEY": "a Fernet key for tokens at rest: make one with `python -m bot gen-key`",
 }
 
+#: The shortest ``METRICS_TOKEN`` accepted (a bearer token on a public server must not be guessable).
+METRICS_TOKEN_MIN: Final = 16
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
 #: the environment ``load_settings`` reads, while it builds a Settings (see ``_Environment``)
@@ -134,6 +136,12 @@ class Settings(BaseSettings):
     link_check_window_minutes: int = _between(60, 1, 1440)
     link_requests_per_ip_minute: int = _between(60, 1, 100_000)
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...] | None, NoDecode] = None
+    # --- health and metrics: /healthz, /readyz, /metrics on their own listener ("own"), on the linking page's
+    # server ("web"; /metrics there only with METRICS_TOKEN), or nowhere ("off")
+    ops_listener: Literal["own", "web", "off"] = "own"
+    ops_host: str = "127.0.0.1"
+    ops_port: int = _between(9108, 0, 65535)
+    metrics_token: SecretStr | None = None
     # --- reactions and the outbox
     shard_count: int | None = Field(default=None, ge=1, le=100_000)
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
@@ -183,6 +191,13 @@ class Settings(BaseSettings):
     def _ten_characters(cls, value: str | None) -> str | None:
         if value is not None and (len(value) != 10 or not value.isalnum()):
             raise ValueError(f"must be exactly 10 letters or digits (as shown by Apple), got {len(value)} characters")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < METRICS_TOKEN_MIN:
+            raise ValueError(f"must be at least {METRICS_TOKEN_MIN} characters (make one with `openssl rand -hex 32`)")
         return value
 
     @field_validator("apple_private_key_path")
@@ -312,6 +327,10 @@ class Settings(BaseSettings):
 
         assert self.apple_team_id and self.apple_key_id and self.apple_private_key_path, "require() first"
         return DeveloperToken(self.apple_team_id, self.apple_key_id, load_private_key(self.apple_private_key_path))
+
+    def metrics_bearer(self) -> str | None:
+        """``METRICS_TOKEN``: the bearer token ``/metrics`` requires on the linking page's server."""
+        return None if self.metrics_token is None else self.metrics_token.get_secret_value()
 
     def client_secret(self) -> str | None:
         """``DISCORD_CLIENT_SECRET``: when set, the linking page signs the browser in to Discord first."""

@@ -31,6 +31,7 @@ from bot.storage.models import (
     ProcessRecord,
     RatingValue,
     SharedMessage,
+    StoreCounts,
     TopItem,
     TopSharer,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "StorageError",
     "StorageFault",
     "Store",
+    "StoreCounts",
     "StoreOptions",
     "StoreUnavailable",
     "TokenCipher",

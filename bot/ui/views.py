@@ -55,10 +55,14 @@ class _Action(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     run: Callable[[discord.Interaction[Any]], Awaitable[None]]
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        error: Exception | None = None
         try:
             await self.run(interaction)
         except Exception as exc:
+            error = exc
             await reply_with_error(interaction, exc)
+        # counted by the bot's metrics as "button <the custom id's first part>" (rating, tracks, link, ...)
+        interaction.client.count_interaction(interaction, "button " + self.custom_id.split(":", 1)[0], error)
 
 
 _RATING_ID = re.compile(rf"rating:(?P<action>like|dislike|clear):(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})")

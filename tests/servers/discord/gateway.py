@@ -20,7 +20,8 @@
   ...) is dispatched after every dispatch already scheduled (:meth:`Gateway._later`), and an event dispatched by
   an ``async`` call waits for those first (:meth:`Gateway._drain`).
 * Server-side operations for tests: :meth:`Gateway.disconnect`, :meth:`Gateway.request_reconnect`,
-  :meth:`Gateway.invalidate_session`.
+  :meth:`Gateway.invalidate_session`; :meth:`Gateway.hold_ready` / :meth:`Gateway.release_ready` keep an accepted
+  IDENTIFY waiting for its READY (as a slow gateway does) until the test lets it go.
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ class Gateway(Payloads):
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: list[GatewayConnection] = []  # every websocket ever accepted (``.closed``, ``.query``)
         self._tail: asyncio.Future[None] | None = None
+        #: set: READY follows an accepted IDENTIFY at once; cleared by :meth:`hold_ready`
+        self._ready_released = asyncio.Event()
+        self._ready_released.set()
 
     @property
     def gateway_url(self) -> str:
@@ -295,6 +299,14 @@ class Gateway(Payloads):
         return data
 
     # ---------------------------------------------------------------------------------------- gateway ops
+    def hold_ready(self) -> None:
+        """From now on, an accepted IDENTIFY gets its READY only after :meth:`release_ready`."""
+        self._ready_released.clear()
+
+    def release_ready(self) -> None:
+        """Send the READY of every IDENTIFY held back, and of every later one at once."""
+        self._ready_released.set()
+
     async def disconnect(self, shard_id: int = 0, *, code: int = 4000, resumable: bool = True) -> None:
         """Close the websocket(s) of the sessions on ``shard_id`` (4000 = unknown error: clients RESUME)."""
         for session in self.sessions_for_shard(shard_id):
@@ -464,6 +476,7 @@ class Gateway(Payloads):
         }
         if data.get("shard") is not None:
             ready["shard"] = [shard_id, shard_count]
+        await self._ready_released.wait()
         await self._dispatch(session, "READY", ready)
         if intents & Intents.GUILDS:
             for guild in guilds:
