@@ -30,7 +30,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import RUN_REQUIRED, ConfigError, Settings, configure_logging, load_settings
+from bot.config import RUN_REQUIRED, ConfigError, Settings, load_settings
+from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.storage import Store
@@ -325,7 +326,7 @@ def _explain_failure(exc: Exception) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings(env_file=args.env_file)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     command = args.command or "run"
     try:
         if command == "check":

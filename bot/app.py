@@ -26,10 +26,11 @@ from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
+from bot.logs import about, about_this_task, install_token_redaction
 from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
-from bot.services.linking import LinkLimits, LinkService, install_token_redaction
+from bot.services.linking import LinkLimits, LinkService
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
@@ -273,7 +274,10 @@ class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     async def interaction_check(self, interaction: discord.Interaction[RatingsBot], /) -> bool:
         """Options this code does not know mean Discord still has an older registration of the command (discord.py
         would ignore them, and act on what is left): refuse it as a mismatch. A missing required option is
-        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions."""
+        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions.
+
+        It runs first in the interaction's task: from here on, that task's log lines name the guild and the user."""
+        about_this_task(guild=interaction.guild_id, user=interaction.user.id, shard_count=self.client.shard_count)
         command = interaction.command
         if not isinstance(command, app_commands.Command):
             return True
@@ -465,6 +469,23 @@ class RatingsBot(commands.AutoShardedBot):
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """The one place an exception that escaped a listener (a reaction, a message) is logged."""
         log.exception("unhandled error in %s", event_method)
+
+    # the gateway's shard events, each logged with its shard
+    async def on_shard_connect(self, shard_id: int) -> None:
+        with about(shard=shard_id):
+            log.info("shard %d connected to the gateway", shard_id)
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        with about(shard=shard_id):
+            log.info("shard %d is ready", shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        with about(shard=shard_id):
+            log.info("shard %d resumed its session", shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        with about(shard=shard_id):
+            log.warning("shard %d disconnected from the gateway", shard_id)
 
     async def close(self) -> None:
         """Stop everything once, however many times it is called (a signal and ``async with`` both call it):
