@@ -268,6 +268,13 @@ def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> No
         )
 
 
+def bot_intents(settings: Settings) -> discord.Intents:
+    """The gateway intents the bot asks for (``doctor`` checks the application may have them)."""
+    intents = discord.Intents.default()
+    intents.message_content = settings.message_content_intent
+    return intents
+
+
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     """The command tree; its error handler is the one place errors become words for the user."""
 
@@ -320,8 +327,7 @@ class RatingsBot(commands.AutoShardedBot):
         **options: Any,
     ) -> None:
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
-        intents = discord.Intents.default()
-        intents.message_content = settings.message_content_intent
+        intents = bot_intents(settings)
         if settings.shard_count is not None:
             options.setdefault("shard_count", settings.shard_count)
         if settings.shard_ids is not None:
