@@ -18,7 +18,7 @@ from bot.permissions import INSTALL_PERMISSIONS, OPTIONAL, REQUIRED, install_url
 from bot.storage import TokenCipher, open_store
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import free_port
-from tests.fixtures.e2e import ROOT, process_env
+from tests.fixtures.e2e import ROOT, process_env, secret_values
 from tests.servers.discord import LoopbackDiscord
 from tests.servers.discord.model import Intents, Permissions
 
@@ -58,12 +58,6 @@ async def doctor_process(env: dict[str, str]) -> tuple[int, str]:
     return proc.returncode, stdout.decode() + stderr.decode()
 
 
-def secrets_of(env: dict[str, str]) -> list[str]:
-    key_text = Path(env["APPLE_PRIVATE_KEY_PATH"]).read_text()
-    body = [line for line in key_text.splitlines() if line and not line.startswith("-----")]
-    return [env["DISCORD_TOKEN"], env["TOKEN_ENCRYPTION_KEY"], env.get("DISCORD_CLIENT_SECRET", SECRET), *body]
-
-
 @pytest.mark.both_engines
 async def test_a_good_setup_is_all_checked_and_exits_0(running_bot: RatingsBot, good_env: dict[str, str]) -> None:
     code, output = await doctor_process(good_env)
@@ -82,7 +76,7 @@ async def test_a_good_setup_is_all_checked_and_exits_0(running_bot: RatingsBot, 
     ], output
     assert "Everything checked is in order." in output
     assert f"permissions={INSTALL_PERMISSIONS.value}&scope=bot+applications.commands" in output
-    for secret in secrets_of(good_env):
+    for secret in secret_values(good_env):
         assert secret not in output
 
 
@@ -97,7 +91,7 @@ async def test_each_fault_is_reported_by_the_command_with_its_fix(
     lacking = r"✗ Permissions in servers: the bot lacks permissions in 1 of \d+ server\(s\): .*Embed Links"
     assert re.search(lacking, output)
     assert "2 problem(s) found." in output
-    for secret in secrets_of(good_env):
+    for secret in secret_values(good_env):
         assert secret not in output
 
 
