@@ -268,6 +268,11 @@ def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> No
         )
 
 
+def _log_shard(shard_id: int, level: int, what: str) -> None:
+    with about(shard=shard_id):
+        log.log(level, "shard %d %s", shard_id, what)
+
+
 def bot_intents(settings: Settings) -> discord.Intents:
     """The gateway intents the bot asks for (``doctor`` checks the application may have them)."""
     intents = discord.Intents.default()
@@ -478,20 +483,16 @@ class RatingsBot(commands.AutoShardedBot):
 
     # the gateway's shard events, each logged with its shard
     async def on_shard_connect(self, shard_id: int) -> None:
-        with about(shard=shard_id):
-            log.info("shard %d connected to the gateway", shard_id)
+        _log_shard(shard_id, logging.INFO, "connected to the gateway")
 
     async def on_shard_ready(self, shard_id: int) -> None:
-        with about(shard=shard_id):
-            log.info("shard %d is ready", shard_id)
+        _log_shard(shard_id, logging.INFO, "is ready")
 
     async def on_shard_resumed(self, shard_id: int) -> None:
-        with about(shard=shard_id):
-            log.info("shard %d resumed its session", shard_id)
+        _log_shard(shard_id, logging.INFO, "resumed its session")
 
     async def on_shard_disconnect(self, shard_id: int) -> None:
-        with about(shard=shard_id):
-            log.warning("shard %d disconnected from the gateway", shard_id)
+        _log_shard(shard_id, logging.WARNING, "disconnected from the gateway")
 
     async def close(self) -> None:
         """Stop everything once, however many times it is called (a signal and ``async with`` both call it):
