@@ -29,11 +29,12 @@ from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
 from bot.health import Gateway, Health
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
+from bot.logs import about, about_this_task, install_token_redaction
 from bot.metrics import Metrics
 from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
-from bot.services.linking import LinkLimits, LinkService, install_token_redaction
+from bot.services.linking import LinkLimits, LinkService
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
@@ -313,13 +314,28 @@ def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> No
         )
 
 
+def _log_shard(shard_id: int, level: int, what: str) -> None:
+    with about(shard=shard_id):
+        log.log(level, "shard %d %s", shard_id, what)
+
+
+def bot_intents(settings: Settings) -> discord.Intents:
+    """The gateway intents the bot asks for (``doctor`` checks the application may have them)."""
+    intents = discord.Intents.default()
+    intents.message_content = settings.message_content_intent
+    return intents
+
+
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     """The command tree; its error handler is the one place errors become words for the user."""
 
     async def interaction_check(self, interaction: discord.Interaction[RatingsBot], /) -> bool:
         """Options this code does not know mean Discord still has an older registration of the command (discord.py
         would ignore them, and act on what is left): refuse it as a mismatch. A missing required option is
-        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions."""
+        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions.
+
+        It runs first in the interaction's task: from here on, that task's log lines name the guild and the user."""
+        about_this_task(guild=interaction.guild_id, user=interaction.user.id, shard_count=self.client.shard_count)
         command = interaction.command
         if not isinstance(command, app_commands.Command):
             return True
@@ -386,8 +402,7 @@ class RatingsBot(commands.AutoShardedBot):
         # discord.py's HTTP session tells the metrics when each interaction's first response was accepted
         options.setdefault("http_trace", metrics.http_trace())
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
-        intents = discord.Intents.default()
-        intents.message_content = settings.message_content_intent
+        intents = bot_intents(settings)
         if settings.shard_count is not None:
             options.setdefault("shard_count", settings.shard_count)
         if settings.shard_ids is not None:
@@ -572,6 +587,19 @@ class RatingsBot(commands.AutoShardedBot):
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """The one place an exception that escaped a listener (a reaction, a message) is logged."""
         log.exception("unhandled error in %s", event_method)
+
+    # the gateway's shard events, each logged with its shard
+    async def on_shard_connect(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "connected to the gateway")
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "is ready")
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "resumed its session")
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.WARNING, "disconnected from the gateway")
 
     async def close(self) -> None:
         """Stop everything once, however many times it is called (a signal and ``async with`` both call it):

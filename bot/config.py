@@ -9,7 +9,6 @@ reported by :meth:`Settings.require` and ``check``.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -170,6 +169,8 @@ class Settings(BaseSettings):
     language_cache_seconds: float = _between(86_400.0, 0, 604_800)
     # --- logs
     log_level: LogLevel = "INFO"
+    # "json": one JSON object per line (time, level, logger, message, shard, guild, user, exc)
+    log_format: Literal["text", "json"] = "text"
 
     _problems: tuple[str, ...] = PrivateAttr(default=())
 
@@ -289,6 +290,11 @@ class Settings(BaseSettings):
         if any(not 0 <= shard < count for shard in value):
             raise ValueError(f"must each be between 0 and SHARD_COUNT-1 ({count - 1})")
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -419,15 +425,3 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         settings._problems = tuple(dict.fromkeys(problems))
         return settings
     raise AssertionError("unreachable: every pass removes at least one malformed setting")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    # At DEBUG, discord.py logs request bodies and whole gateway events (a DM may hold a pasted token) and
-    # aiosqlite logs SQL parameters (encrypted tokens): those loggers never go below INFO.
-    floor = max(logging.INFO, getattr(logging, level, logging.INFO))
-    for name in ("discord.http", "discord.gateway", "discord.client", "discord.state", "aiosqlite"):
-        logging.getLogger(name).setLevel(floor)

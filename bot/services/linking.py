@@ -59,8 +59,6 @@ STATE_BYTES = 32
 _STATE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # Music user tokens are long opaque strings of base64 characters; this is how a paste is recognised.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9+/=_.\-]{100,2048}$")
-# The same kind of run anywhere in a longer text ("here is my token: Ag...")
-_TOKEN_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/=_.\-])[A-Za-z0-9+/=_.\-]{100,}")
 #: any catalog song id: the ratings probe only checks that the account may use the ratings API
 _PROBE_SONG_ID = "1440857781"
 
@@ -119,42 +117,6 @@ def contains_token(text: str) -> bool:
         if any(c.isupper() for c in word) and any(c.islower() for c in word) and any(c.isdigit() for c in word):
             return True
     return False
-
-
-def redact_tokens(text: str) -> str:
-    """``text`` with every token-like run replaced by ``[redacted]``."""
-    return _TOKEN_RUN_RE.sub("[redacted]", text)
-
-
-class TokenRedactingFilter(logging.Filter):
-    """A logging filter that removes token-like runs from a record's message.
-
-    discord.py logs whole gateway events at DEBUG (``discord.gateway``), and a DM holding a pasted music
-    user token is one of them; this filter, attached to such a logger, keeps the token out of the log.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to logging's own error handling
-            return True
-        if _TOKEN_RUN_RE.search(message) is not None:
-            record.msg = redact_tokens(message)
-            record.args = None
-        return True
-
-
-#: the loggers that may see a user's raw message (gateway events, HTTP bodies)
-REDACTED_LOGGERS = ("discord.gateway", "discord.http", "discord.client", "discord.state")
-_FILTER = TokenRedactingFilter()
-
-
-def install_token_redaction(names: tuple[str, ...] = REDACTED_LOGGERS) -> None:
-    """Attach the redacting filter to ``names`` (idempotent)."""
-    for name in names:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from bot.storage.errors import (
     TokenDecryptError,
     UnsupportedDatabaseURL,
 )
-from bot.storage.factory import DatabaseURL, open_store, parse_database_url
+from bot.storage.factory import DatabaseURL, latest_schema_version, open_store, parse_database_url
 from bot.storage.models import (
     EXPIRED_HOLDS_NOTICE,
     Account,
@@ -74,6 +74,7 @@ __all__ = [
     "TopSharer",
     "UnsupportedDatabaseURL",
     "copy_database",
+    "latest_schema_version",
     "load_migrations",
     "open_store",
     "parse_database_url",

@@ -370,14 +370,18 @@ class SqlStore(Store):
         clock: Clock = time.time,
         migrations: Sequence[Migration] | None = None,
         options: StoreOptions | None = None,
+        migrate: bool = True,
     ) -> Self:
         """Open the database ``target`` (SQLite: a file path, its parent directories and the file created if
         needed; PostgreSQL: a DSN ``postgresql://user:password@host:port/database``) and migrate it.
 
         ``migrations`` defaults to the engine's shipped files (``bot/storage/migrations``, or its ``postgres``
         folder); tests pass a prefix of them to build an older database. ``options`` defaults to today's values.
+        ``migrate=False`` only connects (``doctor`` looks at a database without changing it).
         """
         store = await cls._connect(str(target), cipher, clock=clock, options=options or StoreOptions())
+        if not migrate:
+            return store
         try:
             async with store._session() as db:
                 version = await apply_migrations(db, migrations, database=store.location)
