@@ -40,8 +40,8 @@ from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
-from bot.services.sharing import CatchUpWindow, SharingService
-from bot.storage import Store, StoreOptions, open_store
+from bot.services.sharing import CatchUpWindow, SharingService, shard_of
+from bot.storage import Store, StoreOptions, StoreUnavailable, open_store
 from bot.ui.errors import outcome_of, reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS
@@ -437,6 +437,8 @@ class RatingsBot(commands.AutoShardedBot):
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
+        #: set once the servers the bot is in were compared with the database at start (see ``on_ready``)
+        self.guilds_reconciled = asyncio.Event()
 
     @property
     def svc(self) -> Services:
@@ -551,6 +553,20 @@ class RatingsBot(commands.AutoShardedBot):
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
         if self.services is not None:  # the linking page names the bot the member links with
             self.services.web.bot_name = self.user.display_name
+            await self._reconcile_guilds(self.services)
+
+    async def _reconcile_guilds(self, services: Services) -> None:
+        """Servers that removed the bot while no process was connected get their departure recorded (their data
+        goes ``LEFT_GUILD_DAYS`` later), as if Discord's ``GUILD_DELETE`` had been seen."""
+        count = self.shard_count or 1
+        mine = set(self.shard_ids if self.shard_ids is not None else range(count))
+        try:
+            await services.housekeeping.reconcile_guilds(
+                [g.id for g in self.guilds], lambda guild_id: shard_of(guild_id, count) in mine
+            )
+        except StoreUnavailable:
+            log.warning("could not compare the servers the bot is in with the database (it is unavailable)")
+        self.guilds_reconciled.set()
 
     async def on_app_command_completion(
         self,

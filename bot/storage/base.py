@@ -417,6 +417,11 @@ class Store(ABC):
         """The bot is in the server (again): its data is kept. True if a departure was recorded."""
 
     @abstractmethod
+    async def known_guilds(self) -> set[int]:
+        """Every server the store holds something about (sharing channels, switches, shared posts, taste), besides
+        departures already recorded."""
+
+    @abstractmethod
     async def purge_departed_guilds(self, left_before: float) -> list[int]:
         """Delete everything about the servers the bot left before ``left_before`` (sharing channels, shared
         posts, the departure itself), in one transaction. Returns those servers' ids."""

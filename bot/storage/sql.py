@@ -1014,6 +1014,12 @@ class SqlStore(Store):
     async def cancel_guild_departure(self, guild_id: int) -> bool:
         return await self._write("DELETE FROM guild_departures WHERE guild_id = :guild_id", {"guild_id": guild_id}) == 1
 
+    async def known_guilds(self) -> set[int]:
+        kept = [t for t in _GUILD_TABLES if t != "guild_departures"]
+        union = " UNION ".join(f"SELECT guild_id FROM {t} WHERE guild_id IS NOT NULL" for t in kept)  # noqa: S608
+        sql = f"SELECT guild_id FROM ({union}) AS known WHERE guild_id NOT IN (SELECT guild_id FROM guild_departures)"  # noqa: S608
+        return {int(row["guild_id"]) for row in await self._rows(sql, {})}
+
     async def purge_departed_guilds(self, left_before: float) -> list[int]:
         async with self._transaction() as db:
             guilds = [int(row["guild_id"]) for row in await db.rows(_DEPARTED, {"before": float(left_before)})]
