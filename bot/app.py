@@ -36,6 +36,7 @@ from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import CatchUpWindow, SharingService
+from bot.services.taste import TasteService
 from bot.storage import Store, StoreOptions, open_store
 from bot.ui.errors import reply_with_error
 from bot.ui.notices import DirectMessages
@@ -44,7 +45,14 @@ from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing", "cogs.privacy")
+INITIAL_EXTENSIONS: tuple[str, ...] = (
+    "cogs.meta",
+    "cogs.linking",
+    "cogs.ratings",
+    "cogs.sharing",
+    "cogs.taste",
+    "cogs.privacy",
+)
 
 
 @dataclass(slots=True)
@@ -63,6 +71,8 @@ class Services:
     #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
     presence: Presence
     privacy: PrivacyService
+    #: the server's taste: tops, matches, who chose to be named
+    taste: TasteService
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -123,17 +133,19 @@ async def start_services(
     outbox_config: OutboxConfig | None = None,
     application_id: int | None = None,
     clock: Callable[[], float] = time.time,
+    store_clock: Callable[[], float] = time.time,
 ) -> Services:
     """Build and start every service, wired to each other: the one place services are made.
 
     ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
-    ``clock`` is the linking's (link lifetimes and limits; tests freeze it).
+    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``store_clock`` the store's (when what it
+    records happened: tests simulate a server's week with it) and the server taste's periods.
     """
     settings.require()
     developer_token = settings.developer_token()
     cipher = settings.cipher()
-    store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
+    store = await open_store(settings.database_url, cipher, clock=store_clock, options=store_options_from(settings))
     presence = Presence(store, this_process(cipher.fingerprints))
     try:
         if apple_pacer is None:
@@ -211,6 +223,7 @@ async def start_services(
         await outbox.start()
         retention = retention_from(settings)
         privacy = PrivacyService(store, linking, retention, unlinked_hold=outbox_config.unlinked_hold)
+        taste = TasteService(store, sharing, ratings, taste_days=retention.taste_days, clock=store_clock)
         housekeeping = Housekeeping(store, retention)
         await housekeeping.start()
         await presence.start()
@@ -218,7 +231,7 @@ async def start_services(
         await store.close()
         raise
     return Services(
-        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy
+        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy, taste
     )
 
 
@@ -315,6 +328,7 @@ class RatingsBot(commands.AutoShardedBot):
         identify_clock: Callable[[], float] = time.time,
         identify_sleep: Sleep = asyncio.sleep,
         link_clock: Callable[[], float] = time.time,
+        store_clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
@@ -345,6 +359,8 @@ class RatingsBot(commands.AutoShardedBot):
         self._max_concurrency: int | None = None
         #: the clock of link lifetimes and linking limits (tests freeze it)
         self.link_clock = link_clock
+        #: the store's clock (when shares and votes happened; tests simulate a week with it)
+        self.store_clock = store_clock
         #: background work of the Discord side (the start-up catch-up), cancelled at close
         self.background = TaskSet("bot")
         self._session: aiohttp.ClientSession | None = None
@@ -383,6 +399,7 @@ class RatingsBot(commands.AutoShardedBot):
                 outbox_config=self.outbox_config,
                 application_id=self.application_id,
                 clock=self.link_clock,
+                store_clock=self.store_clock,
             )
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
