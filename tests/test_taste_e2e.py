@@ -303,3 +303,56 @@ async def test_like_dislike_clear_on_a_public_share_card_are_the_pressers_vote(
     edit = await discord_server.wait_for_original_edit(rec)
     assert MESSAGES[e.NotLinked] in edit["embeds"][0]["description"]
     assert await bot.svc.store.member_votes(guild, bob) == {("songs", song): 1}
+
+
+# ---------------------------------------------------------------------------------------------- must-show 3
+
+
+async def test_no_output_names_a_member_who_did_not_choose_to_be_named(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    guild, channel = discord_server.guild_id, discord_server.channel_id
+    await bot.svc.sharing.set_share_buttons(guild, True)
+    shown, quiet = add_members(discord_server, 2, "shownmember"), add_members(discord_server, 3, "quietmember")
+    for n, member in enumerate([*shown, *quiet]):  # every way a member can be called: nickname, global name
+        discord_server.users[member].global_name = f"Global{n}Name"
+        if n % 2 == 0:
+            discord_server.guilds[guild].members[member].nick = f"Nick{n}Name"
+    for member in shown:
+        await command(discord_server, "ratings name-me", member, {"setting": "on"})
+    # one quiet member was named for a while, then stopped it
+    await command(discord_server, "ratings name-me", quiet[2], {"setting": "on"})
+    await command(discord_server, "ratings name-me", quiet[2], {"setting": "off"})
+    songs = [apple_server.add_song(name=f"Taste {n}") for n in range(5)]
+    posts = [
+        await share(bot, discord_server, sharer, song)
+        for sharer, song in zip([shown[0], quiet[0], quiet[1], shown[1], quiet[2]], songs, strict=True)
+    ]
+    reactions = 0
+    for n, post in enumerate(posts):
+        for m, member in enumerate([*shown, *quiet]):
+            await discord_server.add_reaction(channel, post, member, "👍" if (n + m) % 3 else "👎")
+            reactions += 1
+    rec = await discord_server.send_component(quiet[0], channel, posts[1], f"rating:like:songs:{songs[1]}")
+    await discord_server.wait_for_original_edit(rec)
+    await settled(bot, reactions)
+
+    for period in ("week", "all"):
+        await command(discord_server, "ratings top", quiet[1], {"period": period})
+        await command(discord_server, "ratings top", shown[0], {"period": period, "public": True})
+    await command(discord_server, "ratings match", shown[0], {"member": shown[1]})
+    for asker, other in ((shown[0], quiet[0]), (quiet[0], shown[0]), (quiet[1], quiet[2]), (quiet[2], shown[1])):
+        await command(discord_server, "ratings match", asker, {"member": other})
+    for member in (quiet[0], shown[0]):
+        await command(discord_server, "privacy", member)
+    await bot.svc.sharing.idle()
+
+    public = next(
+        m
+        for m in discord_server.channel_messages(channel)
+        if not m.ephemeral and m.embeds and "Most liked" in m.embeds[0].get("title", "")
+    )
+    assert "shared by a member" in public.embeds[0]["description"]
+    assert not named(discord_server, quiet, guild), "a member who did not choose to be named is never named"
+    found = {user for _, user, _ in named(discord_server, shown, guild)}
+    assert found == set(shown), "the members who chose it are named (the search finds names)"
