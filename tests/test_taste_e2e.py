@@ -6,11 +6,13 @@
   "all time" too.
 * must-show 3: no output of the bot names a member who did not choose to be named (a search of every payload).
 * ``/ratings match``: exact agreement for seeded votes; a refusal says nothing about the other member.
-* Like / Dislike / Clear on a public ``/share`` card are the presser's vote in the server.
+* Like / Dislike on a public ``/share`` card are the presser's vote in the server.
+* ``/privacy`` says whether the member is named here; ``/export`` holds their shares, votes and choice.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -117,6 +119,7 @@ def add_members(discord: LoopbackDiscord, count: int, prefix: str = "member") ->
 # ---------------------------------------------------------------------------------------------- must-show 1
 
 
+@pytest.mark.both_engines
 async def test_top_of_a_simulated_week_lists_the_order_computed_from_the_votes(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, clock: FakeClock
 ) -> None:
@@ -265,7 +268,7 @@ async def test_a_match_refusal_reveals_nothing_about_the_other_member(
 # ---------------------------------------------------------------------------------------------- buttons
 
 
-async def test_like_dislike_clear_on_a_public_share_card_are_the_pressers_vote(
+async def test_like_and_dislike_on_a_public_share_card_are_the_pressers_vote(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
     guild, channel = discord_server.guild_id, discord_server.channel_id
@@ -356,3 +359,35 @@ async def test_no_output_names_a_member_who_did_not_choose_to_be_named(
     assert not named(discord_server, quiet, guild), "a member who did not choose to be named is never named"
     found = {user for _, user, _ in named(discord_server, shown, guild)}
     assert found == set(shown), "the members who chose it are named (the search finds names)"
+
+
+# ---------------------------------------------------------------------------------------------- /privacy, /export
+
+
+async def test_privacy_says_whether_the_member_is_named_here_and_export_holds_their_taste(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    guild, channel, alice = discord_server.guild_id, discord_server.channel_id, discord_server.alice_id
+
+    async def privacy(where: int) -> dict[str, str]:
+        _, embed = await command(discord_server, "privacy", alice, channel_id=where)
+        return {f["name"]: f["value"] for f in embed["fields"]}
+
+    fields = await privacy(channel)
+    assert "365 days" in fields["Server tops"] and "`/ratings name-me`" in fields["Server tops"]
+    assert fields["In this server"].startswith("You are not named")
+    await command(discord_server, "ratings name-me", alice, {"setting": "on"})
+    assert (await privacy(channel))["In this server"].startswith("You chose to be named")
+    await bot.sync_commands(None)  # global: /privacy in a DM
+    assert "In this server" not in await privacy(discord_server.dm_channel(alice))
+
+    song = apple_server.add_song(name="Exported")
+    post = await share(bot, discord_server, alice, song)
+    await discord_server.add_reaction(channel, post, alice, "👎")
+    await settled(bot, 1)
+    rec = await discord_server.send_command("export", alice, channel)
+    message = await discord_server.wait_for_original(rec)
+    export = json.loads(discord_server.attachment_bytes(message.attachments[0]))
+    assert [(s["item_id"], s["message_id"]) for s in export["posts_you_shared_in_servers"]] == [(song, post)]
+    assert [(v["item_id"], v["rating"]) for v in export["your_votes_in_servers"]] == [(song, "dislike")]
+    assert [n["guild_id"] for n in export["servers_where_you_are_named"]] == [guild]
