@@ -41,6 +41,7 @@ from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import CatchUpWindow, SharingService, shard_of
+from bot.services.taste import TasteService
 from bot.storage import Store, StoreOptions, StoreUnavailable, open_store
 from bot.ui.errors import outcome_of, reply_with_error
 from bot.ui.notices import DirectMessages
@@ -50,7 +51,14 @@ from bot.web.ops import OpsEndpoints, OpsServer
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing", "cogs.privacy")
+INITIAL_EXTENSIONS: tuple[str, ...] = (
+    "cogs.meta",
+    "cogs.linking",
+    "cogs.ratings",
+    "cogs.sharing",
+    "cogs.taste",
+    "cogs.privacy",
+)
 
 
 @dataclass(slots=True)
@@ -74,6 +82,8 @@ class Services:
     health: Health
     #: the operator's own listener (``OPS_LISTENER=own``), else None
     ops: OpsServer | None
+    #: the server's taste: tops, matches, who chose to be named
+    taste: TasteService
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -138,18 +148,20 @@ async def start_services(
     outbox_config: OutboxConfig | None = None,
     application_id: int | None = None,
     clock: Callable[[], float] = time.time,
+    store_clock: Callable[[], float] = time.time,
 ) -> Services:
     """Build and start every service, wired to each other: the one place services are made.
 
     ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
-    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``gateway`` is the Discord side of
-    readiness and ``metrics`` what every part counts into (both the bot's).
+    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``store_clock`` the store's (when what it
+    records happened: tests simulate a server's week with it) and the server taste's periods; ``gateway`` is the
+    Discord side of readiness and ``metrics`` what every part counts into (both the bot's).
     """
     settings.require()
     developer_token = settings.developer_token()
     cipher = settings.cipher()
-    store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
+    store = await open_store(settings.database_url, cipher, clock=store_clock, options=store_options_from(settings))
     store.on_fault = metrics.store_fault
     ops: OpsServer | None = None
     presence = Presence(store, this_process(cipher.fingerprints))
@@ -241,6 +253,7 @@ async def start_services(
         await outbox.start()
         retention = retention_from(settings)
         privacy = PrivacyService(store, linking, retention, unlinked_hold=outbox_config.unlinked_hold)
+        taste = TasteService(store, sharing, ratings, taste_days=retention.taste_days, clock=store_clock)
         housekeeping = Housekeeping(store, retention)
         await housekeeping.start()
         await presence.start()
@@ -264,6 +277,7 @@ async def start_services(
         metrics,
         health,
         ops,
+        taste,
     )
 
 
@@ -396,6 +410,7 @@ class RatingsBot(commands.AutoShardedBot):
         identify_clock: Callable[[], float] = time.time,
         identify_sleep: Sleep = asyncio.sleep,
         link_clock: Callable[[], float] = time.time,
+        store_clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
         metrics = Metrics()
@@ -431,6 +446,8 @@ class RatingsBot(commands.AutoShardedBot):
         self._max_concurrency: int | None = None
         #: the clock of link lifetimes and linking limits (tests freeze it)
         self.link_clock = link_clock
+        #: the store's clock (when shares and votes happened; tests simulate a week with it)
+        self.store_clock = store_clock
         #: background work of the Discord side (the start-up catch-up), cancelled at close
         self.background = TaskSet("bot")
         self._session: aiohttp.ClientSession | None = None
@@ -473,6 +490,7 @@ class RatingsBot(commands.AutoShardedBot):
                 clock=self.link_clock,
                 gateway=self,
                 metrics=self.metrics,
+                store_clock=self.store_clock,
             )
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)

@@ -78,6 +78,24 @@ class TooManyWaiting(BotError):
         super().__init__(f"{limit} ratings are waiting already")
 
 
+# ---------------------------------------------------------------------- server taste
+class TasteError(BotError):
+    """A server-taste answer that cannot be given (tops, matches)."""
+
+
+class NotNamedHere(TasteError):
+    """The member asked for a taste match but has not chosen to be named in this server."""
+
+
+class MemberNotNamed(TasteError):
+    """The other member of a taste match has not chosen to be named in this server. Carries nothing about them:
+    the words must not name them or say anything about their votes."""
+
+
+class MatchWithSelf(TasteError):
+    """A taste match was asked with oneself (or with a bot)."""
+
+
 # ---------------------------------------------------------------------- linking
 class LinkError(BotError):
     """A link could not be completed."""

@@ -29,7 +29,10 @@ class Privacy(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def privacy(self, interaction: discord.Interaction[RatingsBot]) -> None:
-        embed = privacy_embed(self.bot.svc.privacy.terms)
+        named_here = None
+        if interaction.guild_id is not None and interaction.is_guild_integration():
+            named_here = await self.bot.svc.taste.is_named(interaction.guild_id, interaction.user.id)
+        embed = privacy_embed(self.bot.svc.privacy.terms, named_here)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="export", description="Get everything the bot keeps about you, as a file")

@@ -183,16 +183,21 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
     ) -> None:
         """A Like / Dislike / Clear press, for whoever pressed it. The presser's own (ephemeral) card is updated in
-        place, a message-menu card with all its items; on a public card the presser gets a private card."""
+        place, a message-menu card with all its items; on a public card the presser gets a private card, and a press
+        on a shared post in a server is also their vote in its tops (before Apple is asked, as a reaction's is)."""
         message = interaction.message
         own = message is not None and message.flags.ephemeral
         if own:
             await interaction.response.defer()  # DEFERRED_UPDATE_MESSAGE: the card pressed is the one edited
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
+        ref = ItemRef(rtype, item_id)
+        if not own and message is not None and interaction.guild_id is not None:
+            # a press on a public /share card is the member's vote in the server, as a 👍/👎 reaction is
+            taste = self.bot.svc.taste
+            await taste.button_vote(interaction.guild_id, message.id, interaction.user.id, ref, VALUES[action])
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
-        ref = ItemRef(rtype, item_id)
         rated = await svc.rate(ctx, ref, VALUES[action])
         items = card_items(message) if own else []
         if len(items) <= 1:

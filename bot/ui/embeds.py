@@ -10,6 +10,7 @@ from bot.applemusic import CatalogItem, ResourceType
 from bot.services.linking import AccountStatus
 from bot.services.privacy import RetentionTerms
 from bot.services.ratings import ItemRef, RatedItem
+from bot.services.taste import MATCH_MIN_COMMON, Kind, Match, Period, ShownItem, Top
 from bot.ui.texts import RATINGS_EXPIRED, waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
@@ -124,6 +125,73 @@ def tracks_embed(parent: RatedItem, rows: list[RatedItem], page: int) -> tuple[d
     return embed, pages
 
 
+#: how a top names its period and its kind
+PERIOD_WORDS = {Period.WEEK: "this week", Period.MONTH: "this month", Period.ALL: "of all time"}
+KIND_WORDS = {Kind.SONGS: "songs", Kind.ALBUMS: "albums", Kind.EVERYTHING: "shares"}
+TOP_FOOTER = (
+    "Net likes: 👍 minus 👎 given through the bot on posts shared here. "
+    "Only members who chose /ratings name-me are named."
+)
+GREY = STATE_COLOUR[None]
+
+
+def _shown_link(shown: ShownItem) -> str:
+    name = _md(shown.name)
+    return f"[{name}]({shown.url})" if shown.url else name
+
+
+def _byline(shown: ShownItem) -> str:
+    by = shown.item.byline if shown.item is not None else None
+    return f" — {_md(by)}" if by else ""
+
+
+def _mention(user_id: int) -> str:
+    return f"<@{user_id}>"
+
+
+def top_embed(top: Top) -> discord.Embed:
+    """``/ratings top``: the server's most liked items of a period, ranked, each linked to Apple Music with its 👍 and
+    👎 counts and who shared it, by name only if they chose to be named (``TopEntry.sharer_id`` is None otherwise)."""
+    where = f" in <#{top.channel_id}>" if top.channel_id is not None else ""
+    title = f"Most liked {KIND_WORDS[top.kind]} {PERIOD_WORDS[top.span.period]}"
+    if not top.entries:
+        text = (
+            f"Nothing shared here{where} {PERIOD_WORDS[top.span.period]} has a 👍 or 👎 yet. "
+            "Share a song with `/share`, and react to what others share!"
+        )
+        return discord.Embed(title=title, description=text, colour=GREY)
+    lines = [f"Shared{where}:"] if where else []
+    for entry in top.entries:
+        by = f"shared by {_mention(entry.sharer_id)}" if entry.sharer_id is not None else "shared by a member"
+        lines.append(f"**{entry.rank}.** {_shown_link(entry.shown)}{_byline(entry.shown)}")
+        lines.append(f"👍 {entry.likes} · 👎 {entry.dislikes} · {by}")
+    embed = discord.Embed(title=title, description="\n".join(lines)[:4096], colour=APPLE_RED)
+    embed.set_footer(text=TOP_FOOTER)
+    return _with_artwork(embed, top.entries[0].shown.item)
+
+
+def match_embed(match: Match) -> discord.Embed:
+    """``/ratings match``: how often two named members' votes agree, and songs they both love."""
+    other = _mention(match.other_id)
+    if not match.enough:
+        same = "item" if match.common == 1 else "items"
+        text = (
+            f"You and {other} have both voted on {match.common} {same} shared here: not enough yet to compare "
+            f"(it takes {MATCH_MIN_COMMON}). React 👍 or 👎 to more shared songs!"
+        )
+        return discord.Embed(title="Taste match", description=text, colour=GREY)
+    lines = [
+        f"You and {other} agree on **{match.agree} of the {match.common}** items you both voted on here "
+        f"(**{match.percent}%**)."
+    ]
+    if match.both_love:
+        lines.append("\nSongs you both love:")
+        lines += [f"• {_shown_link(shown)}{_byline(shown)}" for shown in match.both_love]
+    embed = discord.Embed(title="Taste match", description="\n".join(lines)[:4096], colour=APPLE_RED)
+    embed.set_footer(text="Votes are 👍/👎 given through the bot on posts shared in this server.")
+    return embed
+
+
 def _md(text: str) -> str:
     return discord.utils.escape_markdown(text)
 
@@ -157,8 +225,9 @@ def _dt(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
 
 
-def privacy_embed(terms: RetentionTerms) -> discord.Embed:
-    """``/privacy``: what the bot keeps about a member, why, and for how long, in plain words."""
+def privacy_embed(terms: RetentionTerms, named_here: bool | None = None) -> discord.Embed:
+    """``/privacy``: what the bot keeps about a member, why, and for how long, in plain words; in a server, whether
+    they chose to be named in its tops (``named_here``; None elsewhere)."""
     days = _plural
     embed = discord.Embed(title="What this bot keeps about you", colour=APPLE_RED)
     embed.description = (
@@ -179,7 +248,8 @@ def privacy_embed(terms: RetentionTerms) -> discord.Embed:
         (
             "Ratings on their way",
             "A 👍/👎 waits here only until Apple Music has it, then it is deleted: the bot keeps no history of your "
-            f"ratings. If you are not linked, it waits {days(terms.unlinked_minutes, 'minute')} for you to link "
+            "ratings (only your current vote on posts shared in a server, below). If you are not linked, it waits "
+            f"{days(terms.unlinked_minutes, 'minute')} for you to link "
             "(your next `/account` tells you if it was dropped); if Apple stopped accepting your link, it waits "
             "until you link again.",
         ),
@@ -194,10 +264,26 @@ def privacy_embed(terms: RetentionTerms) -> discord.Embed:
             f"kept {days(terms.shared_message_days, 'day')}. A server's sharing channels and posts are deleted "
             f"{days(terms.left_guild_days, 'day')} after the bot is removed from it.",
         ),
+        (
+            "Server tops",
+            "In a server: who shared which Apple Music item there through the bot, and your current 👍 or 👎 on "
+            f"what was shared there, for its tops and taste matches; kept {days(terms.taste_days, 'day')}. Tops "
+            "show counts: you are named in them (as the one who shared, in recaps and in taste matches) only in "
+            "the servers where you chose it with `/ratings name-me`.",
+        ),
     ]
+    if named_here is not None:
+        rows.append(
+            (
+                "In this server",
+                "You chose to be named in its tops, recaps and taste matches (`/ratings name-me setting:off` stops it)."
+                if named_here
+                else "You are not named in its tops, recaps or taste matches (`/ratings name-me setting:on` to be).",
+            )
+        )
     for name, value in rows:
         embed.add_field(name=name, value=value, inline=False)
-    embed.set_footer(text="Nothing else: no messages, no listening history, no names.")
+    embed.set_footer(text="Nothing else: no messages, no listening history, no names (Discord ids only).")
     return embed
 
 

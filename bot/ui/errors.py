@@ -101,6 +101,15 @@ MESSAGES: dict[type[BaseException], Words] = {
         "again once some of them have gone through (a new choice for an item already waiting is always saved)."
     ),
     am.InvalidLink: str,  # the link parser says precisely what is wrong with the link
+    # server taste (never names the other member: they may not have chosen to be named)
+    e.NotNamedHere: (
+        "Taste matches are only for members who chose to be named in this server, and you have not. "
+        "Run `/ratings name-me setting:on` to choose it (`off` undoes it at any time), then try again."
+    ),
+    e.MemberNotNamed: (
+        "That member has not chosen to be named in this server, so I can't compare your votes with theirs."
+    ),
+    e.MatchWithSelf: "Pick another member of this server to compare your votes with.",
     # linking
     e.StateInvalid: "This link is not valid. Run /link in Discord to get a new one.",
     e.StateExpired: _expired,

@@ -101,3 +101,14 @@ def share_buttons_set(on: bool, changed: bool) -> str:
     """The answer to ``/ratings-admin share-buttons``."""
     state = "have Like and Dislike buttons besides 👍 👎" if on else "have only the 👍 👎 reactions, no buttons"
     return f"From now on, `/share` cards in this server {state}." if changed else f"`/share` cards already {state}."
+
+
+def taste_named_set(on: bool, changed: bool) -> str:
+    """The answer to ``/ratings name-me``."""
+    if on:
+        state = "you are named in this server's tops and recaps (for what you shared) and taste matches are on for you"
+        undo = " `/ratings name-me setting:off` stops it at any time."
+    else:
+        state = "you are not named in this server's tops, recaps or taste matches; your votes still count, unnamed"
+        undo = ""
+    return (f"From now on, {state}." if changed else f"Already so: {state}.") + undo
