@@ -19,7 +19,7 @@ from .errors import (
     UserTokenInvalid,
 )
 from .links import InvalidLink, ShareLink, check_id, find_links, parse_link
-from .models import Artwork, CatalogItem, Rating, Storefront
+from .models import Artwork, CatalogItem, LibraryPlaylist, Rating, Storefront
 from .pacing import AdaptivePacer, BudgetState, BudgetSync, PacedSender, Pacer, PaceView
 from .priority import Priority, background, current_priority
 from .retry import RequestWithdrawn, RetryPolicy, StillAllowed
@@ -56,6 +56,7 @@ __all__ = [
     "DeveloperToken",
     "DeveloperTokenRejected",
     "InvalidLink",
+    "LibraryPlaylist",
     "NotFound",
     "PaceView",
     "PacedSender",
