@@ -450,7 +450,7 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
         ("notices", 2),
         ("guild_departures", 1),
     )
-    for table, count in (*expected, ("total", 39)):
+    for table, count in (*expected, ("total", 43)):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout
