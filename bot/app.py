@@ -30,6 +30,7 @@ from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
 from bot.services.linking import LinkLimits, LinkService, install_token_redaction
+from bot.services.mixtape import MixtapeService, MixtapeWorker
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
@@ -44,7 +45,14 @@ from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing", "cogs.privacy")
+INITIAL_EXTENSIONS: tuple[str, ...] = (
+    "cogs.meta",
+    "cogs.linking",
+    "cogs.ratings",
+    "cogs.sharing",
+    "cogs.privacy",
+    "cogs.mixtape",
+)
 
 
 @dataclass(slots=True)
@@ -63,6 +71,7 @@ class Services:
     #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
     presence: Presence
     privacy: PrivacyService
+    mixtape: MixtapeService
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -72,6 +81,7 @@ class Services:
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
         await self.outbox.stop()
+        await self.mixtape.worker.stop()
         await self.housekeeping.stop()
         await self.sharing.close()
         await self.ratings.close()
@@ -209,6 +219,17 @@ async def start_services(
         )
         await web.start()
         await outbox.start()
+        mixtape_worker = MixtapeWorker(
+            store,
+            apple,
+            notifier,
+            outbox_config,
+            concurrency=settings.mixtape_concurrency,
+            worker_id=presence.process.id,
+            guard=guard,
+        )
+        mixtape = MixtapeService(store, mixtape_worker, size=settings.mixtape_size)
+        await mixtape_worker.start()
         retention = retention_from(settings)
         privacy = PrivacyService(store, linking, retention, unlinked_hold=outbox_config.unlinked_hold)
         housekeeping = Housekeeping(store, retention)
@@ -218,7 +239,7 @@ async def start_services(
         await store.close()
         raise
     return Services(
-        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy
+        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy, mixtape
     )
 
 
@@ -478,6 +499,7 @@ class RatingsBot(commands.AutoShardedBot):
     async def _close_once(self) -> None:
         if self.services is not None:
             await self.services.outbox.stop()
+            await self.services.mixtape.worker.stop()
         try:
             await super().close()
         finally:

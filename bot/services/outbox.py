@@ -40,6 +40,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from bot import applemusic as am
 from bot.errors import LinkStale, UnlinkedMeanwhile
@@ -50,6 +51,7 @@ from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenD
 log = logging.getLogger(__name__)
 
 StaleCallback = Callable[[int], Awaitable[None]]
+_Job = TypeVar("_Job")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,31 +97,24 @@ class OutboxConfig:
 _RETRYABLE = (am.RateLimited, am.UpstreamError, am.UpstreamTimeout)
 
 
-class OutboxWorker:
-    """Applies due outbox rows. ``start()`` once; ``stop()`` before the store and the HTTP session close."""
+class LeasedWorker(Generic[_Job]):
+    """The loop of durable background work claimed from the database with a lease (the outbox's ratings, the
+    mixtape's playlists): claim what is due, up to ``concurrency`` at once, apply each in its own task, sleep until
+    the next is due (at most ``poll_interval``) or :meth:`wake`. Subclasses say how to claim, when the next is due,
+    and how to apply one (which never raises: it settles its row). ``start()`` once; ``stop()`` before the store
+    and the HTTP session close."""
+
+    #: how the worker is named in logs and task names
+    kind = "worker"
 
     def __init__(
-        self,
-        store: Store,
-        apple: am.AppleMusicClient,
-        config: OutboxConfig | None = None,
-        *,
-        worker_id: str | None = None,
-        on_stale: StaleCallback | None = None,
-        guard: LinkGuard | None = None,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.time,
+        self, store: Store, *, concurrency: int, poll_interval: float, worker_id: str | None, clock: Callable[[], float]
     ) -> None:
         self.store = store
-        self.apple = apple
-        #: what /unlink cancels: every apply runs through it
-        self.guard = guard or LinkGuard(store)
-        self.config = config or OutboxConfig()
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
         #: stored as ``claimed_by`` on the rows it holds: host and pid say which process that is
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        #: called with the user id when Apple rejects a token (once per active → stale transition)
-        self.on_stale = on_stale
-        self._rng = rng or random.Random()  # jitter, not cryptography
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -130,7 +125,16 @@ class OutboxWorker:
         self.failed = 0
 
     def __repr__(self) -> str:
-        return f"OutboxWorker(id={self.worker_id!r}, running={self.running}, in_flight={len(self._inflight)})"
+        return f"{type(self).__name__}(id={self.worker_id!r}, running={self.running}, in_flight={len(self._inflight)})"
+
+    async def _claim(self, limit: int) -> list[_Job]:
+        raise NotImplementedError
+
+    async def _next_due(self) -> float | None:
+        raise NotImplementedError
+
+    async def _apply(self, job: _Job) -> None:
+        raise NotImplementedError
 
     @property
     def running(self) -> bool:
@@ -150,8 +154,8 @@ class OutboxWorker:
         if self.running:
             return
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name=f"outbox {self.worker_id}")
-        log.info("outbox worker %s started", self.worker_id)
+        self._task = asyncio.create_task(self._run(), name=f"{self.kind} {self.worker_id}")
+        log.info("%s worker %s started", self.kind, self.worker_id)
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming, let in-flight applies finish (cancelled after ``timeout``), then return. Stopping a
@@ -170,8 +174,8 @@ class OutboxWorker:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-                log.warning("outbox: %d applies did not finish in time; their leases will expire", len(pending))
-        log.info("outbox worker %s stopped (applied %d, failed %d)", self.worker_id, self.applied, self.failed)
+                log.warning("%s: %d applies did not finish in time; their leases will expire", self.kind, len(pending))
+        log.info("%s worker %s stopped (applied %d, failed %d)", self.kind, self.worker_id, self.applied, self.failed)
 
     # ------------------------------------------------------------------ loop
 
@@ -182,39 +186,39 @@ class OutboxWorker:
             except asyncio.CancelledError:
                 raise
             except StoreUnavailable as exc:
-                log.warning("outbox: %s; trying again shortly", exc)
-                await self._sleep(min(self.config.poll_interval, 2.0))
+                log.warning("%s: %s; trying again shortly", self.kind, exc)
+                await self._sleep(min(self.poll_interval, 2.0))
             except Exception:
-                log.exception("outbox worker loop failed; retrying shortly")
-                await self._sleep(min(self.config.poll_interval, 1.0))
+                log.exception("%s worker loop failed; retrying shortly", self.kind)
+                await self._sleep(min(self.poll_interval, 1.0))
 
     async def _tick(self) -> None:
         self._wakeup.clear()
-        free = self.config.concurrency - len(self._inflight)
+        free = self.concurrency - len(self._inflight)
         if free > 0:
-            entries = await self.store.claim_due(self.worker_id, self._clock(), limit=free, lease=self.config.lease)
+            entries = await self._claim(free)
             for entry in entries:
-                task = asyncio.create_task(self._apply(entry), name=f"outbox apply {entry.id}")
+                task = asyncio.create_task(self._apply(entry), name=f"{self.kind} apply")
                 self._inflight.add(task)
                 task.add_done_callback(self._done)
             if len(entries) == free:
                 return  # there may be more due rows: claim again as soon as a slot is free
         else:
             # every slot is busy: a finishing apply sets the event
-            await self._sleep(self.config.poll_interval)
+            await self._sleep(self.poll_interval)
             return
-        next_due = await self.store.next_due_at()
+        next_due = await self._next_due()
         if next_due is None:
-            delay = self.config.poll_interval
+            delay = self.poll_interval
         else:
-            delay = min(self.config.poll_interval, max(0.005, next_due - self._clock()))
+            delay = min(self.poll_interval, max(0.005, next_due - self._clock()))
         await self._sleep(delay)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._wakeup.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("outbox apply crashed", exc_info=task.exception())
+            log.error("%s apply crashed", self.kind, exc_info=task.exception())
 
     async def _sleep(self, delay: float) -> None:
         if self._stopping:
@@ -227,11 +231,50 @@ class OutboxWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            if not self._inflight and await self.store.next_due_at() is None:
+            if not self._inflight and await self._next_due() is None:
                 return
             if loop.time() >= deadline:
-                raise TimeoutError("the outbox was not drained in time")
+                raise TimeoutError(f"the {self.kind} was not drained in time")
             await asyncio.sleep(0.02)
+
+
+class OutboxWorker(LeasedWorker[OutboxEntry]):
+    """Applies due outbox rows. ``start()`` once; ``stop()`` before the store and the HTTP session close."""
+
+    kind = "outbox"
+
+    def __init__(
+        self,
+        store: Store,
+        apple: am.AppleMusicClient,
+        config: OutboxConfig | None = None,
+        *,
+        worker_id: str | None = None,
+        on_stale: StaleCallback | None = None,
+        guard: LinkGuard | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config or OutboxConfig()
+        super().__init__(
+            store,
+            concurrency=self.config.concurrency,
+            poll_interval=self.config.poll_interval,
+            worker_id=worker_id,
+            clock=clock,
+        )
+        self.apple = apple
+        #: what /unlink cancels: every apply runs through it
+        self.guard = guard or LinkGuard(store)
+        #: called with the user id when Apple rejects a token (once per active → stale transition)
+        self.on_stale = on_stale
+        self._rng = rng or random.Random()  # jitter, not cryptography
+
+    async def _claim(self, limit: int) -> list[OutboxEntry]:
+        return await self.store.claim_due(self.worker_id, self._clock(), limit=limit, lease=self.config.lease)
+
+    async def _next_due(self) -> float | None:
+        return await self.store.next_due_at()
 
     # ------------------------------------------------------------------ one row
 

@@ -285,8 +285,8 @@ class Store(ABC):
     # playlist in the member's library: claimed with a lease and retried with backoff like the outbox.
     @abstractmethod
     async def mixtape_join(self, guild_id: int, user_id: int, guild_name: str, now: float | None = None) -> bool:
-        """The member joins the server's mixtape (the server's name is kept for the playlists' names, updated at
-        every join). True if they were not a member yet."""
+        """The member joins the server's mixtape (the server's name is kept for the playlists' names: every join
+        updates it for all of the server's members). True if they were not a member yet."""
 
     @abstractmethod
     async def mixtape_leave(self, guild_id: int, user_id: int) -> bool:

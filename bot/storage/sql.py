@@ -847,8 +847,12 @@ class SqlStore(Store):
     # ------------------------------------------------------------------ the server mixtape
     async def mixtape_join(self, guild_id: int, user_id: int, guild_name: str, now: float | None = None) -> bool:
         at = self._now(now)
-        row = await self._one(_MIXTAPE_JOIN, {"guild_id": guild_id, "user_id": user_id, "name": guild_name, "at": at})
-        return row is not None and float(row["joined_at"]) == at
+        params = {"guild_id": guild_id, "user_id": user_id, "name": guild_name, "at": at}
+        async with self._transaction() as db:
+            rows = await db.rows(_MIXTAPE_JOIN, params)
+            # the server's latest name, for every member's next playlists
+            await db.write("UPDATE mixtape_members SET guild_name = :name WHERE guild_id = :guild_id", params)
+        return bool(rows) and float(rows[0]["joined_at"]) == at
 
     async def mixtape_leave(self, guild_id: int, user_id: int) -> bool:
         params = {"guild_id": guild_id, "user_id": user_id}
