@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
+from tests.fixtures.apple import AppleKey
 from tests.fixtures.storage import FakeClock
 from tests.servers.apple import LoopbackApple
-from tests.test_applemusic_server import Api, _error, api, http  # noqa: F401 (fixtures)
+from tests.test_applemusic_server import Api, _error
+
+
+@pytest.fixture
+async def api(apple_server: LoopbackApple, apple_key: AppleKey) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as http:
+        yield Api(http, apple_server, apple_key)
+
 
 PLAYLISTS = "/v1/me/library/playlists"
 
