@@ -20,6 +20,7 @@ prints `listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM (see
 recorded nor subject to failures.
 
 Faults, all answered as Apple answers that status: `fail_next(n, status)` fails the next `n` requests;
+`lose_answer_next(n, status)` does the next `n` requests but answers them `status` (504: an answer lost on the way);
 `inject_faults(rate, statuses, seed)` fails each request with probability `rate`, drawn from a generator seeded
 with `seed` in arrival order, so a run's faults depend on its requests, never on timing; `rate_limit` is a token
 bucket on the server's `clock` (injectable, `time.monotonic` by default).
@@ -302,6 +303,8 @@ class LoopbackApple:
         self.peak_in_flight = 0
         self._users: dict[str, _User] = {}
         self._failures: list[_Scripted] = []
+        #: [remaining, path_contains, status] of `lose_answer_next`
+        self._lost: list[list[Any]] = []
         self._faults: _Faults | None = None
         #: while set: requests whose path contains the text wait for ``release`` before being answered
         self._held: tuple[asyncio.Event, str] | None = None
@@ -650,6 +653,11 @@ class LoopbackApple:
 
         self._failures.append(_Scripted(n, path_contains, answer))
 
+    def lose_answer_next(self, n: int, status: int = 504, path_contains: str | None = None) -> None:
+        """The next `n` requests (whose path contains `path_contains`, if given) are done, as Apple would do them,
+        but answered `status` (a gateway timeout, by default): the client cannot know that they were done."""
+        self._lost.append([n, path_contains, status])
+
     def inject_faults(
         self,
         rate: float,
@@ -774,6 +782,11 @@ class LoopbackApple:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             response = await self._respond(request, record)
+            for lost in self._lost:
+                if lost[0] > 0 and (lost[1] is None or lost[1] in record.path):
+                    lost[0] -= 1
+                    response = _failure(int(lost[2]), None)
+                    break
         finally:
             self.in_flight -= 1
         record.status = response.status
@@ -1320,6 +1333,7 @@ class LoopbackApple:
             "redirect_next",
             "huge_body_next",
             "inject_faults",
+            "lose_answer_next",
             "stop_faults",
             "rate_limit",
             "set_latency",
