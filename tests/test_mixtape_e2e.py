@@ -12,9 +12,10 @@ import pytest
 
 from bot import applemusic as am
 from bot.app import RatingsBot
+from bot.services.mixtape import MixtapeWorker
 from bot.services.weeks import Week
 from tests.fixtures.bot import ALICE_MUT
-from tests.fixtures.e2e import eventually, message_text, settled, share
+from tests.fixtures.e2e import FAST_OUTBOX, eventually, message_text, settled, share
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord
 
@@ -39,7 +40,7 @@ async def member(
     user = discord.alice_id if name == "alice" else discord.add_user(name)
     if name != "alice":
         discord.add_member(discord.guild_id, user)
-    token = ALICE_MUT if name == "alice" else "Ag" + f"{name:0<8}"[:8] * 24
+    token = ALICE_MUT if name == "alice" else "Ag" + f"{name:_<8}"[:8] * 24
     if linked:
         apple.add_user(token)
         await bot.svc.store.link_account(user, token, "us")
@@ -179,3 +180,38 @@ async def test_commands_are_served_ahead_of_queued_mixtape_requests(
         assert first_command <= 1
         assert [m for m, p in after[first_command:]].count("POST") >= waiting - 1
         assert apple_server.count("POST", PLAYLISTS) == 8
+
+
+@pytest.mark.both_engines
+async def test_two_workers_on_one_database_make_each_playlist_once(
+    bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    """A second process's worker (its own claims, on the same database) and the bot's share the week's jobs."""
+    members = [await member(bot, discord_server, apple_server, f"w{n}") for n in range(12)]
+    for user, _ in members:
+        await bot.svc.mixtape.join(discord_server.guild_id, user, "Test Guild")
+    other = MixtapeWorker(bot.svc.store, bot.svc.apple, Quiet(), FAST_OUTBOX, worker_id="other-process")
+    await other.start()
+    try:
+        now = time.time()
+        songs = [apple_server.add_song() for _ in range(3)]
+        for n, song in enumerate(songs):
+            await vote(bot, discord_server.guild_id, song, now - DAY, likes=5 - n)
+        week = Week(discord_server.guild_id, now - 6 * DAY, now + DAY, "2026-W51")
+        assert await bot.svc.mixtape.week_closed(week) == 12
+        other.wake()
+        assert await bot.svc.mixtape.week_closed(week) == 0  # the scheduler ran twice
+        await bot.svc.mixtape.worker.wait_until_drained(timeout=20)
+        await other.wait_until_drained(timeout=20)
+    finally:
+        await other.stop()
+    for _, token in members:
+        [playlist] = apple_server.library_playlists(token)
+        assert playlist["tracks"] == songs
+    assert bot.svc.mixtape.worker.applied + other.applied == 12
+    assert apple_server.count("POST", PLAYLISTS) == 12
+
+
+class Quiet:
+    async def notify(self, user_id: int, notice: object) -> bool:
+        return True
