@@ -22,7 +22,6 @@ mixtape was not made and that linking again brings the next one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import time
@@ -33,9 +32,9 @@ from bot import applemusic as am
 from bot.errors import LinkStale, UnlinkedMeanwhile
 from bot.services import notices
 from bot.services.guard import LinkGuard
-from bot.services.outbox import LeasedWorker, OutboxConfig
+from bot.services.outbox import LeasedWorker, LeaseLost, OutboxConfig
 from bot.services.weeks import Week
-from bot.storage import MixtapeJob, Store, StoreUnavailable, TokenDecryptError
+from bot.storage import MixtapeJob, Store, TokenDecryptError
 
 __all__ = ["MixtapeJoined", "MixtapeService", "MixtapeWorker", "playlist_name"]
 
@@ -61,10 +60,6 @@ class MixtapeJoined:
     linked: bool
 
 
-class _ClaimLost(Exception):
-    """Another worker took the job (our lease expired): leave it to them."""
-
-
 class MixtapeWorker(LeasedWorker[MixtapeJob]):
     """Applies due mixtape jobs (see the module docstring)."""
 
@@ -83,14 +78,12 @@ class MixtapeWorker(LeasedWorker[MixtapeJob]):
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config or OutboxConfig()
         super().__init__(
-            store, concurrency=concurrency, poll_interval=self.config.poll_interval, worker_id=worker_id, clock=clock
+            store, config or OutboxConfig(), concurrency=concurrency, worker_id=worker_id, rng=rng, clock=clock
         )
         self.apple = apple
         self.notifier = notifier
         self.guard = guard or LinkGuard(store)
-        self._rng = rng or random.Random()  # jitter, not cryptography
 
     async def _claim(self, limit: int) -> list[MixtapeJob]:
         return await self.store.mixtape_claim(self.worker_id, self._clock(), limit=limit, lease=self.config.lease)
@@ -98,24 +91,8 @@ class MixtapeWorker(LeasedWorker[MixtapeJob]):
     async def _next_due(self) -> float | None:
         return await self.store.mixtape_next_due()
 
-    async def _apply(self, job: MixtapeJob) -> None:
-        """Make one job's playlist and settle the job (done, or retried later). Never raises."""
-        try:
-            await self._apply_checked(job)
-        except (StoreUnavailable, _ClaimLost) as exc:
-            log.warning("mixtape: job %d is left to its lease: %s", job.id, type(exc).__name__)
-            self.failed += 1
-        except Exception as exc:
-            log.exception("mixtape: job %d failed", job.id)
-            self.failed += 1
-            with contextlib.suppress(Exception):
-                await self.store.mixtape_retry_later(job, self._retry_at(job), type(exc).__name__)
-
-    def _retry_at(self, job: MixtapeJob, retry_after: float | None = None) -> float:
-        delay = self.config.backoff.delay(job.attempts + 1, self._rng)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.config.retry_max))
-        return self._clock() + delay
+    async def _retry_later(self, job: MixtapeJob, due_at: float, error: str) -> None:
+        await self.store.mixtape_retry_later(job, due_at, error)
 
     async def _apply_checked(self, job: MixtapeJob) -> None:
         store = self.store
@@ -145,7 +122,7 @@ class MixtapeWorker(LeasedWorker[MixtapeJob]):
             self.failed += 1
             retry_after = exc.retry_after if isinstance(exc, am.RateLimited) else None
             log.info("mixtape: job %d failed (%s, attempt %d)", job.id, type(exc).__name__, job.attempts + 1)
-            await store.mixtape_retry_later(job, self._retry_at(job, retry_after), str(exc))
+            await store.mixtape_retry_later(job, self._clock() + self._backoff(job, retry_after), str(exc))
             return
         except (am.DeveloperTokenRejected, am.Redirected, am.ResponseTooLarge) as exc:
             self.failed += 1
@@ -169,7 +146,7 @@ class MixtapeWorker(LeasedWorker[MixtapeJob]):
                     log.info("mixtape: job %d's playlist was made by an earlier try", job.id)
                     return found[0].id
             if not await self.store.mixtape_sent(job, self._clock()):
-                raise _ClaimLost()
+                raise LeaseLost()
             server = job.name.rsplit(" — ", 1)[0]
             playlist = await self.apple.create_library_playlist(
                 job.name,

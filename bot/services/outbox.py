@@ -40,7 +40,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from bot import applemusic as am
 from bot.errors import LinkStale, UnlinkedMeanwhile
@@ -51,7 +51,23 @@ from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenD
 log = logging.getLogger(__name__)
 
 StaleCallback = Callable[[int], Awaitable[None]]
-_Job = TypeVar("_Job")
+
+
+class Leased(Protocol):
+    """A row of leased work: its id, and how many tries failed (the backoff grows with them)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+
+_Job = TypeVar("_Job", bound=Leased)
+
+
+class LeaseLost(Exception):
+    """Another worker holds the job now (our lease expired): it is theirs to finish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +124,21 @@ class LeasedWorker(Generic[_Job]):
     kind = "worker"
 
     def __init__(
-        self, store: Store, *, concurrency: int, poll_interval: float, worker_id: str | None, clock: Callable[[], float]
+        self,
+        store: Store,
+        config: OutboxConfig,
+        *,
+        concurrency: int | None,
+        worker_id: str | None,
+        rng: random.Random | None,
+        clock: Callable[[], float],
     ) -> None:
         self.store = store
-        self.concurrency = concurrency
-        self.poll_interval = poll_interval
+        #: leases, backoff and polling (the outbox's settings)
+        self.config = config
+        self.concurrency = concurrency or config.concurrency
+        self.poll_interval = config.poll_interval
+        self._rng = rng or random.Random()  # jitter, not cryptography
         #: stored as ``claimed_by`` on the rows it holds: host and pid say which process that is
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._clock = clock
@@ -133,8 +159,33 @@ class LeasedWorker(Generic[_Job]):
     async def _next_due(self) -> float | None:
         raise NotImplementedError
 
-    async def _apply(self, job: _Job) -> None:
+    async def _apply_checked(self, job: _Job) -> None:
+        """Apply one claimed job and settle it; store errors propagate (``_apply`` handles them)."""
         raise NotImplementedError
+
+    async def _retry_later(self, job: _Job, due_at: float, error: str) -> None:
+        raise NotImplementedError
+
+    async def _apply(self, job: _Job) -> None:
+        """Apply one claimed job and settle it (done, retried later, held or dropped). Never raises."""
+        try:
+            await self._apply_checked(job)
+        except (StoreUnavailable, LeaseLost) as exc:
+            # the lease expires and the job is claimed again (once the database is back)
+            log.warning("%s: job %d is left to its lease: %s", self.kind, job.id, exc)
+            self.failed += 1
+        except Exception as exc:
+            # the store itself failed: the lease expires and the job is claimed again
+            log.exception("%s: settling job %d failed", self.kind, job.id)
+            self.failed += 1
+            with contextlib.suppress(Exception):
+                await self._retry_later(job, self._clock() + self._backoff(job), type(exc).__name__)
+
+    def _backoff(self, job: _Job, retry_after: float | None = None) -> float:
+        delay = self.config.backoff.delay(job.attempts + 1, self._rng)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.config.retry_max))
+        return delay
 
     @property
     def running(self) -> bool:
@@ -255,20 +306,12 @@ class OutboxWorker(LeasedWorker[OutboxEntry]):
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config or OutboxConfig()
-        super().__init__(
-            store,
-            concurrency=self.config.concurrency,
-            poll_interval=self.config.poll_interval,
-            worker_id=worker_id,
-            clock=clock,
-        )
+        super().__init__(store, config or OutboxConfig(), concurrency=None, worker_id=worker_id, rng=rng, clock=clock)
         self.apple = apple
         #: what /unlink cancels: every apply runs through it
         self.guard = guard or LinkGuard(store)
         #: called with the user id when Apple rejects a token (once per active → stale transition)
         self.on_stale = on_stale
-        self._rng = rng or random.Random()  # jitter, not cryptography
 
     async def _claim(self, limit: int) -> list[OutboxEntry]:
         return await self.store.claim_due(self.worker_id, self._clock(), limit=limit, lease=self.config.lease)
@@ -278,26 +321,8 @@ class OutboxWorker(LeasedWorker[OutboxEntry]):
 
     # ------------------------------------------------------------------ one row
 
-    async def _apply(self, entry: OutboxEntry) -> None:
-        """Apply one claimed row and settle it (complete, retry later, hold or drop). Never raises."""
-        try:
-            await self._apply_checked(entry)
-        except StoreUnavailable as exc:
-            # the lease expires and the row is claimed again once the database is back
-            log.warning("outbox: entry %d is left to its lease: %s", entry.id, exc)
-            self.failed += 1
-        except Exception as exc:
-            # the store itself failed: the lease expires and the row is claimed again
-            log.exception("outbox: settling entry %d failed", entry.id)
-            self.failed += 1
-            with contextlib.suppress(Exception):
-                await self.store.retry_later(entry, self._clock() + self._backoff(entry), type(exc).__name__)
-
-    def _backoff(self, entry: OutboxEntry, retry_after: float | None = None) -> float:
-        delay = self.config.backoff.delay(entry.attempts + 1, self._rng)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.config.retry_max))
-        return delay
+    async def _retry_later(self, job: OutboxEntry, due_at: float, error: str) -> None:
+        await self.store.retry_later(job, due_at, error)
 
     async def _apply_checked(self, entry: OutboxEntry) -> None:
         store = self.store

@@ -895,13 +895,7 @@ class SqlStore(Store):
     async def mixtape_claim(
         self, worker_id: str, now: float | None = None, limit: int = 10, lease: float = 120.0
     ) -> list[MixtapeJob]:
-        if not worker_id:
-            raise ValueError("worker_id must not be empty")
-        if limit <= 0:
-            return []
-        at = self._now(now)
-        params = {"worker": worker_id, "lease_until": at + float(lease), "now": at, "limit": int(limit)}
-        jobs = [MixtapeJob.from_row(r) for r in await self._rows(_MIXTAPE_CLAIM, params)]
+        jobs = [MixtapeJob.from_row(r) for r in await self._claim(_MIXTAPE_CLAIM, worker_id, now, limit, lease)]
         return sorted(jobs, key=lambda j: (j.due_at, j.id))
 
     async def mixtape_sent(self, job: MixtapeJob, now: float | None = None) -> bool:
@@ -1005,15 +999,18 @@ class SqlStore(Store):
     async def claim_due(
         self, worker_id: str, now: float | None = None, limit: int = 100, lease: float = 60.0
     ) -> list[OutboxEntry]:
+        entries = [OutboxEntry.from_row(r) for r in await self._claim(_CLAIM, worker_id, now, limit, lease)]
+        entries.sort(key=lambda e: (e.turn, e.due_at, e.id))
+        return entries
+
+    async def _claim(self, sql: str, worker_id: str, now: float | None, limit: int, lease: float) -> list[Row]:
+        """The rows one claim statement (``_claim_sql``) took for ``worker_id`` until ``now + lease``."""
         if not worker_id:
             raise ValueError("worker_id must not be empty")
         if limit <= 0:
             return []
         at = self._now(now)
-        params = {"worker": worker_id, "lease_until": at + float(lease), "now": at, "limit": int(limit)}
-        entries = [OutboxEntry.from_row(r) for r in await self._rows(_CLAIM, params)]
-        entries.sort(key=lambda e: (e.turn, e.due_at, e.id))
-        return entries
+        return await self._rows(sql, {"worker": worker_id, "lease_until": at + float(lease), "now": at, "limit": limit})
 
     async def complete(self, entry: OutboxEntry, applied_version: int | None = None) -> bool:
         version = entry.version if applied_version is None else int(applied_version)

@@ -902,12 +902,7 @@ class LoopbackApple:
     def _rating_user(self, request: web.Request, rtype: str) -> _User | web.Response:
         if rtype not in RATING_TYPES:
             return _bad_path(rtype)
-        user = self._user(request)
-        if isinstance(user, web.Response):
-            return user
-        if not user.subscription:
-            return web.Response(status=401)
-        return user
+        return self._subscriber(request)
 
     @staticmethod
     def _rating_resource(rtype: str, rid: str, value: int) -> dict[str, Any]:
@@ -964,8 +959,8 @@ class LoopbackApple:
 
     # library playlists -----------------------------------------------------
 
-    def _library_user(self, request: web.Request) -> _User | web.Response:
-        """The user of a library request: 403 without a valid music user token, 401 without a subscription."""
+    def _subscriber(self, request: web.Request) -> _User | web.Response:
+        """The user of a personal request: 403 without a valid music user token, 401 without a subscription."""
         user = self._user(request)
         if isinstance(user, web.Response):
             return user
@@ -982,6 +977,21 @@ class LoopbackApple:
         if not isinstance(rec.json, dict):
             return _error(400, "40007", "Invalid Request Body", "Expected a JSON object")
         return rec.json
+
+    def _creation(
+        self, request: web.Request, rec: RecordedRequest, what: str
+    ) -> tuple[dict[str, Any], str] | web.Response:
+        """A create request (POST only): its JSON body and its non-blank ``attributes.name``, or the refusal."""
+        if request.method != "POST":
+            return _error(405, "40500", "Method Not Allowed")
+        body = self._json_body(request, rec)
+        if isinstance(body, web.Response):
+            return body
+        attrs = body.get("attributes")
+        name = attrs.get("name") if isinstance(attrs, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            return _error(400, "40005", "Invalid Parameter Value", f"A {what} needs a name", "attributes.name")
+        return body, name
 
     def _track_entries(self, user: _User, data: Any, pointer: str) -> list[tuple[str, str]] | web.Response:
         """The tracks of a request body (``[{id, type}]``) as (library type, library id), each catalog item put in
@@ -1063,7 +1073,7 @@ class LoopbackApple:
         return entries[offset : offset + limit], nxt
 
     def _library_playlists(self, request: web.Request, rec: RecordedRequest) -> web.Response:
-        user = self._library_user(request)
+        user = self._subscriber(request)
         if isinstance(user, web.Response):
             return user
         if request.method == "GET":
@@ -1086,16 +1096,11 @@ class LoopbackApple:
             if page[1] is not None:
                 payload["next"] = page[1]
             return web.json_response(payload)
-        if request.method != "POST":
-            return _error(405, "40500", "Method Not Allowed")
-        body = self._json_body(request, rec)
-        if isinstance(body, web.Response):
-            return body
-        attrs = body.get("attributes")
-        name = attrs.get("name") if isinstance(attrs, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            return _error(400, "40005", "Invalid Parameter Value", "A playlist needs a name", "attributes.name")
-        description = attrs.get("description") if isinstance(attrs, dict) else None
+        creation = self._creation(request, rec, "playlist")
+        if isinstance(creation, web.Response):
+            return creation
+        body, name = creation
+        description = body["attributes"].get("description")
         if description is not None and not isinstance(description, str):
             return _error(400, "40005", "Invalid Parameter Value", "A description is text", "attributes.description")
         relationships = body.get("relationships") or {}
@@ -1133,18 +1138,13 @@ class LoopbackApple:
         return str(folder_id)
 
     def _library_folders(self, request: web.Request, rec: RecordedRequest) -> web.Response:
-        user = self._library_user(request)
+        user = self._subscriber(request)
         if isinstance(user, web.Response):
             return user
-        if request.method != "POST":
-            return _error(405, "40500", "Method Not Allowed")
-        body = self._json_body(request, rec)
-        if isinstance(body, web.Response):
-            return body
-        attrs = body.get("attributes")
-        name = attrs.get("name") if isinstance(attrs, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            return _error(400, "40005", "Invalid Parameter Value", "A folder needs a name", "attributes.name")
+        creation = self._creation(request, rec, "folder")
+        if isinstance(creation, web.Response):
+            return creation
+        body, name = creation
         relationships = body.get("relationships") or {}
         parent = self._parent(user, relationships.get("parent") if isinstance(relationships, dict) else None)
         if isinstance(parent, web.Response):
@@ -1160,7 +1160,7 @@ class LoopbackApple:
         return web.json_response({"data": [resource]}, status=201)
 
     def _library_playlist(self, request: web.Request, pid: str) -> web.Response:
-        user = self._library_user(request)
+        user = self._subscriber(request)
         if isinstance(user, web.Response):
             return user
         if request.method != "GET":  # Apple offers no way to delete or edit a library playlist
@@ -1171,7 +1171,7 @@ class LoopbackApple:
         return web.json_response({"data": [self._playlist_resource(pl)]})
 
     def _library_playlist_tracks(self, request: web.Request, pid: str, rec: RecordedRequest) -> web.Response:
-        user = self._library_user(request)
+        user = self._subscriber(request)
         if isinstance(user, web.Response):
             return user
         if request.method == "GET":
