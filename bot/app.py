@@ -35,6 +35,7 @@ from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
 from bot.services.linking import LinkLimits, LinkService
+from bot.services.mixtape import MixtapeService, MixtapeWorker
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
@@ -58,6 +59,7 @@ INITIAL_EXTENSIONS: tuple[str, ...] = (
     "cogs.sharing",
     "cogs.taste",
     "cogs.privacy",
+    "cogs.mixtape",
 )
 
 
@@ -84,6 +86,7 @@ class Services:
     ops: OpsServer | None
     #: the server's taste: tops, matches, who chose to be named
     taste: TasteService
+    mixtape: MixtapeService
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -95,6 +98,7 @@ class Services:
         if self.ops is not None:
             await self.ops.close()
         await self.outbox.stop()
+        await self.mixtape.worker.stop()
         await self.housekeeping.stop()
         await self.sharing.close()
         await self.ratings.close()
@@ -251,6 +255,17 @@ async def start_services(
         )
         await web.start()
         await outbox.start()
+        mixtape_worker = MixtapeWorker(
+            store,
+            apple,
+            notifier,
+            outbox_config,
+            concurrency=settings.mixtape_concurrency,
+            worker_id=presence.process.id,
+            guard=guard,
+        )
+        mixtape = MixtapeService(store, mixtape_worker, size=settings.mixtape_size)
+        await mixtape_worker.start()
         retention = retention_from(settings)
         privacy = PrivacyService(store, linking, retention, unlinked_hold=outbox_config.unlinked_hold)
         taste = TasteService(store, sharing, ratings, taste_days=retention.taste_days, clock=store_clock)
@@ -278,6 +293,7 @@ async def start_services(
         health,
         ops,
         taste,
+        mixtape,
     )
 
 
@@ -645,6 +661,7 @@ class RatingsBot(commands.AutoShardedBot):
     async def _close_once(self) -> None:
         if self.services is not None:
             await self.services.outbox.stop()
+            await self.services.mixtape.worker.stop()
         try:
             await super().close()
         finally:

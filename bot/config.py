@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     outbox_lease_seconds: int = _between(120, 2, 86_400)
     outbox_concurrency: int = _between(8, 1, 256)
     outbox_max_per_user: int = _between(500, 1, 1_000_000)
+    mixtape_size: int = _between(25, 1, 100)
+    mixtape_concurrency: int = _between(2, 1, 64)
     reaction_retry_seconds: float = _between(120.0, 0, 86_400)
     unlinked_reaction_minutes: int = _between(10, 1, 1440)
     reaction_cache_size: int = _between(100_000, 1, 10_000_000)

@@ -16,8 +16,6 @@ from tests.servers.discord import LoopbackDiscord
 pytestmark = pytest.mark.both_engines
 
 
-
-
 async def test_the_bot_process_serves_and_stops_cleanly_on_sigterm(
     bot_env: dict[str, str], discord_server: LoopbackDiscord
 ) -> None:

@@ -77,6 +77,10 @@ def retention_rules(
         "taste_votes": lambda row: row["voted_at"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
         # a member's choice to be named: until changed; nothing of a server left more than LEFT_GUILD_DAYS ago
         "taste_named": lambda row: row["guild_id"] in (STAYS, BACK),
+        # who joined a server's mixtape: until they leave (or unlink); nothing of a server left LEFT_GUILD_DAYS ago
+        "mixtape_members": lambda row: row["guild_id"] in (STAYS, BACK),
+        # a week's playlist jobs, done or not: TASTE_DAYS after the week ended; nothing of a server left
+        "mixtape_jobs": lambda row: row["week_end"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
         # the one learned rate of the processes together
         "apple_budget": lambda row: row["id"] == 1,
         # processes sending to Apple: a sync deletes those that had not synced in BUDGET_LIVE_SECONDS
@@ -105,6 +109,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
         assert await store.add_share_channel(guild, guild * 10)
         assert await store.set_share_buttons(guild, True)
         assert await store.set_taste_named(guild, LINKED[1], True, t0)
+        assert await store.mixtape_join(guild, LINKED[1], f"Server {guild}", t0)
     messages = itertools.count(1)
     for day in range(DAYS):
         for quarter in range(4):
@@ -139,6 +144,11 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
                 await housekeeping.guild_present(BACK)
             if quarter == 0 and day == LEFT_GONE:
                 await housekeeping.guild_left(GONE)
+            if quarter == 0:  # a week closes every day here: each member's playlist job, made at once
+                for guild in (STAYS, BACK) if day >= LEFT_GONE else (STAYS, BACK, GONE):
+                    await store.mixtape_enqueue(guild, [LINKED[1]], now - 7 * DAY, now, f"Server {guild}", ["1"], now)
+                for job in await store.mixtape_claim("worker", now, limit=10):
+                    assert await store.mixtape_done(job, f"p.{job.id}", now=now)
             purged = await housekeeping.run_once()
             if (day, quarter) == (LEFT_GONE + 7, 0):
                 assert purged.guilds == 1, "the server left 7 days ago is deleted now"
@@ -165,6 +175,9 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     assert sorted(r["guild_id"] for r in rows["guild_settings"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["taste_named"]) == [STAYS, BACK]
     taste_days = range(DAYS - int(POLICY.taste_days), DAYS)
+    assert sorted(r["guild_id"] for r in rows["mixtape_members"]) == [STAYS, BACK]
+    kept_weeks = sorted((r["guild_id"], round((r["week_end"] - t0) / DAY)) for r in rows["mixtape_jobs"])
+    assert kept_weeks == sorted((g, d) for g in (STAYS, BACK) for d in taste_days)
     for table in ("taste_shares", "taste_votes"):
         kept = sorted((r["guild_id"], int(r["item_id"])) for r in rows[table])
         per_day = 4 if table == "taste_shares" else 1  # a share every six hours; one vote per item

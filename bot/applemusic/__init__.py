@@ -19,7 +19,7 @@ from .errors import (
     UserTokenInvalid,
 )
 from .links import InvalidLink, ShareLink, check_id, find_links, parse_link
-from .models import Artwork, CatalogItem, Rating, Storefront
+from .models import Artwork, CatalogItem, LibraryPlaylist, Rating, Storefront
 from .observe import NO_ANSWER, ObservedSender, RequestObserver, request_kind
 from .pacing import AdaptivePacer, BudgetState, BudgetSync, PacedSender, Pacer, PaceView
 from .priority import Priority, background, current_priority
@@ -58,6 +58,7 @@ __all__ = [
     "DeveloperToken",
     "DeveloperTokenRejected",
     "InvalidLink",
+    "LibraryPlaylist",
     "NotFound",
     "ObservedSender",
     "PaceView",

@@ -25,7 +25,7 @@ from yarl import URL
 
 from ..aio import Sleep, gather
 from .errors import UpstreamError, UserTokenInvalid
-from .models import CatalogItem, Rating, Storefront
+from .models import CatalogItem, LibraryPlaylist, Rating, Storefront
 from .observe import ObservedSender, RequestObserver
 from .pacing import PacedSender, Pacer
 from .retry import RetryingSender, RetryPolicy, StillAllowed
@@ -44,6 +44,12 @@ RATINGS_CHUNK: Final = 100
 CATALOG_CHUNK: Final = 100
 #: Apple's maximum `limit` for catalog search.
 SEARCH_LIMIT_MAX: Final = 25
+#: Library playlists per page of "Get All Library Playlists" (Apple's maximum `limit`).
+LIBRARY_PAGE: Final = 100
+#: What a library playlist's tracklist takes: songs and music videos, catalog or library.
+PLAYLIST_TRACK_TYPES: Final = frozenset(
+    {ResourceType.SONGS, ResourceType.MUSIC_VIDEOS, ResourceType.LIBRARY_SONGS, ResourceType.LIBRARY_MUSIC_VIDEOS}
+)
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
@@ -161,10 +167,16 @@ class AppleMusicClient:
         still_allowed: StillAllowed | None = None,
     ) -> Response:
         """One logical request with bounded retries. Raises an `AppleMusicError` subclass on failure."""
-        if user_token is not None and (not isinstance(user_token, str) or not user_token.strip()):
-            raise UserTokenInvalid("No Apple Music user token was given")
+        if user_token is not None:
+            user_token = self._user_token(user_token)
         request = Request(method, path, params, json_body, user_token, not_found_ok)
         return await self._sender.send(request, still_allowed=still_allowed)
+
+    @staticmethod
+    def _user_token(user_token: str) -> str:
+        if not isinstance(user_token, str) or not user_token.strip():
+            raise UserTokenInvalid("No Apple Music user token was given")
+        return user_token
 
     # ------------------------------------------------------------------ ratings
 
@@ -291,6 +303,94 @@ class AppleMusicClient:
             if storefront is not None:
                 return storefront
         raise UpstreamError("Apple Music sent no storefront for this user", status=reply.status)
+
+    # ------------------------------------------------------------------ library playlists
+
+    @staticmethod
+    def _track_data(tracks: Iterable[tuple[ResourceType, str]]) -> list[dict[str, str]]:
+        data = []
+        for type, rid in tracks:
+            type = ResourceType(type)
+            if type not in PLAYLIST_TRACK_TYPES:
+                raise ValueError(f"a playlist holds songs and music videos, not {type.value}")
+            data.append({"id": _check_id(rid), "type": type.value})
+        return data
+
+    async def create_library_playlist(
+        self,
+        name: str,
+        tracks: Iterable[tuple[ResourceType, str]],
+        user_token: str,
+        *,
+        description: str | None = None,
+        folder_id: str | None = None,
+        still_allowed: StillAllowed | None = None,
+    ) -> LibraryPlaylist:
+        """Create a playlist in the user's library holding `tracks` in order (Apple answers 201 with it); in the
+        library folder `folder_id` when given. Not idempotent: retried only after a 429, never after a timeout or
+        a 5xx (the playlist may exist then: look for it with `find_library_playlists`)."""
+        if not name.strip():
+            raise ValueError("a playlist needs a name")
+        attributes: dict[str, Any] = {"name": name}
+        if description is not None:
+            attributes["description"] = description
+        relationships: dict[str, Any] = {"tracks": {"data": self._track_data(tracks)}}
+        if folder_id is not None:
+            relationships["parent"] = {"data": [{"id": _check_id(folder_id), "type": "library-playlist-folders"}]}
+        request = Request(
+            "POST",
+            "/v1/me/library/playlists",
+            json={"attributes": attributes, "relationships": relationships},
+            user_token=self._user_token(user_token),
+            idempotent=False,
+        )
+        reply = await self._sender.send(request, still_allowed=still_allowed)
+        for raw in _data(reply.payload):
+            playlist = LibraryPlaylist.from_api(raw)
+            if playlist is not None:
+                return playlist
+        raise UpstreamError("Apple Music sent no playlist for the one it created", status=reply.status)
+
+    async def add_library_playlist_tracks(
+        self,
+        playlist_id: str,
+        tracks: Iterable[tuple[ResourceType, str]],
+        user_token: str,
+        *,
+        still_allowed: StillAllowed | None = None,
+    ) -> None:
+        """Append `tracks` to a library playlist (Apple answers 204). Not idempotent (a track sent twice is added
+        twice): retried only after a 429."""
+        request = Request(
+            "POST",
+            f"/v1/me/library/playlists/{_check_id(playlist_id)}/tracks",
+            json={"data": self._track_data(tracks)},
+            user_token=self._user_token(user_token),
+            idempotent=False,
+        )
+        await self._sender.send(request, still_allowed=still_allowed)
+
+    async def find_library_playlists(
+        self, name: str, user_token: str, *, still_allowed: StillAllowed | None = None, max_pages: int = 50
+    ) -> list[LibraryPlaylist]:
+        """The user's library playlists named exactly `name` (reading "Get All Library Playlists" page by page, at
+        most `max_pages`). A playlist created moments ago may not be listed yet (Apple's delay)."""
+        found: list[LibraryPlaylist] = []
+        params: dict[str, str] = {"limit": str(LIBRARY_PAGE)}
+        for _ in range(max_pages):
+            reply = await self._request(
+                "GET", "/v1/me/library/playlists", user_token=user_token, params=params, still_allowed=still_allowed
+            )
+            for raw in _data(reply.payload):
+                playlist = LibraryPlaylist.from_api(raw)
+                if playlist is not None and playlist.name == name:
+                    found.append(playlist)
+            nxt = reply.payload.get("next") if isinstance(reply.payload, Mapping) else None
+            offset = URL(nxt).query.get("offset") if isinstance(nxt, str) else None
+            if offset is None or not offset.isdigit():
+                break
+            params = {"limit": str(LIBRARY_PAGE), "offset": offset}
+        return found
 
     # ------------------------------------------------------------------ catalog
 

@@ -176,6 +176,21 @@ class CatalogItem:
 
 
 @dataclass(frozen=True, slots=True)
+class LibraryPlaylist:
+    """A playlist in the user's library (`library-playlists`, a `p.` id)."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> LibraryPlaylist | None:
+        pid = _str(raw, "id")
+        if pid is None or raw.get("type") not in (None, "library-playlists"):
+            return None
+        return cls(id=pid, name=_str(_mapping(raw, "attributes"), "name") or "")
+
+
+@dataclass(frozen=True, slots=True)
 class Storefront:
     """The user's storefront (country) from `/v1/me/storefront`."""
 

@@ -23,6 +23,8 @@ from bot.storage.models import (
     HoldReason,
     LinkState,
     LinkStateResult,
+    MixtapeJob,
+    MixtapeMember,
     OutboxEntry,
     ProcessRecord,
     SharedMessage,
@@ -283,6 +285,64 @@ class Store(ABC):
     @abstractmethod
     async def purge_taste(self, before: float) -> int:
         """Delete shares recorded and votes last changed before ``before`` (``TASTE_DAYS``). Returns rows deleted."""
+
+    # ------------------------------------------------------------------ the server mixtape
+    # Members who joined a server's weekly mixtape, and one durable job per (server, member, week) making that week's
+    # playlist in the member's library: claimed with a lease and retried with backoff like the outbox.
+    @abstractmethod
+    async def mixtape_join(self, guild_id: int, user_id: int, guild_name: str, now: float | None = None) -> bool:
+        """The member joins the server's mixtape (the server's name is kept for the playlists' names: every join
+        updates it for all of the server's members). True if they were not a member yet."""
+
+    @abstractmethod
+    async def mixtape_leave(self, guild_id: int, user_id: int) -> bool:
+        """The member leaves: their membership and their jobs of the server not yet done are deleted."""
+
+    @abstractmethod
+    async def mixtape_members(self, guild_id: int) -> list[MixtapeMember]:
+        """The server's members who joined, first joined first."""
+
+    @abstractmethod
+    async def mixtape_enqueue(
+        self,
+        guild_id: int,
+        user_ids: Collection[int],
+        week_start: float,
+        week_end: float,
+        name: str,
+        tracks: Sequence[str],
+        now: float | None = None,
+    ) -> int:
+        """One job per member for the week starting ``week_start``, due now; a (server, member, week) that already
+        has a job (waiting or done) gets none. Returns jobs created."""
+
+    @abstractmethod
+    async def mixtape_claim(
+        self, worker_id: str, now: float | None = None, limit: int = 10, lease: float = 120.0
+    ) -> list[MixtapeJob]:
+        """Atomically claim up to ``limit`` jobs not done, due and not leased, oldest due first (as ``claim_due``)."""
+
+    @abstractmethod
+    async def mixtape_sent(self, job: MixtapeJob, now: float | None = None) -> bool:
+        """Note, before sending it, that a create of the job's playlist is on its way. False: the claim was lost."""
+
+    @abstractmethod
+    async def mixtape_done(
+        self, job: MixtapeJob, playlist_id: str | None, error: str | None = None, now: float | None = None
+    ) -> bool:
+        """Finish the job: the playlist made, or None and why not. False: the claim was lost (or the job is gone)."""
+
+    @abstractmethod
+    async def mixtape_retry_later(self, job: MixtapeJob, next_due_at: float, error: str) -> bool:
+        """Count a failed attempt and release the claim (as ``retry_later``)."""
+
+    @abstractmethod
+    async def mixtape_next_due(self) -> float | None:
+        """When the next job not done becomes claimable, or None."""
+
+    @abstractmethod
+    async def mixtape_jobs(self, guild_id: int) -> list[MixtapeJob]:
+        """The server's jobs, done or not, in the order they were made."""
 
     # ------------------------------------------------------------------ rating intents
     # The last rating a member asked for per item (1, -1, 0), kept after the outbox applied it: a reaction removed

@@ -209,6 +209,63 @@ class ProcessRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MixtapeMember:
+    """A member who joined their server's weekly mixtape, with the server's name when they last joined."""
+
+    user_id: int
+    guild_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MixtapeJob:
+    """Make one week's playlist of one server in one member's library (``tracks``: catalog song ids, in order).
+
+    Done when ``done_at`` is set: ``playlist_id`` is the playlist made (None: none was, ``last_error`` says why).
+    ``sent_at``: a create was sent and no answer said whether Apple made it (look in the library first)."""
+
+    id: int
+    guild_id: int
+    user_id: int
+    week_start: float
+    week_end: float
+    name: str
+    tracks: tuple[str, ...]
+    created_at: float
+    due_at: float
+    attempts: int
+    last_error: str | None
+    claimed_by: str | None
+    lease_until: float | None
+    sent_at: float | None
+    playlist_id: str | None
+    done_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> MixtapeJob:
+        def opt(key: str) -> float | None:
+            return None if row[key] is None else float(row[key])
+
+        return cls(
+            id=int(row["id"]),
+            guild_id=int(row["guild_id"]),
+            user_id=int(row["user_id"]),
+            week_start=float(row["week_start"]),
+            week_end=float(row["week_end"]),
+            name=str(row["name"]),
+            tracks=tuple(t for t in str(row["tracks"]).split(",") if t),
+            created_at=float(row["created_at"]),
+            due_at=float(row["due_at"]),
+            attempts=int(row["attempts"]),
+            last_error=row["last_error"],
+            claimed_by=row["claimed_by"],
+            lease_until=opt("lease_until"),
+            sent_at=opt("sent_at"),
+            playlist_id=row["playlist_id"],
+            done_at=opt("done_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TopItem:
     """An item shared in a server, with its members' current votes through the bot: net likes (likes minus
     dislikes), and its first share in the period asked for (who shared it, where, when)."""

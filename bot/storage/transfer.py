@@ -169,6 +169,23 @@ TABLES: tuple[TableSpec, ...] = (
         user_column="user_id",
     ),
     TableSpec(
+        "mixtape_members",
+        _cols("guild_id:int, user_id:int, guild_name:str, joined_at:float"),
+        key=("guild_id", "user_id"),
+        user_column="user_id",
+    ),
+    TableSpec(
+        "mixtape_jobs",
+        _cols(
+            "id:int, guild_id:int, user_id:int, week_start:float, week_end:float, name:str, tracks:str,"
+            " created_at:float, due_at:float, attempts:int, last_error:str, claimed_by:str, lease_until:float,"
+            " sent_at:float, playlist_id:str, done_at:float"
+        ),
+        key=("id",),
+        identity="id",
+        user_column="user_id",
+    ),
+    TableSpec(
         "guild_departures",
         _cols("guild_id:int, left_at:float"),
         key=("guild_id",),

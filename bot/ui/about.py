@@ -19,7 +19,7 @@ from bot.ui.embeds import APPLE_RED
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Get started", ("link", "about")),
     ("Rate", ("rating show", "rating like", "rating dislike", "rating clear", "rating tracks")),
-    ("Share", ("share", "ratings top", "ratings match", "ratings name-me")),
+    ("Share", ("share", "ratings top", "ratings match", "ratings name-me", "mixtape join", "mixtape leave")),
     ("Your data", ("account", "privacy", "export", "forget-me", "unlink")),
     (
         "Admin",

@@ -85,6 +85,14 @@ def reaction_not_saved(notice: notices.ReactionNotSaved) -> str:
     )
 
 
+def mixtape_missed(playlist: str) -> str:
+    return (
+        f"This week's mixtape, **{_md(playlist)}**, was not added to your Apple Music: Apple Music no longer accepts "
+        "your link (it expired or was turned off). Link again and next week's mixtape is made. Press the button to "
+        "start, or use `/mixtape leave` to stop the mixtape."
+    )
+
+
 def linked_embed(country: str) -> discord.Embed:
     return discord.Embed(
         title="Apple Music linked ✅",
@@ -110,6 +118,11 @@ def render(notice: notices.Notice, server: str | None = None) -> dict[str, Any]:
         case notices.ReactionNotSaved(post=post):
             card = post_card("Your reaction was not saved", reaction_not_saved(notice), post, server, ERROR_COLOUR)
             return {"embed": card}
+        case notices.MixtapeMissed(playlist=playlist):
+            card = discord.Embed(
+                title="Your mixtape was not made", description=mixtape_missed(playlist), colour=APPLE_RED
+            )
+            return {"embed": card, "view": link_button_view()}
 
 
 def _post_of(notice: notices.Notice) -> notices.Post | None:

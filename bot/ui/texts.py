@@ -112,3 +112,26 @@ def taste_named_set(on: bool, changed: bool) -> str:
         state = "you are not named in this server's tops, recaps or taste matches; your votes still count, unnamed"
         undo = ""
     return (f"From now on, {state}." if changed else f"Already so: {state}.") + undo
+
+
+def mixtape_joined(server: str, *, new: bool, linked: bool) -> str:
+    """``/mixtape join``: joined (or already in), and whether a playlist can be made (it needs a link)."""
+    first = f"You joined the weekly mixtape of **{server}**." if new else f"You are already in **{server}**'s mixtape."
+    if linked:
+        return (
+            f"{first} Each week, a playlist of the songs liked most here that week is added to your Apple Music "
+            "library. `/mixtape leave` stops it."
+        )
+    return (
+        f"{first} Your Apple Music is not linked yet, so no playlist can be made for you: link it with `/link` and "
+        "next week's mixtape is added to your library. `/mixtape leave` stops it."
+    )
+
+
+def mixtape_left(server: str, left: bool) -> str:
+    if left:
+        return (
+            f"You left **{server}**'s mixtape: no more weekly playlists from this server. Playlists already made "
+            "stay in your library."
+        )
+    return f"You are not in **{server}**'s mixtape. `/mixtape join` adds you."

@@ -101,7 +101,7 @@ def seed_catalog(apple: LoopbackApple) -> None:
         "My Lagan Love",
         "Not This Time",
         "Sat in Your Lap (Live)",
-        "Running Up That Hill (12\" Mix)",
+        'Running Up That Hill (12" Mix)',
         "Cloudbusting (The Orgonon Mix)",
         "The Big Sky (Meteorological Mix)",
         "Hounds of Love (Alternative Mix)",

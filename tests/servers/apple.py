@@ -20,6 +20,7 @@ prints `listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM (see
 recorded nor subject to failures.
 
 Faults, all answered as Apple answers that status: `fail_next(n, status)` fails the next `n` requests;
+`lose_answer_next(n, status)` does the next `n` requests but answers them `status` (504: an answer lost on the way);
 `inject_faults(rate, statuses, seed)` fails each request with probability `rate`, drawn from a generator seeded
 with `seed` in arrival order, so a run's faults depend on its requests, never on timing; `rate_limit` is a token
 bucket on the server's `clock` (injectable, `time.monotonic` by default).
@@ -36,7 +37,18 @@ What it does, like Apple: checks the ES256 developer token (signature with the t
 rating; GET one unrated -> 404, GET many -> only rated ids; DELETE -> 204, nothing to delete -> 404;
 unknown type segment -> 400/40008; more than 200 ids -> 400; missing `ids` -> 400 with
 `source.parameter: "ids"`; catalog lookups (unknown ids absent; one unknown -> 404), paged tracks and search.
-Error `status` and `code` are strings. Error codes other than 40008/40300 are this server's choice
+Library playlists, as Apple documents them: "Create a New Library Playlist" (`POST /v1/me/library/playlists`,
+`attributes.name` required, optional `description`, `relationships.tracks.data` of songs, music videos or their
+library forms, optional `relationships.parent` folder) -> 201 with the `library-playlists` resource; "Create a New
+Library Playlist Folder" (`POST /v1/me/library/playlist-folders`) -> 201; "Add Tracks to a Library Playlist"
+(`POST .../playlists/{id}/tracks`, `{"data": [...]}`) -> 204; "Get All Library Playlists" (alphabetical, paged
+`limit`/`offset` with `next`), "Get Multiple" (`ids`, at most 25), "Get a Library Playlist" and its `tracks`
+relationship. A new playlist and added tracks show in GETs only `library_delay` seconds (on `clock`) later ("There
+may be a delay before a new resource appears"). Refused: no valid music user token -> 403, no subscription -> 401,
+a body that is not JSON or has no name -> 400, an unknown track or folder, or a type that is not a song or music
+video -> 400 (nothing is created or added), deleting or editing a playlist or removing tracks (Apple offers no
+such endpoint) -> 405. Error `status` and `code` are strings.
+Error codes other than 40008/40300 are this server's choice
 (Apple documents no list): 40002 missing parameter, 40005 invalid parameter value, 40007 invalid body,
 40400 not found, 40500 method not allowed, 42900 rate limited, 50000 server error.
 """
@@ -96,6 +108,21 @@ _CATALOG_SEARCH = re.compile(r"^/v1/catalog/([^/]+)/search/?$")
 _CATALOG_MANY = re.compile(r"^/v1/catalog/([^/]+)/([^/]+)/?$")
 _CATALOG_ONE = re.compile(r"^/v1/catalog/([^/]+)/([^/]+)/([^/]+)/?$")
 _CATALOG_TRACKS = re.compile(r"^/v1/catalog/([^/]+)/([^/]+)/([^/]+)/tracks/?$")
+_LIBRARY_PLAYLISTS = re.compile(r"^/v1/me/library/playlists/?$")
+_LIBRARY_PLAYLIST = re.compile(r"^/v1/me/library/playlists/([^/]+)/?$")
+_LIBRARY_PLAYLIST_TRACKS = re.compile(r"^/v1/me/library/playlists/([^/]+)/tracks/?$")
+_LIBRARY_FOLDERS = re.compile(r"^/v1/me/library/playlist-folders/?$")
+#: what a library playlist's tracklist takes (Apple: "the songs and music videos to add"): type -> catalog type
+TRACK_TYPES = {
+    "songs": "songs",
+    "music-videos": "music-videos",
+    "library-songs": "songs",
+    "library-music-videos": "music-videos",
+}
+#: Get Multiple Library Playlists: "The maximum fetch limit is 25."
+MAX_LIBRARY_PLAYLIST_IDS = 25
+LIBRARY_PAGE = 25
+LIBRARY_PAGE_MAX = 100
 
 
 @dataclass
@@ -137,6 +164,24 @@ class _User:
     ratings: dict[tuple[str, str], int] = field(default_factory=dict)
     #: (library type, library id) -> (catalog type, catalog id)
     library: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: library playlists by id, in creation order
+    playlists: dict[str, _LibraryPlaylist] = field(default_factory=dict)
+    #: library playlist folders: id -> (name, parent folder id or None)
+    folders: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class _LibraryPlaylist:
+    """A playlist in a user's library. Apple shows a new playlist, and tracks added to one, only after a while:
+    ``visible_at`` (the playlist) and each track's own time, on the server's clock."""
+
+    id: str
+    name: str
+    description: str | None
+    parent: str | None
+    visible_at: float
+    #: (library type, library id, visible at), in playlist order
+    tracks: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 #: How a scripted answer (`fail_next`, `redirect_next`, `huge_body_next`) answers one request.
@@ -258,6 +303,8 @@ class LoopbackApple:
         self.peak_in_flight = 0
         self._users: dict[str, _User] = {}
         self._failures: list[_Scripted] = []
+        #: [remaining, path_contains, status] of `lose_answer_next`
+        self._lost: list[list[Any]] = []
         self._faults: _Faults | None = None
         #: while set: requests whose path contains the text wait for ``release`` before being answered
         self._held: tuple[asyncio.Event, str] | None = None
@@ -273,6 +320,9 @@ class LoopbackApple:
         #: (albums|playlists, id) -> [(type, id), ...]
         self.tracks: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._ids = itertools.count(1_700_000_001)
+        #: seconds (on ``clock``) before a new library playlist, or tracks added to one, show in GETs (Apple: "There
+        #: may be a delay before a new resource appears in a user's library")
+        self.library_delay = 0.0
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -345,6 +395,33 @@ class LoopbackApple:
             user.ratings[key] = value
         else:
             raise ValueError("a rating is 1 or -1")
+
+    # ------------------------------------------------------------------ library playlists (state for tests)
+
+    def set_library_delay(self, seconds: float) -> None:
+        """New library playlists, and tracks added to one, show in GETs ``seconds`` after (on ``clock``)."""
+        if seconds < 0:
+            raise ValueError("the delay must not be negative")
+        self.library_delay = float(seconds)
+
+    def library_playlists(self, token: str) -> list[dict[str, Any]]:
+        """The user's library playlists in creation order, whether GETs show them yet or not: ``id``, ``name``,
+        ``description``, ``parent`` (folder id or None) and ``tracks``: the catalog ids in playlist order."""
+        user = self._users[token]
+        return [
+            {
+                "id": pl.id,
+                "name": pl.name,
+                "description": pl.description,
+                "parent": pl.parent,
+                "tracks": [user.library[(t, i)][1] for t, i, _ in pl.tracks],
+            }
+            for pl in user.playlists.values()
+        ]
+
+    def library_folders(self, token: str) -> dict[str, tuple[str, str | None]]:
+        """The user's playlist folders: id -> (name, parent folder id or None)."""
+        return dict(self._users[token].folders)
 
     # ------------------------------------------------------------------ catalog seeding
 
@@ -576,6 +653,11 @@ class LoopbackApple:
 
         self._failures.append(_Scripted(n, path_contains, answer))
 
+    def lose_answer_next(self, n: int, status: int = 504, path_contains: str | None = None) -> None:
+        """The next `n` requests (whose path contains `path_contains`, if given) are done, as Apple would do them,
+        but answered `status` (a gateway timeout, by default): the client cannot know that they were done."""
+        self._lost.append([n, path_contains, status])
+
     def inject_faults(
         self,
         rate: float,
@@ -700,6 +782,11 @@ class LoopbackApple:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             response = await self._respond(request, record)
+            for lost in self._lost:
+                if lost[0] > 0 and (lost[1] is None or lost[1] in record.path):
+                    lost[0] -= 1
+                    response = _failure(int(lost[2]), None)
+                    break
         finally:
             self.in_flight -= 1
         record.status = response.status
@@ -726,6 +813,14 @@ class LoopbackApple:
             return self._ratings_many(request, m.group(1), rec)
         if m := _RATINGS_ONE.match(path):
             return self._ratings_one(request, m.group(1), m.group(2), rec)
+        if _LIBRARY_PLAYLISTS.match(path):
+            return self._library_playlists(request, rec)
+        if _LIBRARY_FOLDERS.match(path):
+            return self._library_folders(request, rec)
+        if m := _LIBRARY_PLAYLIST_TRACKS.match(path):
+            return self._library_playlist_tracks(request, m.group(1), rec)
+        if m := _LIBRARY_PLAYLIST.match(path):
+            return self._library_playlist(request, m.group(1))
         if m := _CATALOG_SEARCH.match(path):
             return self._search(request, m.group(1))
         if m := _CATALOG_TRACKS.match(path):
@@ -807,12 +902,7 @@ class LoopbackApple:
     def _rating_user(self, request: web.Request, rtype: str) -> _User | web.Response:
         if rtype not in RATING_TYPES:
             return _bad_path(rtype)
-        user = self._user(request)
-        if isinstance(user, web.Response):
-            return user
-        if not user.subscription:
-            return web.Response(status=401)
-        return user
+        return self._subscriber(request)
 
     @staticmethod
     def _rating_resource(rtype: str, rid: str, value: int) -> dict[str, Any]:
@@ -866,6 +956,251 @@ class LoopbackApple:
                 return _not_found()
             return web.Response(status=204)
         return _error(405, "40500", "Method Not Allowed")
+
+    # library playlists -----------------------------------------------------
+
+    def _subscriber(self, request: web.Request) -> _User | web.Response:
+        """The user of a personal request: 403 without a valid music user token, 401 without a subscription."""
+        user = self._user(request)
+        if isinstance(user, web.Response):
+            return user
+        if not user.subscription:
+            return web.Response(status=401)
+        return user
+
+    @staticmethod
+    def _json_body(request: web.Request, rec: RecordedRequest) -> dict[str, Any] | web.Response:
+        if request.content_type != "application/json":
+            return _error(
+                400, "40007", "Invalid Request Body", "The body must be JSON (Content-Type: application/json)"
+            )
+        if not isinstance(rec.json, dict):
+            return _error(400, "40007", "Invalid Request Body", "Expected a JSON object")
+        return rec.json
+
+    def _creation(
+        self, request: web.Request, rec: RecordedRequest, what: str
+    ) -> tuple[dict[str, Any], str] | web.Response:
+        """A create request (POST only): its JSON body and its non-blank ``attributes.name``, or the refusal."""
+        if request.method != "POST":
+            return _error(405, "40500", "Method Not Allowed")
+        body = self._json_body(request, rec)
+        if isinstance(body, web.Response):
+            return body
+        attrs = body.get("attributes")
+        name = attrs.get("name") if isinstance(attrs, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            return _error(400, "40005", "Invalid Parameter Value", f"A {what} needs a name", "attributes.name")
+        return body, name
+
+    def _track_entries(self, user: _User, data: Any, pointer: str) -> list[tuple[str, str]] | web.Response:
+        """The tracks of a request body (``[{id, type}]``) as (library type, library id), each catalog item put in
+        the user's library as Apple does; any bad entry refuses the whole request (nothing is added)."""
+        if not isinstance(data, list):
+            return _error(400, "40007", "Invalid Request Body", f"'{pointer}' must be an array", pointer)
+        entries: list[tuple[str, str]] = []
+        for item in data:
+            rid = item.get("id") if isinstance(item, dict) else None
+            rtype = item.get("type") if isinstance(item, dict) else None
+            if not isinstance(rid, str) or not rid or rtype not in TRACK_TYPES:
+                return _error(
+                    400,
+                    "40005",
+                    "Invalid Parameter Value",
+                    "Each track needs an id and a song or music video type",
+                    pointer,
+                )
+            if rtype.startswith("library-"):
+                if (rtype, rid) not in user.library:
+                    return _error(
+                        400, "40005", "Invalid Parameter Value", f"Unknown library track '{rid[:40]}'", pointer
+                    )
+                entries.append((rtype, rid))
+                continue
+            if rid not in self.catalog[rtype]:
+                return _error(400, "40005", "Invalid Parameter Value", f"Unknown track '{rid[:40]}'", pointer)
+            entries.append(self._library_copy(user, rtype, rid))
+        return entries
+
+    @staticmethod
+    def _library_copy(user: _User, rtype: str, rid: str) -> tuple[str, str]:
+        """The user's library entry of a catalog song or music video (added on first use, like Apple does)."""
+        lib_type = "library-" + rtype
+        for key, target in user.library.items():
+            if key[0] == lib_type and target == (rtype, rid):
+                return key
+        key = (lib_type, f"i.{uuid.uuid4().hex[:14]}")
+        user.library[key] = (rtype, rid)
+        return key
+
+    def _playlist_resource(self, pl: _LibraryPlaylist) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            "name": pl.name,
+            "canEdit": True,
+            "isPublic": False,
+            "hasCatalog": False,
+            "playParams": {"id": pl.id, "kind": "playlist", "isLibrary": True},
+        }
+        if pl.description is not None:
+            attrs["description"] = {"standard": pl.description}
+        return {
+            "id": pl.id,
+            "type": "library-playlists",
+            "href": f"/v1/me/library/playlists/{pl.id}",
+            "attributes": attrs,
+        }
+
+    def _library_track_resource(self, user: _User, lib_type: str, lib_id: str) -> dict[str, Any]:
+        ctype, cid = user.library[(lib_type, lib_id)]
+        catalog = self.catalog[ctype].get(cid, {})
+        kind = "song" if ctype == "songs" else "musicVideo"
+        attrs = {k: catalog[k] for k in ("name", "artistName", "albumName", "durationInMillis") if k in catalog}
+        attrs["playParams"] = {"id": lib_id, "kind": kind, "isLibrary": True, "catalogId": cid}
+        return {"id": lib_id, "type": lib_type, "href": f"/v1/me/library/{lib_type[8:]}/{lib_id}", "attributes": attrs}
+
+    def _visible(self, user: _User, pid: str) -> _LibraryPlaylist | None:
+        pl = user.playlists.get(pid)
+        return pl if pl is not None and pl.visible_at <= self.clock() else None
+
+    def _page(self, request: web.Request, entries: list[Any], href: str) -> tuple[list[Any], str | None] | web.Response:
+        limit = self._int_param(request, "limit", LIBRARY_PAGE, 1, LIBRARY_PAGE_MAX)
+        offset = self._int_param(request, "offset", 0, 0, 1_000_000)
+        if isinstance(limit, web.Response):
+            return limit
+        if isinstance(offset, web.Response):
+            return offset
+        nxt = f"{href}?offset={offset + limit}" if offset + limit < len(entries) else None
+        return entries[offset : offset + limit], nxt
+
+    def _library_playlists(self, request: web.Request, rec: RecordedRequest) -> web.Response:
+        user = self._subscriber(request)
+        if isinstance(user, web.Response):
+            return user
+        if request.method == "GET":
+            ids = rec.ids
+            if ids:
+                if len(ids) > MAX_LIBRARY_PLAYLIST_IDS:
+                    return _error(400, "40005", "Invalid Parameter Value", "Too many ids", "ids")
+                found = [pl for pid in dict.fromkeys(ids) if (pl := self._visible(user, pid)) is not None]
+                return web.json_response({"data": [self._playlist_resource(pl) for pl in found]})
+            shown = sorted(
+                (pl for pl in user.playlists.values() if pl.visible_at <= self.clock()), key=lambda p: p.name.lower()
+            )
+            page = self._page(request, shown, "/v1/me/library/playlists")
+            if isinstance(page, web.Response):
+                return page
+            payload: dict[str, Any] = {
+                "data": [self._playlist_resource(pl) for pl in page[0]],
+                "meta": {"total": len(shown)},
+            }
+            if page[1] is not None:
+                payload["next"] = page[1]
+            return web.json_response(payload)
+        creation = self._creation(request, rec, "playlist")
+        if isinstance(creation, web.Response):
+            return creation
+        body, name = creation
+        description = body["attributes"].get("description")
+        if description is not None and not isinstance(description, str):
+            return _error(400, "40005", "Invalid Parameter Value", "A description is text", "attributes.description")
+        relationships = body.get("relationships") or {}
+        if not isinstance(relationships, dict):
+            return _error(400, "40007", "Invalid Request Body", "'relationships' must be an object")
+        parent = self._parent(user, relationships.get("parent"))
+        if isinstance(parent, web.Response):
+            return parent
+        tracks = relationships.get("tracks")
+        entries: list[tuple[str, str]] | web.Response = []
+        if tracks is not None:
+            data = tracks.get("data") if isinstance(tracks, dict) else None
+            entries = self._track_entries(user, data, "relationships.tracks.data")
+        if isinstance(entries, web.Response):
+            return entries
+        at = self.clock() + self.library_delay
+        pl = _LibraryPlaylist(
+            f"p.{uuid.uuid4().hex[:14]}", name, description, parent, at, [(t, i, at) for t, i in entries]
+        )
+        user.playlists[pl.id] = pl
+        return web.json_response({"data": [self._playlist_resource(pl)]}, status=201)
+
+    def _parent(self, user: _User, parent: Any) -> str | web.Response | None:
+        """The folder of a create request's ``relationships.parent`` (``{"data": [{id, type}]}``), or None."""
+        if parent is None:
+            return None
+        data = parent.get("data") if isinstance(parent, dict) else None
+        if not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):
+            return _error(
+                400, "40007", "Invalid Request Body", "'parent.data' holds one folder", "relationships.parent"
+            )
+        folder_id, folder_type = data[0].get("id"), data[0].get("type")
+        if folder_type != "library-playlist-folders" or folder_id not in user.folders:
+            return _error(400, "40005", "Invalid Parameter Value", "Unknown playlist folder", "relationships.parent")
+        return str(folder_id)
+
+    def _library_folders(self, request: web.Request, rec: RecordedRequest) -> web.Response:
+        user = self._subscriber(request)
+        if isinstance(user, web.Response):
+            return user
+        creation = self._creation(request, rec, "folder")
+        if isinstance(creation, web.Response):
+            return creation
+        body, name = creation
+        relationships = body.get("relationships") or {}
+        parent = self._parent(user, relationships.get("parent") if isinstance(relationships, dict) else None)
+        if isinstance(parent, web.Response):
+            return parent
+        fid = f"p.{uuid.uuid4().hex[:14]}"
+        user.folders[fid] = (name, parent)
+        resource = {
+            "id": fid,
+            "type": "library-playlist-folders",
+            "href": f"/v1/me/library/playlist-folders/{fid}",
+            "attributes": {"name": name},
+        }
+        return web.json_response({"data": [resource]}, status=201)
+
+    def _library_playlist(self, request: web.Request, pid: str) -> web.Response:
+        user = self._subscriber(request)
+        if isinstance(user, web.Response):
+            return user
+        if request.method != "GET":  # Apple offers no way to delete or edit a library playlist
+            return _error(405, "40500", "Method Not Allowed")
+        pl = self._visible(user, pid)
+        if pl is None:
+            return _not_found()
+        return web.json_response({"data": [self._playlist_resource(pl)]})
+
+    def _library_playlist_tracks(self, request: web.Request, pid: str, rec: RecordedRequest) -> web.Response:
+        user = self._subscriber(request)
+        if isinstance(user, web.Response):
+            return user
+        if request.method == "GET":
+            pl = self._visible(user, pid)
+            if pl is None:
+                return _not_found()
+            shown = [(t, i) for t, i, at in pl.tracks if at <= self.clock()]
+            page = self._page(request, shown, f"/v1/me/library/playlists/{pid}/tracks")
+            if isinstance(page, web.Response):
+                return page
+            data = [self._library_track_resource(user, t, i) for t, i in page[0]]
+            payload: dict[str, Any] = {"data": data, "meta": {"total": len(shown)}}
+            if page[1] is not None:
+                payload["next"] = page[1]
+            return web.json_response(payload)
+        if request.method != "POST":  # Apple cannot remove tracks from a playlist
+            return _error(405, "40500", "Method Not Allowed")
+        pl = user.playlists.get(pid)  # a playlist not yet shown in GETs still takes tracks
+        if pl is None:
+            return _not_found()
+        body = self._json_body(request, rec)
+        if isinstance(body, web.Response):
+            return body
+        entries = self._track_entries(user, body.get("data"), "data")
+        if isinstance(entries, web.Response):
+            return entries
+        at = self.clock() + self.library_delay
+        pl.tracks.extend((t, i, at) for t, i in entries)
+        return web.Response(status=204)
 
     # catalog ---------------------------------------------------------------
 
@@ -986,6 +1321,9 @@ class LoopbackApple:
             "add_library_item",
             "rating",
             "set_state",
+            "set_library_delay",
+            "library_playlists",
+            "library_folders",
             "add_song",
             "add_album",
             "add_playlist",
@@ -995,6 +1333,7 @@ class LoopbackApple:
             "redirect_next",
             "huge_body_next",
             "inject_faults",
+            "lose_answer_next",
             "stop_faults",
             "rate_limit",
             "set_latency",
