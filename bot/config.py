@@ -160,6 +160,31 @@ class Settings(BaseSettings):
     track_list_cache_seconds: float = _between(600.0, 0, 604_800)
     language_cache_size: int = _between(10_000, 1, 10_000_000)
     language_cache_seconds: float = _between(86_400.0, 0, 604_800)
+    # --- links of other music services (bot.crossref): every outside service's base URL
+    odesli_enabled: bool = True
+    odesli_api_base: str = "https://api.song.link"
+    odesli_api_key: SecretStr | None = None
+    # requests a minute sent to Odesli (its public limit is about 10 a minute without a key)
+    odesli_requests_per_minute: int = _between(10, 1, 10_000)
+    spotify_client_id: str | None = None
+    spotify_client_secret: SecretStr | None = None
+    spotify_accounts_base: str = "https://accounts.spotify.com"
+    spotify_api_base: str = "https://api.spotify.com"
+    spotify_oembed_base: str = "https://open.spotify.com"
+    deezer_api_base: str = "https://api.deezer.com"
+    youtube_oembed_base: str = "https://www.youtube.com"
+    soundcloud_oembed_base: str = "https://soundcloud.com"
+    # where the Tidal and Amazon Music pages are read (their Open Graph title); empty = the link's own host
+    tidal_page_base: str | None = None
+    amazon_music_page_base: str | None = None
+    # where short links (spotify.link, deezer.page.link, link.deezer.com, on.soundcloud.com) are expanded;
+    # empty = the link's own host. For a loopback server only.
+    short_link_base: str | None = None
+    match_confidence: float = _between(0.8, 0.0, 1.0)
+    match_cache_size: int = _between(10_000, 1, 10_000_000)
+    match_cache_seconds: float = _between(86_400.0, 0, 604_800)
+    match_request_seconds: float = _between(2.0, 0.1, 30.0)
+    match_links_per_message: int = _between(1, 1, 5)
     # --- logs
     log_level: LogLevel = "INFO"
 
@@ -196,11 +221,25 @@ class Settings(BaseSettings):
         return path
 
     @field_validator(
-        "discord_api_base", "apple_music_api_base", "musickit_js_url", "discord_oauth_authorize_url", "discord_cdn_url"
+        "discord_api_base",
+        "apple_music_api_base",
+        "musickit_js_url",
+        "discord_oauth_authorize_url",
+        "discord_cdn_url",
+        "odesli_api_base",
+        "spotify_accounts_base",
+        "spotify_api_base",
+        "spotify_oembed_base",
+        "deezer_api_base",
+        "youtube_oembed_base",
+        "soundcloud_oembed_base",
+        "tidal_page_base",
+        "amazon_music_page_base",
+        "short_link_base",
     )
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _url(value, ("http", "https"))
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value, ("http", "https"))
 
     @field_validator("discord_gateway_url")
     @classmethod

@@ -149,3 +149,16 @@ class DiscordSignInFailed(LinkError):
 
 class DiscordUnavailable(LinkError):
     """Discord could not be reached to check who signed in."""
+
+
+# ---------------------------------------------------------------------- links of other music services
+class MatchUnavailable(BotError):
+    """A link of another music service could not be matched now: a service needed to match it (Odesli, Spotify,
+    Deezer, ..., or Apple Music) is down, slow or rate-limited. Not a definite "no match": the caller may try again
+    after ``retry_after`` seconds (None: unknown)."""
+
+    def __init__(self, service: str, retry_after: float | None = None) -> None:
+        self.service, self.retry_after = service, retry_after
+        super().__init__(
+            f"{service} unavailable" + ("" if retry_after is None else f", retry after {retry_after:.0f} s")
+        )

@@ -32,7 +32,7 @@ from .tokens import (
     public_key_pem,
 )
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, parse_retry_after
-from .types import CATALOG_TYPES, LIBRARY_TYPES, ResourceType
+from .types import CATALOG_TYPES, LIBRARY_TYPES, ItemRef, ResourceType
 
 __all__ = [
     "CATALOG_CHUNK",
@@ -56,6 +56,7 @@ __all__ = [
     "DeveloperToken",
     "DeveloperTokenRejected",
     "InvalidLink",
+    "ItemRef",
     "NotFound",
     "PaceView",
     "PacedSender",
