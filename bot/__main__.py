@@ -2,6 +2,7 @@
 
     python -m bot                 run the bot (same as ``python -m bot run``)
     python -m bot check           validate the configuration and sign a developer token; no gateway
+    python -m bot doctor          check the setup against Apple, Discord, the database and the linking page
     python -m bot sync [--guild ID]   register the slash commands (globally, or in one guild at once)
     python -m bot token [--hours N] [--origin URL]   print a developer token for MusicKit pages and curl
     python -m bot gen-key         print a new TOKEN_ENCRYPTION_KEY
@@ -30,7 +31,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import RUN_REQUIRED, ConfigError, Settings, configure_logging, load_settings
+from bot.config import RUN_REQUIRED, ConfigError, Settings, load_settings
+from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.storage import Store
@@ -56,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default)")
     sub.add_parser("check", help="validate the configuration and sign a developer token, without connecting")
+    sub.add_parser(
+        "doctor",
+        help="check the setup for real: the Apple key, the Discord token, intents and permissions, the database, "
+        "the linking page and the OAuth2 secret (a checklist; exit 1 on any failure)",
+    )
     sync = sub.add_parser("sync", help="register the slash commands with Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to this guild only (instant); default: global")
     token = sub.add_parser("token", help="print a developer token for MusicKit pages and curl")
@@ -125,6 +132,27 @@ def cmd_check(settings: Settings) -> int:
         return 2
     _out("Configuration OK." if token_ok else "Configuration OK (no developer token signed).")
     return 0
+
+
+async def cmd_doctor(settings: Settings) -> int:
+    """The checklist of :mod:`bot.doctor`: ✓, ✗ with what to do, or – for what could not be checked."""
+    from bot.doctor import failed, run_checks
+
+    checks = await run_checks(settings)
+    for check in checks:
+        mark = {True: "✓", False: "✗", None: "–"}[check.ok]
+        first, *rest = check.detail.splitlines()
+        _out(f"{mark} {check.name}: {first}")
+        for line in rest:
+            _out(f"    {line}")
+        if check.fix and check.ok is not True:
+            _out(f"    → {check.fix}")
+        elif check.fix:
+            _out(f"    ({check.fix})")
+    bad = [c for c in checks if c.ok is False]
+    _out("")
+    _out(f"{len(bad)} problem(s) found." if failed(checks) else "Everything checked is in order.")
+    return 1 if bad else 0
 
 
 def cmd_token(settings: Settings, hours: float, origins: list[str]) -> int:
@@ -325,11 +353,13 @@ def _explain_failure(exc: Exception) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = load_settings(env_file=args.env_file)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     command = args.command or "run"
     try:
         if command == "check":
             return cmd_check(settings)
+        if command == "doctor":
+            return asyncio.run(cmd_doctor(settings))
         if command == "gen-key":
             return cmd_gen_key()
         if command == "token":

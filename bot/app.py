@@ -1,8 +1,9 @@
 """The Discord application: one ``RatingsBot`` per process.
 
 ``setup_hook`` opens everything the bot holds for its lifetime (the one aiohttp session and the services:
-store, Apple Music client, linking, ratings, sharing, the linking web server, the outbox worker and
-housekeeping, all built in :func:`start_services`), loads the cogs and registers the persistent buttons;
+store, Apple Music client, linking, ratings, sharing, the linking web server, the health and metrics listener,
+the outbox worker and housekeeping, all built in :func:`start_services`), loads the cogs and registers the
+persistent buttons;
 ``close`` releases them in the reverse order.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,22 +27,26 @@ from bot.aio import Sleep, TaskSet
 from bot.config import Settings
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
+from bot.health import Gateway, Health
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
+from bot.logs import about, about_this_task, install_token_redaction
+from bot.metrics import Metrics
 from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
-from bot.services.linking import LinkLimits, LinkService, install_token_redaction
+from bot.services.linking import LinkLimits, LinkService
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
-from bot.services.sharing import CatchUpWindow, SharingService
-from bot.storage import Store, StoreOptions, open_store
-from bot.ui.errors import reply_with_error
+from bot.services.sharing import CatchUpWindow, SharingService, shard_of
+from bot.storage import Store, StoreOptions, StoreUnavailable, open_store
+from bot.ui.errors import outcome_of, reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
+from bot.web.ops import OpsEndpoints, OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,11 @@ class Services:
     #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
     presence: Presence
     privacy: PrivacyService
+    metrics: Metrics
+    #: readiness and the gauges of a scrape (``/readyz``, ``/metrics``)
+    health: Health
+    #: the operator's own listener (``OPS_LISTENER=own``), else None
+    ops: OpsServer | None
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -71,6 +82,8 @@ class Services:
 
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
+        if self.ops is not None:
+            await self.ops.close()
         await self.outbox.stop()
         await self.housekeeping.stop()
         await self.sharing.close()
@@ -117,6 +130,8 @@ async def start_services(
     session: aiohttp.ClientSession,
     notifier: Notifier,
     *,
+    gateway: Gateway,
+    metrics: Metrics,
     apple_retry: am.RetryPolicy | None = None,
     apple_pacer: am.Pacer | None = None,
     apple_sleep: Sleep | None = None,
@@ -128,12 +143,15 @@ async def start_services(
 
     ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
-    ``clock`` is the linking's (link lifetimes and limits; tests freeze it).
+    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``gateway`` is the Discord side of
+    readiness and ``metrics`` what every part counts into (both the bot's).
     """
     settings.require()
     developer_token = settings.developer_token()
     cipher = settings.cipher()
     store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
+    store.on_fault = metrics.store_fault
+    ops: OpsServer | None = None
     presence = Presence(store, this_process(cipher.fingerprints))
     try:
         if apple_pacer is None:
@@ -146,6 +164,7 @@ async def start_services(
             pacer=apple_pacer,
             max_response_bytes=settings.apple_max_response_bytes,
             sleep=apple_sleep or asyncio.sleep,
+            observer=metrics.apple_request,
         )
         outbox_config = outbox_config or outbox_config_from(settings)
         _warn_if_lease_too_short(outbox_config, apple.retry)
@@ -180,6 +199,7 @@ async def start_services(
             on_linked=outbox.wake,  # linking released the member's held ratings: apply them now
             guard=guard,
             clock=clock,
+            on_refused=metrics.refused_link,
         )
         outbox.on_stale = linking.tell_stale
         sharing = SharingService(
@@ -194,6 +214,15 @@ async def start_services(
             intent_cache_size=settings.reaction_cache_size,
             catch_up=CatchUpWindow(settings.catch_up_hours * 3600.0, settings.catch_up_messages),
         )
+        health = Health(gateway, store, outbox, metrics, apple.pacer)
+        endpoints = OpsEndpoints(
+            health.readiness,
+            health.scrape,
+            metrics_token=settings.metrics_bearer() if settings.ops_listener == "web" else None,
+        )
+        if settings.ops_listener == "own":
+            ops = OpsServer(endpoints, host=settings.ops_host, port=settings.ops_port)
+            await ops.start()
         web = LinkWebServer(
             linking,
             developer_token,
@@ -206,6 +235,7 @@ async def start_services(
             avatar_base_url=settings.discord_cdn_url,
             requests_per_ip_minute=settings.link_requests_per_ip_minute,
             trusted_proxies=settings.trusted_proxies or (),
+            ops=endpoints if settings.ops_listener == "web" else None,
         )
         await web.start()
         await outbox.start()
@@ -215,10 +245,25 @@ async def start_services(
         await housekeeping.start()
         await presence.start()
     except BaseException:
+        if ops is not None:
+            await ops.close()
         await store.close()
         raise
     return Services(
-        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy
+        developer_token,
+        apple,
+        store,
+        linking,
+        ratings,
+        sharing,
+        outbox,
+        web,
+        housekeeping,
+        presence,
+        privacy,
+        metrics,
+        health,
+        ops,
     )
 
 
@@ -269,13 +314,28 @@ def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> No
         )
 
 
+def _log_shard(shard_id: int, level: int, what: str) -> None:
+    with about(shard=shard_id):
+        log.log(level, "shard %d %s", shard_id, what)
+
+
+def bot_intents(settings: Settings) -> discord.Intents:
+    """The gateway intents the bot asks for (``doctor`` checks the application may have them)."""
+    intents = discord.Intents.default()
+    intents.message_content = settings.message_content_intent
+    return intents
+
+
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     """The command tree; its error handler is the one place errors become words for the user."""
 
     async def interaction_check(self, interaction: discord.Interaction[RatingsBot], /) -> bool:
         """Options this code does not know mean Discord still has an older registration of the command (discord.py
         would ignore them, and act on what is left): refuse it as a mismatch. A missing required option is
-        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions."""
+        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions.
+
+        It runs first in the interaction's task: from here on, that task's log lines name the guild and the user."""
+        about_this_task(guild=interaction.guild_id, user=interaction.user.id, shard_count=self.client.shard_count)
         command = interaction.command
         if not isinstance(command, app_commands.Command):
             return True
@@ -291,6 +351,9 @@ class RatingsTree(app_commands.CommandTree["RatingsBot"]):
 
     async def on_error(self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError) -> None:
         await reply_with_error(interaction, error)
+        if interaction.type is not discord.InteractionType.autocomplete:
+            command = interaction.command.qualified_name if interaction.command is not None else "unknown"
+            interaction.client.count_interaction(interaction, command, error)
 
 
 def _leaf_options(options: Any) -> list[dict[str, Any]]:
@@ -298,6 +361,24 @@ def _leaf_options(options: Any) -> list[dict[str, Any]]:
     while isinstance(options, list) and len(options) == 1 and options[0].get("type") in (1, 2):
         options = options[0].get("options", [])
     return [o for o in options if isinstance(o, dict)] if isinstance(options, list) else []
+
+
+def lean_cache_options() -> dict[str, Any]:
+    """discord.py's caches this bot has no use for, turned off: a process's memory then grows with the servers'
+    channels, roles and emojis only (``python -m bench --only capacity`` measures it; README, Deployment, Capacity).
+
+    * no member cache (``MemberCacheFlags.none()``; discord.py's default keeps the members it sees in voice): the bot
+      reads who acts from each interaction and reaction, never from a guild's member list; its own member
+      (``guild.me``, for its permissions) is kept whatever the flags say;
+    * no chunking at start (the bot has no members intent, so nothing to chunk anyway: stated, not inferred);
+    * no message cache (``max_messages=None``; default 1,000 messages): reactions, edits and deletions are handled
+      from the raw events (``on_raw_*``), which carry what the bot needs without the cached message.
+    """
+    return {
+        "member_cache_flags": discord.MemberCacheFlags.none(),
+        "chunk_guilds_at_startup": False,
+        "max_messages": None,
+    }
 
 
 class RatingsBot(commands.AutoShardedBot):
@@ -317,13 +398,16 @@ class RatingsBot(commands.AutoShardedBot):
         link_clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
+        metrics = Metrics()
+        # discord.py's HTTP session tells the metrics when each interaction's first response was accepted
+        options.setdefault("http_trace", metrics.http_trace())
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
-        intents = discord.Intents.default()
-        intents.message_content = settings.message_content_intent
+        intents = bot_intents(settings)
         if settings.shard_count is not None:
             options.setdefault("shard_count", settings.shard_count)
         if settings.shard_ids is not None:
             options.setdefault("shard_ids", list(settings.shard_ids))
+        options = {**lean_cache_options(), **options}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -334,6 +418,8 @@ class RatingsBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.mode = mode
+        #: this bot's Prometheus metrics (its own registry)
+        self.metrics = metrics
         self.apple_retry = apple_retry
         self.apple_pacer = apple_pacer
         self.apple_sleep = apple_sleep
@@ -351,6 +437,8 @@ class RatingsBot(commands.AutoShardedBot):
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
+        #: set once the servers the bot is in were compared with the database at start (see ``on_ready``)
+        self.guilds_reconciled = asyncio.Event()
 
     @property
     def svc(self) -> Services:
@@ -383,6 +471,8 @@ class RatingsBot(commands.AutoShardedBot):
                 outbox_config=self.outbox_config,
                 application_id=self.application_id,
                 clock=self.link_clock,
+                gateway=self,
+                metrics=self.metrics,
             )
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
@@ -463,10 +553,69 @@ class RatingsBot(commands.AutoShardedBot):
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
         if self.services is not None:  # the linking page names the bot the member links with
             self.services.web.bot_name = self.user.display_name
+            await self._reconcile_guilds(self.services)
+
+    async def _reconcile_guilds(self, services: Services) -> None:
+        """Servers that removed the bot while no process was connected get their departure recorded (their data
+        goes ``LEFT_GUILD_DAYS`` later), as if Discord's ``GUILD_DELETE`` had been seen."""
+        count = self.shard_count or 1
+        mine = set(self.shard_ids if self.shard_ids is not None else range(count))
+        try:
+            await services.housekeeping.reconcile_guilds(
+                [g.id for g in self.guilds], lambda guild_id: shard_of(guild_id, count) in mine
+            )
+        except StoreUnavailable:
+            log.warning("could not compare the servers the bot is in with the database (it is unavailable)")
+        self.guilds_reconciled.set()
+
+    async def on_app_command_completion(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
+    ) -> None:
+        self.count_interaction(interaction, command.qualified_name, None)
+
+    def count_interaction(
+        self, interaction: discord.Interaction[Any], command: str, error: BaseException | None
+    ) -> None:
+        """An interaction (a command, a menu entry, a button) was handled, its answer given: count it."""
+        created = interaction.created_at.timestamp()
+        self.metrics.interaction(interaction.id, created, command, outcome_of(error))
+
+    # ------------------------------------------------------------------ readiness and metrics (bot.health.Gateway)
+    def shards_not_ready(self) -> list[str]:
+        """What keeps this process's shards from being ready (empty: all connected and identified)."""
+        if not self.is_ready():
+            return ["not connected to Discord yet"]
+        expected = self.shard_ids if self.shard_ids is not None else range(self.shard_count or 1)
+        return [f"shard {i} is disconnected" for i in expected if (s := self.get_shard(i)) is None or s.is_closed()]
+
+    def shutting_down(self) -> bool:
+        return self._closing is not None or self.is_closed()
+
+    def shard_latencies(self) -> list[tuple[int, float]]:
+        """Each shard's heartbeat latency in seconds (shards without one yet are left out)."""
+        return [(shard, latency) for shard, latency in self.latencies if math.isfinite(latency)]
+
+    def guild_count(self) -> int:
+        return len(self.guilds)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """The one place an exception that escaped a listener (a reaction, a message) is logged."""
         log.exception("unhandled error in %s", event_method)
+
+    # the gateway's shard events, each logged with its shard
+    async def on_shard_connect(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "connected to the gateway")
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "is ready")
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "resumed its session")
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.WARNING, "disconnected from the gateway")
 
     async def close(self) -> None:
         """Stop everything once, however many times it is called (a signal and ``async with`` both call it):

@@ -9,7 +9,6 @@ reported by :meth:`Settings.require` and ``check``.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +45,8 @@ RUN_REQUIRED: Final[dict[str, str]] = {
     "TOKEN_ENCRYPTION_KEY": "a Fernet key for tokens at rest: make one with `python -m bot gen-key`",
 }
 
+#: The shortest ``METRICS_TOKEN`` accepted (a bearer token on a public server must not be guessable).
+METRICS_TOKEN_MIN: Final = 16
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
 #: the environment ``load_settings`` reads, while it builds a Settings (see ``_Environment``)
@@ -134,6 +135,12 @@ class Settings(BaseSettings):
     link_check_window_minutes: int = _between(60, 1, 1440)
     link_requests_per_ip_minute: int = _between(60, 1, 100_000)
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...] | None, NoDecode] = None
+    # --- health and metrics: /healthz, /readyz, /metrics on their own listener ("own"), on the linking page's
+    # server ("web"; /metrics there only with METRICS_TOKEN), or nowhere ("off")
+    ops_listener: Literal["own", "web", "off"] = "own"
+    ops_host: str = "127.0.0.1"
+    ops_port: int = _between(9108, 0, 65535)
+    metrics_token: SecretStr | None = None
     # --- reactions and the outbox
     shard_count: int | None = Field(default=None, ge=1, le=100_000)
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
@@ -187,6 +194,8 @@ class Settings(BaseSettings):
     match_links_per_message: int = _between(1, 1, 5)
     # --- logs
     log_level: LogLevel = "INFO"
+    # "json": one JSON object per line (time, level, logger, message, shard, guild, user, exc)
+    log_format: Literal["text", "json"] = "text"
 
     _problems: tuple[str, ...] = PrivateAttr(default=())
 
@@ -208,6 +217,13 @@ class Settings(BaseSettings):
     def _ten_characters(cls, value: str | None) -> str | None:
         if value is not None and (len(value) != 10 or not value.isalnum()):
             raise ValueError(f"must be exactly 10 letters or digits (as shown by Apple), got {len(value)} characters")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < METRICS_TOKEN_MIN:
+            raise ValueError(f"must be at least {METRICS_TOKEN_MIN} characters (make one with `openssl rand -hex 32`)")
         return value
 
     @field_validator("apple_private_key_path")
@@ -314,6 +330,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must each be between 0 and SHARD_COUNT-1 ({count - 1})")
         return value
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -351,6 +372,10 @@ class Settings(BaseSettings):
 
         assert self.apple_team_id and self.apple_key_id and self.apple_private_key_path, "require() first"
         return DeveloperToken(self.apple_team_id, self.apple_key_id, load_private_key(self.apple_private_key_path))
+
+    def metrics_bearer(self) -> str | None:
+        """``METRICS_TOKEN``: the bearer token ``/metrics`` requires on the linking page's server."""
+        return None if self.metrics_token is None else self.metrics_token.get_secret_value()
 
     def client_secret(self) -> str | None:
         """``DISCORD_CLIENT_SECRET``: when set, the linking page signs the browser in to Discord first."""
@@ -439,15 +464,3 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         settings._problems = tuple(dict.fromkeys(problems))
         return settings
     raise AssertionError("unreachable: every pass removes at least one malformed setting")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    # At DEBUG, discord.py logs request bodies and whole gateway events (a DM may hold a pasted token) and
-    # aiosqlite logs SQL parameters (encrypted tokens): those loggers never go below INFO.
-    floor = max(logging.INFO, getattr(logging, level, logging.INFO))
-    for name in ("discord.http", "discord.gateway", "discord.client", "discord.state", "aiosqlite"):
-        logging.getLogger(name).setLevel(floor)

@@ -7,6 +7,15 @@ a kind of item) are what the words need, never a secret.
 
 from __future__ import annotations
 
+import re
+
+_WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def kind_of(error: BaseException) -> str:
+    """An error's type as a metric label: ``TooManyTries`` → ``too_many_tries``."""
+    return _WORD_START.sub("_", type(error).__name__).lower()
+
 
 class BotError(Exception):
     """Base of the bot's own errors: something the member can understand and usually act on."""

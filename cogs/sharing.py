@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.logs import about_this_task
 from bot.services.sharing import (
     EMOJI_FOR_VALUE,
     REACTION_EMOJIS,
@@ -163,6 +164,8 @@ class Sharing(commands.Cog):
         await self._reaction(payload, added=False)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        # the reaction's own task (a listener): its log lines name the guild and the member
+        about_this_task(guild=payload.guild_id, user=payload.user_id, shard_count=self.bot.shard_count)
         value = reaction_value(payload.emoji.name) if payload.emoji.is_unicode_emoji() else None
         if self.bot.services is None or value is None:
             return

@@ -196,6 +196,37 @@ async def test_a_server_that_removed_the_bot_is_forgotten_after_the_grace_unless
         assert await departures(bot) == []
 
 
+@pytest.mark.both_engines
+async def test_a_server_that_removed_the_bot_while_no_process_ran_is_forgotten_after_the_grace(
+    bot_factory: BotFactory, discord_server: LoopbackDiscord
+) -> None:
+    guild, channel = discord_server.guild_id, discord_server.channel_id
+    # two servers the bot is in no more: ``gone`` on shard 0 of 2 (this process's), ``another_process`` on shard 1
+    gone = (((guild >> 22) // 2 + 1) * 2) << 22 | 7
+    another_process = gone + (1 << 22)
+    async with bot_factory(env={"LEFT_GUILD_DAYS": "0"}) as bot:
+        await bot.guilds_reconciled.wait()
+        store = bot.svc.store
+        assert await store.add_share_channel(guild, channel)
+        assert await store.add_share_channel(gone, 5)
+        await store.record_shared_message(78, 5, gone, "songs", WAITING_SONG)
+        await store.record_vote(gone, OTHER_MEMBER, "songs", WAITING_SONG, 1)
+        assert await store.set_taste_named(gone, OTHER_MEMBER, True)
+        assert await store.set_share_buttons(another_process, True)
+    # no GUILD_DELETE was ever seen for them, and READY does not list them; only the servers on this process's shards
+    # are its business
+    assert (gone >> 22) % 2 == 0 and (another_process >> 22) % 2 == 1
+    async with bot_factory(env={"LEFT_GUILD_DAYS": "0", "SHARD_COUNT": "2", "SHARD_IDS": "0"}, shard_count=2) as bot:
+        await bot.guilds_reconciled.wait()
+        assert (bot.shard_count, bot.shard_ids) == (2, [0])
+        assert await departures(bot) == [gone]
+        assert (await bot.svc.housekeeping.run_once()).guilds == 1
+        store = bot.svc.store
+        assert await store.list_share_channels(gone) == [] and await store.get_shared_message(78) is None
+        assert await store.member_votes(gone, OTHER_MEMBER) == {}
+        assert await store.known_guilds() == {guild, another_process}, "the present server and the other shard's"
+
+
 async def _none(pending: Any) -> bool:
     return not await pending
 

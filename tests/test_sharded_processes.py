@@ -97,6 +97,7 @@ class Deployment:
             "SHARD_COUNT": str(SHARDS),
             "SHARD_IDS": str(shard),
             "WEB_PORT": str(port),
+            "OPS_PORT": "0",
             "LINK_BASE_URL": f"http://127.0.0.1:{port}",
         }
 

@@ -20,6 +20,7 @@ from .errors import (
 )
 from .links import InvalidLink, ShareLink, check_id, find_links, parse_link
 from .models import Artwork, CatalogItem, Rating, Storefront
+from .observe import NO_ANSWER, ObservedSender, RequestObserver, request_kind
 from .pacing import AdaptivePacer, BudgetState, BudgetSync, PacedSender, Pacer, PaceView
 from .priority import Priority, background, current_priority
 from .retry import RequestWithdrawn, RetryPolicy, StillAllowed
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "LIBRARY_TYPES",
     "MAX_LIFETIME",
+    "NO_ANSWER",
     "RATINGS_CHUNK",
     "AdaptivePacer",
     "ApiErrorEntry",
@@ -58,6 +60,7 @@ __all__ = [
     "InvalidLink",
     "ItemRef",
     "NotFound",
+    "ObservedSender",
     "PaceView",
     "PacedSender",
     "Pacer",
@@ -65,6 +68,7 @@ __all__ = [
     "RateLimited",
     "Rating",
     "Redirected",
+    "RequestObserver",
     "RequestWithdrawn",
     "ResourceType",
     "ResponseTooLarge",
@@ -84,4 +88,5 @@ __all__ = [
     "parse_link",
     "parse_retry_after",
     "public_key_pem",
+    "request_kind",
 ]

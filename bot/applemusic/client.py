@@ -5,7 +5,8 @@ so one client serves every user and holds no per-user state. Each personal call 
 `still_allowed` check, awaited before every retry (see `retry.py`): the caller's way to stop a request whose
 member unlinked while it waited to be retried.
 
-Requests go through a stack of small senders: `HttpTransport` (one attempt, `transport.py`), `PacedSender`
+Requests go through a stack of small senders: `HttpTransport` (one attempt, `transport.py`), the optional
+`ObservedSender` (tells an observer of each attempt, `observe.py`), `PacedSender`
 (the optional `Pacer`, `pacing.py`) and `RetryingSender` (retry decisions and bounds, `retry.py`), which turns
 an unsuccessful answer into an error with the status table of `errors.py`.
 """
@@ -25,6 +26,7 @@ from yarl import URL
 from ..aio import Sleep, gather
 from .errors import UpstreamError, UserTokenInvalid
 from .models import CatalogItem, Rating, Storefront
+from .observe import ObservedSender, RequestObserver
 from .pacing import PacedSender, Pacer
 from .retry import RetryingSender, RetryPolicy, StillAllowed
 from .tokens import DeveloperToken
@@ -111,9 +113,11 @@ class AppleMusicClient:
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: RequestObserver | None = None,
     ) -> None:
         """`sleep` is what waits between retries (injectable so tests can record the delays);
-        `max_response_bytes` the largest answer read (a larger one raises `ResponseTooLarge`)."""
+        `max_response_bytes` the largest answer read (a larger one raises `ResponseTooLarge`); `observer` is told
+        of every HTTP attempt (`observe.py`)."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self._base_url = URL(base_url.rstrip("/"))
@@ -123,6 +127,8 @@ class AppleMusicClient:
         sender: Sender = HttpTransport(
             session, self._base_url, developer_token, policy.timeout, max_response_bytes=max_response_bytes
         )
+        if observer is not None:
+            sender = ObservedSender(sender, observer)
         if pacer is not None:
             sender = PacedSender(sender, pacer)
         rng = rng or random.Random()  # jitter, not cryptography

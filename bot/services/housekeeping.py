@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 
 from bot.aio import repeat
@@ -109,6 +109,16 @@ class Housekeeping:
                 guild_id,
                 self.policy.left_guild_days,
             )
+
+    async def reconcile_guilds(self, present: Collection[int], mine: Callable[[int], bool]) -> list[int]:
+        """At start, once every shard of this process is ready: a server the store knows, that is ``mine`` (on one
+        of this process's shards) and not ``present`` (Discord did not list it in READY) removed the bot while it
+        was offline, so Discord never sent its ``GUILD_DELETE``: its departure is recorded now. Returns those."""
+        here = set(present)
+        gone = sorted(g for g in await self.store.known_guilds() if g not in here and mine(g))
+        for guild_id in gone:
+            await self.guild_left(guild_id)
+        return gone
 
     async def guild_present(self, guild_id: int) -> None:
         """The bot is in the server (joined again, or seen at start): keep its data."""

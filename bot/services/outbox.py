@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from bot import applemusic as am
 from bot.errors import LinkStale, UnlinkedMeanwhile
+from bot.logs import about
 from bot.retrying import Backoff
 from bot.services.guard import LinkGuard
 from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenDecryptError
@@ -237,6 +238,10 @@ class OutboxWorker:
 
     async def _apply(self, entry: OutboxEntry) -> None:
         """Apply one claimed row and settle it (complete, retry later, hold or drop). Never raises."""
+        with about(user=entry.user_id):
+            await self._apply_logged(entry)
+
+    async def _apply_logged(self, entry: OutboxEntry) -> None:
         try:
             await self._apply_checked(entry)
         except StoreUnavailable as exc:

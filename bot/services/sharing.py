@@ -593,6 +593,7 @@ class SharingService:
 
         While the database is unavailable, catch-up waits for it (with backoff) and starts over: what it would
         queue is not lost to an outage at start-up."""
+
         async def catch_up_once() -> tuple[int, int]:
             since = self.generation()
             seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []

@@ -19,7 +19,7 @@ from bot.storage.errors import (
     TokenDecryptError,
     UnsupportedDatabaseURL,
 )
-from bot.storage.factory import DatabaseURL, open_store, parse_database_url
+from bot.storage.factory import DatabaseURL, latest_schema_version, open_store, parse_database_url
 from bot.storage.models import (
     EXPIRED_HOLDS_NOTICE,
     Account,
@@ -31,6 +31,7 @@ from bot.storage.models import (
     ProcessRecord,
     RatingValue,
     SharedMessage,
+    StoreCounts,
     TopItem,
     TopSharer,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "StorageError",
     "StorageFault",
     "Store",
+    "StoreCounts",
     "StoreOptions",
     "StoreUnavailable",
     "TokenCipher",
@@ -72,6 +74,7 @@ __all__ = [
     "TopSharer",
     "UnsupportedDatabaseURL",
     "copy_database",
+    "latest_schema_version",
     "load_migrations",
     "open_store",
     "parse_database_url",

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, 
 from types import TracebackType
 from typing import Self, TypeAlias
 
+from bot.storage.errors import StorageFault
 from bot.storage.models import (
     Account,
     HoldReason,
@@ -25,6 +26,7 @@ from bot.storage.models import (
     OutboxEntry,
     ProcessRecord,
     SharedMessage,
+    StoreCounts,
     TopItem,
     TopSharer,
 )
@@ -43,6 +45,10 @@ BudgetMerge: TypeAlias = Callable[[BudgetRow | None], BudgetRow]
 
 class Store(ABC):
     """Accounts, link states, guild settings, shared messages, notices, the ratings outbox and running processes."""
+
+    #: Called with the fault each time a call raises :class:`~bot.storage.errors.StoreUnavailable` (the process's
+    #: metrics count them); None: nobody is told.
+    on_fault: Callable[[StorageFault], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @abstractmethod
@@ -376,6 +382,16 @@ class Store(ABC):
     async def outbox_size(self) -> int: ...
 
     @abstractmethod
+    async def health_counts(self, now: float | None = None) -> StoreCounts:
+        """The outbox's waiting ratings and the age of the oldest, held ratings by reason, accounts by status (one
+        short read for an operator's metrics)."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Ask the database the cheapest question there is; raises :class:`~bot.storage.errors.StoreUnavailable`
+        when it cannot answer (readiness)."""
+
+    @abstractmethod
     async def next_due_at(self) -> float | None:
         """When the next unheld row becomes claimable (its due time, or its lease expiry), or None."""
 
@@ -399,6 +415,11 @@ class Store(ABC):
     @abstractmethod
     async def cancel_guild_departure(self, guild_id: int) -> bool:
         """The bot is in the server (again): its data is kept. True if a departure was recorded."""
+
+    @abstractmethod
+    async def known_guilds(self) -> set[int]:
+        """Every server the store holds something about (sharing channels, switches, shared posts, taste), besides
+        departures already recorded."""
 
     @abstractmethod
     async def purge_departed_guilds(self, left_before: float) -> list[int]:

@@ -251,3 +251,15 @@ class TopSharer:
     @classmethod
     def from_row(cls, row: Row) -> TopSharer:
         return cls(user_id=int(row["sharer_id"]), shares=int(row["shares"]), net_likes=int(row["net_likes"]))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What an operator's metrics read from the database (``Store.health_counts``): the outbox's ratings waiting for
+    Apple Music (not held) and how long the oldest of them has waited, the held ratings by reason, and the linked
+    accounts by status."""
+
+    outbox_waiting: int
+    oldest_waiting_seconds: float
+    held: dict[str, int]
+    accounts: dict[str, int]

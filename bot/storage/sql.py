@@ -53,6 +53,7 @@ from bot.storage.models import (
     ProcessRecord,
     Row,
     SharedMessage,
+    StoreCounts,
     TopItem,
     TopSharer,
 )
@@ -285,6 +286,10 @@ _NEXT_DUE = (
     "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at THEN lease_until ELSE due_at END)"
     " FROM outbox WHERE held IS NULL"
 )
+# ---------------------------------------------------------------------- an operator's metrics
+_WAITING = "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE held IS NULL"
+_HELD_BY_REASON = "SELECT held, COUNT(*) AS n FROM outbox WHERE held IS NOT NULL GROUP BY held"
+_ACCOUNTS_BY_STATUS = "SELECT status, COUNT(*) AS n FROM accounts GROUP BY status"
 _ACTIVE_CLAIMS = "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > :now::float8"
 
 # ---------------------------------------------------------------------- retention
@@ -365,14 +370,18 @@ class SqlStore(Store):
         clock: Clock = time.time,
         migrations: Sequence[Migration] | None = None,
         options: StoreOptions | None = None,
+        migrate: bool = True,
     ) -> Self:
         """Open the database ``target`` (SQLite: a file path, its parent directories and the file created if
         needed; PostgreSQL: a DSN ``postgresql://user:password@host:port/database``) and migrate it.
 
         ``migrations`` defaults to the engine's shipped files (``bot/storage/migrations``, or its ``postgres``
         folder); tests pass a prefix of them to build an older database. ``options`` defaults to today's values.
+        ``migrate=False`` only connects (``doctor`` looks at a database without changing it).
         """
         store = await cls._connect(str(target), cipher, clock=clock, options=options or StoreOptions())
+        if not migrate:
+            return store
         try:
             async with store._session() as db:
                 version = await apply_migrations(db, migrations, database=store.location)
@@ -431,6 +440,8 @@ class SqlStore(Store):
                 raise
             fault, reason = found
             await self._after_fault(fault)
+            if self.on_fault is not None:
+                self.on_fault(fault)
             raise StoreUnavailable(self.location, reason, fault) from None
 
     async def _scrub(self, db: Session) -> None:
@@ -917,6 +928,22 @@ class SqlStore(Store):
     async def outbox_size(self) -> int:
         return int(await self._value("SELECT COUNT(*) FROM outbox"))
 
+    async def health_counts(self, now: float | None = None) -> StoreCounts:
+        async with self._session() as db:
+            waiting = await db.one(_WAITING, {})
+            held = await db.rows(_HELD_BY_REASON, {})
+            accounts = await db.rows(_ACCOUNTS_BY_STATUS, {})
+        oldest = None if waiting is None else waiting["oldest"]
+        return StoreCounts(
+            outbox_waiting=0 if waiting is None else int(waiting["n"]),
+            oldest_waiting_seconds=0.0 if oldest is None else max(0.0, self._now(now) - float(oldest)),
+            held={str(row["held"]): int(row["n"]) for row in held},
+            accounts={str(row["status"]): int(row["n"]) for row in accounts},
+        )
+
+    async def ping(self) -> None:
+        await self._value("SELECT 1")
+
     async def next_due_at(self) -> float | None:
         value = await self._value(_NEXT_DUE)
         return None if value is None else float(value)
@@ -986,6 +1013,12 @@ class SqlStore(Store):
 
     async def cancel_guild_departure(self, guild_id: int) -> bool:
         return await self._write("DELETE FROM guild_departures WHERE guild_id = :guild_id", {"guild_id": guild_id}) == 1
+
+    async def known_guilds(self) -> set[int]:
+        kept = [t for t in _GUILD_TABLES if t != "guild_departures"]
+        union = " UNION ".join(f"SELECT guild_id FROM {t} WHERE guild_id IS NOT NULL" for t in kept)  # noqa: S608
+        sql = f"SELECT guild_id FROM ({union}) AS known WHERE guild_id NOT IN (SELECT guild_id FROM guild_departures)"  # noqa: S608
+        return {int(row["guild_id"]) for row in await self._rows(sql, {})}
 
     async def purge_departed_guilds(self, left_before: float) -> list[int]:
         async with self._transaction() as db:

@@ -16,6 +16,7 @@ from discord import app_commands
 
 from bot import applemusic as am
 from bot import errors as e
+from bot.errors import kind_of
 from bot.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -180,15 +181,32 @@ def unwrap(error: BaseException) -> BaseException:
     return error
 
 
-def describe_error(error: BaseException) -> str:
-    """A short, specific sentence for ``error``; an unexpected error gets a generic one (and is logged)."""
-    error = unwrap(error)
+def _words_for(error: BaseException) -> Words | None:
+    """The entry of :data:`MESSAGES` for ``error`` (the most specific type wins); None for an unexpected error."""
     for cls in type(error).__mro__:
         words = MESSAGES.get(cls)
         if words is not None:
-            return words if isinstance(words, str) else words(error)
+            return words
+    return None
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, specific sentence for ``error``; an unexpected error gets a generic one (and is logged)."""
+    error = unwrap(error)
+    words = _words_for(error)
+    if words is not None:
+        return words if isinstance(words, str) else words(error)
     log.error("unhandled error in an interaction", exc_info=error)
     return UNEXPECTED
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """An interaction's outcome as a metric label: ``ok``, the kind of an error the member was told about
+    (``not_linked``, ``store_unavailable``...), or ``unexpected``."""
+    if error is None:
+        return "ok"
+    error = unwrap(error)
+    return kind_of(error) if _words_for(error) is not None else "unexpected"
 
 
 def error_embed(message: str) -> discord.Embed:

@@ -16,6 +16,7 @@ RATINGS_EXPIRED = (
     "React again now that you are linked (or after `/link`)."
 )
 
+
 def link_sent_by_dm(minutes: int) -> str:
     return f"📬 I sent you a DM with your personal link (valid {minutes} minutes)."
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, cast
 import discord
 
 from bot.applemusic import ResourceType
+from bot.logs import about_this_task
 from bot.services.ratings import ItemRef, RatedItem
 from bot.ui.errors import reply_with_error
 from bot.ui.texts import NOT_YOUR_BUTTON
@@ -55,10 +56,18 @@ class _Action(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     run: Callable[[discord.Interaction[Any]], Awaitable[None]]
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        error: Exception | None = None
+        # the press's own task: its log lines name the guild and the member
+        about_this_task(
+            guild=interaction.guild_id, user=interaction.user.id, shard_count=interaction.client.shard_count
+        )
         try:
             await self.run(interaction)
         except Exception as exc:
+            error = exc
             await reply_with_error(interaction, exc)
+        # counted by the bot's metrics as "button <the custom id's first part>" (rating, tracks, link, ...)
+        interaction.client.count_interaction(interaction, "button " + self.custom_id.split(":", 1)[0], error)
 
 
 _RATING_ID = re.compile(rf"rating:(?P<action>like|dislike|clear):(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})")

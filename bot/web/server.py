@@ -9,6 +9,8 @@ Routes:
     POST /link/complete     JSON ``{"state", "token", "confirmed"}`` → JSON ``{"ok", "code", "message"}``
     GET  /static/…          the page's script and style
     GET  /healthz           liveness
+    GET  /readyz, /metrics  with ``OPS_LISTENER=web`` only (:mod:`bot.web.ops`); ``/metrics`` only with a
+                            ``METRICS_TOKEN``, and only for a request bearing it
 
 Every answer (errors included) carries strict headers (CSP, no referrer, no caching, HSTS on an https base URL)
 and no ``Server`` version. Requests to ``/link…`` are limited per client address. Nothing is ever served back
@@ -35,6 +37,7 @@ from bot.ratelimit import RateWindow
 from bot.services.linking import LinkService, is_secret_value
 from bot.storage import LinkState, StoreUnavailable
 from bot.ui.errors import describe_error
+from bot.web.ops import OpsEndpoints
 from bot.web.proxies import Network, client_address
 
 log = logging.getLogger(__name__)
@@ -146,8 +149,11 @@ class LinkWebServer:
         requests_per_ip_minute: int = 60,
         trusted_proxies: Sequence[Network] = (),
         clock: Callable[[], float] | None = None,
+        ops: OpsEndpoints | None = None,
     ) -> None:
         self.links = links
+        #: the operator's endpoints served here too (``OPS_LISTENER=web``), None: not served here
+        self.ops = ops
         self.developer_token = developer_token
         self.origin = origin_of(link_base_url)
         self.https = self.origin.startswith("https://")
@@ -203,6 +209,8 @@ class LinkWebServer:
         app.router.add_post("/link/complete", self.complete)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/healthz", self.health)
+        if self.ops is not None:  # never the metrics of a public page without a bearer token
+            self.ops.add_to(app, healthz=False, metrics=self.ops.requires_token)
         return app
 
     async def start(self) -> None:

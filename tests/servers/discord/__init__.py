@@ -49,6 +49,7 @@ from tests.servers.discord.model import (
     CallbackRecord,
     CallbackType,
     Channel,
+    ChannelType,
     Emoji,
     GatewayFrame,
     Guild,
@@ -80,6 +81,7 @@ from tests.servers.discord.validation import (
     validate_message_body,
     validate_modal,
 )
+from tests.servers.discord.world import GuildShape
 
 __all__ = [
     "ALLOWED_CALLBACKS",
@@ -91,6 +93,7 @@ __all__ = [
     "CallbackRecord",
     "CallbackType",
     "Channel",
+    "ChannelType",
     "CommandUnavailable",
     "DiscordApiError",
     "Emoji",
@@ -99,6 +102,7 @@ __all__ = [
     "GatewayFrame",
     "GatewaySession",
     "Guild",
+    "GuildShape",
     "IdentifyRecord",
     "Intents",
     "InteractionRecord",

@@ -11,6 +11,7 @@ listens on its own port, so the Discord routes are exactly those of the in-proce
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from aiohttp import web
 from tests.servers.admin import call_admin_op
 from tests.servers.discord.model import JSON
 from tests.servers.discord.server import LoopbackDiscord
+from tests.servers.discord.world import GuildShape
 from tests.servers.process import listen
 
 
@@ -28,6 +30,7 @@ class DiscordAdmin:
         {
             "world",
             "add_guild",
+            "add_populated_guilds",
             "add_user",
             "add_member",
             "add_members",
@@ -80,6 +83,26 @@ class DiscordAdmin:
         ``{"guild_id", "channel_id"}`` (benchmarks of several bot processes, one per shard)."""
         guild = self.server.add_guild(name, self.server.make_guild_id(int(shard_id), int(shard_count)))
         return {"guild_id": guild.id, "channel_id": self.server.add_text_channel(guild.id, "music")}
+
+    def add_populated_guilds(self, count: int, seed: int = 0, shard_id: int = 0, shard_count: int = 1) -> JSON:
+        """``count`` guilds as servers look (:meth:`GuildShape.varied` from ``seed``: channels, roles, emojis, members
+        in voice, a crowd) with the bot in them, on shard ``shard_id`` of ``shard_count``: ``{"guild_ids",
+        "channels", "roles", "emojis", "large"}`` (the ids, and totals over the guilds)."""
+        rng = random.Random(seed)
+        s = self.server
+        guilds = [
+            s.add_populated_guild(
+                f"server {i}", GuildShape.varied(rng), s.make_guild_id(int(shard_id), int(shard_count))
+            )
+            for i in range(int(count))
+        ]
+        return {
+            "guild_ids": [g.id for g in guilds],
+            "channels": sum(len(g.channel_ids) for g in guilds),
+            "roles": sum(len(g.roles) for g in guilds),
+            "emojis": sum(len(g.emojis) for g in guilds),
+            "large": sum(1 for g in guilds if g.member_count > 250),
+        }
 
     def add_user(self, name: str, bot: bool = False, dms_open: bool = True) -> int:
         return self.server.add_user(name, bot, dms_open)

@@ -20,7 +20,8 @@
   ...) is dispatched after every dispatch already scheduled (:meth:`Gateway._later`), and an event dispatched by
   an ``async`` call waits for those first (:meth:`Gateway._drain`).
 * Server-side operations for tests: :meth:`Gateway.disconnect`, :meth:`Gateway.request_reconnect`,
-  :meth:`Gateway.invalidate_session`.
+  :meth:`Gateway.invalidate_session`; :meth:`Gateway.hold_ready` / :meth:`Gateway.release_ready` keep an accepted
+  IDENTIFY waiting for its READY (as a slow gateway does) until the test lets it go.
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ class Gateway(Payloads):
         self.sessions: dict[str, GatewaySession] = {}
         self.connections: list[GatewayConnection] = []  # every websocket ever accepted (``.closed``, ``.query``)
         self._tail: asyncio.Future[None] | None = None
+        #: set: READY follows an accepted IDENTIFY at once; cleared by :meth:`hold_ready`
+        self._ready_released = asyncio.Event()
+        self._ready_released.set()
 
     @property
     def gateway_url(self) -> str:
@@ -264,20 +268,23 @@ class Gateway(Payloads):
 
     # ------------------------------------------------------------------------------------ gateway payloads
     def _guild_create_payload(self, guild: Guild, session: GatewaySession) -> JSON:
+        # Discord: without GUILD_PRESENCES (or in a guild of over 75k members) ``members`` holds only the bot and the
+        # members in voice channels; past ``large_threshold`` (50 to 250) members the gateway stops sending offline
+        # members (the loopback models no presence: every member is offline but the bot)
         large_threshold = int(session.identify.get("large_threshold") or 50)
-        large = len(guild.members) > large_threshold
-        if session.intents & Intents.GUILD_MEMBERS and not large:
+        large = guild.member_count > large_threshold
+        if session.intents & Intents.GUILD_PRESENCES and not large and guild.member_count <= 75_000:
             member_ids = list(guild.members)
         else:
-            member_ids = [self.bot_user_id]
+            member_ids = [self.bot_user_id, *(u for u in guild.voice_states if u != self.bot_user_id)]
         data = self._guild_payload(guild)
         data.update(
             {
                 "joined_at": iso(guild.bot_joined_at),
                 "large": large,
                 "unavailable": False,
-                "member_count": len(guild.members),
-                "voice_states": [],
+                "member_count": guild.member_count,
+                "voice_states": [self._voice_state_payload(guild, u) for u in guild.voice_states],
                 "members": [self._member_payload(guild, uid) for uid in member_ids],
                 "channels": [self._channel_payload(self.channels[c]) for c in guild.channel_ids],
                 "threads": [],
@@ -292,6 +299,14 @@ class Gateway(Payloads):
         return data
 
     # ---------------------------------------------------------------------------------------- gateway ops
+    def hold_ready(self) -> None:
+        """From now on, an accepted IDENTIFY gets its READY only after :meth:`release_ready`."""
+        self._ready_released.clear()
+
+    def release_ready(self) -> None:
+        """Send the READY of every IDENTIFY held back, and of every later one at once."""
+        self._ready_released.set()
+
     async def disconnect(self, shard_id: int = 0, *, code: int = 4000, resumable: bool = True) -> None:
         """Close the websocket(s) of the sessions on ``shard_id`` (4000 = unknown error: clients RESUME)."""
         for session in self.sessions_for_shard(shard_id):
@@ -461,6 +476,7 @@ class Gateway(Payloads):
         }
         if data.get("shard") is not None:
             ready["shard"] = [shard_id, shard_count]
+        await self._ready_released.wait()
         await self._dispatch(session, "READY", ready)
         if intents & Intents.GUILDS:
             for guild in guilds:

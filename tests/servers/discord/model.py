@@ -207,20 +207,23 @@ class Role:
     position: int = 0
     managed: bool = False
     bot_id: int | None = None
+    color: int = 0
+    hoist: bool = False
+    mentionable: bool = False
 
     def to_dict(self) -> JSON:
         data: JSON = {
             "id": str(self.id),
             "name": self.name,
-            "color": 0,
-            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-            "hoist": False,
+            "color": self.color,
+            "colors": {"primary_color": self.color, "secondary_color": None, "tertiary_color": None},
+            "hoist": self.hoist,
             "icon": None,
             "unicode_emoji": None,
             "position": self.position,
             "permissions": str(self.permissions),
             "managed": self.managed,
-            "mentionable": False,
+            "mentionable": self.mentionable,
             "flags": 0,
         }
         if self.bot_id is not None:
@@ -254,16 +257,27 @@ class Emoji:
         }
 
 
+class ChannelType:
+    GUILD_TEXT = 0
+    DM = 1
+    GUILD_VOICE = 2
+    GUILD_CATEGORY = 4
+
+
 @dataclass
 class Channel:
     id: int
-    type: int  # 0 guild text, 1 DM
+    type: int  # a :class:`ChannelType`: 0 guild text, 1 DM, 2 guild voice, 4 category
     guild_id: int | None = None
     name: str | None = None
     position: int = 0
     recipient_ids: list[int] = field(default_factory=list)
     last_message_id: int | None = None
     message_ids: list[int] = field(default_factory=list)
+    parent_id: int | None = None  # the category a guild channel is in
+    #: Discord's ``permission_overwrites`` objects (``{"id", "type", "allow", "deny"}``); shown to clients only, the
+    #: world's permission rules (:meth:`World.member_permissions`) do not apply them
+    overwrites: list[JSON] = field(default_factory=list)
 
 
 @dataclass
@@ -279,6 +293,14 @@ class Guild:
     members: dict[int, Member] = field(default_factory=dict)
     emojis: dict[int, Emoji] = field(default_factory=dict)
     bot_joined_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: members counted in ``member_count`` (and ``large``) but not modelled one by one: a big server's crowd
+    crowd: int = 0
+    #: who is in which voice channel now (user id -> channel id): GUILD_CREATE's ``voice_states``
+    voice_states: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def member_count(self) -> int:
+        return len(self.members) + self.crowd
 
 
 @dataclass

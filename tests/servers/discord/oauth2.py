@@ -16,9 +16,11 @@
 * ``POST /api/v10/oauth2/token`` (``application/x-www-form-urlencoded`` only): client authentication by HTTP Basic
   or ``client_id``/``client_secret`` fields; ``grant_type=authorization_code`` (``code``, ``redirect_uri`` equal to
   the one the code was issued for; a code is single-use and lives :attr:`OAuth2.oauth2_code_lifetime` seconds of
-  the server's ``clock``; reusing one revokes what it gave, as RFC 6749 §4.1.2 asks) and ``refresh_token``.
+  the server's ``clock``; reusing one revokes what it gave, as RFC 6749 §4.1.2 asks), ``refresh_token`` and
+  ``client_credentials`` (``scope`` required: a token for the application's owner, without a refresh token).
   Answers ``{access_token, token_type: "Bearer", expires_in: 604800, refresh_token, scope}``; errors as RFC 6749
-  §5.2: 400 ``invalid_request`` / ``invalid_grant`` / ``unsupported_grant_type``, 401 ``invalid_client``.
+  §5.2: 400 ``invalid_request`` / ``invalid_grant`` / ``invalid_scope`` / ``unsupported_grant_type``,
+  401 ``invalid_client``.
 * ``POST /api/v10/oauth2/token/revoke`` (form: ``token``, client authentication): revokes the authorization the
   access or refresh token belongs to (RFC 7009: 200 even for an unknown token).
 * ``GET /api/v10/users/@me`` with ``Authorization: Bearer <access_token>``: that user (``identify``); an unknown,
@@ -347,6 +349,15 @@ class OAuth2(Responses):
             grant = self._exchange_code(form)
         elif grant_type == "refresh_token":
             grant = self._refresh(form)
+        elif grant_type == "client_credentials":
+            # a token for the application's owner, without a refresh token (Discord's "Client Credentials Grant")
+            grant = self._new_grant(self.app_owner_id, self._credential_scopes(form))
+            return {
+                "access_token": grant.access_token,
+                "token_type": "Bearer",
+                "expires_in": ACCESS_TOKEN_LIFETIME,
+                "scope": " ".join(grant.scopes),
+            }
         else:
             raise OAuth2Error(400, "unsupported_grant_type", f"Grant type {grant_type} is not supported")
         return {
@@ -356,6 +367,16 @@ class OAuth2(Responses):
             "refresh_token": grant.refresh_token,
             "scope": " ".join(grant.scopes),
         }
+
+    @staticmethod
+    def _credential_scopes(form: FormBody) -> tuple[str, ...]:
+        """The ``scope`` of a client credentials request: required, space-separated, each a known scope."""
+        scopes = tuple((form.get("scope") or "").split())
+        if not scopes:
+            raise OAuth2Error(400, "invalid_request", 'Missing "scope" in request.')
+        if any(scope not in KNOWN_SCOPES for scope in scopes):
+            raise OAuth2Error(400, "invalid_scope", "The requested scope is invalid, unknown, or malformed.")
+        return scopes
 
     def _exchange_code(self, form: FormBody) -> _Grant:
         for name in ("code", "redirect_uri"):

@@ -7,7 +7,7 @@ session's intents, is in :mod:`.gateway`.
 
 from __future__ import annotations
 
-from tests.servers.discord.model import JSON, Channel, Guild, Intents, InteractionType, Message, iso
+from tests.servers.discord.model import JSON, Channel, ChannelType, Guild, Intents, InteractionType, Message, iso
 from tests.servers.discord.world import World
 
 
@@ -49,19 +49,40 @@ class Payloads(World):
                 "recipients": [self.users[u].to_dict() for u in channel.recipient_ids],
                 "flags": 0,
             }
-        return {
+        data: JSON = {
             "id": str(channel.id),
             "type": channel.type,
             "guild_id": str(channel.guild_id),
             "name": channel.name,
             "position": channel.position,
-            "permission_overwrites": [],
-            "topic": None,
+            "permission_overwrites": [dict(o) for o in channel.overwrites],
             "nsfw": False,
-            "last_message_id": str(channel.last_message_id) if channel.last_message_id else None,
-            "rate_limit_per_user": 0,
-            "parent_id": None,
+            "parent_id": str(channel.parent_id) if channel.parent_id else None,
             "flags": 0,
+        }
+        if channel.type == ChannelType.GUILD_CATEGORY:
+            return data
+        data["last_message_id"] = str(channel.last_message_id) if channel.last_message_id else None
+        data["rate_limit_per_user"] = 0
+        if channel.type == ChannelType.GUILD_VOICE:
+            data.update({"bitrate": 64000, "user_limit": 0, "rtc_region": None, "video_quality_mode": 1})
+        else:
+            data["topic"] = None
+        return data
+
+    def _voice_state_payload(self, guild: Guild, user_id: int) -> JSON:
+        """A member's voice state as GUILD_CREATE lists it (without ``guild_id``)."""
+        return {
+            "channel_id": str(guild.voice_states[user_id]),
+            "user_id": str(user_id),
+            "session_id": f"{user_id:x}",
+            "deaf": False,
+            "mute": False,
+            "self_deaf": False,
+            "self_mute": False,
+            "self_video": False,
+            "suppress": False,
+            "request_to_speak_timestamp": None,
         }
 
     def _guild_payload(self, guild: Guild) -> JSON:

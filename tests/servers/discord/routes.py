@@ -56,7 +56,25 @@ class Routes(Rest):
         }
 
     async def _h_my_guilds(self, ctx: Ctx) -> tuple[int, Any]:
-        guilds = [g for g in self.guilds.values() if self._bot_in(g)]
+        """Discord's ``GET /users/@me/guilds``: ``limit`` 1 to 200 (default 200), ``before``/``after`` a guild id,
+        in id order; ``permissions`` is the bot's in the guild (roles only, as Discord documents)."""
+        try:
+            limit = int(ctx.query.get("limit", "200"))
+            before = int(ctx.query["before"]) if "before" in ctx.query else None
+            after = int(ctx.query.get("after", "0"))
+        except ValueError:
+            errors = FormErrors()
+            errors.add(["limit"], "NUMBER_TYPE_COERCE", "Value is not int.")
+            raise invalid_form(errors) from None
+        if not 1 <= limit <= 200:
+            errors = FormErrors()
+            errors.add(["limit"], "NUMBER_TYPE_MAX", "int value should be less than or equal to 200.")
+            raise invalid_form(errors)
+        mine = sorted((g for g in self.guilds.values() if self._bot_in(g)), key=lambda g: g.id)
+        if before is not None:
+            guilds = [g for g in mine if g.id < before][-limit:]
+        else:
+            guilds = [g for g in mine if g.id > after][:limit]
         return 200, [
             {
                 "id": str(g.id),
@@ -160,7 +178,7 @@ class Routes(Rest):
         guild = self._rest_guild(ctx)
         data = self._guild_payload(guild)
         if query_flag(ctx.query.get("with_counts")):
-            data["approximate_member_count"] = len(guild.members)
+            data["approximate_member_count"] = guild.member_count
             data["approximate_presence_count"] = 0
         return 200, data
 

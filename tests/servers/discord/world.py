@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import random
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tests.servers.discord.model import (
     JSON,
     Channel,
+    ChannelType,
     Emoji,
     Guild,
     InteractionRecord,
@@ -40,6 +43,34 @@ from tests.servers.discord.model import (
 _EDITABLE_FLAGS = (1 << 2) | MessageFlags.IS_COMPONENTS_V2  # SUPPRESS_EMBEDS, IS_COMPONENTS_V2
 _SENDABLE_FLAGS = _EDITABLE_FLAGS | MessageFlags.EPHEMERAL | (1 << 12)  # + SUPPRESS_NOTIFICATIONS
 _MENTION = re.compile(r"<@!?(\d+)>")
+
+
+@dataclass(frozen=True)
+class GuildShape:
+    """What a populated guild holds (:meth:`World.add_populated_guild`). The defaults are a typical community server
+    that adds a music bot: a few dozen channels in four categories, about 20 roles and 30 custom emojis."""
+
+    categories: int = 4
+    text_channels: int = 24
+    voice_channels: int = 6
+    roles: int = 20  # with @everyone and the bot's own role
+    emojis: int = 30
+    in_voice: int = 2  # members sitting in voice channels (sent in GUILD_CREATE whatever the intents)
+    member_count: int = 120
+
+    @classmethod
+    def varied(cls, rng: random.Random) -> GuildShape:
+        """A shape around the defaults, as servers differ (``rng`` seeded: the same seed, the same servers): members
+        from 5 to 20,000, most servers small (median 40), about a third ``large`` at discord.py's threshold (250)."""
+        return cls(
+            categories=rng.randint(2, 6),
+            text_channels=rng.randint(12, 36),
+            voice_channels=rng.randint(2, 10),
+            roles=rng.randint(10, 30),
+            emojis=rng.randint(10, 50),
+            in_voice=rng.randint(0, 4),
+            member_count=round(5 * 4000 ** (rng.random() ** 2)),
+        )
 
 
 class World:
@@ -191,13 +222,88 @@ class World:
         self._guild_created(guild)
 
     def add_text_channel(self, guild_id: int, name: str) -> int:
+        return self.add_channel(guild_id, name)
+
+    def add_channel(
+        self,
+        guild_id: int,
+        name: str,
+        type_: int = ChannelType.GUILD_TEXT,
+        *,
+        parent_id: int | None = None,
+        overwrites: list[JSON] | None = None,
+    ) -> int:
+        """A guild channel (text, voice or category; ``parent_id``: its category) at the end of the list."""
         guild = self._guild(guild_id)
-        channel = Channel(self._ids.next(), 0, guild_id=guild_id, name=name, position=len(guild.channel_ids))
+        if type_ not in (ChannelType.GUILD_TEXT, ChannelType.GUILD_VOICE, ChannelType.GUILD_CATEGORY):
+            raise ValueError(f"not a guild channel type the loopback models: {type_}")
+        if parent_id is not None and self.channels[parent_id].type != ChannelType.GUILD_CATEGORY:
+            raise ValueError("a channel's parent is a category")
+        channel = Channel(
+            self._ids.next(),
+            type_,
+            guild_id=guild_id,
+            name=name,
+            position=len(guild.channel_ids),
+            parent_id=parent_id,
+            overwrites=list(overwrites or []),
+        )
         self.channels[channel.id] = channel
         guild.channel_ids.append(channel.id)
         if self._bot_in(guild):
             self._channel_created(channel)
         return channel.id
+
+    def add_role(self, guild_id: int, name: str, permissions: int = 0, **style: Any) -> int:
+        """A role (above the others) that no member holds yet; ``style``: ``color``, ``hoist``, ``mentionable``."""
+        guild = self._guild(guild_id)
+        role = Role(self._ids.next(), name, permissions, position=len(guild.roles), **style)
+        guild.roles[role.id] = role
+        return role.id
+
+    def join_voice(self, guild_id: int, user_id: int, channel_id: int) -> None:
+        """A member sits in a voice channel (GUILD_CREATE's ``voice_states``; no VOICE_STATE_UPDATE is sent)."""
+        guild = self._guild(guild_id)
+        self._member(guild, user_id)
+        if self.channels[channel_id].type != ChannelType.GUILD_VOICE or channel_id not in guild.channel_ids:
+            raise ValueError(f"{channel_id} is not a voice channel of guild {guild_id}")
+        guild.voice_states[user_id] = channel_id
+
+    def add_populated_guild(self, name: str, shape: GuildShape, guild_id: int | None = None) -> Guild:
+        """A guild as servers that add a bot look: ``shape``'s categories, text and voice channels (a "Staff" role
+        allowed to manage messages in each, as a permission overwrite), roles, custom emojis, members sitting in
+        voice and a crowd of members not modelled one by one. The bot is a member; its shard hears GUILD_CREATE
+        once, with everything in it."""
+        guild = self.add_guild(name, guild_id, with_bot=False)
+        gid = guild.id
+        staff = self.add_role(gid, "Staff", Permissions.MANAGE_MESSAGES, color=0x3498DB, hoist=True, mentionable=True)
+        for i in range(shape.roles - 3):  # @everyone, Staff and the bot's own role make up the rest
+            self.add_role(gid, f"role-{i}", 0, color=(i * 0x1F3D5B) & 0xFFFFFF, hoist=i % 5 == 0)
+        overwrite = {"id": str(staff), "type": 0, "allow": str(Permissions.MANAGE_MESSAGES), "deny": "0"}
+        categories = [
+            self.add_channel(gid, f"category-{i}", ChannelType.GUILD_CATEGORY, overwrites=[overwrite])
+            for i in range(shape.categories)
+        ]
+
+        def parent(i: int) -> int | None:
+            return categories[i % len(categories)] if categories else None
+
+        for i in range(shape.text_channels):
+            self.add_channel(gid, "general" if i == 0 else f"text-{i}", parent_id=parent(i), overwrites=[overwrite])
+        voice = [
+            self.add_channel(gid, f"voice-{i}", ChannelType.GUILD_VOICE, parent_id=parent(i), overwrites=[overwrite])
+            for i in range(shape.voice_channels)
+        ]
+        for i in range(shape.emojis):
+            self.add_emoji(gid, f"emoji_{i}", animated=i % 6 == 0)
+        for i in range(shape.in_voice if voice else 0):
+            uid = self.add_user(f"{name} talker {i}")
+            self.add_member(gid, uid, permissions=0)
+            self.join_voice(gid, uid, voice[i % len(voice)])
+        guild.crowd = max(0, shape.member_count - len(guild.members) - 1)  # the bot, added next, counts too
+        self._add_bot_to_guild(guild, Permissions.BOT_DEFAULT)
+        self._guild_created(guild)
+        return guild
 
     def add_member(self, guild_id: int, user_id: int, permissions: int = Permissions.MEMBER_DEFAULT) -> None:
         """Adds the user to the guild with a personal role carrying ``permissions`` (0 → no extra role)."""
