@@ -192,6 +192,17 @@ class Settings(BaseSettings):
     match_cache_seconds: float = _between(86_400.0, 0, 604_800)
     match_request_seconds: float = _between(2.0, 0.1, 30.0)
     match_links_per_message: int = _between(1, 1, 5)
+    # links of other services matched by one member's commands per minute (each may ask several outside services)
+    match_lookups_per_minute: int = _between(10, 1, 1000)
+    # posts in sharing channels matched at once (the others wait their turn)
+    match_concurrency: int = _between(4, 1, 64)
+    # posts of one server kept waiting to be matched while the matching services are unavailable
+    pending_matches_per_guild: int = _between(100, 0, 100_000)
+    # tries of a waiting post before it is dropped, the wait before the first retry (doubling, at most an hour),
+    # and how long a waiting post is kept at most
+    pending_match_attempts: int = _between(10, 1, 100)
+    pending_match_retry_seconds: float = _between(60.0, 1.0, 3600.0)
+    pending_match_hours: float = _between(24.0, 1.0, 168.0)
     # --- logs
     log_level: LogLevel = "INFO"
     # "json": one JSON object per line (time, level, logger, message, shard, guild, user, exc)

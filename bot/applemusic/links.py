@@ -64,7 +64,10 @@ _NUMERIC_TYPES = (ResourceType.SONGS, ResourceType.ALBUMS, ResourceType.MUSIC_VI
 
 _EMPTY = "Paste an Apple Music link or id."
 _TOO_LONG = "That is too long to be an Apple Music link."
-_NOT_APPLE = "That is not an Apple Music link."
+_NOT_APPLE = (
+    "That is not a music link I can use. Paste a link from Apple Music, Spotify, YouTube, YouTube Music, Deezer, "
+    "Tidal, SoundCloud or Amazon Music."
+)
 _NOT_A_LINK = "That doesn't look like an Apple Music link or id."
 _LIBRARY = (
     "That is a link to someone's personal library, which only its owner can see. "
