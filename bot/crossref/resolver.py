@@ -175,10 +175,12 @@ class LinkResolver:
             raise ValueError("a country is two letters")
         key = (link.service, link.kind, link.id, storefront)
         if key in self._cache:
-            return self._cache[key]
+            cached = self._cache[key]
+            return None if cached is None else _with_source(cached, link)
         pending = self._inflight.get(key)
         if pending is not None:
-            return await asyncio.shield(pending)
+            shared = await asyncio.shield(pending)
+            return None if shared is None else _with_source(shared, link)
         future: asyncio.Future[Match | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
