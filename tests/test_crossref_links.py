@@ -35,6 +35,8 @@ FORMS: list[tuple[str, ForeignLink | None]] = [
     (f"spotify:track:{SP_TRACK}", SPOTIFY_SONG),
     (f"spotify:album:{SP_ALBUM}", SPOTIFY_ALBUM),
     ("https://spotify.link/ZxYw1234AbC", fl("spotify", "unknown", "ZxYw1234AbC", "https://spotify.link/ZxYw1234AbC")),
+    (f"https://open.spotify.com/intl-fr/track/{SP_TRACK}?si=Qx", SPOTIFY_SONG),
+    (f"http://open.spotify.com/track/{SP_TRACK}", SPOTIFY_SONG),
     ("https://spotify.app.link/e/x", None),  # not a short-link code form
     (f"https://open.spotify.com/artist/{SP_TRACK}", None),
     (f"https://open.spotify.com/track/{SP_TRACK[:-1]}", None),
@@ -63,6 +65,8 @@ FORMS: list[tuple[str, ForeignLink | None]] = [
         fl("youtube-music", "album", "MPREb_abcdEFGH123", "https://music.youtube.com/browse/MPREb_abcdEFGH123"),
     ),
     ("https://www.youtube.com/@channel", None),
+    (f"https://youtube.com/watch?feature=share&v={YT}", YOUTUBE),
+    (f"https://m.youtube.com/shorts/{YT}?feature=share", YOUTUBE),
     (
         "https://www.deezer.com/fr/track/3135556",
         fl("deezer", "song", "3135556", "https://www.deezer.com/track/3135556"),
@@ -78,6 +82,10 @@ FORMS: list[tuple[str, ForeignLink | None]] = [
     ),
     ("https://link.deezer.com/s/30Ab1cD2", fl("deezer", "unknown", "30Ab1cD2", "https://link.deezer.com/s/30Ab1cD2")),
     ("https://www.deezer.com/fr/artist/27", None),
+    (
+        "https://listen.tidal.com/track/77646168",
+        fl("tidal", "song", "77646168", "https://tidal.com/browse/track/77646168"),
+    ),
     (
         "https://tidal.com/browse/track/77646168",
         fl("tidal", "song", "77646168", "https://tidal.com/browse/track/77646168"),
@@ -126,6 +134,10 @@ FORMS: list[tuple[str, ForeignLink | None]] = [
         fl("amazon-music", "song", "B07QD6YD4Q", "https://music.amazon.com/albums/B07QFBG8QV?trackAsin=B07QD6YD4Q"),
     ),
     ("https://www.amazon.com/dp/B07QFBG8QV", None),
+    (
+        "https://music.amazon.co.jp/albums/B07QFBG8QV?trackAsin=B07QD6YD4Q",
+        fl("amazon-music", "song", "B07QD6YD4Q", "https://music.amazon.co.jp/albums/B07QFBG8QV?trackAsin=B07QD6YD4Q"),
+    ),
     ("https://amzn.to/3abcd", None),
     ("https://music.amazon.evil.com/albums/B07QFBG8QV", None),
     ("https://open.spotify.com.evil.example/track/" + SP_TRACK, None),

@@ -34,6 +34,7 @@ from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from bot import applemusic as am
+from bot.applemusic.links import trim_link
 
 __all__ = [
     "MAX_LINKS_PER_MESSAGE",
@@ -124,7 +125,6 @@ _CANDIDATE = re.compile(
     r"|spotify:(?:track|album):[0-9A-Za-z]{22})",
     re.IGNORECASE,
 )
-_TRAILING = ".,;:!?'\"*_~"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ def find_music_links(text: str, limit: int = MAX_LINKS_PER_MESSAGE) -> list[am.S
         return []
     found: list[am.ShareLink | ForeignLink] = []
     for match in _CANDIDATE.finditer(text[:_MAX_TEXT]):
-        link = _parse_candidate(_trim(match.group(0)))
+        link = _parse_candidate(trim_link(match.group(0)))
         if link is not None and link not in found:
             found.append(link)
             if len(found) >= limit:
@@ -185,16 +185,6 @@ def _parse_candidate(candidate: str) -> am.ShareLink | ForeignLink | None:
         return am.parse_link(candidate)
     except am.InvalidLink:
         return None
-
-
-def _trim(candidate: str) -> str:
-    while candidate:
-        last = candidate[-1]
-        if last in _TRAILING or (last == ")" and candidate.count(")") > candidate.count("(")):
-            candidate = candidate[:-1]
-        else:
-            break
-    return candidate
 
 
 def _parse_foreign(s: str) -> ForeignLink | None:
