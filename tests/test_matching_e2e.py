@@ -129,7 +129,7 @@ async def test_rating_a_youtube_link_shows_the_match_and_how_it_was_found(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, elsewhere: Elsewhere, alice: int
 ) -> None:
     link = f"https://youtu.be/{YT}"
-    rec, edit = await command(discord_server, "rating like", alice, {"item": link})
+    _, edit = await command(discord_server, "rating like", alice, {"item": link})
     moon = elsewhere.songs["moon"]
     assert apple_server.rating(ALICE_MUT, "songs", moon) == 1
     embed = edit["embeds"][0]
@@ -181,14 +181,15 @@ async def test_an_unsure_match_asks_first_and_rates_only_after_yes(
         assert (await discord_server.wait_for_callback(press)).accepted
         if answer == "no":
             await eventually(
-                lambda: discord_server.messages[card.id].content.startswith("Nothing was rated"), what="no"
+                lambda card=card: discord_server.messages[card.id].content.startswith("Nothing was rated"), what="no"
             )
             assert discord_server.messages[card.id].components == []
             assert not writes(apple_server), "No rates nothing"
         else:
             await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", lantern) == 1, what="the like after yes")
             await eventually(
-                lambda: discord_server.messages[card.id].embeds[0]["title"] == "👍 You like this", what="the card"
+                lambda card=card: discord_server.messages[card.id].embeds[0]["title"] == "👍 You like this",
+                what="the card",
             )
     assert writes(apple_server) == [("PUT", f"/v1/me/ratings/songs/{lantern}")]
 

@@ -34,7 +34,6 @@ SAMPLE_ERRORS: list[BaseException] = [
     e.NotInCatalog("song", "1440857781", "us"),
     e.NoMatch("some song"),
     e.CannotMatchNow("spotify", "odesli", 30.0),
-    e.MatchUnavailable("odesli"),
     e.NoForeignMatch("youtube"),
     e.TooManyLookups(42.0),
     e.TooManyWaiting(500),
