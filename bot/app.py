@@ -25,6 +25,7 @@ from discord.ext import commands
 from bot import applemusic as am
 from bot.aio import Sleep, TaskSet
 from bot.config import Settings
+from bot.crossref import LinkResolver
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
 from bot.health import Gateway, Health
@@ -35,13 +36,14 @@ from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
 from bot.services.linking import LinkLimits, LinkService
+from bot.services.matching import MatchingService
 from bot.services.mixtape import MixtapeService, MixtapeWorker
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
-from bot.services.sharing import CatchUpWindow, SharingService, shard_of
+from bot.services.sharing import CatchUpWindow, PendingPolicy, SharingService, shard_of
 from bot.services.taste import TasteService
 from bot.storage import Store, StoreOptions, StoreUnavailable, open_store
 from bot.ui.errors import outcome_of, reply_with_error
@@ -72,6 +74,8 @@ class Services:
     store: Store
     linking: LinkService
     ratings: RatingService
+    #: links of other music services matched to Apple Music (commands and posts)
+    matching: MatchingService
     sharing: SharingService
     outbox: OutboxWorker
     web: LinkWebServer
@@ -127,6 +131,17 @@ def retention_from(settings: Settings) -> RetentionPolicy:
         notice_days=settings.notice_days,
         left_guild_days=settings.left_guild_days,
         taste_days=settings.taste_days,
+        pending_match_hours=settings.pending_match_hours,
+    )
+
+
+def pending_policy_from(settings: Settings) -> PendingPolicy:
+    """How posts waiting to be matched are kept and tried again (``PENDING_MATCH_*``, ``MATCH_CONCURRENCY``)."""
+    return PendingPolicy(
+        per_guild=settings.pending_matches_per_guild,
+        attempts=settings.pending_match_attempts,
+        retry=settings.pending_match_retry_seconds,
+        concurrency=settings.match_concurrency,
     )
 
 
@@ -153,6 +168,7 @@ async def start_services(
     application_id: int | None = None,
     clock: Callable[[], float] = time.time,
     store_clock: Callable[[], float] = time.time,
+    pending_clock: Callable[[], float] = time.time,
 ) -> Services:
     """Build and start every service, wired to each other: the one place services are made.
 
@@ -160,7 +176,8 @@ async def start_services(
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
     ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``store_clock`` the store's (when what it
     records happened: tests simulate a server's week with it) and the server taste's periods; ``gateway`` is the
-    Discord side of readiness and ``metrics`` what every part counts into (both the bot's).
+    Discord side of readiness and ``metrics`` what every part counts into (both the bot's); ``pending_clock``
+    decides when posts waiting to be matched are due again (tests move it).
     """
     settings.require()
     developer_token = settings.developer_token()
@@ -198,6 +215,9 @@ async def start_services(
             autocomplete_budget=settings.autocomplete_budget_seconds,
             guard=guard,
         )
+        # one resolver per process: the process's session and Apple client, its caches shared by every member
+        resolver = LinkResolver.from_settings(settings, apple=apple, session=session)
+        matching = MatchingService(resolver, ratings, lookups_per_minute=settings.match_lookups_per_minute)
         signin = discord_signin_from(settings, session, application_id)
         linking = LinkService(
             store,
@@ -229,6 +249,9 @@ async def start_services(
             reaction_retry=settings.reaction_retry_seconds,
             intent_cache_size=settings.reaction_cache_size,
             catch_up=CatchUpWindow(settings.catch_up_hours * 3600.0, settings.catch_up_messages),
+            matching=matching,
+            pending=pending_policy_from(settings),
+            pending_clock=pending_clock,
         )
         health = Health(gateway, store, outbox, metrics, apple.pacer)
         endpoints = OpsEndpoints(
@@ -283,6 +306,7 @@ async def start_services(
         store,
         linking,
         ratings,
+        matching,
         sharing,
         outbox,
         web,
@@ -427,6 +451,7 @@ class RatingsBot(commands.AutoShardedBot):
         identify_sleep: Sleep = asyncio.sleep,
         link_clock: Callable[[], float] = time.time,
         store_clock: Callable[[], float] = time.time,
+        pending_clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
         metrics = Metrics()
@@ -464,6 +489,8 @@ class RatingsBot(commands.AutoShardedBot):
         self.link_clock = link_clock
         #: the store's clock (when shares and votes happened; tests simulate a week with it)
         self.store_clock = store_clock
+        #: when posts waiting to be matched are due again (tests move it)
+        self.pending_clock = pending_clock
         #: background work of the Discord side (the start-up catch-up), cancelled at close
         self.background = TaskSet("bot")
         self._session: aiohttp.ClientSession | None = None
@@ -504,6 +531,7 @@ class RatingsBot(commands.AutoShardedBot):
                 outbox_config=self.outbox_config,
                 application_id=self.application_id,
                 clock=self.link_clock,
+                pending_clock=self.pending_clock,
                 gateway=self,
                 metrics=self.metrics,
                 store_clock=self.store_clock,

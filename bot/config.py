@@ -169,6 +169,42 @@ class Settings(BaseSettings):
     track_list_cache_seconds: float = _between(600.0, 0, 604_800)
     language_cache_size: int = _between(10_000, 1, 10_000_000)
     language_cache_seconds: float = _between(86_400.0, 0, 604_800)
+    # --- links of other music services (bot.crossref): every outside service's base URL
+    odesli_enabled: bool = True
+    odesli_api_base: str = "https://api.song.link"
+    odesli_api_key: SecretStr | None = None
+    # requests a minute sent to Odesli (its public limit is about 10 a minute without a key)
+    odesli_requests_per_minute: int = _between(10, 1, 10_000)
+    spotify_client_id: str | None = None
+    spotify_client_secret: SecretStr | None = None
+    spotify_accounts_base: str = "https://accounts.spotify.com"
+    spotify_api_base: str = "https://api.spotify.com"
+    spotify_oembed_base: str = "https://open.spotify.com"
+    deezer_api_base: str = "https://api.deezer.com"
+    youtube_oembed_base: str = "https://www.youtube.com"
+    soundcloud_oembed_base: str = "https://soundcloud.com"
+    # where the Tidal and Amazon Music pages are read (their Open Graph title); empty = the link's own host
+    tidal_page_base: str | None = None
+    amazon_music_page_base: str | None = None
+    # where short links (spotify.link, deezer.page.link, link.deezer.com, on.soundcloud.com) are expanded;
+    # empty = the link's own host. For a loopback server only.
+    short_link_base: str | None = None
+    match_confidence: float = _between(0.8, 0.0, 1.0)
+    match_cache_size: int = _between(10_000, 1, 10_000_000)
+    match_cache_seconds: float = _between(86_400.0, 0, 604_800)
+    match_request_seconds: float = _between(2.0, 0.1, 30.0)
+    match_links_per_message: int = _between(1, 1, 5)
+    # links of other services matched by one member's commands per minute (each may ask several outside services)
+    match_lookups_per_minute: int = _between(10, 1, 1000)
+    # posts in sharing channels matched at once (the others wait their turn)
+    match_concurrency: int = _between(4, 1, 64)
+    # posts of one server kept waiting to be matched while the matching services are unavailable
+    pending_matches_per_guild: int = _between(100, 0, 100_000)
+    # tries of a waiting post before it is dropped, the wait before the first retry (doubling, at most an hour),
+    # and how long a waiting post is kept at most
+    pending_match_attempts: int = _between(10, 1, 100)
+    pending_match_retry_seconds: float = _between(60.0, 1.0, 3600.0)
+    pending_match_hours: float = _between(24.0, 1.0, 168.0)
     # --- logs
     log_level: LogLevel = "INFO"
     # "json": one JSON object per line (time, level, logger, message, shard, guild, user, exc)
@@ -214,11 +250,25 @@ class Settings(BaseSettings):
         return path
 
     @field_validator(
-        "discord_api_base", "apple_music_api_base", "musickit_js_url", "discord_oauth_authorize_url", "discord_cdn_url"
+        "discord_api_base",
+        "apple_music_api_base",
+        "musickit_js_url",
+        "discord_oauth_authorize_url",
+        "discord_cdn_url",
+        "odesli_api_base",
+        "spotify_accounts_base",
+        "spotify_api_base",
+        "spotify_oembed_base",
+        "deezer_api_base",
+        "youtube_oembed_base",
+        "soundcloud_oembed_base",
+        "tidal_page_base",
+        "amazon_music_page_base",
+        "short_link_base",
     )
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _url(value, ("http", "https"))
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value, ("http", "https"))
 
     @field_validator("discord_gateway_url")
     @classmethod

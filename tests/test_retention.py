@@ -17,7 +17,7 @@ from bot.services.budget import BUDGET_LIVE_SECONDS
 from bot.services.housekeeping import DAY, Housekeeping, RetentionPolicy
 from bot.services.linking import LinkService
 from bot.services.presence import STALE_AFTER_SECONDS
-from bot.storage import EXPIRED_HOLDS_NOTICE, HoldReason, ProcessRecord, Store, TokenCipher, open_store
+from bot.storage import EXPIRED_HOLDS_NOTICE, HoldReason, PendingMatch, ProcessRecord, Store, TokenCipher, open_store
 from tests.fixtures.storage import FakeClock, database_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +81,10 @@ def retention_rules(
         "mixtape_members": lambda row: row["guild_id"] in (STAYS, BACK),
         # a week's playlist jobs, done or not: TASTE_DAYS after the week ended; nothing of a server left
         "mixtape_jobs": lambda row: row["week_end"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
+        # posts waiting to be matched: PENDING_MATCH_HOURS; nothing of a server left more than LEFT_GUILD_DAYS ago
+        "pending_matches": lambda row: (
+            row["created_at"] >= end - POLICY.pending_match_hours * HOUR and row["guild_id"] in (STAYS, BACK)
+        ),
         # the one learned rate of the processes together
         "apple_budget": lambda row: row["id"] == 1,
         # processes sending to Apple: a sync deletes those that had not synced in BUDGET_LIVE_SECONDS
@@ -124,6 +128,9 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
                 if guild is not None:
                     await store.record_share(message, guild, channel, LINKED[0], "songs", f"{day}", now)
                     await store.record_vote(guild, LINKED[1], "songs", f"{day}", 1, now)
+                    # a post whose link of another service waits (the matching services are down for good)
+                    waiting = PendingMatch(-message, channel, guild, LINKED[2], "https://youtu.be/x", 0, now + DAY, now)
+                    assert await store.add_pending_match(waiting, max_per_guild=100)
             newcomer = NEWCOMERS[(day * 4 + quarter) % len(NEWCOMERS)]
             await store.enqueue(
                 newcomer, "songs", f"{day}-{quarter}", 1, now, hold=HoldReason.UNLINKED, hold_expires_at=now + HOLD
@@ -174,6 +181,9 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     assert sorted(r["guild_id"] for r in rows["guild_share_channels"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["guild_settings"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["taste_named"]) == [STAYS, BACK]
+    # the last day's posts (4 a day, one each six hours; the one at exactly 24 h before the end run is kept too)
+    waiting = sorted((r["guild_id"], r["created_at"]) for r in rows["pending_matches"])
+    assert waiting == sorted((g, t0 + (DAYS - 1) * DAY + q * 6 * HOUR) for g in (STAYS, BACK) for q in range(4))
     taste_days = range(DAYS - int(POLICY.taste_days), DAYS)
     assert sorted(r["guild_id"] for r in rows["mixtape_members"]) == [STAYS, BACK]
     kept_weeks = sorted((r["guild_id"], round((r["week_end"] - t0) / DAY)) for r in rows["mixtape_jobs"])

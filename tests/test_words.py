@@ -33,8 +33,11 @@ JARGON = ("storefront", "token")
 SAMPLE_ERRORS: list[BaseException] = [
     e.NotInCatalog("song", "1440857781", "us"),
     e.NoMatch("some song"),
+    e.CannotMatchNow("spotify", "odesli", 30.0),
+    e.NoForeignMatch("youtube"),
+    e.TooManyLookups(42.0),
     e.TooManyWaiting(500),
-    am.InvalidLink("That is not an Apple Music link."),
+    am.InvalidLink("That is not a music link I can use."),
     e.StateExpired(30),
     e.TooManyTries(90.0),
     e.WrongDiscordAccount("@bob"),

@@ -33,7 +33,7 @@ from .tokens import (
     public_key_pem,
 )
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, parse_retry_after
-from .types import CATALOG_TYPES, LIBRARY_TYPES, ResourceType
+from .types import CATALOG_TYPES, LIBRARY_TYPES, ItemRef, ResourceType
 
 __all__ = [
     "CATALOG_CHUNK",
@@ -58,6 +58,7 @@ __all__ = [
     "DeveloperToken",
     "DeveloperTokenRejected",
     "InvalidLink",
+    "ItemRef",
     "LibraryPlaylist",
     "NotFound",
     "ObservedSender",

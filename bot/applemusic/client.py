@@ -53,6 +53,8 @@ PLAYLIST_TRACK_TYPES: Final = frozenset(
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
+#: an ISRC (12 letters and digits) or a UPC/EAN (12 or 13 digits)
+_CODE_RE = re.compile(r"^(?:[A-Za-z]{2}[A-Za-z0-9]{3}[0-9]{7}|[0-9]{12,14})$")
 
 
 def _check_id(rid: str) -> str:
@@ -420,6 +422,26 @@ class AppleMusicClient:
             for item in items:
                 result[item.id] = item
         return result
+
+    async def songs_by_isrc(self, isrc: str, storefront: str) -> list[CatalogItem]:
+        """Catalog songs with this ISRC in a storefront (Apple's ``filter[isrc]``), each with its album
+        (``include=albums``: ``isCompilation``, ``isSingle``, release date); often several (the original album,
+        singles, compilations), possibly none."""
+        return await self._by_code(ResourceType.SONGS, "isrc", isrc, storefront)
+
+    async def albums_by_upc(self, upc: str, storefront: str) -> list[CatalogItem]:
+        """Catalog albums with this UPC in a storefront (Apple's ``filter[upc]``); possibly none."""
+        return await self._by_code(ResourceType.ALBUMS, "upc", upc, storefront)
+
+    async def _by_code(self, type: ResourceType, kind: str, code: str, storefront: str) -> list[CatalogItem]:
+        if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
+            raise ValueError(f"not an {kind.upper()}: {str(code)[:20]!r}")
+        params = {f"filter[{kind}]": code.upper()}
+        if type is ResourceType.SONGS:
+            params["include"] = "albums"
+        reply = await self._request("GET", f"/v1/catalog/{_check_storefront(storefront)}/{type.value}", params=params)
+        items = (CatalogItem.from_api(raw, type) for raw in _data(reply.payload))
+        return [i for i in items if i is not None and i.type is type]
 
     async def get_catalog_item(
         self,

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .types import ResourceType
 
-__all__ = ["InvalidLink", "ShareLink", "check_id", "find_links", "parse_link"]
+__all__ = ["InvalidLink", "ShareLink", "check_id", "find_links", "parse_link", "trim_link"]
 
 MAX_INPUT = 2000
 
@@ -64,7 +64,10 @@ _NUMERIC_TYPES = (ResourceType.SONGS, ResourceType.ALBUMS, ResourceType.MUSIC_VI
 
 _EMPTY = "Paste an Apple Music link or id."
 _TOO_LONG = "That is too long to be an Apple Music link."
-_NOT_APPLE = "That is not an Apple Music link."
+_NOT_APPLE = (
+    "That is not a music link I can use. Paste a link from Apple Music, Spotify, YouTube, YouTube Music, Deezer, "
+    "Tidal, SoundCloud or Amazon Music."
+)
 _NOT_A_LINK = "That doesn't look like an Apple Music link or id."
 _LIBRARY = (
     "That is a link to someone's personal library, which only its owner can see. "
@@ -137,7 +140,7 @@ def find_links(text: str) -> list[ShareLink]:
     """Every ratable Apple Music link in a chat message, in order, each item once. Never raises."""
     found: dict[tuple[ResourceType, str], ShareLink] = {}
     for match in _LINK_RE.finditer(text):
-        candidate = _trim(match.group(0))
+        candidate = trim_link(match.group(0))
         try:
             link = parse_link(candidate)
         except InvalidLink:
@@ -150,7 +153,7 @@ def _a(label: str) -> str:
     return ("an " if label[:1] in "aeiou" else "a ") + label
 
 
-def _trim(candidate: str) -> str:
+def trim_link(candidate: str) -> str:
     """Drop sentence punctuation and unbalanced closing brackets that follow a link in prose."""
     while candidate:
         last = candidate[-1]

@@ -10,6 +10,8 @@ Every run deletes what the rules no longer allow:
 * the server taste (who shared what, members' votes) recorded or last changed more than ``TASTE_DAYS`` ago;
 * everything about a server ``LEFT_GUILD_DAYS`` after the bot was removed from it (the departure is recorded on
   Discord's ``GUILD_DELETE``, and cancelled when the bot is back);
+* posts whose link of another music service waits to be matched, kept more than ``PENDING_MATCH_HOURS`` (the retry
+  loop drops one sooner after ``PENDING_MATCH_ATTEMPTS`` tries);
 * the rows of processes that stopped without removing their own;
 * the last rating asked for (``rating_intents``) of items no recorded shared post shares any more (after the
   shared posts above are gone).
@@ -44,6 +46,7 @@ class RetentionPolicy:
     notice_days: float = 30
     left_guild_days: float = 7
     taste_days: float = 365
+    pending_match_hours: float = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Purged:
     processes: int = 0
     rating_intents: int = 0
     taste: int = 0
+    pending_matches: int = 0
 
     @property
     def total(self) -> int:
@@ -96,6 +100,7 @@ class Housekeeping:
             processes=await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS),
             rating_intents=await self.store.purge_unshared_intents(),
             taste=await self.store.purge_taste(now - policy.taste_days * DAY),
+            pending_matches=await self.store.purge_pending_matches(now - policy.pending_match_hours * 3600.0),
         )
         if purged.total:
             log.info("housekeeping deleted %s", ", ".join(f"{n} {what}" for what, n in asdict(purged).items() if n))

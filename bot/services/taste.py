@@ -108,7 +108,7 @@ class Top:
 
 
 @dataclass(frozen=True, slots=True)
-class Match:
+class TasteMatch:
     """Two named members' votes on items shared in a server: over the items both voted on (``common``), how many
     votes are equal (``agree``); and up to :data:`MATCH_BOTH_LOVE` songs both like."""
 
@@ -226,7 +226,7 @@ class TasteService:
 
     # ------------------------------------------------------------------ /ratings match
 
-    async def match(self, guild_id: int, user_id: int, other_id: int, *, other_is_bot: bool = False) -> Match:
+    async def match(self, guild_id: int, user_id: int, other_id: int, *, other_is_bot: bool = False) -> TasteMatch:
         """How much two members' votes in the server agree. Both must have chosen to be named there: the caller is
         told first (:class:`NotNamedHere`), then :class:`MemberNotNamed`, which carries nothing about the other."""
         if other_id == user_id or other_is_bot:
@@ -246,7 +246,7 @@ class TasteService:
             if t == ResourceType.SONGS.value and mine[(t, i)] == 1 and theirs[(t, i)] == 1
         ][:MATCH_BOTH_LOVE]
         shown = await self.show(user_id, loved) if loved else {}
-        return Match(other_id, len(common), agree, [shown[ref] for ref in loved])
+        return TasteMatch(other_id, len(common), agree, [shown[ref] for ref in loved])
 
     # ------------------------------------------------------------------ votes from buttons
 

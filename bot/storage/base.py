@@ -26,6 +26,7 @@ from bot.storage.models import (
     MixtapeJob,
     MixtapeMember,
     OutboxEntry,
+    PendingMatch,
     ProcessRecord,
     SharedMessage,
     StoreCounts,
@@ -204,6 +205,35 @@ class Store(ABC):
     @abstractmethod
     async def share_buttons(self, guild_id: int) -> bool:
         """Whether the server's /share cards carry Like / Dislike buttons (off unless turned on)."""
+
+    @abstractmethod
+    async def set_listen_elsewhere(self, guild_id: int, on: bool) -> bool:
+        """Turn the server's "Listen on other services" buttons on or off; True if that changed the setting."""
+
+    @abstractmethod
+    async def listen_elsewhere(self, guild_id: int) -> bool:
+        """Whether cards of songs shared in the server carry a "Listen on other services" button (on unless
+        turned off)."""
+
+    # ------------------------------------------------------------------ posts whose link waits to be matched
+    @abstractmethod
+    async def add_pending_match(self, pending: PendingMatch, *, max_per_guild: int) -> bool:
+        """Keep a post whose link could not be matched yet; False when the server already has ``max_per_guild``
+        waiting (nothing kept) or the post is already kept."""
+
+    @abstractmethod
+    async def due_pending_matches(self, now: float, *, limit: int) -> list[PendingMatch]:
+        """The waiting posts due at ``now``, the longest due first."""
+
+    @abstractmethod
+    async def retry_pending_match(self, message_id: int, attempts: int, next_try_at: float) -> None: ...
+
+    @abstractmethod
+    async def forget_pending_match(self, message_id: int) -> bool: ...
+
+    @abstractmethod
+    async def purge_pending_matches(self, before: float) -> int:
+        """Drop the waiting posts kept since before ``before``."""
 
     # ------------------------------------------------------------------ shared messages
     @abstractmethod

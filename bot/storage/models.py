@@ -130,6 +130,34 @@ class SharedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingMatch:
+    """A post in a sharing channel whose link of another music service waits to be matched to Apple Music (the
+    services that match it were unavailable): tried again at ``next_try_at``."""
+
+    message_id: int
+    channel_id: int
+    guild_id: int
+    author_id: int
+    link: str
+    attempts: int
+    next_try_at: float
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> PendingMatch:
+        return cls(
+            message_id=int(row["message_id"]),
+            channel_id=int(row["channel_id"]),
+            guild_id=int(row["guild_id"]),
+            author_id=int(row["author_id"]),
+            link=str(row["link"]),
+            attempts=int(row["attempts"]),
+            next_try_at=float(row["next_try_at"]),
+            created_at=float(row["created_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """The latest desired rating of one user for one item, waiting to be applied to Apple Music.
 

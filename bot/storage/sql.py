@@ -52,6 +52,7 @@ from bot.storage.models import (
     MixtapeJob,
     MixtapeMember,
     OutboxEntry,
+    PendingMatch,
     ProcessRecord,
     Row,
     SharedMessage,
@@ -133,12 +134,31 @@ _ADD_CHANNEL = (
 )
 _REMOVE_CHANNEL = "DELETE FROM guild_share_channels WHERE guild_id = :guild_id AND channel_id = :channel_id"
 _CHANNELS = "SELECT channel_id FROM guild_share_channels WHERE guild_id = :guild_id"
-_SET_SHARE_BUTTONS = (
-    "INSERT INTO guild_settings (guild_id, share_buttons, updated_at) VALUES (:guild_id, :on, :at)"
-    " ON CONFLICT (guild_id) DO UPDATE SET share_buttons = excluded.share_buttons, updated_at = excluded.updated_at"
-    " WHERE guild_settings.share_buttons <> excluded.share_buttons"
+#: a server's switch (a column of guild_settings: share_buttons, listen_elsewhere) set; the others keep their defaults
+_SET_SWITCH = (
+    "INSERT INTO guild_settings (guild_id, {switch}, updated_at) VALUES (:guild_id, :on, :at)"
+    " ON CONFLICT (guild_id) DO UPDATE SET {switch} = excluded.{switch}, updated_at = excluded.updated_at"
+    " WHERE guild_settings.{switch} <> excluded.{switch}"
 )
-_SHARE_BUTTONS = "SELECT share_buttons FROM guild_settings WHERE guild_id = :guild_id"
+_SWITCH = "SELECT {switch} FROM guild_settings WHERE guild_id = :guild_id"
+#: the switches and their values for a server without a row
+_SWITCH_DEFAULTS = {"share_buttons": False, "listen_elsewhere": True}
+# ---------------------------------------------------------------------- posts whose link waits to be matched
+_PENDING_MATCH_COLUMNS = "message_id, channel_id, guild_id, author_id, link, attempts, next_try_at, created_at"
+_ADD_PENDING_MATCH = (
+    f"INSERT INTO pending_matches ({_PENDING_MATCH_COLUMNS})"  # noqa: S608 (constants)
+    " SELECT :message_id, :channel_id, :guild_id, :author_id, :link, 0, :next_try_at::float8, :at::float8"
+    " WHERE (SELECT COUNT(*) FROM pending_matches WHERE guild_id = :guild_id::bigint) < :max_per_guild::bigint"
+    " ON CONFLICT (message_id) DO NOTHING"
+)
+_DUE_PENDING_MATCHES = (
+    f"SELECT {_PENDING_MATCH_COLUMNS} FROM pending_matches WHERE next_try_at <= :now"  # noqa: S608 (constants)
+    " ORDER BY next_try_at, message_id LIMIT :limit"
+)
+_RETRY_PENDING_MATCH = (
+    "UPDATE pending_matches SET attempts = :attempts, next_try_at = :next_try_at WHERE message_id = :message_id"
+)
+_FORGET_PENDING_MATCH = "DELETE FROM pending_matches WHERE message_id = :message_id"
 _RECORD_SHARED = (
     f"INSERT INTO shared_messages ({_SHARED})"  # noqa: S608 (constants)
     " VALUES (:message_id, :channel_id, :guild_id, :item_type, :item_id, :created_at)"
@@ -353,6 +373,7 @@ _GUILD_TABLES = (
     "taste_named",
     "mixtape_members",
     "mixtape_jobs",
+    "pending_matches",
     "guild_departures",
 )
 
@@ -720,13 +741,53 @@ class SqlStore(Store):
         return channel_id in cached
 
     async def set_share_buttons(self, guild_id: int, on: bool) -> bool:
-        was = await self.share_buttons(guild_id)
-        await self._write(_SET_SHARE_BUTTONS, {"guild_id": guild_id, "on": on, "at": self._clock()})
-        return was != on
+        return await self._set_switch("share_buttons", guild_id, on)
 
     async def share_buttons(self, guild_id: int) -> bool:
-        row = await self._one(_SHARE_BUTTONS, {"guild_id": guild_id})
-        return row is not None and bool(row["share_buttons"])
+        return await self._switch("share_buttons", guild_id)
+
+    async def set_listen_elsewhere(self, guild_id: int, on: bool) -> bool:
+        return await self._set_switch("listen_elsewhere", guild_id, on)
+
+    async def listen_elsewhere(self, guild_id: int) -> bool:
+        return await self._switch("listen_elsewhere", guild_id)
+
+    async def _set_switch(self, switch: str, guild_id: int, on: bool) -> bool:
+        was = await self._switch(switch, guild_id)
+        await self._write(_SET_SWITCH.format(switch=switch), {"guild_id": guild_id, "on": on, "at": self._clock()})
+        return was != on
+
+    async def _switch(self, switch: str, guild_id: int) -> bool:
+        row = await self._one(_SWITCH.format(switch=switch), {"guild_id": guild_id})
+        return _SWITCH_DEFAULTS[switch] if row is None else bool(row[switch])
+
+    # ------------------------------------------------------------------ posts whose link waits to be matched
+    async def add_pending_match(self, pending: PendingMatch, *, max_per_guild: int) -> bool:
+        params = {
+            "message_id": pending.message_id,
+            "channel_id": pending.channel_id,
+            "guild_id": pending.guild_id,
+            "author_id": pending.author_id,
+            "link": pending.link,
+            "next_try_at": float(pending.next_try_at),
+            "at": float(pending.created_at),
+            "max_per_guild": int(max_per_guild),
+        }
+        return await self._write(_ADD_PENDING_MATCH, params) == 1
+
+    async def due_pending_matches(self, now: float, *, limit: int) -> list[PendingMatch]:
+        rows = await self._rows(_DUE_PENDING_MATCHES, {"now": float(now), "limit": int(limit)})
+        return [PendingMatch.from_row(row) for row in rows]
+
+    async def retry_pending_match(self, message_id: int, attempts: int, next_try_at: float) -> None:
+        params = {"message_id": message_id, "attempts": attempts, "next_try_at": float(next_try_at)}
+        await self._write(_RETRY_PENDING_MATCH, params)
+
+    async def forget_pending_match(self, message_id: int) -> bool:
+        return await self._write(_FORGET_PENDING_MATCH, {"message_id": message_id}) == 1
+
+    async def purge_pending_matches(self, before: float) -> int:
+        return await self._write("DELETE FROM pending_matches WHERE created_at < :before", {"before": float(before)})
 
     async def _load_share_channels(self, guild_id: int) -> frozenset[int]:
         async with self._session() as db:
@@ -773,6 +834,8 @@ class SqlStore(Store):
             ids = [{"message_id": int(m)} for m in sorted(set(message_ids))]
             for params in ids:  # a deleted post no longer counts in the server's tops either
                 await db.write(_FORGET_TASTE_SHARE, params)
+            for params in ids:
+                await db.write(_FORGET_PENDING_MATCH, params)
             return sum([await db.write(_FORGET_SHARED, params) for params in ids])
 
     # ------------------------------------------------------------------ server taste

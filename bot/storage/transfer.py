@@ -117,7 +117,7 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "guild_settings",
-        _cols("guild_id:int, share_buttons:bool, updated_at:float"),
+        _cols("guild_id:int, share_buttons:bool, updated_at:float, listen_elsewhere:bool"),
         key=("guild_id",),
     ),
     TableSpec(
@@ -184,6 +184,15 @@ TABLES: tuple[TableSpec, ...] = (
         key=("id",),
         identity="id",
         user_column="user_id",
+    ),
+    TableSpec(
+        "pending_matches",
+        _cols(
+            "message_id:int, channel_id:int, guild_id:int, author_id:int, link:str, attempts:int, next_try_at:float,"
+            " created_at:float"
+        ),
+        key=("message_id",),
+        user_column="author_id",
     ),
     TableSpec(
         "guild_departures",

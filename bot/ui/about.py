@@ -28,6 +28,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ratings-admin channels remove",
             "ratings-admin channels list",
             "ratings-admin share-buttons",
+            "ratings-admin listen-elsewhere",
         ),
     ),
 )

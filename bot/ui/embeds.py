@@ -7,11 +7,12 @@ import datetime
 import discord
 
 from bot.applemusic import CatalogItem, ResourceType
+from bot.crossref import Match, MatchMethod
 from bot.services.linking import AccountStatus
 from bot.services.privacy import RetentionTerms
 from bot.services.ratings import ItemRef, RatedItem
-from bot.services.taste import MATCH_MIN_COMMON, Kind, Match, Period, ShownItem, Top
-from bot.ui.texts import RATINGS_EXPIRED, waiting_reasons
+from bot.services.taste import MATCH_MIN_COMMON, Kind, Period, ShownItem, TasteMatch, Top
+from bot.ui.texts import RATINGS_EXPIRED, service_name, waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
 
@@ -25,6 +26,22 @@ STATE_COLOUR = {1: discord.Colour(0x57F287), -1: discord.Colour(0xED4245), None:
 RATING_ICON = {1: "👍", -1: "👎", None: "▫️"}
 TRACKS_PER_PAGE = 20
 SHARE_HINT = "React 👍 or 👎 to rate it in your own Apple Music."
+
+
+#: how a link of another service was matched, as the card says it
+MATCH_WORDS = {
+    MatchMethod.ISRC: "Matched by ISRC",
+    MatchMethod.UPC: "Matched by UPC",
+    MatchMethod.ODESLI: "Matched by song.link",
+    MatchMethod.TITLE: "Best match by title",
+}
+
+
+def match_line(match: Match | None) -> str | None:
+    """ "Matched by ISRC · from Spotify" (the source linked), for an item matched from another service's link."""
+    if match is None or match.method not in MATCH_WORDS:
+        return None
+    return f"{MATCH_WORDS[match.method]} · from [{service_name(match.source.service)}]({match.source.url})"
 
 
 def state_text(value: int | None) -> str:
@@ -56,9 +73,12 @@ def item_line(rated: RatedItem) -> str:
     return " · ".join(parts)
 
 
-def _item_card(rated: RatedItem, *, title: str, colour: discord.Colour, head: str | None) -> discord.Embed:
-    """The one card layout: a title, ``head`` (if any), one line about the item, and its artwork as a thumbnail."""
-    lines = (head, _md(item_line(rated)))
+def _item_card(
+    rated: RatedItem, *, title: str, colour: discord.Colour, head: str | None, match: Match | None = None
+) -> discord.Embed:
+    """The one card layout: a title, ``head`` (if any), one line about the item, how it was matched (for another
+    service's link), and its artwork as a thumbnail."""
+    lines = (head, _md(item_line(rated)), match_line(match))
     embed = discord.Embed(title=title[:256], colour=colour, description="\n".join(x for x in lines if x)[:4096])
     return _with_artwork(embed, rated.item)
 
@@ -75,18 +95,26 @@ def _linked_name(rated: RatedItem) -> str:
     return f"[{name}]({url})" if url else name
 
 
-def item_embed(rated: RatedItem) -> discord.Embed:
+def item_embed(rated: RatedItem, match: Match | None = None) -> discord.Embed:
     """A member's card for one item: their rating first (title and colour), then the item linked to Apple Music,
-    artist and album on one line, artwork. The buttons under it (``bot.ui.views.card_view``) show the same state."""
+    artist and album on one line, how it was matched, artwork. The buttons under it (``bot.ui.views.card_view``)
+    show the same state."""
     head = f"**{_linked_name(rated)}**"
-    return _item_card(rated, title=state_text(rated.rating), colour=STATE_COLOUR[rated.rating], head=head)
+    return _item_card(rated, title=state_text(rated.rating), colour=STATE_COLOUR[rated.rating], head=head, match=match)
 
 
-def share_embed(shared: RatedItem) -> discord.Embed:
-    """The public ``/share`` card: the item (its name is the title, linked to Apple Music) and one line about it;
-    nobody's rating, nor who shared it (Discord shows that), and one hint: the reactions."""
+def confirm_embed(rated: RatedItem, match: Match) -> discord.Embed:
+    """The question before acting on a match that is not sure: "Is this the song you meant?", then the card's lines."""
+    head = f"**{_linked_name(rated)}**"
+    title = f"Is this the {rated.ref.type.label} you meant?"
+    return _item_card(rated, title=title, colour=STATE_COLOUR[None], head=head, match=match)
+
+
+def share_embed(shared: RatedItem, match: Match | None = None) -> discord.Embed:
+    """The public ``/share`` card: the item (its name is the title, linked to Apple Music), one line about it and how
+    it was matched; nobody's rating, nor who shared it (Discord shows that), and one hint: the reactions."""
     item = shared.item
-    embed = _item_card(shared, title=item_name(shared), colour=APPLE_RED, head=None)
+    embed = _item_card(shared, title=item_name(shared), colour=APPLE_RED, head=None, match=match)
     embed.url = item.url if item is not None else None
     embed.set_footer(text=SHARE_HINT)
     return embed
@@ -170,7 +198,7 @@ def top_embed(top: Top) -> discord.Embed:
     return _with_artwork(embed, top.entries[0].shown.item)
 
 
-def match_embed(match: Match) -> discord.Embed:
+def match_embed(match: TasteMatch) -> discord.Embed:
     """``/ratings match``: how often two named members' votes agree, and songs they both love."""
     other = _mention(match.other_id)
     if not match.enough:

@@ -18,6 +18,7 @@ from bot import applemusic as am
 from bot import errors as e
 from bot.errors import kind_of
 from bot.storage import StoreUnavailable
+from bot.ui.texts import service_name
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,20 @@ _RELINK = (
 )
 
 
+def _cannot_match_now(error: e.CannotMatchNow) -> str:
+    return (
+        f"Couldn't reach the services that match {service_name(error.link_service)} links just now. "
+        "Try again in a few minutes, or use an Apple Music link."
+    )
+
+
+def _no_foreign_match(error: e.NoForeignMatch) -> str:
+    return (
+        f"I couldn't find the song of this {service_name(error.link_service)} link in Apple Music. It may not be "
+        "there; search for it by name, or use an Apple Music link."
+    )
+
+
 #: error type → the words a member reads (a string, or a function of the error)
 MESSAGES: dict[type[BaseException], Words] = {
     # accounts
@@ -94,7 +109,18 @@ MESSAGES: dict[type[BaseException], Words] = {
     e.NoMatch: lambda error: f"Nothing in Apple Music matches “{error.text}”. Try a link or pick a suggestion.",
     e.NeedsAlbumOrPlaylist: "`/rating tracks` needs an album or a playlist.",
     e.LibraryItemNotShareable: "A library item is yours alone: share a catalog link so others can rate it.",
-    e.NoLinksInMessage: "That message has no Apple Music links I can rate.",
+    e.NoLinksInMessage: "That message has no music links I can rate.",
+    # links of other music services
+    e.CannotMatchNow: _cannot_match_now,
+    e.MatchUnavailable: (
+        "Couldn't reach the services that match links of other music services just now. "
+        "Try again in a few minutes, or use an Apple Music link."
+    ),
+    e.NoForeignMatch: _no_foreign_match,
+    e.TooManyLookups: lambda error: (
+        f"You matched many links of other music services just now. Try again in {_wait(error.retry_after)}, "
+        "or use an Apple Music link."
+    ),
     e.TooManyWaiting: lambda error: (
         f"You already have {error.limit} ratings waiting to reach your Apple Music account, the most I keep for "
         "one person, so this one was not saved. Every rating already waiting is kept and will be applied; try "

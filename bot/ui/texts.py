@@ -17,6 +17,43 @@ RATINGS_EXPIRED = (
 )
 
 
+#: the music services whose links the bot matches to Apple Music, as members know them
+SERVICE_NAMES = {
+    "spotify": "Spotify",
+    "youtube": "YouTube",
+    "youtube-music": "YouTube Music",
+    "deezer": "Deezer",
+    "tidal": "Tidal",
+    "soundcloud": "SoundCloud",
+    "amazon-music": "Amazon Music",
+}
+
+
+#: the answer "No" to "Is this the song you meant?" leaves
+MATCH_DECLINED = {
+    "like": "Nothing was rated. Try an Apple Music link, or search for the song by name.",
+    "dislike": "Nothing was rated. Try an Apple Music link, or search for the song by name.",
+    "clear": "Nothing was changed. Try an Apple Music link, or search for the song by name.",
+    "share": "Nothing was shared. Try an Apple Music link, or search for the song by name.",
+}
+
+
+def service_name(service: str) -> str:
+    """A music service's name as members know it ("Spotify", "YouTube Music")."""
+    return SERVICE_NAMES.get(service, service)
+
+
+def listen_elsewhere_set(on: bool, changed: bool) -> str:
+    """The answer to ``/ratings-admin listen-elsewhere``."""
+    if on:
+        if changed:
+            return "From now on, shared songs in this server carry a “Listen on other services” button."
+        return "Shared songs already carry a “Listen on other services” button."
+    if changed:
+        return "From now on, shared songs in this server have no “Listen on other services” button."
+    return "Shared songs already have no “Listen on other services” button."
+
+
 def link_sent_by_dm(minutes: int) -> str:
     return f"📬 I sent you a DM with your personal link (valid {minutes} minutes)."
 

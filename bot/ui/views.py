@@ -17,7 +17,7 @@ from bot.applemusic import ResourceType
 from bot.logs import about_this_task
 from bot.services.ratings import ItemRef, RatedItem
 from bot.ui.errors import reply_with_error
-from bot.ui.texts import NOT_YOUR_BUTTON
+from bot.ui.texts import MATCH_DECLINED, NOT_YOUR_BUTTON
 
 RATING_ACTIONS = ("like", "dislike", "clear")
 _TYPES = "|".join(re.escape(t.value) for t in ResourceType)
@@ -33,6 +33,12 @@ class RatingActions(Protocol):
     ) -> None: ...
 
     async def tracks_button(self, interaction: discord.Interaction[Any], rtype: ResourceType, item_id: str) -> None: ...
+
+
+class MatchActions(Protocol):
+    async def confirm_match(
+        self, interaction: discord.Interaction[Any], action: str, rtype: ResourceType, item_id: str
+    ) -> None: ...
 
 
 class LinkActions(Protocol):
@@ -232,7 +238,57 @@ class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>
         await privacy.forget_button(interaction, self.confirmed)
 
 
+class ConfirmMatchButton(
+    _Action,
+    template=rf"match:(?P<answer>yes|no):(?P<action>like|dislike|clear|share):(?P<user>\d{{1,20}}):(?P<type>{_TYPES})"
+    r":(?P<id>[A-Za-z0-9._-]{1,64})",
+):
+    """The answer to "Is this the song you meant?" (a match of another service's link that is not sure):
+    ``match:yes:like:<user id>:songs:<id>`` rates it (``share`` posts it), ``match:no:...`` does nothing. Only the
+    member who asked may press it."""
+
+    LABEL: ClassVar[dict[str, str]] = {
+        "like": "Yes, rate it",
+        "dislike": "Yes, rate it",
+        "clear": "Yes, clear it",
+        "share": "Yes, share it",
+    }
+
+    def __init__(self, confirmed: bool, action: str, user_id: int, rtype: ResourceType, item_id: str) -> None:
+        self.confirmed, self.action, self.user_id, self.rtype, self.item_id = confirmed, action, user_id, rtype, item_id
+        answer = "yes" if confirmed else "no"
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.primary if confirmed else discord.ButtonStyle.secondary,
+                label=self.LABEL[action] if confirmed else "No",
+                custom_id=f"match:{answer}:{action}:{user_id}:{rtype.value}:{item_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ConfirmMatchButton:
+        return cls(
+            match["answer"] == "yes", match["action"], int(match["user"]), ResourceType(match["type"]), match["id"]
+        )
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.user.id == self.user_id:
+            return True
+        await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
+        return False
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        if not self.confirmed:  # nothing happens: the question is replaced by what was (not) done
+            await interaction.response.edit_message(content=MATCH_DECLINED[self.action], embed=None, view=None)
+            return
+        owner = cast(MatchActions, _cog(interaction, "Sharing" if self.action == "share" else "Ratings"))
+        await owner.confirm_match(interaction, self.action, self.rtype, self.item_id)
+
+
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    ConfirmMatchButton,
     RatingButton,
     TracksButton,
     LinkButton,
@@ -270,20 +326,44 @@ def _rating_buttons(
         view.add_item(RatingButton("clear", ref.type, ref.id, name=name, row=row))
 
 
-def card_view(ref: ItemRef, rating: int | None) -> discord.ui.View:
-    """The buttons of a member's card (``bot.ui.embeds.item_embed``); an album's or playlist's card adds Tracks."""
+#: the label of the link to an item's song.link page
+ELSEWHERE_LABEL = "Listen on other services"
+
+
+def _elsewhere(view: discord.ui.View, url: str | None) -> None:
+    """A link button to the item's song.link page, so members without Apple Music can hear it too."""
+    if url:
+        view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label=ELSEWHERE_LABEL, url=url))
+
+
+def card_view(ref: ItemRef, rating: int | None, *, elsewhere: str | None = None) -> discord.ui.View:
+    """The buttons of a member's card (``bot.ui.embeds.item_embed``); an album's or playlist's card adds Tracks; a card
+    of an item matched from another service's link, its song.link page (``elsewhere``)."""
     view = discord.ui.View(timeout=None)
     _rating_buttons(view, ref, rating)
     if ref.type in HAS_TRACKS:
         view.add_item(TracksButton(ref.type, ref.id))
+    _elsewhere(view, elsewhere)
     return view
 
 
-def share_view(ref: ItemRef) -> discord.ui.View:
+def share_view(ref: ItemRef, *, buttons: bool, elsewhere: str | None = None) -> discord.ui.View | None:
     """Quiet Like / Dislike on a public ``/share`` card, for servers that turned them on (nobody's state: each
-    press answers the presser privately)."""
+    press answers the presser privately), and "Listen on other services" (``elsewhere``) unless the server turned it
+    off. None: no buttons at all."""
     view = discord.ui.View(timeout=None)
-    _rating_buttons(view, ref, None)
+    if buttons:
+        _rating_buttons(view, ref, None)
+    _elsewhere(view, elsewhere)
+    return view if view.children else None
+
+
+def confirm_view(action: str, user_id: int, ref: ItemRef) -> discord.ui.View:
+    """Yes / No under "Is this the song you meant?" (``action``: like, dislike, clear or share), for ``user_id``
+    only."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ConfirmMatchButton(True, action, user_id, ref.type, ref.id))
+    view.add_item(ConfirmMatchButton(False, action, user_id, ref.type, ref.id))
     return view
 
 

@@ -452,7 +452,9 @@ class LoopbackApple:
         duration_ms: int = 215_000,
         track_number: int = 1,
         bg_color: str = "1a2b3c",
+        isrc: str | None = None,
     ) -> str:
+        """A song; ``isrc`` its recording code (several songs may share one: singles, compilations)."""
         sid = id or self._new_id()
         name = name or f"Song {sid}"
         album_id = album_id or self._new_id()
@@ -465,7 +467,8 @@ class LoopbackApple:
             "discNumber": 1,
             "genreNames": ["Alternative", "Music"],
             "releaseDate": "2022-03-04",
-            "isrc": f"USLB{sid[-8:]:0>8}",
+            "isrc": isrc or f"USLB{sid[-8:]:0>8}",
+            "_album": album_id,
             "url": f"https://music.apple.com/{{sf}}/album/{_slug(album)}/{album_id}?i={sid}",
             "artwork": self._artwork(bg_color),
             "previews": [{"url": f"https://audio-ssl.itunes.apple.com/itunes-assets/preview/{sid}.m4a"}],
@@ -506,8 +509,12 @@ class LoopbackApple:
         artist: str = "Loopback Artist",
         tracks: int | Sequence[str] = 10,
         bg_color: str = "334455",
+        upc: str | None = None,
+        compilation: bool = False,
+        release_date: str = "2022-03-04",
     ) -> str:
-        """An album; `tracks` is a count (songs are created) or existing/new song ids in order."""
+        """An album; `tracks` is a count (songs are created) or existing/new song ids in order (an existing song
+        keeps its own album: a compilation lists songs of other albums)."""
         aid = id or self._new_id()
         name = name or f"Album {aid}"
         ids = [None] * tracks if isinstance(tracks, int) else list(tracks)
@@ -522,9 +529,11 @@ class LoopbackApple:
             "artistName": artist,
             "trackCount": len(track_ids),
             "genreNames": ["Alternative", "Music"],
-            "releaseDate": "2022-03-04",
+            "releaseDate": release_date,
             "isSingle": len(track_ids) == 1,
+            "isCompilation": compilation,
             "isComplete": True,
+            "upc": upc or f"{int(aid) % 10**12:012d}",
             "recordLabel": "Loopback Records",
             "url": f"https://music.apple.com/{{sf}}/album/{_slug(name)}/{aid}",
             "artwork": self._artwork(bg_color),
@@ -581,10 +590,15 @@ class LoopbackApple:
         }
         return rid
 
-    def _resource(self, sf: str, rtype: str, rid: str) -> dict[str, Any]:
-        attrs = dict(self.catalog[rtype][rid])
+    def _resource(self, sf: str, rtype: str, rid: str, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+        attrs = {k: v for k, v in self.catalog[rtype][rid].items() if not k.startswith("_")}
         attrs["url"] = attrs["url"].replace("{sf}", sf)
-        return {"id": rid, "type": rtype, "href": f"/v1/catalog/{sf}/{rtype}/{rid}", "attributes": attrs}
+        resource = {"id": rid, "type": rtype, "href": f"/v1/catalog/{sf}/{rtype}/{rid}", "attributes": attrs}
+        album = self.catalog[rtype][rid].get("_album")
+        if "albums" in include and rtype == "songs":
+            data = [self._resource(sf, "albums", album)] if album in self.catalog["albums"] else []
+            resource["relationships"] = {"albums": {"href": f"/v1/catalog/{sf}/songs/{rid}/albums", "data": data}}
+        return resource
 
     # ------------------------------------------------------------------ failure injection
 
@@ -1218,12 +1232,25 @@ class LoopbackApple:
         if refused is not None:
             return refused
         ids = [i for i in request.query.get("ids", "").split(",") if i]
+        code_filter = {"songs": "isrc", "music-videos": "isrc", "albums": "upc"}.get(rtype)
+        if not ids and code_filter is not None and f"filter[{code_filter}]" in request.query:
+            return self._catalog_by_code(request, sf, rtype, code_filter)
         if not ids:
             return _error(400, "40002", "Missing Parameter", "A value for 'ids' is required", "ids")
         if len(ids) > MAX_CATALOG_IDS:
             return _error(400, "40005", "Invalid Parameter Value", "Too many ids", "ids")
         known = self.catalog[rtype]
         return web.json_response({"data": [self._resource(sf, rtype, i) for i in dict.fromkeys(ids) if i in known]})
+
+    def _catalog_by_code(self, request: web.Request, sf: str, rtype: str, code: str) -> web.Response:
+        """``filter[isrc]`` (songs, music videos) / ``filter[upc]`` (albums), as Apple documents: every item with
+        that code, ``data: []`` when none; one code per request here (Apple allows a comma list, not used)."""
+        value = request.query.get(f"filter[{code}]", "").strip()
+        if not value:
+            return _error(400, "40005", "Invalid Parameter Value", f"A value for 'filter[{code}]' is required")
+        include = frozenset(i for i in request.query.get("include", "").split(",") if i)
+        hits = [rid for rid, attrs in self.catalog[rtype].items() if str(attrs.get(code, "")).upper() == value.upper()]
+        return web.json_response({"data": [self._resource(sf, rtype, rid, include) for rid in hits]})
 
     def _catalog_one(self, request: web.Request, sf: str, rtype: str, rid: str) -> web.Response:
         refused = self._catalog_type(request, sf, rtype)
