@@ -243,6 +243,8 @@ class Page:
             attrs = f' type="{BUTTON_STYLES.get(int(c.get("style", 2)), "secondary")}"'
             if c.get("url"):
                 attrs += f' url="{html.escape(str(c["url"]), quote=True)}"'
+            if c.get("custom_id"):
+                attrs += f' data-custom-id="{html.escape(str(c["custom_id"]), quote=True)}"'
             if c.get("disabled"):
                 attrs += " disabled"
             attrs += self.emoji_attrs(c.get("emoji"))
@@ -339,6 +341,7 @@ class Page:
             reactions = "".join(
                 f"<discord-reaction{self.emoji_attrs(emoji)}"
                 f' name="{html.escape(str(emoji.get("name", "")), quote=True)}"'
+                f' data-emoji="{html.escape(str(emoji.get("name", "")), quote=True)}"'
                 f' count="{count}"{" reacted" if mine else ""}></discord-reaction>'
                 for emoji, count, mine in s.reactions
             )

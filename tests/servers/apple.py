@@ -335,6 +335,11 @@ class LoopbackApple:
         user = self._users[token]
         return user.ratings.get(self._key(user, str(type), id))
 
+    def ratings_of(self, token: str) -> list[tuple[str, str, int]]:
+        """Every rating of the user, as (catalog type, catalog id, 1 or -1), in the order they were set: what the
+        user would see in the Music app (the playground's Apple panel shows it)."""
+        return [(rtype, rid, value) for (rtype, rid), value in self._users[token].ratings.items()]
+
     def set_state(self, token: str, type: str, id: str, value: int | None) -> None:
         """Set (1/-1) or clear (None) a rating directly, as if the user did it in the Music app."""
         user = self._users[token]
