@@ -132,7 +132,7 @@ async def test_the_readme_command_brings_up_a_page_that_works_end_to_end(
         page = await context.new_page()
         await page.goto(url)
         await page.wait_for_selector("body[data-ready='true']", state="attached", timeout=WAIT)
-        assert "nothing here is real Discord or Apple" in (await page.text_content("#notice") or "")
+        assert "Nothing here is real Discord or Apple" in (await page.text_content("#notice") or "")
 
         await link(page, context, "alice")
         await link(page, context, "bob")

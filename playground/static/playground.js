@@ -2,6 +2,8 @@
 // Every action is an API call; the server turns it into what Discord would send the bot.
 
 const $ = (sel, root = document) => root.querySelector(sel);
+//: the reactions a member can add from the page (Twemoji file names, as the renderer draws them)
+const REACTIONS = [["👍", "1f44d"], ["👎", "1f44e"], ["❤️", "2764"], ["🔥", "1f525"]];
 const state = { world: null, acting: null, channel: null, command: null, messages: [], generation: 0 };
 
 async function api(path, body) {
@@ -64,7 +66,8 @@ async function renderAccounts() {
 // ---------------------------------------------------------------------------------------------- messages
 function decorate(m) {
   const actions = `<div class="pg-actions" data-for="${m.id}">` +
-    ["👍", "👎"].map((e) => `<button type="button" data-react="${e}" title="React ${e}">${e}</button>`).join("") +
+        REACTIONS.map(([e, file]) => `<button type="button" data-react="${e}" title="React ${e}" aria-label="React ${e}">` +
+      `<img class="emoji" src="/twemoji/${file}.svg" alt="${e}"></button>`).join("") +
     "</div>";
   const open = m.html.replace(/^<discord-message/,
     `<discord-message data-message-id="${m.id}" data-author="${escapeHtml(m.author)}"` +
@@ -81,8 +84,8 @@ async function renderMessages() {
   const scroller = $("#scroller");
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
   $("#messages").innerHTML = data.messages.map(decorate).join("");
-  $("#messages").dataset.channel = channel;
-  $("#messages").dataset.member = state.acting;
+  $("#messages").dataset.shownChannel = channel;
+  $("#messages").dataset.shownMember = state.acting;
   $("#messages").dataset.generation = String(generation);
   if (atBottom) scroller.scrollTop = scroller.scrollHeight;
 }
@@ -115,7 +118,7 @@ async function react(message, emoji) {
 document.addEventListener("click", async (event) => {
   const target = event.target;
   try {
-    const channelButton = target.closest("[data-channel]");
+    const channelButton = target.closest("#sidebar [data-channel]");
     if (channelButton) {
       state.channel = channelButton.dataset.channel;
       renderSidebar();
