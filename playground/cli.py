@@ -23,25 +23,12 @@ from aiohttp import web
 
 from bot.services.outbox import OutboxConfig
 from bot.storage import TokenCipher
+from playground import world as catalog
 from playground.app import Member as PlaygroundMember
 from playground.app import PlaygroundApp, PlaygroundWorld
 from playground.render import DEFAULT_NPM_DIR, RendererMissing, install
 from playground.servers import LoopbackApple
-from playground.world import (
-    BOT_NAME,
-    DREAMS,
-    ENTROPY,
-    ENTROPY_ALBUM,
-    GUILD,
-    HOUNDS_TRACKS,
-    Loopbacks,
-    bot_env,
-    bot_settings,
-    loopbacks,
-    point_artwork,
-    running_bot,
-    seed_catalog,
-)
+from playground.world import BOT_NAME, GUILD, Loopbacks, bot_env, bot_settings, loopbacks, running_bot
 
 #: hosts that mean "this machine only"; anything else is listening beyond it
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -52,9 +39,9 @@ MEMBERS = ("alice", "bob", "carol")
 OUTBOX = OutboxConfig(debounce=1.0, max_delay=5.0, poll_interval=1.0, retry_base=1.0, retry_max=4.0)
 LATE_NIGHT = "pl.playground0late0night0listening"
 EXTRA_SONGS = {
-    "1613600190": ("Gone", "Beach Bunny", "Emotional Creature", ENTROPY_ALBUM, "f25c8c"),
-    "1613600191": ("Oxygen", "Beach Bunny", "Emotional Creature", ENTROPY_ALBUM, "f25c8c"),
-    "1613600192": ("Fire Escape", "Beach Bunny", "Emotional Creature", ENTROPY_ALBUM, "f25c8c"),
+    "1613600190": ("Gone", "Beach Bunny", "Emotional Creature", catalog.ENTROPY_ALBUM, "f25c8c"),
+    "1613600191": ("Oxygen", "Beach Bunny", "Emotional Creature", catalog.ENTROPY_ALBUM, "f25c8c"),
+    "1613600192": ("Fire Escape", "Beach Bunny", "Emotional Creature", catalog.ENTROPY_ALBUM, "f25c8c"),
     "1440857782": ("Go Your Own Way", "Fleetwood Mac", "Rumours", "1440857780", "d9a441"),
     "1440857783": ("The Chain", "Fleetwood Mac", "Rumours", "1440857780", "d9a441"),
 }
@@ -83,31 +70,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def seed_playground_catalog(apple: LoopbackApple, artwork_base: str) -> None:
     """The docs' catalog, plus a small album, a second Fleetwood Mac album's songs and a playlist; covers drawn by
     the page's ``/artwork`` route."""
-    seed_catalog(apple)
+    catalog.seed_catalog(apple)
     for sid, (name, artist, album, album_id, colour) in EXTRA_SONGS.items():
         apple.add_song(sid, name=name, artist=artist, album=album, album_id=album_id, bg_color=colour)
     apple.add_album(
-        ENTROPY_ALBUM,
+        catalog.ENTROPY_ALBUM,
         name="Emotional Creature",
         artist="Beach Bunny",
-        tracks=[ENTROPY, "1613600190", "1613600191", "1613600192"],
+        tracks=[catalog.ENTROPY, "1613600190", "1613600191", "1613600192"],
         bg_color="f25c8c",
     )
     apple.add_album(
         "1440857780",
         name="Rumours",
         artist="Fleetwood Mac",
-        tracks=[DREAMS, "1440857782", "1440857783"],
+        tracks=[catalog.DREAMS, "1440857782", "1440857783"],
         bg_color="d9a441",
     )
     apple.add_playlist(
         LATE_NIGHT,
         name="Late Night Listening",
         curator="Listening Club",
-        tracks=[ENTROPY, DREAMS, HOUNDS_TRACKS[3], "1440857783", HOUNDS_TRACKS[0]],
+        tracks=[catalog.ENTROPY, catalog.DREAMS, catalog.HOUNDS_TRACKS[3], "1440857783", catalog.HOUNDS_TRACKS[0]],
         bg_color="1d3557",
     )
-    point_artwork(apple, artwork_base)
+    catalog.point_artwork(apple, artwork_base)
 
 
 @dataclass
