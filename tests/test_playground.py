@@ -25,14 +25,17 @@ import aiohttp
 import pytest
 
 from playground.cli import playground
-from playground.render import DEFAULT_NPM_DIR, installed
+from playground.render import DEFAULT_NPM_DIR, install
 from playground.world import ENTROPY, HOUNDS
 from tests.fixtures.e2e import ROOT
 from tests.fixtures.musickit import CHROMIUM_ARGS, chromium  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.skipif(
-    installed(DEFAULT_NPM_DIR) is None, reason="the renderer's npm packages are not installed (python -m docs.shots)"
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def renderer_installed() -> None:
+    """The renderer's npm packages, installed with npm at their pinned versions when missing (as the command does)."""
+    install(DEFAULT_NPM_DIR)
+
 
 #: a hang guard for each wait on the page (ms); nothing is asserted about how long anything took
 WAIT = 30_000
