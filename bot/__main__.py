@@ -11,6 +11,8 @@
     python -m bot migrate         apply database migrations and exit
     python -m bot copy-db --from SOURCE_URL [--to TARGET_URL]   copy every row into an empty database
                                   (default target: DATABASE_URL), e.g. from SQLite to PostgreSQL
+    python -m bot playground [--port P] [--host H] [--data DIR]   try the real bot in a browser against a loopback
+                                  Discord and Apple on this machine (no configuration; nothing real is contacted)
 
 Exit codes: 0 success, 1 failure while running, 2 unusable configuration or arguments.
 Output meant for the operator goes to standard output/error through ``sys.stdout``/``sys.stderr``;
@@ -75,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         "process does not have that key first)",
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
+    playground = sub.add_parser(
+        "playground",
+        help="try the real bot in a browser against a loopback Discord and Apple on this machine (needs no "
+        "configuration; nothing there is real Discord or Apple)",
+    )
+    _playground_arguments(playground)
     copy = sub.add_parser(
         "copy-db",
         help="copy every row from another database into an empty one (e.g. SQLite to PostgreSQL)",
@@ -85,6 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--to", dest="target", default=None, metavar="TARGET_URL", help="default: DATABASE_URL")
     copy.add_argument("--batch", type=int, default=2000, help="rows read and written at a time (default 2000)")
     return parser
+
+
+def _playground_arguments(parser: argparse.ArgumentParser) -> None:
+    """The playground is not part of the bot: it is imported only when asked for (it needs a source checkout)."""
+    try:
+        from playground.cli import add_arguments
+    except ImportError:  # an installed bot without the playground: the subcommand says so when run
+        parser.set_defaults(playground_missing=True)
+        return
+    add_arguments(parser)
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    if getattr(args, "playground_missing", False):
+        _err("The playground is not installed here: run it from a checkout of the project (scripts/run playground).")
+        return 2
+    from playground.cli import run
+
+    return run(args)
 
 
 def _require(settings: Settings, names: Mapping[str, str]) -> None:
@@ -352,6 +379,9 @@ def _explain_failure(exc: Exception) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "playground":  # its own world: no .env, no settings of this machine
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return cmd_playground(args)
     settings = load_settings(env_file=args.env_file)
     configure_logging(settings.log_level, settings.log_format)
     command = args.command or "run"

@@ -6,7 +6,7 @@ page, ``/rating like``, ``/rating show``, ``/rating tracks``, ``/share``, a butt
 unlinked-reaction DM, the message menu, ``/about``), records the messages the bot sent, and renders them with the
 npm package ``@skyra/discord-components-core`` in headless Chromium. The PNGs go to ``docs/``.
 
-* :mod:`docs.shots.drive` — the bot, the servers and the moments; returns :class:`~docs.shots.model.Scene` objects.
+* :mod:`docs.shots.drive` — the bot, the servers and the moments; returns :class:`~playground.model.Scene` objects.
 * :mod:`docs.shots.render` — the npm install (pinned, into ``docs/.npm``), the HTML of a scene and the screenshots.
-* :mod:`docs.shots.markdown` — Discord's markdown (the subset the bot uses) as the renderer's elements.
+* :mod:`playground.markdown` — Discord's markdown (the subset the bot uses) as the renderer's elements.
 """

@@ -385,6 +385,11 @@ class LoopbackApple:
         user = self._users[token]
         return user.ratings.get(self._key(user, str(type), id))
 
+    def ratings_of(self, token: str) -> list[tuple[str, str, int]]:
+        """Every rating of the user, as (catalog type, catalog id, 1 or -1), in the order they were set: what the
+        user would see in the Music app (the playground's Apple panel shows it)."""
+        return [(rtype, rid, value) for (rtype, rid), value in self._users[token].ratings.items()]
+
     def set_state(self, token: str, type: str, id: str, value: int | None) -> None:
         """Set (1/-1) or clear (None) a rating directly, as if the user did it in the Music app."""
         user = self._users[token]
@@ -1068,7 +1073,7 @@ class LoopbackApple:
         ctype, cid = user.library[(lib_type, lib_id)]
         catalog = self.catalog[ctype].get(cid, {})
         kind = "song" if ctype == "songs" else "musicVideo"
-        attrs = {k: catalog[k] for k in ("name", "artistName", "albumName", "durationInMillis") if k in catalog}
+        attrs: dict[str, Any] = {k: catalog[k] for k in ("name", "artistName", "albumName", "durationInMillis") if k in catalog}
         attrs["playParams"] = {"id": lib_id, "kind": kind, "isLibrary": True, "catalogId": cid}
         return {"id": lib_id, "type": lib_type, "href": f"/v1/me/library/{lib_type[8:]}/{lib_id}", "attributes": attrs}
 

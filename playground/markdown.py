@@ -109,7 +109,7 @@ class Markdown:
         out.append(self.emoji(text[pos:]))
         rendered = "".join(out)
         for pattern, tag in _STYLES:
-            rendered = pattern.sub(lambda m, t=tag: f"<{t}>{m.group(1)}</{t}>", rendered)
+            rendered = pattern.sub(rf"<{tag}>\1</{tag}>", rendered)
         return re.sub("\x00(\\d+)\x00", lambda m: held[int(m.group(1))], rendered)
 
     def _token(self, m: re.Match[str]) -> str:
