@@ -8,8 +8,10 @@ rules (:func:`problem`) is dropped with a warning: that locale then shows the En
 
 from __future__ import annotations
 
+import gettext
 import logging
 import unicodedata
+from collections.abc import Callable
 from typing import Final
 
 import discord
@@ -90,6 +92,10 @@ class CommandTranslator(app_commands.Translator):
     """Localizes the command tree from the catalogs; English (no localization) where a locale is not shipped, a
     string is not translated, or its translation breaks Discord's rules."""
 
+    def __init__(self, catalogs: Callable[[str], gettext.NullTranslations] = catalog) -> None:
+        #: the compiled catalog of a shipped locale code (tests give their own)
+        self.catalogs = catalogs
+
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: TranslationContextTypes
     ) -> str | None:
@@ -97,7 +103,7 @@ class CommandTranslator(app_commands.Translator):
             return None
         msgctxt = context_of(context)
         source = string.message
-        gnu = catalog(locale.value)
+        gnu = self.catalogs(locale.value)
         text = gnu.gettext(source) if msgctxt is None else gnu.pgettext(msgctxt, source)
         if text == source:
             return None
