@@ -29,6 +29,7 @@ from bot.crossref import LinkResolver
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
 from bot.health import Gateway, Health
+from bot.i18n.commands import CommandTranslator
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
 from bot.logs import about, about_this_task, install_token_redaction
 from bot.metrics import Metrics
@@ -536,6 +537,8 @@ class RatingsBot(commands.AutoShardedBot):
                 metrics=self.metrics,
                 store_clock=self.store_clock,
             )
+        # the commands' names and descriptions in the members' languages, from the catalogs (bot/i18n)
+        await self.tree.set_translator(CommandTranslator())
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(*DYNAMIC_ITEMS)

@@ -1073,7 +1073,8 @@ class LoopbackApple:
         ctype, cid = user.library[(lib_type, lib_id)]
         catalog = self.catalog[ctype].get(cid, {})
         kind = "song" if ctype == "songs" else "musicVideo"
-        attrs: dict[str, Any] = {k: catalog[k] for k in ("name", "artistName", "albumName", "durationInMillis") if k in catalog}
+        shown = ("name", "artistName", "albumName", "durationInMillis")
+        attrs: dict[str, Any] = {k: catalog[k] for k in shown if k in catalog}
         attrs["playParams"] = {"id": lib_id, "kind": kind, "isLibrary": True, "catalogId": cid}
         return {"id": lib_id, "type": lib_type, "href": f"/v1/me/library/{lib_type[8:]}/{lib_id}", "attributes": attrs}
 

@@ -108,16 +108,53 @@ def _validate_components(components: Any, path: list[str | int], errors: FormErr
             _validate_components([component["accessory"]], [*path, index, "accessory"], errors)
 
 
-_CHAT_INPUT_NAME = re.compile(r"^[-_'\w]{1,32}$")
+_CHAT_INPUT_NAME = re.compile(r"^[-_'\w\u0900-\u097f\ua8e0-\ua8ff\u0e01-\u0e3a\u0e40-\u0e5b]{1,32}$")
+#: Discord's locales (Reference, "Locales"): the only keys a ``*_localizations`` object may have
+LOCALES = frozenset(
+    "id da de en-GB en-US es-ES es-419 fr hr it lt hu nl no pl pt-BR ro fi sv-SE vi tr cs el bg ru uk hi th zh-CN ja "
+    "zh-TW ko".split()
+)
+
+
+def _check_localizations(
+    obj: JSON, path: list[str | int], errors: FormErrors, *, chat_input: bool, what: str, description: bool = True
+) -> None:
+    """``name_localizations`` / ``description_localizations``: Discord's locales as keys, each value under the
+    rules of the field it localizes."""
+    for field in ("name_localizations", "description_localizations") if description else ("name_localizations",):
+        values = obj.get(field)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            errors.add([*path, field], "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
+            continue
+        for locale, value in values.items():
+            lpath: list[str | int] = [*path, field, locale]
+            if locale not in LOCALES:
+                errors.add(lpath, "ENUM_TYPE_COERCE", f'Value "{locale}" is not a valid enum value.')
+            elif field == "description_localizations":
+                if not isinstance(value, str) or not 1 <= len(value) <= 100:
+                    errors.add(lpath, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+            elif not chat_input and what == "Choice":
+                if not isinstance(value, str) or not 1 <= len(value) <= 100:
+                    errors.add(lpath, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+            else:
+                _check_name_value(value, lpath, errors, chat_input=chat_input, what=what)
+
+
 _COMMAND_LIMITS = {1: 100, 2: 5, 3: 5, 4: 1}
 
 
 def _check_name(name: Any, path: list[str | int], errors: FormErrors, *, chat_input: bool, what: str) -> None:
+    _check_name_value(name, [*path, "name"], errors, chat_input=chat_input, what=what)
+
+
+def _check_name_value(name: Any, path: list[str | int], errors: FormErrors, *, chat_input: bool, what: str) -> None:
     if not isinstance(name, str) or not 1 <= len(name) <= 32:
-        errors.add([*path, "name"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
+        errors.add(path, "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length.")
         return
     if chat_input and (not _CHAT_INPUT_NAME.match(name) or name != name.lower()):
-        errors.add([*path, "name"], "APPLICATION_COMMAND_INVALID_NAME", f"{what} name is invalid")
+        errors.add(path, "APPLICATION_COMMAND_INVALID_NAME", f"{what} name is invalid")
 
 
 def _check_description(desc: Any, path: list[str | int], errors: FormErrors) -> None:
@@ -146,6 +183,7 @@ def _check_options(options: Any, path: list[str | int], errors: FormErrors, dept
             continue
         _check_name(option.get("name"), opath, errors, chat_input=True, what="Option")
         _check_description(option.get("description"), opath, errors)
+        _check_localizations(option, opath, errors, chat_input=True, what="Option")
         name = option.get("name")
         if isinstance(name, str):
             if name in seen:
@@ -195,6 +233,9 @@ def _check_options(options: Any, path: list[str | int], errors: FormErrors, dept
                 if len(choices) > 25:
                     errors.max_len([*opath, "choices"], 25)
                 for c_index, choice in enumerate(choices):
+                    if isinstance(choice, dict):
+                        cpath: list[str | int] = [*opath, "choices", c_index]
+                        _check_localizations(choice, cpath, errors, chat_input=False, what="Choice", description=False)
                     cname = choice.get("name") if isinstance(choice, dict) else None
                     if not isinstance(cname, str) or not 1 <= len(cname) <= 100:
                         errors.add(
@@ -223,6 +264,7 @@ def validate_commands(commands: Any) -> FormErrors:
         counts[ctype] = counts.get(ctype, 0) + 1
         name = command.get("name")
         _check_name(name, [index], errors, chat_input=ctype == 1, what="Command")
+        _check_localizations(command, [index], errors, chat_input=ctype == 1, what="Command")
         if isinstance(name, str):
             if (name, ctype) in seen:
                 errors.add(
