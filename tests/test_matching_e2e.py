@@ -19,6 +19,7 @@ import pytest
 from bot.app import RatingsBot
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import buttons, eventually, handled, writes
+from tests.fixtures.elsewhere import ElsewhereServers
 from tests.fixtures.storage import FakeClock
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, Permissions
@@ -46,41 +47,29 @@ class Elsewhere:
 
 
 @pytest.fixture
-async def elsewhere(apple_server: LoopbackApple) -> AsyncIterator[Elsewhere]:
-    servers = (LoopbackOdesli(), LoopbackSpotify(), LoopbackOEmbed("YouTube"))
-    for server in servers:
-        await server.start()
-    odesli, spotify, youtube = servers
-    odesli.keys.add("odesli-key")
+def elsewhere(apple_server: LoopbackApple, elsewhere_servers: ElsewhereServers) -> Elsewhere:
+    w = elsewhere_servers
     songs = {
         "night": apple_server.add_song(name="Night Drive", artist="Mira Vale", isrc=ISRC),
         "moon": apple_server.add_song(name="Paper Moon", artist="Odin Lark"),
         "lantern": apple_server.add_song(name="Lantern Glow (Acoustic)", artist="Ivy Stone"),
     }
-    spotify.add_track(SP_TRACK, name="Night Drive", artist="Mira Vale", isrc=ISRC)
-    youtube.add(
+    w.spotify.add_track(SP_TRACK, name="Night Drive", artist="Mira Vale", isrc=ISRC)
+    w.youtube.add(
         f"https://www.youtube.com/watch?v={YT}", title="Odin Lark - Paper Moon (Official Video)", author="OdinLarkVEVO"
     )
     # Apple Music has only another version of it: a guess, to confirm
-    youtube.add(f"https://www.youtube.com/watch?v={YT_UNSURE}", title="Ivy Stone - Lantern Glow", author="IvyStoneVEVO")
-    yield Elsewhere(odesli, spotify, youtube, FakeClock(), songs)  # type: ignore[arg-type]
-    for server in servers:
-        await server.close()
+    w.youtube.add(
+        f"https://www.youtube.com/watch?v={YT_UNSURE}", title="Ivy Stone - Lantern Glow", author="IvyStoneVEVO"
+    )
+    return Elsewhere(w.odesli, w.spotify, w.youtube, w.clock, songs)
 
 
 @pytest.fixture
-async def bot(fast_bot: Callable[..., Any], elsewhere: Elsewhere) -> AsyncIterator[RatingsBot]:
-    env = {
-        "MESSAGE_CONTENT_INTENT": "true",
-        "ODESLI_API_BASE": elsewhere.odesli.base_url,
-        "ODESLI_API_KEY": "odesli-key",
-        "SPOTIFY_CLIENT_ID": "spotify-client",
-        "SPOTIFY_CLIENT_SECRET": "spotify-secret",
-        "SPOTIFY_ACCOUNTS_BASE": elsewhere.spotify.base_url,
-        "SPOTIFY_API_BASE": elsewhere.spotify.base_url,
-        "SPOTIFY_OEMBED_BASE": elsewhere.spotify.base_url,
-        "YOUTUBE_OEMBED_BASE": elsewhere.youtube.base_url,
-    }
+async def bot(
+    fast_bot: Callable[..., Any], elsewhere_servers: ElsewhereServers, elsewhere: Elsewhere
+) -> AsyncIterator[RatingsBot]:
+    env = {"MESSAGE_CONTENT_INTENT": "true", **elsewhere_servers.env}
     async with fast_bot(env=env, pending_clock=elsewhere.clock) as running:
         yield running
 
