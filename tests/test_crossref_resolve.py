@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
@@ -236,3 +238,121 @@ async def test_short_links_never_leave_the_service(world: World) -> None:
     for code in ("EvilCode1", "OtherSvc1"):
         link = ForeignLink("spotify", "unknown", code, f"https://spotify.link/{code}")
         assert await resolver.resolve(link, "us") is None
+
+
+# ---------------------------------------------------------------------------------------------- services' errors
+
+
+async def test_an_expired_spotify_token_is_replaced_once_and_the_request_retried(world: World) -> None:
+    link = parse_foreign_link(f"https://open.spotify.com/track/{SP_TRACK}")
+    assert link is not None
+    spotify = world.servers.spotify
+    resolver = world.resolver(odesli_enabled=False, cache_seconds=0.0)
+    assert (await resolver.resolve(link, "us")) is not None and spotify.count("/api/token") == 1
+    # well within the hour the token was given for, Spotify ends it: "The access token expired"
+    spotify.expire_tokens()
+    match = await resolver.resolve(link, "us")
+    assert match is not None and match.method is MatchMethod.ISRC
+    assert spotify.count("/api/token") == 2 and spotify.count("/v1/tracks/") == 3  # the 401, then the retry
+    # the new token is kept: no token request for the next link
+    assert (await resolver.resolve(link, "us")) is not None and spotify.count("/api/token") == 2
+    # a 401 even for a new token: one new token, one retry, then the next method (never a loop)
+    spotify.refuse_tokens = True
+    fresh = world.resolver(odesli_enabled=False)
+    asked = spotify.count("/api/token"), spotify.count("/v1/tracks/")
+    titled = await fresh.resolve(link, "us")
+    assert titled is not None and titled.method is MatchMethod.TITLE
+    assert (spotify.count("/api/token"), spotify.count("/v1/tracks/")) == (asked[0] + 2, asked[1] + 2)
+
+
+async def test_a_wrong_spotify_secret_falls_back_warns_once_and_never_shows_the_secret(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "not-the-secret-Xq7"
+    resolver = world.resolver(spotify_client_secret=secret)
+    spotify = world.servers.spotify
+    world.servers.odesli.add(
+        f"https://open.spotify.com/track/{SP_TRACK}",
+        "songs",
+        world.ids["night"],
+        title="Night Drive",
+        artist="Mira Vale",
+    )
+    links = [
+        parse_foreign_link(f"https://open.spotify.com/{kind}/{sid}")
+        for kind, sid in (("track", SP_TRACK), ("album", SP_ALBUM))
+    ]
+    caplog.set_level(logging.DEBUG)
+    track, album = links
+    assert track is not None and album is not None
+    match = await resolver.resolve(track, "us")  # 400 invalid_client: Odesli is the next method
+    assert match is not None and match.method is MatchMethod.ODESLI and match.ref == ItemRef(S, world.ids["night"])
+    titled = await resolver.resolve(album, "us")  # Odesli does not know it: by title
+    assert titled is not None and titled.method is MatchMethod.TITLE and titled.ref == ItemRef(A, world.ids["blue"])
+    assert spotify.count("/api/token") == 1 and spotify.count("/v1/") == 0  # refused once: not asked again
+    # definite answers: cached
+    assert await resolver.resolve(track, "us") == match and world.servers.odesli.count() == 2
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in warnings] == ["bot.crossref.resolver"] and "SPOTIFY_CLIENT_SECRET" in warnings[
+        0
+    ].getMessage()
+    told = "\n".join(r.getMessage() for r in caplog.records) + repr(resolver) + repr(resolver.config)
+    for shown in (secret, base64.b64encode(f"spotify-client:{secret}".encode()).decode()):
+        assert shown not in told and shown not in caplog.text
+
+
+async def test_a_spotify_429_is_unavailable_for_its_retry_after_then_recovers(world: World) -> None:
+    link = parse_foreign_link(f"https://open.spotify.com/track/{SP_TRACK}")
+    assert link is not None
+    spotify = world.servers.spotify
+    resolver = world.resolver(odesli_enabled=False)
+    spotify.rate_limit_next(1, 7)
+    with pytest.raises(MatchUnavailable) as caught:
+        await resolver.resolve(link, "us")
+    assert (caught.value.service, caught.value.retry_after) == ("spotify", 7.0)
+    asked = spotify.count()
+    # not asked again before Retry-After (nor its oEmbed, on the same host here): still unavailable, not cached
+    world.servers.clock.advance(6)
+    with pytest.raises(MatchUnavailable) as caught:
+        await resolver.resolve(link, "us")
+    assert caught.value.retry_after == pytest.approx(1.0) and spotify.count() == asked
+    world.servers.clock.advance(1)
+    match = await resolver.resolve(link, "us")
+    assert match is not None and match.method is MatchMethod.ISRC and match.ref == ItemRef(S, world.ids["night"])
+
+
+async def test_youtube_oembed_401_and_404_are_a_definite_no_match(world: World) -> None:
+    youtube = world.servers.youtube
+    private = ForeignLink("youtube", "song", "PrIvAtE0001", "https://www.youtube.com/watch?v=PrIvAtE0001")
+    unknown = ForeignLink("youtube", "song", "GoNe0000001", "https://youtu.be/GoNe0000001")
+    youtube.unauthorized.add(private.url)  # embedding disabled, or a private video: 401 Unauthorized
+    resolver = world.resolver()
+    for link in (private, unknown):
+        assert await resolver.resolve(link, "us") is None
+    assert [(r.path, r.query["url"], r.query["format"]) for r in youtube.requests] == [
+        ("/oembed", private.url, "json"),
+        ("/oembed", "https://www.youtube.com/watch?v=GoNe0000001", "json"),
+    ]
+    for link in (private, unknown):  # cached: not asked again
+        assert await resolver.resolve(link, "us") is None
+    assert youtube.count() == 2
+
+
+async def test_deezer_quota_is_unavailable_and_an_unknown_id_is_a_cached_no_match(world: World) -> None:
+    deezer = world.servers.deezer
+    resolver = world.resolver()
+    link = parse_foreign_link("https://www.deezer.com/track/3135556")
+    assert link is not None
+    deezer.quota_next = 1  # HTTP 200 {"error": {"type": "Exception", "message": "Quota limit exceeded", "code": 4}}
+    with pytest.raises(MatchUnavailable) as caught:
+        await resolver.resolve(link, "us")
+    assert caught.value.service == "deezer"
+    match = await resolver.resolve(link, "us")  # not cached: asked again, and the quota is back
+    assert match is not None and match.method is MatchMethod.ISRC and match.ref == ItemRef(S, world.ids["moon"])
+    assert deezer.count("/track/3135556") == 2
+    # an id Deezer does not know: HTTP 200 {"error": {"type": "DataException", "message": "no data", "code": 800}}
+    unknown = parse_foreign_link("https://www.deezer.com/track/999999999")
+    assert unknown is not None
+    assert await resolver.resolve(unknown, "us") is None
+    assert await resolver.resolve(unknown, "us") is None
+    assert deezer.count("/track/999999999") == 1

@@ -176,6 +176,8 @@ class LoopbackSpotify(_Loopback):
         self.tokens: set[str] = set()
         self.expired: set[str] = set()
         self.issued = 0
+        #: every access token is refused (401 "Invalid access token"), even one just given
+        self.refuse_tokens = False
         self.tracks: dict[str, dict[str, Any]] = {}
         self.albums: dict[str, dict[str, Any]] = {}
         self._retry_after: list[int] = []
@@ -245,7 +247,7 @@ class LoopbackSpotify(_Loopback):
         token = auth[7:] if auth.startswith("Bearer ") else ""
         if token in self.expired:
             return self._unauthorized("The access token expired")
-        if token not in self.tokens:
+        if token not in self.tokens or self.refuse_tokens:
             return self._unauthorized("Invalid access token")
         if self._retry_after:
             retry = self._retry_after.pop(0)
