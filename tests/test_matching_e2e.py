@@ -99,16 +99,20 @@ async def command(discord: LoopbackDiscord, name: str, user: int, options: dict[
 # ---------------------------------------------------------------------------------------------- must show 2
 
 
+@pytest.mark.both_engines  # shared_messages and the outbox
 async def test_a_spotify_link_posted_in_a_chosen_channel_gets_reactions_that_rate_the_match(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, elsewhere: Elsewhere, alice: int
 ) -> None:
     ch = discord_server.channel_id
-    post = await discord_server.send_message(ch, alice, f"this one! https://open.spotify.com/track/{SP_TRACK}?si=x1")
+    post = await discord_server.send_message(
+        ch, alice, f"this one! https://open.spotify.com/track/{SP_TRACK}?si=x1 (or https://youtu.be/{YT})"
+    )
     await eventually(lambda: bot_reactions(discord_server, post.id) == {"👍", "👎"}, what="the bot's 👍 👎")
     shared = await bot.svc.store.get_shared_message(post.id)
     night = elsewhere.songs["night"]
     assert shared is not None and (shared.item_type, shared.item_id) == ("songs", night)
     assert any(r.path.startswith(f"/v1/tracks/{SP_TRACK}") for r in elsewhere.spotify.requests), "matched by ISRC"
+    assert elsewhere.youtube.count() == 0, "only a post's first music link is matched (one 👍/👎 pair, one item)"
     await discord_server.add_reaction(ch, post.id, alice, "👍")
     await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", night) == 1, what="the like of the match")
     assert writes(apple_server) == [("PUT", f"/v1/me/ratings/songs/{night}")]
@@ -206,6 +210,7 @@ async def test_an_unsure_share_is_posted_only_after_yes(
 # ---------------------------------------------------------------------------------------------- must show 3
 
 
+@pytest.mark.both_engines  # pending_matches is a table
 async def test_while_odesli_and_spotify_are_down_posts_wait_and_reactions_are_applied_after(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, elsewhere: Elsewhere, alice: int
 ) -> None:
