@@ -67,8 +67,9 @@ def elsewhere(apple_server: LoopbackApple, elsewhere_servers: ElsewhereServers) 
 
 @pytest.fixture
 async def bot(
-    fast_bot: Callable[..., Any], elsewhere_servers: ElsewhereServers, elsewhere: Elsewhere
+    elsewhere_servers: ElsewhereServers, elsewhere: Elsewhere, fast_bot: Callable[..., Any]
 ) -> AsyncIterator[RatingsBot]:
+    # the stand-ins listen before fast_bot's settings pick a free WEB_PORT, so none of them can take that port
     env = {"MESSAGE_CONTENT_INTENT": "true", **elsewhere_servers.env}
     async with fast_bot(env=env, pending_clock=elsewhere.clock) as running:
         yield running
