@@ -193,7 +193,6 @@ class Settings(BaseSettings):
     match_cache_size: int = _between(10_000, 1, 10_000_000)
     match_cache_seconds: float = _between(86_400.0, 0, 604_800)
     match_request_seconds: float = _between(2.0, 0.1, 30.0)
-    match_links_per_message: int = _between(1, 1, 5)
     # links of other services matched by one member's commands per minute (each may ask several outside services)
     match_lookups_per_minute: int = _between(10, 1, 1000)
     # posts in sharing channels matched at once (the others wait their turn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
@@ -11,51 +13,30 @@ import pytest
 from bot.applemusic import AppleMusicClient, ItemRef, ResourceType
 from bot.crossref import ForeignLink, LinkResolver, MatchMethod, ResolverConfig, parse_foreign_link
 from bot.errors import MatchUnavailable
+from tests.fixtures.elsewhere import ElsewhereServers
 from tests.servers.apple import LoopbackApple
-from tests.servers.elsewhere import (
-    LoopbackDeezer,
-    LoopbackOdesli,
-    LoopbackOEmbed,
-    LoopbackPages,
-    LoopbackShortLinks,
-    LoopbackSpotify,
-)
 from tests.test_crossref_links import FORMS, SP_ALBUM, SP_TRACK, YT
 
 ISRC_NIGHT, ISRC_MOON, UPC_BLUE = "USAB12300001", "USAB12300003", "111111111111"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class World:
     apple: LoopbackApple
-    odesli: LoopbackOdesli
-    spotify: LoopbackSpotify
-    deezer: LoopbackDeezer
-    youtube: LoopbackOEmbed
-    soundcloud: LoopbackOEmbed
-    pages: LoopbackPages
-    short: LoopbackShortLinks
+    servers: ElsewhereServers
     client: AppleMusicClient
     session: aiohttp.ClientSession
     config: ResolverConfig
-    clock: Clock
     ids: dict[str, str]
 
     def resolver(self, **changes: object) -> LinkResolver:
-        return LinkResolver(self.client, self.session, replace(self.config, **changes), clock=self.clock)
+        return LinkResolver(self.client, self.session, replace(self.config, **changes), clock=self.servers.clock)
 
 
 @pytest.fixture
-async def world(apple_server: LoopbackApple, apple_client: AppleMusicClient) -> AsyncIterator[World]:
-    clock = Clock()
+async def world(
+    apple_server: LoopbackApple, apple_client: AppleMusicClient, elsewhere_servers: ElsewhereServers
+) -> AsyncIterator[World]:
     a = apple_server
     # a compilation first (Apple's order would put it first), then the original album with the same recording
     night_comp = a.add_song(name="Night Drive", artist="Mira Vale", isrc=ISRC_NIGHT)
@@ -80,19 +61,8 @@ async def world(apple_server: LoopbackApple, apple_client: AppleMusicClient) -> 
         "soulhack": soulhack,
     }
 
-    servers = [
-        LoopbackOdesli(clock),
-        LoopbackSpotify(),
-        LoopbackDeezer(),
-        LoopbackOEmbed("YouTube"),
-        LoopbackOEmbed("SoundCloud"),
-        LoopbackPages(),
-        LoopbackShortLinks(),
-    ]
-    for s in servers:
-        await s.start()
-    odesli, spotify, deezer, youtube, soundcloud, pages, short = servers  # type: ignore[misc]
-    odesli.keys.add("odesli-key")
+    w = elsewhere_servers
+    odesli, spotify, deezer, youtube, soundcloud, pages, short = w.all  # type: ignore[misc]
     spotify.add_track(SP_TRACK, name="Night Drive", artist="Mira Vale", isrc=ISRC_NIGHT)
     spotify.add_album(SP_ALBUM, name="Blue Hours", artist="Mira Vale", upc=UPC_BLUE)
     deezer.add_track("3135556", title="Paper Moon", artist="Odin Lark", isrc=ISRC_MOON)
@@ -114,27 +84,8 @@ async def world(apple_server: LoopbackApple, apple_client: AppleMusicClient) -> 
     short.add("/Hop2", "https://www.deezer.com/en/track/3135556?utm_source=deezer")
     short.add("/s/30Ab1cD2", "https://www.deezer.com/album/302127")
     short.add("/Ab12Cd34", "https://m.soundcloud.com/forss/flickermood?ref=clipboard")
-    config = ResolverConfig(
-        odesli_api_base=odesli.base_url,
-        odesli_api_key="odesli-key",
-        spotify_client_id="spotify-client",
-        spotify_client_secret="spotify-secret",
-        spotify_accounts_base=spotify.base_url,
-        spotify_api_base=spotify.base_url,
-        spotify_oembed_base=spotify.base_url,
-        deezer_api_base=deezer.base_url,
-        youtube_oembed_base=youtube.base_url,
-        soundcloud_oembed_base=soundcloud.base_url,
-        tidal_page_base=pages.base_url,
-        amazon_music_page_base=pages.base_url,
-        short_link_base=short.base_url,
-    )
     async with aiohttp.ClientSession() as session:
-        yield World(
-            a, odesli, spotify, deezer, youtube, soundcloud, pages, short, apple_client, session, config, clock, ids
-        )
-    for s in servers:
-        await s.close()
+        yield World(a, w, apple_client, session, w.resolver_config(), ids)
 
 
 S, A = ResourceType.SONGS, ResourceType.ALBUMS
@@ -205,35 +156,35 @@ async def test_isrc_beats_title_and_the_original_beats_a_compilation(world: Worl
 async def test_odesli_off_falls_back_to_the_title(world: World) -> None:
     link = parse_foreign_link("https://tidal.com/browse/track/77646168")
     assert link is not None
-    world.pages.add("/browse/track/77646168", "Paper Moon by Odin Lark")
+    world.servers.pages.add("/browse/track/77646168", "Paper Moon by Odin Lark")
     match = await world.resolver(odesli_enabled=False).resolve(link, "us")
     assert match is not None and match.method is MatchMethod.TITLE and match.ref == ItemRef(S, world.ids["moon"])
-    assert world.odesli.count() == 0
+    assert world.servers.odesli.count() == 0
 
 
 async def test_a_service_down_is_unavailable_unless_a_later_method_matches(world: World) -> None:
     link = parse_foreign_link("https://tidal.com/browse/track/77646168")
     assert link is not None
-    world.odesli.down = True
+    world.servers.odesli.down = True
     with pytest.raises(MatchUnavailable) as caught:
         await world.resolver().resolve(link, "us")  # Tidal's page has no metadata for it: only Odesli could tell
     assert caught.value.service == "odesli"
     # Spotify down: Odesli does not know the link either, the title (oEmbed, also Spotify) cannot be read
-    world.spotify.down = True
+    world.servers.spotify.down = True
     spotify = parse_foreign_link(f"https://open.spotify.com/track/{SP_TRACK}")
     assert spotify is not None
     with pytest.raises(MatchUnavailable):
         await world.resolver().resolve(spotify, "us")
     # nothing was cached: once the services are back, the same resolver answers
     resolver = world.resolver()
-    world.spotify.down = world.odesli.down = False
+    world.servers.spotify.down = world.servers.odesli.down = False
     match = await resolver.resolve(spotify, "us")
     assert match is not None and match.method is MatchMethod.ISRC
     # Deezer down: Odesli is the next method (it knows this link)
-    world.deezer.down = True
+    world.servers.deezer.down = True
     deezer = parse_foreign_link("https://www.deezer.com/track/3135556")
     assert deezer is not None
-    world.odesli.add(deezer.url, "songs", world.ids["moon"], title="Paper Moon", artist="Odin Lark")
+    world.servers.odesli.add(deezer.url, "songs", world.ids["moon"], title="Paper Moon", artist="Odin Lark")
     match = await resolver.resolve(deezer, "us")
     assert match is not None and match.method is MatchMethod.ODESLI
 
@@ -241,10 +192,10 @@ async def test_a_service_down_is_unavailable_unless_a_later_method_matches(world
 async def test_a_slow_service_is_given_up_after_the_request_time(world: World) -> None:
     link = parse_foreign_link("https://tidal.com/browse/track/77646168")
     assert link is not None
-    world.odesli.hold()
+    world.servers.odesli.hold()
     with pytest.raises(MatchUnavailable):
         await world.resolver(request_seconds=0.2).resolve(link, "us")
-    world.odesli.release()
+    world.servers.odesli.release()
 
 
 async def test_odesli_rate_limit_is_respected_without_a_key(world: World) -> None:
@@ -255,18 +206,18 @@ async def test_odesli_rate_limit_is_respected_without_a_key(world: World) -> Non
     with pytest.raises(MatchUnavailable) as caught:
         await resolver.resolve(unknown[10], "us")
     assert caught.value.service == "odesli" and caught.value.retry_after is not None
-    assert world.odesli.count() == 10  # the eleventh was never sent
-    world.clock.now += 61
+    assert world.servers.odesli.count() == 10  # the eleventh was never sent
+    world.servers.clock.now += 61
     assert await resolver.resolve(unknown[10], "us") is None
     # the server's own limit: another client spent the minute -> 429, Retry-After honoured
-    world.odesli._window = [world.clock.now] * 10
+    world.servers.odesli._window = [world.servers.clock.now] * 10
     with pytest.raises(MatchUnavailable) as caught:
         await resolver.resolve(unknown[11], "us")
     assert caught.value.retry_after is not None and caught.value.retry_after > 0
-    sent = world.odesli.count()
+    sent = world.servers.odesli.count()
     with pytest.raises(MatchUnavailable):
         await resolver.resolve(unknown[11], "us")
-    assert world.odesli.count() == sent  # paused: not asked again before Retry-After
+    assert world.servers.odesli.count() == sent  # paused: not asked again before Retry-After
 
 
 async def test_a_link_resolves_once_per_cache_lifetime(world: World) -> None:
@@ -274,16 +225,134 @@ async def test_a_link_resolves_once_per_cache_lifetime(world: World) -> None:
     link = parse_foreign_link("https://www.deezer.com/track/3135556")
     assert link is not None
     first = await resolver.resolve(link, "us")
-    asked = world.deezer.count()
-    assert await resolver.resolve(link, "us") == first and world.deezer.count() == asked
-    world.clock.now += 101
-    assert await resolver.resolve(link, "us") == first and world.deezer.count() == asked + 1
+    asked = world.servers.deezer.count()
+    assert await resolver.resolve(link, "us") == first and world.servers.deezer.count() == asked
+    world.servers.clock.now += 101
+    assert await resolver.resolve(link, "us") == first and world.servers.deezer.count() == asked + 1
 
 
 async def test_short_links_never_leave_the_service(world: World) -> None:
-    world.short.add("/EvilCode1", "https://evil.example/track/1")
-    world.short.add("/OtherSvc1", f"https://youtu.be/{YT}")
+    world.servers.short.add("/EvilCode1", "https://evil.example/track/1")
+    world.servers.short.add("/OtherSvc1", f"https://youtu.be/{YT}")
     resolver = world.resolver()
     for code in ("EvilCode1", "OtherSvc1"):
         link = ForeignLink("spotify", "unknown", code, f"https://spotify.link/{code}")
         assert await resolver.resolve(link, "us") is None
+
+
+# ---------------------------------------------------------------------------------------------- services' errors
+
+
+async def test_an_expired_spotify_token_is_replaced_once_and_the_request_retried(world: World) -> None:
+    link = parse_foreign_link(f"https://open.spotify.com/track/{SP_TRACK}")
+    assert link is not None
+    spotify = world.servers.spotify
+    resolver = world.resolver(odesli_enabled=False, cache_seconds=0.0)
+    assert (await resolver.resolve(link, "us")) is not None and spotify.count("/api/token") == 1
+    # well within the hour the token was given for, Spotify ends it: "The access token expired"
+    spotify.expire_tokens()
+    match = await resolver.resolve(link, "us")
+    assert match is not None and match.method is MatchMethod.ISRC
+    assert spotify.count("/api/token") == 2 and spotify.count("/v1/tracks/") == 3  # the 401, then the retry
+    # the new token is kept: no token request for the next link
+    assert (await resolver.resolve(link, "us")) is not None and spotify.count("/api/token") == 2
+    # a 401 even for a new token: one new token, one retry, then the next method (never a loop)
+    spotify.refuse_tokens = True
+    fresh = world.resolver(odesli_enabled=False)
+    asked = spotify.count("/api/token"), spotify.count("/v1/tracks/")
+    titled = await fresh.resolve(link, "us")
+    assert titled is not None and titled.method is MatchMethod.TITLE
+    assert (spotify.count("/api/token"), spotify.count("/v1/tracks/")) == (asked[0] + 2, asked[1] + 2)
+
+
+async def test_a_wrong_spotify_secret_falls_back_warns_once_and_never_shows_the_secret(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "not-the-secret-Xq7"
+    resolver = world.resolver(spotify_client_secret=secret)
+    spotify = world.servers.spotify
+    world.servers.odesli.add(
+        f"https://open.spotify.com/track/{SP_TRACK}",
+        "songs",
+        world.ids["night"],
+        title="Night Drive",
+        artist="Mira Vale",
+    )
+    links = [
+        parse_foreign_link(f"https://open.spotify.com/{kind}/{sid}")
+        for kind, sid in (("track", SP_TRACK), ("album", SP_ALBUM))
+    ]
+    caplog.set_level(logging.DEBUG)
+    track, album = links
+    assert track is not None and album is not None
+    match = await resolver.resolve(track, "us")  # 400 invalid_client: Odesli is the next method
+    assert match is not None and match.method is MatchMethod.ODESLI and match.ref == ItemRef(S, world.ids["night"])
+    titled = await resolver.resolve(album, "us")  # Odesli does not know it: by title
+    assert titled is not None and titled.method is MatchMethod.TITLE and titled.ref == ItemRef(A, world.ids["blue"])
+    assert spotify.count("/api/token") == 1 and spotify.count("/v1/") == 0  # refused once: not asked again
+    # definite answers: cached
+    assert await resolver.resolve(track, "us") == match and world.servers.odesli.count() == 2
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in warnings] == ["bot.crossref.resolver"] and "SPOTIFY_CLIENT_SECRET" in warnings[
+        0
+    ].getMessage()
+    told = "\n".join(r.getMessage() for r in caplog.records) + repr(resolver) + repr(resolver.config)
+    for shown in (secret, base64.b64encode(f"spotify-client:{secret}".encode()).decode()):
+        assert shown not in told and shown not in caplog.text
+
+
+async def test_a_spotify_429_is_unavailable_for_its_retry_after_then_recovers(world: World) -> None:
+    link = parse_foreign_link(f"https://open.spotify.com/track/{SP_TRACK}")
+    assert link is not None
+    spotify = world.servers.spotify
+    resolver = world.resolver(odesli_enabled=False)
+    spotify.rate_limit_next(1, 7)
+    with pytest.raises(MatchUnavailable) as caught:
+        await resolver.resolve(link, "us")
+    assert (caught.value.service, caught.value.retry_after) == ("spotify", 7.0)
+    asked = spotify.count()
+    # not asked again before Retry-After (nor its oEmbed, on the same host here): still unavailable, not cached
+    world.servers.clock.advance(6)
+    with pytest.raises(MatchUnavailable) as caught:
+        await resolver.resolve(link, "us")
+    assert caught.value.retry_after == pytest.approx(1.0) and spotify.count() == asked
+    world.servers.clock.advance(1)
+    match = await resolver.resolve(link, "us")
+    assert match is not None and match.method is MatchMethod.ISRC and match.ref == ItemRef(S, world.ids["night"])
+
+
+async def test_youtube_oembed_401_and_404_are_a_definite_no_match(world: World) -> None:
+    youtube = world.servers.youtube
+    private = ForeignLink("youtube", "song", "PrIvAtE0001", "https://www.youtube.com/watch?v=PrIvAtE0001")
+    unknown = ForeignLink("youtube", "song", "GoNe0000001", "https://youtu.be/GoNe0000001")
+    youtube.unauthorized.add(private.url)  # embedding disabled, or a private video: 401 Unauthorized
+    resolver = world.resolver()
+    for link in (private, unknown):
+        assert await resolver.resolve(link, "us") is None
+    assert [(r.path, r.query["url"], r.query["format"]) for r in youtube.requests] == [
+        ("/oembed", private.url, "json"),
+        ("/oembed", "https://www.youtube.com/watch?v=GoNe0000001", "json"),
+    ]
+    for link in (private, unknown):  # cached: not asked again
+        assert await resolver.resolve(link, "us") is None
+    assert youtube.count() == 2
+
+
+async def test_deezer_quota_is_unavailable_and_an_unknown_id_is_a_cached_no_match(world: World) -> None:
+    deezer = world.servers.deezer
+    resolver = world.resolver()
+    link = parse_foreign_link("https://www.deezer.com/track/3135556")
+    assert link is not None
+    deezer.quota_next = 1  # HTTP 200 {"error": {"type": "Exception", "message": "Quota limit exceeded", "code": 4}}
+    with pytest.raises(MatchUnavailable) as caught:
+        await resolver.resolve(link, "us")
+    assert caught.value.service == "deezer"
+    match = await resolver.resolve(link, "us")  # not cached: asked again, and the quota is back
+    assert match is not None and match.method is MatchMethod.ISRC and match.ref == ItemRef(S, world.ids["moon"])
+    assert deezer.count("/track/3135556") == 2
+    # an id Deezer does not know: HTTP 200 {"error": {"type": "DataException", "message": "no data", "code": 800}}
+    unknown = parse_foreign_link("https://www.deezer.com/track/999999999")
+    assert unknown is not None
+    assert await resolver.resolve(unknown, "us") is None
+    assert await resolver.resolve(unknown, "us") is None
+    assert deezer.count("/track/999999999") == 1

@@ -19,6 +19,7 @@ import pytest
 from bot.app import RatingsBot
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import buttons, eventually, handled, writes
+from tests.fixtures.elsewhere import ElsewhereServers
 from tests.fixtures.storage import FakeClock
 from tests.servers.apple import LoopbackApple
 from tests.servers.discord import LoopbackDiscord, Permissions
@@ -46,41 +47,30 @@ class Elsewhere:
 
 
 @pytest.fixture
-async def elsewhere(apple_server: LoopbackApple) -> AsyncIterator[Elsewhere]:
-    servers = (LoopbackOdesli(), LoopbackSpotify(), LoopbackOEmbed("YouTube"))
-    for server in servers:
-        await server.start()
-    odesli, spotify, youtube = servers
-    odesli.keys.add("odesli-key")
+def elsewhere(apple_server: LoopbackApple, elsewhere_servers: ElsewhereServers) -> Elsewhere:
+    w = elsewhere_servers
     songs = {
         "night": apple_server.add_song(name="Night Drive", artist="Mira Vale", isrc=ISRC),
         "moon": apple_server.add_song(name="Paper Moon", artist="Odin Lark"),
         "lantern": apple_server.add_song(name="Lantern Glow (Acoustic)", artist="Ivy Stone"),
     }
-    spotify.add_track(SP_TRACK, name="Night Drive", artist="Mira Vale", isrc=ISRC)
-    youtube.add(
+    w.spotify.add_track(SP_TRACK, name="Night Drive", artist="Mira Vale", isrc=ISRC)
+    w.youtube.add(
         f"https://www.youtube.com/watch?v={YT}", title="Odin Lark - Paper Moon (Official Video)", author="OdinLarkVEVO"
     )
     # Apple Music has only another version of it: a guess, to confirm
-    youtube.add(f"https://www.youtube.com/watch?v={YT_UNSURE}", title="Ivy Stone - Lantern Glow", author="IvyStoneVEVO")
-    yield Elsewhere(odesli, spotify, youtube, FakeClock(), songs)  # type: ignore[arg-type]
-    for server in servers:
-        await server.close()
+    w.youtube.add(
+        f"https://www.youtube.com/watch?v={YT_UNSURE}", title="Ivy Stone - Lantern Glow", author="IvyStoneVEVO"
+    )
+    return Elsewhere(w.odesli, w.spotify, w.youtube, w.clock, songs)
 
 
 @pytest.fixture
-async def bot(fast_bot: Callable[..., Any], elsewhere: Elsewhere) -> AsyncIterator[RatingsBot]:
-    env = {
-        "MESSAGE_CONTENT_INTENT": "true",
-        "ODESLI_API_BASE": elsewhere.odesli.base_url,
-        "ODESLI_API_KEY": "odesli-key",
-        "SPOTIFY_CLIENT_ID": "spotify-client",
-        "SPOTIFY_CLIENT_SECRET": "spotify-secret",
-        "SPOTIFY_ACCOUNTS_BASE": elsewhere.spotify.base_url,
-        "SPOTIFY_API_BASE": elsewhere.spotify.base_url,
-        "SPOTIFY_OEMBED_BASE": elsewhere.spotify.base_url,
-        "YOUTUBE_OEMBED_BASE": elsewhere.youtube.base_url,
-    }
+async def bot(
+    elsewhere_servers: ElsewhereServers, elsewhere: Elsewhere, fast_bot: Callable[..., Any]
+) -> AsyncIterator[RatingsBot]:
+    # the stand-ins listen before fast_bot's settings pick a free WEB_PORT, so none of them can take that port
+    env = {"MESSAGE_CONTENT_INTENT": "true", **elsewhere_servers.env}
     async with fast_bot(env=env, pending_clock=elsewhere.clock) as running:
         yield running
 
@@ -110,16 +100,20 @@ async def command(discord: LoopbackDiscord, name: str, user: int, options: dict[
 # ---------------------------------------------------------------------------------------------- must show 2
 
 
+@pytest.mark.both_engines  # shared_messages and the outbox
 async def test_a_spotify_link_posted_in_a_chosen_channel_gets_reactions_that_rate_the_match(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, elsewhere: Elsewhere, alice: int
 ) -> None:
     ch = discord_server.channel_id
-    post = await discord_server.send_message(ch, alice, f"this one! https://open.spotify.com/track/{SP_TRACK}?si=x1")
+    post = await discord_server.send_message(
+        ch, alice, f"this one! https://open.spotify.com/track/{SP_TRACK}?si=x1 (or https://youtu.be/{YT})"
+    )
     await eventually(lambda: bot_reactions(discord_server, post.id) == {"👍", "👎"}, what="the bot's 👍 👎")
     shared = await bot.svc.store.get_shared_message(post.id)
     night = elsewhere.songs["night"]
     assert shared is not None and (shared.item_type, shared.item_id) == ("songs", night)
     assert any(r.path.startswith(f"/v1/tracks/{SP_TRACK}") for r in elsewhere.spotify.requests), "matched by ISRC"
+    assert elsewhere.youtube.count() == 0, "only a post's first music link is matched (one 👍/👎 pair, one item)"
     await discord_server.add_reaction(ch, post.id, alice, "👍")
     await eventually(lambda: apple_server.rating(ALICE_MUT, "songs", night) == 1, what="the like of the match")
     assert writes(apple_server) == [("PUT", f"/v1/me/ratings/songs/{night}")]
@@ -217,6 +211,7 @@ async def test_an_unsure_share_is_posted_only_after_yes(
 # ---------------------------------------------------------------------------------------------- must show 3
 
 
+@pytest.mark.both_engines  # pending_matches is a table
 async def test_while_odesli_and_spotify_are_down_posts_wait_and_reactions_are_applied_after(
     bot: RatingsBot, discord_server: LoopbackDiscord, apple_server: LoopbackApple, elsewhere: Elsewhere, alice: int
 ) -> None:

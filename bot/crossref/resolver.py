@@ -43,7 +43,18 @@ MAX_REDIRECTS: Final = 3
 ODESLI_CONFIDENCE: Final = 0.95
 #: catalog candidates a title search looks at
 SEARCH_LIMIT: Final = 10
+#: the most of an error answer read (for its OAuth ``error`` code)
+MAX_ERROR_BYTES: Final = 4096
 _STOREFRONT = re.compile(r"[a-z]{2}")
+
+
+class _Rejected(MatchUnavailable):
+    """A service refused the request itself (HTTP 400/401/403): ``status`` and, from an OAuth error answer
+    (``{"error": "invalid_client"}``), its ``code``. Never its text, which could echo what was sent."""
+
+    def __init__(self, service: str, status: int, code: str | None) -> None:
+        super().__init__(service)
+        self.status, self.code = status, code
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,29 +79,30 @@ class _OgTitle(HTMLParser):
             self.title = found.get("content")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResolverConfig:
-    """Where the outside services are, and how the resolver treats them (``bot.config`` ``ODESLI_*``, ...)."""
+    """Where the outside services are, and how the resolver treats them. No defaults of its own: it is built from
+    the settings (:meth:`from_settings`; ``bot.config`` holds every default, ``ODESLI_*``, ``SPOTIFY_*``, ...)."""
 
-    odesli_api_base: str = "https://api.song.link"
-    odesli_enabled: bool = True
-    odesli_api_key: str | None = None
-    odesli_requests_per_minute: int = 10
-    spotify_client_id: str | None = None
-    spotify_client_secret: str | None = None
-    spotify_accounts_base: str = "https://accounts.spotify.com"
-    spotify_api_base: str = "https://api.spotify.com"
-    spotify_oembed_base: str = "https://open.spotify.com"
-    deezer_api_base: str = "https://api.deezer.com"
-    youtube_oembed_base: str = "https://www.youtube.com"
-    soundcloud_oembed_base: str = "https://soundcloud.com"
-    tidal_page_base: str | None = None
-    amazon_music_page_base: str | None = None
-    short_link_base: str | None = None
-    confidence: float = 0.8
-    cache_size: int = 10_000
-    cache_seconds: float = 86_400.0
-    request_seconds: float = 2.0
+    odesli_api_base: str
+    odesli_enabled: bool
+    odesli_api_key: str | None
+    odesli_requests_per_minute: int
+    spotify_client_id: str | None
+    spotify_client_secret: str | None
+    spotify_accounts_base: str
+    spotify_api_base: str
+    spotify_oembed_base: str
+    deezer_api_base: str
+    youtube_oembed_base: str
+    soundcloud_oembed_base: str
+    tidal_page_base: str | None
+    amazon_music_page_base: str | None
+    short_link_base: str | None
+    confidence: float
+    cache_size: int
+    cache_seconds: float
+    request_seconds: float
 
     def __repr__(self) -> str:  # never show the secrets
         return f"ResolverConfig(odesli_enabled={self.odesli_enabled}, spotify={self.spotify_client_id is not None})"
@@ -136,20 +148,23 @@ class LinkResolver:
         self,
         apple: am.AppleMusicClient,
         session: aiohttp.ClientSession,
-        config: ResolverConfig | None = None,
+        config: ResolverConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._apple = apple
         self._session = session
-        self.config = config or ResolverConfig()
+        self.config = config
         self._clock = clock
         self._cache: TTLCache[tuple[str, str, str, str], Match | None] = TTLCache(
             self.config.cache_size, self.config.cache_seconds, timer=clock
         )
         self._spotify_token: tuple[str, float] | None = None
+        #: Spotify refused the client credentials (``invalid_client``): its Web API is not asked again
+        self._spotify_refused = False
         self._odesli_sent: list[float] = []
-        self._odesli_paused_until = 0.0
+        #: host -> the time before which it is not asked again (its 429's ``Retry-After``)
+        self._paused_until: dict[str, float] = {}
         self._inflight: dict[tuple[str, str, str, str], asyncio.Future[Match | None]] = {}
 
     def __repr__(self) -> str:
@@ -226,7 +241,7 @@ class LinkResolver:
     async def _by_code(self, link: ForeignLink, storefront: str, facts: Facts) -> tuple[Facts, Match | None]:
         if link.service == "deezer":
             facts = await self._deezer(link)
-        elif link.service == "spotify" and self.config.spotify_client_id and self.config.spotify_client_secret:
+        elif link.service == "spotify" and self._spotify_usable():
             facts = await self._spotify(link)
         if facts.isrc and facts.kind != "album":
             songs = await self._apple.songs_by_isrc(facts.isrc, storefront)
@@ -257,11 +272,26 @@ class LinkResolver:
             artist=_text(artist, "name"),
         )
 
+    def _spotify_usable(self) -> bool:
+        config = self.config
+        return bool(config.spotify_client_id and config.spotify_client_secret) and not self._spotify_refused
+
     async def _spotify(self, link: ForeignLink) -> Facts:
         word = "albums" if link.kind == "album" else "tracks"
-        token = await self._spotify_access()
         url = f"{self.config.spotify_api_base}/v1/{word}/{link.id}"
-        data = await self._get_json("spotify", url, headers={"Authorization": f"Bearer {token}"}, not_found_ok=True)
+        token = await self._spotify_access()
+        if token is None:
+            return Facts(kind=link.kind)
+        try:
+            data = await self._get_json("spotify", url, headers={"Authorization": f"Bearer {token}"}, not_found_ok=True)
+        except _Rejected as exc:
+            if exc.status != 401:
+                raise
+            # "The access token expired" (or was revoked) before the time it was given for: one new token, one retry
+            token = await self._spotify_access(stale=token)
+            if token is None:
+                return Facts(kind=link.kind)
+            data = await self._get_json("spotify", url, headers={"Authorization": f"Bearer {token}"}, not_found_ok=True)
         if data is None:
             return Facts(kind=link.kind)
         external = data.get("external_ids") if isinstance(data, Mapping) else None
@@ -275,14 +305,34 @@ class LinkResolver:
             artist=_text(first, "name"),
         )
 
-    async def _spotify_access(self) -> str:
+    async def _spotify_access(self, *, stale: str | None = None) -> str | None:
+        """A client-credentials access token: the cached one while it lasts (unless it is ``stale``: Spotify refused
+        it), else a new one. None when Spotify refuses the client credentials (then never asked again: an operator
+        must fix ``SPOTIFY_CLIENT_ID``/``SPOTIFY_CLIENT_SECRET``; one warning, and links are matched otherwise)."""
         now = self._clock()
-        if self._spotify_token is not None and self._spotify_token[1] > now:
-            return self._spotify_token[0]
+        cached = self._spotify_token
+        if cached is not None and cached[1] > now and cached[0] != stale:
+            return cached[0]
+        if self._spotify_refused:
+            return None
         basic = f"{self.config.spotify_client_id}:{self.config.spotify_client_secret}".encode()
         url = f"{self.config.spotify_accounts_base}/api/token"
         headers = {"Authorization": "Basic " + base64.b64encode(basic).decode()}
-        data = await self._request("spotify", "POST", url, headers=headers, data={"grant_type": "client_credentials"})
+        try:
+            data = await self._request(
+                "spotify", "POST", url, headers=headers, data={"grant_type": "client_credentials"}
+            )
+        except _Rejected as exc:
+            if exc.code != "invalid_client":
+                raise
+            if not self._spotify_refused:
+                self._spotify_refused = True
+                log.warning(
+                    "Spotify refused the client credentials (invalid_client): check SPOTIFY_CLIENT_ID and "
+                    "SPOTIFY_CLIENT_SECRET. Until the bot restarts, Spotify links are matched without their ISRC "
+                    "(Odesli, then by title)"
+                )
+            return None
         token = _text(data, "access_token")
         expires = data.get("expires_in") if isinstance(data, Mapping) else None
         if token is None or not isinstance(expires, int):
@@ -327,10 +377,9 @@ class LinkResolver:
         return facts, match
 
     def _odesli_slot(self) -> None:
-        """The client-side limiter: at most ``odesli_requests_per_minute`` in any minute, and none while paused."""
+        """The client-side limiter: at most ``odesli_requests_per_minute`` in any minute."""
+        self._check_pause(self.config.odesli_api_base, "odesli")
         now = self._clock()
-        if now < self._odesli_paused_until:
-            raise MatchUnavailable("odesli", self._odesli_paused_until - now)
         self._odesli_sent = [t for t in self._odesli_sent if now - t < 60.0]
         if len(self._odesli_sent) >= self.config.odesli_requests_per_minute:
             raise MatchUnavailable("odesli", 60.0 - (now - self._odesli_sent[0]))
@@ -440,8 +489,10 @@ class LinkResolver:
         text: bool = False,
     ) -> Any:
         """One request to an outside service within ``request_seconds``: the decoded answer (None for a 404 when
-        ``not_found_ok``, and for a 401 of an oEmbed: a private video). Anything else unusable raises
-        ``MatchUnavailable(service)``; a 429 carries its ``Retry-After``. No URL, header or body is logged."""
+        ``not_found_ok``, and for a 401 of an oEmbed: a private video). A refusal of the request itself (400, 401,
+        403) raises ``_Rejected``; anything else unusable ``MatchUnavailable(service)``. A 429 carries its
+        ``Retry-After``, and its host is not asked again before then. No URL, header or body is logged."""
+        self._check_pause(url, service)
         timeout = aiohttp.ClientTimeout(total=self.config.request_seconds)
         try:
             async with self._session.request(
@@ -449,11 +500,12 @@ class LinkResolver:
             ) as reply:
                 if reply.status == 429:
                     retry = am.parse_retry_after(reply.headers.get("Retry-After"))
-                    if service == "odesli":
-                        self._odesli_paused_until = self._clock() + (retry or 60.0)
+                    self._paused_until[urlsplit(url).netloc] = self._clock() + (retry or 60.0)
                     raise MatchUnavailable(service, retry)
                 if (not_found_ok and reply.status in (404, 400)) or (reply.status == 401 and url.endswith("/oembed")):
                     return None
+                if reply.status in (400, 401, 403):
+                    raise _Rejected(service, reply.status, _oauth_error(await reply.content.read(MAX_ERROR_BYTES)))
                 if reply.status != 200:
                     raise MatchUnavailable(service)
                 if reply.content_length is not None and reply.content_length > MAX_ANSWER_BYTES:
@@ -469,6 +521,12 @@ class LinkResolver:
             return json.loads(body)
         except ValueError:
             raise MatchUnavailable(service) from None
+
+    def _check_pause(self, url: str, service: str) -> None:
+        """Raises ``MatchUnavailable`` while ``url``'s host is paused by its ``Retry-After``."""
+        left = self._paused_until.get(urlsplit(url).netloc, 0.0) - self._clock()
+        if left > 0:
+            raise MatchUnavailable(service, left)
 
     def _match(self, item: am.CatalogItem, method: MatchMethod, score: float, link: ForeignLink) -> Match:
         ref = am.ItemRef(item.type, item.id)
@@ -495,6 +553,14 @@ def _original(items: list[am.CatalogItem]) -> am.CatalogItem | None:
         return (album.is_compilation is True, released, album.is_single is True, n)
 
     return min(enumerate(items), key=rank)[1]
+
+
+def _oauth_error(body: bytes) -> str | None:
+    """The ``error`` code of an OAuth error answer (``{"error": "invalid_client", ...}``), or None."""
+    try:
+        return _text(json.loads(body), "error")
+    except (ValueError, RecursionError):
+        return None
 
 
 def _text(raw: Any, key: str) -> str | None:

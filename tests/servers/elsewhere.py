@@ -5,14 +5,16 @@
   ``entitiesByUniqueId``, ``linksByPlatform``; an unknown link 404 ``{"statusCode": 404, "code":
   "could_not_resolve_entity"}``; without a key, more than 10 requests in a minute (on the injectable ``clock``) 429.
 - :class:`LoopbackSpotify` — accounts ``POST /api/token`` (``grant_type=client_credentials``, Basic auth; a wrong
-  client 400 ``{"error": "invalid_client"}``), Web API ``/v1/tracks/{id}``, ``/v1/albums/{id}`` with
-  ``external_ids`` (a bad token 401, unknown 404, ``{"error": {"status", "message"}}``; ``rate_limit_next`` 429 with
-  ``Retry-After``), and ``/oembed?url=`` (title only, as Spotify's).
+  client 400 ``{"error": "invalid_client", "error_description": "Invalid client"}``), Web API ``/v1/tracks/{id}``,
+  ``/v1/albums/{id}`` with ``external_ids`` (errors as Spotify's error object ``{"error": {"status", "message"}}``: an
+  unknown token 401 "Invalid access token", a token :meth:`LoopbackSpotify.expire_tokens` ended 401 "The access
+  token expired", both with ``WWW-Authenticate: Bearer``; unknown 404; ``rate_limit_next`` 429 "API rate limit
+  exceeded" with ``Retry-After`` in seconds), and ``/oembed?url=`` (title only, as Spotify's).
 - :class:`LoopbackDeezer` — ``/track/{id}`` (``isrc``), ``/album/{id}`` (``upc``); an unknown id answers **200**
   with ``{"error": {"type": "DataException", "message": "no data", "code": 800}}``, as Deezer documents; quota:
   code 4.
-- :class:`LoopbackOEmbed` — YouTube's (``/oembed?url=&format=json``: 404 unknown, 401 embedding disabled) or
-  SoundCloud's (``/oembed?url=&format=json``: 404).
+- :class:`LoopbackOEmbed` — YouTube's (``/oembed?url=&format=json``: 404 "Not Found" unknown, 401 "Unauthorized"
+  embedding disabled or private, 400 "Bad Request" without a ``url``) or SoundCloud's (404 unknown).
 - :class:`LoopbackPages` — pages with Open Graph ``og:title`` (Tidal, Amazon Music), 404 for others.
 - :class:`LoopbackShortLinks` — ``/<code>`` answers 302 to where the short link leads.
 
@@ -172,6 +174,10 @@ class LoopbackSpotify(_Loopback):
         super().__init__()
         self.client_id, self.client_secret = client_id, client_secret
         self.tokens: set[str] = set()
+        self.expired: set[str] = set()
+        self.issued = 0
+        #: every access token is refused (401 "Invalid access token"), even one just given
+        self.refuse_tokens = False
         self.tracks: dict[str, dict[str, Any]] = {}
         self.albums: dict[str, dict[str, Any]] = {}
         self._retry_after: list[int] = []
@@ -201,9 +207,19 @@ class LoopbackSpotify(_Loopback):
     def rate_limit_next(self, n: int, retry_after: int) -> None:
         self._retry_after += [retry_after] * n
 
+    def expire_tokens(self) -> None:
+        """Every access token given so far expires now (whatever its ``expires_in`` said)."""
+        self.expired |= self.tokens
+        self.tokens.clear()
+
     @staticmethod
-    def _api_error(status: int, message: str) -> web.Response:
-        return web.json_response({"error": {"status": status, "message": message}}, status=status)
+    def _api_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        return web.json_response({"error": {"status": status, "message": message}}, status=status, headers=headers)
+
+    @classmethod
+    def _unauthorized(cls, description: str) -> web.Response:
+        challenge = f'Bearer realm="spotify", error="invalid_token", error_description="{description}"'
+        return cls._api_error(401, description, {"WWW-Authenticate": challenge})
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/api/token":
@@ -221,17 +237,21 @@ class LoopbackSpotify(_Loopback):
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         if request.headers.get("Authorization") != f"Basic {expected}":
             return web.json_response({"error": "invalid_client", "error_description": "Invalid client"}, status=400)
-        token = f"BQ{len(self.tokens):04d}loopback"
+        self.issued += 1
+        token = f"BQ{self.issued:04d}loopback"
         self.tokens.add(token)
         return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": 3600})
 
     def _api(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
-            return self._api_error(401, "Invalid access token")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        if token in self.expired:
+            return self._unauthorized("The access token expired")
+        if token not in self.tokens or self.refuse_tokens:
+            return self._unauthorized("Invalid access token")
         if self._retry_after:
             retry = self._retry_after.pop(0)
-            return web.Response(status=429, headers={"Retry-After": str(retry)})
+            return self._api_error(429, "API rate limit exceeded", {"Retry-After": str(retry)})
         parts = request.path.strip("/").split("/")
         if len(parts) != 3 or parts[1] not in ("tracks", "albums"):
             return self._api_error(404, "Service not found")
@@ -306,8 +326,10 @@ class LoopbackOEmbed(_Loopback):
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         url = request.query.get("url", "")
-        if request.path != "/oembed" or not url:
+        if request.path != "/oembed":
             return web.Response(status=404, text="Not Found")
+        if not url:
+            return web.Response(status=400, text="Bad Request")
         if url in self.unauthorized:
             return web.Response(status=401, text="Unauthorized")
         entry = self.entries.get(url)
