@@ -63,6 +63,7 @@ QUESTION = {
     ResourceType.PLAYLISTS: N_("Is this the playlist you meant?"),
     ResourceType.STATIONS: N_("Is this the station you meant?"),
 }
+ITEM_QUESTION = N_("Is this the item you meant?")
 
 
 def kind_noun(locale: LocaleLike, kind: ResourceType | str | None) -> str:
@@ -166,7 +167,7 @@ def item_embed(rated: RatedItem, match: Match | None = None, *, locale: LocaleLi
 def confirm_embed(rated: RatedItem, match: Match, *, locale: LocaleLike) -> discord.Embed:
     """The question before acting on a match that is not sure: "Is this the song you meant?", then the card's lines."""
     head = f"**{_linked_name(rated, locale)}**"
-    title = t(locale, QUESTION.get(rated.ref.type.catalog_twin, N_("Is this the item you meant?")))
+    title = t(locale, QUESTION.get(rated.ref.type.catalog_twin, ITEM_QUESTION))
     return _item_card(rated, title=title, colour=STATE_COLOUR[None], head=head, locale=locale, match=match)
 
 
