@@ -80,7 +80,7 @@ def error_words(locale: str) -> Iterator[tuple[str, str]]:
 
 def text_words(locale: str) -> Iterator[tuple[str, str]]:
     for name, value in vars(texts).items():
-        if name.startswith("__"):
+        if name.startswith("_"):
             continue
         if isinstance(value, str) and name.isupper():
             yield name, t(locale, value)
