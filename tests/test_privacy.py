@@ -122,7 +122,11 @@ async def test_forget_me_asks_only_its_member_then_deletes_every_row_about_them(
     assert await database_rows(url) == before
 
     done = await press(alice, message, f"privacy:forget:{alice}")
-    assert done.type == 7 and done.data["content"] == texts.forgotten(True, 2, locale=None) and done.data["components"] == []
+    assert (
+        done.type == 7
+        and done.data["content"] == texts.forgotten(True, 2, locale=None)
+        and done.data["components"] == []
+    )
     after = await database_rows(url)
     for table, rows in after.items():
         for row in rows:
