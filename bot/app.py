@@ -29,6 +29,7 @@ from bot.crossref import LinkResolver
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
 from bot.health import Gateway, Health
+from bot.i18n import RecentLocales
 from bot.i18n.commands import CommandTranslator
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
 from bot.logs import about, about_this_task, install_token_redaction
@@ -500,6 +501,8 @@ class RatingsBot(commands.AutoShardedBot):
         self._closing: asyncio.Future[None] | None = None
         #: set once the servers the bot is in were compared with the database at start (see ``on_ready``)
         self.guilds_reconciled = asyncio.Event()
+        #: each member's language as their latest interaction gave it: the language of DMs sent outside one
+        self.member_locales = RecentLocales()
 
     @property
     def svc(self) -> Services:
@@ -525,7 +528,7 @@ class RatingsBot(commands.AutoShardedBot):
             self.services = await start_services(
                 self.settings,
                 self._session,
-                DirectMessages(self),
+                DirectMessages(self, self.member_locales),
                 apple_retry=self.apple_retry,
                 apple_pacer=self.apple_pacer,
                 apple_sleep=self.apple_sleep,
@@ -632,6 +635,10 @@ class RatingsBot(commands.AutoShardedBot):
         except StoreUnavailable:
             log.warning("could not compare the servers the bot is in with the database (it is unavailable)")
         self.guilds_reconciled.set()
+
+    async def on_interaction(self, interaction: discord.Interaction[RatingsBot]) -> None:
+        """Every interaction (command, menu, button) says the member's Discord language: remembered for their DMs."""
+        self.member_locales.remember(interaction.user.id, interaction.locale)
 
     async def on_app_command_completion(
         self,

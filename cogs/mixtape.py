@@ -27,7 +27,9 @@ class Mixtape(
     async def join(self, interaction: discord.Interaction[RatingsBot]) -> None:
         assert interaction.guild is not None
         joined = await self.bot.svc.mixtape.join(interaction.guild.id, interaction.user.id, interaction.guild.name)
-        text = texts.mixtape_joined(interaction.guild.name, new=joined.new, linked=joined.linked)
+        text = texts.mixtape_joined(
+            interaction.guild.name, new=joined.new, linked=joined.linked, locale=interaction.locale
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="leave", description="Stop getting this server's weekly mixtape")
@@ -35,7 +37,8 @@ class Mixtape(
     async def leave(self, interaction: discord.Interaction[RatingsBot]) -> None:
         assert interaction.guild is not None
         left = await self.bot.svc.mixtape.leave(interaction.guild.id, interaction.user.id)
-        await interaction.response.send_message(texts.mixtape_left(interaction.guild.name, left), ephemeral=True)
+        text = texts.mixtape_left(interaction.guild.name, left, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: RatingsBot) -> None:

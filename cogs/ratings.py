@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.applemusic import ResourceType, find_links
 from bot.crossref import Match
 from bot.errors import NoLinksInMessage
+from bot.i18n import resolve, server_locale
 from bot.services.matching import Matched, elsewhere_url, foreign_link
 from bot.services.ratings import ItemRef, RatedItem, UserContext
 from bot.ui.embeds import confirm_embed, item_embed, items_embed, tracks_embed
@@ -38,6 +39,13 @@ KIND_HELP = "The kind of item, when an id could mean several (e.g. a song in you
 
 def _kind(choice: app_commands.Choice[str] | None) -> ResourceType | None:
     return ResourceType(choice.value) if choice is not None else None
+
+
+def _card_locale(interaction: discord.Interaction[RatingsBot]) -> str:
+    """The language of a card: the server's for one shown to the channel, else the member's."""
+    if interaction.extras.get("public"):
+        return server_locale(interaction.guild_locale, interaction.locale)
+    return resolve(interaction.locale)
 
 
 def _locale(interaction: discord.Interaction[RatingsBot]) -> str:
@@ -74,9 +82,10 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
             # not sure: ask first; the rating happens only after "Yes" (``confirm_match``)
             items = await svc.catalog_items([matched.ref], ctx.storefront, ctx.language)
             unsure = RatedItem(matched.ref, items.get(matched.ref), None)
+            locale = interaction.locale
             await interaction.edit_original_response(
-                embed=confirm_embed(unsure, matched.match),
-                view=confirm_view(ACTIONS[value], interaction.user.id, matched.ref),
+                embed=confirm_embed(unsure, matched.match, locale=locale),
+                view=confirm_view(ACTIONS[value], interaction.user.id, matched.ref, locale=locale),
             )
             return
         rated = await svc.rate(ctx, matched.ref, value)
@@ -90,12 +99,14 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     ) -> None:
         """Show a member's card for one item (in the interaction's answer, or in place of the card pressed); an item
         matched from another service's link says how, and leads to its song.link page (unless the server turned
-        "Listen on other services" off)."""
+        "Listen on other services" off). A card shown to the channel (``/rating show public``) is in the server's
+        language; the member's own, in theirs."""
         elsewhere = None
         if match is not None and await self.bot.svc.sharing.listen_elsewhere(interaction.guild_id):
             elsewhere = elsewhere_url(rated.ref, match)
-        view = card_view(rated.ref, rated.rating, elsewhere=elsewhere)
-        await interaction.edit_original_response(embed=item_embed(rated, match), view=view)
+        locale = _card_locale(interaction)
+        view = card_view(rated.ref, rated.rating, locale=locale, elsewhere=elsewhere)
+        await interaction.edit_original_response(embed=item_embed(rated, match, locale=locale), view=view)
 
     async def confirm_match(
         self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
@@ -177,8 +188,8 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         ctx = await svc.user(interaction.user.id, _locale(interaction))
         ref = (await self._item(ctx, item, kind)).ref
         parent, rows = await svc.tracks(ctx, ref)
-        embed, pages = tracks_embed(parent, rows, page)
-        view = pager_view(ref.type, ref.id, min(page, pages - 1), pages)
+        embed, pages = tracks_embed(parent, rows, page, locale=interaction.locale)
+        view = pager_view(ref.type, ref.id, min(page, pages - 1), pages, locale=interaction.locale)
         if view is None:
             await interaction.edit_original_response(embed=embed)
         else:
@@ -213,7 +224,10 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         if len(rows) == 1:
             await self._card(interaction, rows[0])
         else:
-            await interaction.edit_original_response(embed=items_embed(rows), view=menu_view(rows))
+            locale = interaction.locale
+            await interaction.edit_original_response(
+                embed=items_embed(rows, locale=locale), view=menu_view(rows, locale=locale)
+            )
 
     # ------------------------------------------------------------------ buttons (bot.ui.views calls these)
 
@@ -243,7 +257,10 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
             return
         read = {r.ref: r for r in await svc.show_many(ctx, [r for r in items if r != ref])}
         rows = [rated if r == ref else read[r] for r in items if r == ref or r in read]
-        await interaction.edit_original_response(embed=items_embed(rows), view=menu_view(rows))
+        locale = interaction.locale
+        await interaction.edit_original_response(
+            embed=items_embed(rows, locale=locale), view=menu_view(rows, locale=locale)
+        )
 
     async def tracks_button(
         self, interaction: discord.Interaction[RatingsBot], rtype: ResourceType, item_id: str

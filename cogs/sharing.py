@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.applemusic import ResourceType
 from bot.crossref import Match
+from bot.i18n import server_locale
 from bot.logs import about_this_task
 from bot.services.matching import elsewhere_url
 from bot.services.ratings import ItemRef, RatedItem
@@ -90,8 +91,10 @@ class Sharing(commands.Cog):
         if matched.match is not None and not matched.confident:
             # not sure: ask the sharer first, privately; the post is made only after "Yes" (``confirm_match``)
             await interaction.delete_original_response()
-            view = confirm_view("share", interaction.user.id, shared.ref)
-            await interaction.followup.send(embed=confirm_embed(shared, matched.match), view=view, ephemeral=True)
+            locale = interaction.locale  # the question is the sharer's alone
+            view = confirm_view("share", interaction.user.id, shared.ref, locale=locale)
+            embed = confirm_embed(shared, matched.match, locale=locale)
+            await interaction.followup.send(embed=embed, view=view, ephemeral=True)
             return
         await self._post_share(interaction, shared, matched.match)
 
@@ -108,17 +111,21 @@ class Sharing(commands.Cog):
     async def _post_share(
         self, interaction: discord.Interaction[RatingsBot], shared: RatedItem, match: Match | None
     ) -> None:
-        """Post the public card of a shared item (in place of the deferred answer), record it, add 👍 👎."""
+        """Post the public card of a shared item (in place of the deferred answer), in the server's language, record
+        it, add 👍 👎."""
         sharing = self.bot.svc.sharing
         guild_id = interaction.guild_id
         assert guild_id is not None
         ref = shared.ref
+        locale = server_locale(interaction.guild_locale, interaction.locale)
         elsewhere = elsewhere_url(ref, match) if await sharing.listen_elsewhere(guild_id) else None
-        view = share_view(ref, buttons=await sharing.share_buttons(guild_id), elsewhere=elsewhere)
+        buttons = await sharing.share_buttons(guild_id)
+        view = share_view(ref, buttons=buttons, locale=locale, elsewhere=elsewhere)
+        embed = share_embed(shared, match, locale=locale)
         if view is not None:
-            message = await interaction.edit_original_response(embed=share_embed(shared, match), view=view)
+            message = await interaction.edit_original_response(embed=embed, view=view)
         else:
-            message = await interaction.edit_original_response(embed=share_embed(shared, match))
+            message = await interaction.edit_original_response(embed=embed)
         await sharing.record(message.id, message.channel.id, guild_id, ref, sharer_id=interaction.user.id)
         await self._add_reactions(message)
 
@@ -277,7 +284,8 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         target = channel.id if channel is not None else interaction.channel_id
         added = await self.bot.svc.sharing.add_channel(interaction.guild_id, target, chosen_by=interaction.id)
-        text = texts.channel_added(target, added, sees_messages=self.bot.svc.sharing.watch_channels)
+        sees = self.bot.svc.sharing.watch_channels
+        text = texts.channel_added(target, added, sees_messages=sees, locale=interaction.locale)
         await interaction.response.send_message(text, ephemeral=True)
 
     @channels.command(name="remove", description="Stop adding 👍 👎 to links in a channel")
@@ -288,7 +296,8 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         target = channel.id if channel is not None else interaction.channel_id
         removed = await self.bot.svc.sharing.remove_channel(interaction.guild_id, target)
-        await interaction.response.send_message(texts.channel_removed(target, removed), ephemeral=True)
+        text = texts.channel_removed(target, removed, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @admin.command(name="share-buttons", description="Buttons on /share cards, or 👍 👎 only")
     @app_commands.describe(setting="on: Like and Dislike buttons too; off (the default): 👍 👎 only")
@@ -296,7 +305,8 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None
         on = setting == "on"
         changed = await self.bot.svc.sharing.set_share_buttons(interaction.guild_id, on)
-        await interaction.response.send_message(texts.share_buttons_set(on, changed), ephemeral=True)
+        text = texts.share_buttons_set(on, changed, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @admin.command(name="listen-elsewhere", description="A “Listen on other services” button on shared songs")
     @app_commands.describe(setting="on (the default): shared songs lead to their song.link page; off: no such button")
@@ -306,13 +316,14 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None  # ServerAdminGroup checked the server and Manage Server
         on = setting == "on"
         changed = await self.bot.svc.sharing.set_listen_elsewhere(interaction.guild_id, on)
-        await interaction.response.send_message(texts.listen_elsewhere_set(on, changed), ephemeral=True)
+        text = texts.listen_elsewhere_set(on, changed, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @channels.command(name="list", description="The channels where I add 👍 👎 to shared links")
     async def channels_list(self, interaction: discord.Interaction[RatingsBot]) -> None:
         assert interaction.guild_id is not None
         ids = await self.bot.svc.sharing.channels(interaction.guild_id)
-        await interaction.response.send_message(texts.channel_list(ids), ephemeral=True)
+        await interaction.response.send_message(texts.channel_list(ids, locale=interaction.locale), ephemeral=True)
 
 
 async def setup(bot: RatingsBot) -> None:

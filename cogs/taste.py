@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import server_locale
 from bot.services.taste import Kind, Period
 from bot.ui import texts
 from bot.ui.embeds import match_embed, top_embed
@@ -70,7 +71,9 @@ class Taste(commands.GroupCog, group_name="ratings", group_description="What thi
             channel_id=channel.id if channel is not None else None,
             kind=Kind(kind.value) if kind is not None else Kind.EVERYTHING,
         )
-        await interaction.edit_original_response(embed=top_embed(top))
+        # a list posted in the channel is in the server's language, a private one in the member's
+        locale = server_locale(interaction.guild_locale, interaction.locale) if public else interaction.locale
+        await interaction.edit_original_response(embed=top_embed(top, locale=locale))
 
     @app_commands.command(name="match", description="How much your votes here agree with another member's")
     @app_commands.describe(member="The member to compare with (both of you must have chosen to be named)")
@@ -80,7 +83,7 @@ class Taste(commands.GroupCog, group_name="ratings", group_description="What thi
         result = await self.bot.svc.taste.match(
             interaction.guild_id, interaction.user.id, member.id, other_is_bot=member.bot
         )
-        await interaction.edit_original_response(embed=match_embed(result))
+        await interaction.edit_original_response(embed=match_embed(result, locale=interaction.locale))
 
     @app_commands.command(name="name-me", description="Be named in this server's tops, recaps and taste matches")
     @app_commands.describe(setting="on: be named here; off (the default): your votes count, unnamed")
@@ -88,7 +91,9 @@ class Taste(commands.GroupCog, group_name="ratings", group_description="What thi
         assert interaction.guild_id is not None
         on = setting == "on"
         changed = await self.bot.svc.taste.set_named(interaction.guild_id, interaction.user.id, on)
-        await interaction.response.send_message(texts.taste_named_set(on, changed), ephemeral=True)
+        await interaction.response.send_message(
+            texts.taste_named_set(on, changed, locale=interaction.locale), ephemeral=True
+        )
 
 
 async def setup(bot: RatingsBot) -> None:

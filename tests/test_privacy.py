@@ -97,7 +97,7 @@ async def test_forget_me_asks_only_its_member_then_deletes_every_row_about_them(
         rec = await discord_server.send_command("forget-me", alice, channel)
         callback = await discord_server.wait_for_callback(rec)
         assert callback.accepted and callback.data is not None and callback.data["flags"] & EPHEMERAL
-        assert callback.data["content"] == texts.FORGET_CONFIRM
+        assert callback.data["content"] == texts.forget_confirm(None)
         return await discord_server.wait_for_original(rec)
 
     async def press(user: int, message: Any, custom_id: str) -> Any:
@@ -122,7 +122,11 @@ async def test_forget_me_asks_only_its_member_then_deletes_every_row_about_them(
     assert await database_rows(url) == before
 
     done = await press(alice, message, f"privacy:forget:{alice}")
-    assert done.type == 7 and done.data["content"] == texts.forgotten(True, 2) and done.data["components"] == []
+    assert (
+        done.type == 7
+        and done.data["content"] == texts.forgotten(True, 2, locale=None)
+        and done.data["components"] == []
+    )
     after = await database_rows(url)
     for table, rows in after.items():
         for row in rows:

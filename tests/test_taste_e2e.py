@@ -25,7 +25,7 @@ import pytest
 from bot import errors as e
 from bot.app import RatingsBot
 from bot.services.taste import Period
-from bot.ui.errors import MESSAGES
+from bot.ui.errors import MESSAGES, describe_error
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import buttons, eventually, settled, share
 from tests.fixtures.names import named
@@ -305,7 +305,7 @@ async def test_like_and_dislike_on_a_public_share_card_are_the_pressers_vote(
     bob = add_members(discord_server, 1, "bob")[0]
     rec = await discord_server.send_component(bob, channel, mid, f"rating:like:songs:{song}")
     edit = await discord_server.wait_for_original_edit(rec)
-    assert MESSAGES[e.NotLinked] in edit["embeds"][0]["description"]
+    assert describe_error(e.NotLinked()) in edit["embeds"][0]["description"]
     assert await bot.svc.store.member_votes(guild, bob) == {("songs", song): 1}
 
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .types import ResourceType
 
-__all__ = ["InvalidLink", "ShareLink", "check_id", "find_links", "parse_link", "trim_link"]
+__all__ = ["FIXED_REASONS", "InvalidLink", "ShareLink", "check_id", "find_links", "parse_link", "trim_link"]
 
 MAX_INPUT = 2000
 
@@ -62,20 +62,30 @@ _ID_SHAPES: dict[ResourceType, tuple[re.Pattern[str], str]] = {
 }
 _NUMERIC_TYPES = (ResourceType.SONGS, ResourceType.ALBUMS, ResourceType.MUSIC_VIDEOS)
 
-_EMPTY = "Paste an Apple Music link or id."
-_TOO_LONG = "That is too long to be an Apple Music link."
-_NOT_APPLE = (
+
+def N_(text: str) -> str:
+    """Marks a sentence for the bot's message catalogs (bot.i18n): the words a member reads are translated where they
+    are shown (bot.ui.errors); this package stays free of Discord and of the catalogs."""
+    return text
+
+
+_EMPTY = N_("Paste an Apple Music link or id.")
+_TOO_LONG = N_("That is too long to be an Apple Music link.")
+_NOT_APPLE = N_(
     "That is not a music link I can use. Paste a link from Apple Music, Spotify, YouTube, YouTube Music, Deezer, "
     "Tidal, SoundCloud or Amazon Music."
 )
-_NOT_A_LINK = "That doesn't look like an Apple Music link or id."
-_LIBRARY = (
+_NOT_A_LINK = N_("That doesn't look like an Apple Music link or id.")
+_LIBRARY = N_(
     "That is a link to someone's personal library, which only its owner can see. "
     "Share the item from the Apple Music catalog instead."
 )
-_ARTIST = "Artists can't be rated. Share a song, album, music video, playlist or station instead."
-_UNRATABLE = "That kind of Apple Music page can't be rated. Share a song, album, music video, playlist or station."
-_NO_ID = "That Apple Music link has no song, album, video, playlist or station id in it."
+_ARTIST = N_("Artists can't be rated. Share a song, album, music video, playlist or station instead.")
+_UNRATABLE = N_("That kind of Apple Music page can't be rated. Share a song, album, music video, playlist or station.")
+_NO_ID = N_("That Apple Music link has no song, album, video, playlist or station id in it.")
+
+#: the reasons that are whole sentences (the others name an id's shape): the ones the catalogs translate
+FIXED_REASONS = frozenset({_EMPTY, _TOO_LONG, _NOT_APPLE, _NOT_A_LINK, _LIBRARY, _ARTIST, _UNRATABLE, _NO_ID})
 
 # A link in a chat message: optional scheme, an Apple host, then anything up to whitespace or a delimiter.
 _LINK_RE = re.compile(

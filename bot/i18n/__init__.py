@@ -26,6 +26,7 @@ from __future__ import annotations
 import gettext
 import logging
 import string
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import date as _date
 from datetime import datetime, timedelta
@@ -197,6 +198,26 @@ def _match_tag(tag: str) -> str | None:
     return lowered.get(language)
 
 
+class RecentLocales:
+    """The locale of each member's latest interaction with the bot, kept in memory only (lost at a restart; at most
+    ``size`` members, the least recently seen forgotten first): the language of a DM sent outside an interaction
+    (a reminder, a reaction not saved, a mixtape not made). A member not seen gets English."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._seen: OrderedDict[int, str] = OrderedDict()
+
+    def remember(self, user_id: int, locale: LocaleLike) -> None:
+        self._seen[user_id] = resolve(locale)
+        self._seen.move_to_end(user_id)
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+    def get(self, user_id: int) -> str | None:
+        """The member's locale as last seen (a resolved code), or None when the bot has not seen them."""
+        return self._seen.get(user_id)
+
+
 __all__ = [
     "DOMAIN",
     "ENGLISH",
@@ -205,6 +226,7 @@ __all__ = [
     "SHIPPED",
     "SOURCE",
     "LocaleLike",
+    "RecentLocales",
     "babel_locale",
     "catalog",
     "date",

@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 from discord.app_commands import TranslationContextTypes
 
-from bot.i18n import SHIPPED, catalog
+from bot.i18n import SHIPPED, LocaleLike, catalog, tc
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +120,16 @@ class CommandTranslator(app_commands.Translator):
                 )
                 return None
         return text
+
+
+def command(locale: LocaleLike, qualified_name: str, **options: str) -> str:
+    """A command as the member types it, in their language: ``command("de", "rating like")`` → ``/bewertung
+    gefällt-mir``; ``options`` (option name → choice) follow as ``setting:on``, names and choices localized too."""
+    words = [tc(locale, COMMAND_NAME, part) for part in qualified_name.split()]
+    words += [f"{tc(locale, OPTION_NAME, name)}:{tc(locale, CHOICE_NAME, value)}" for name, value in options.items()]
+    return "/" + " ".join(words)
+
+
+def slash(locale: LocaleLike, qualified_name: str, **options: str) -> str:
+    """:func:`command` as code in a Discord message: ```/bewertung gefällt-mir```."""
+    return f"`{command(locale, qualified_name, **options)}`"

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.i18n import N_, LocaleLike, t, tc
-from bot.i18n.commands import COMMAND_DESCRIPTION, COMMAND_NAME, MENU_NAME
+from bot.i18n.commands import COMMAND_DESCRIPTION, MENU_NAME, slash
 from bot.ui.embeds import APPLE_RED
 
 #: the groups, in order, and the commands of each, in order (qualified names)
@@ -100,8 +100,3 @@ def about_embed(
         footer += " " + t(locale, "Shard {shard} of {count}.", shard=shard[0], count=shard[1])
     embed.set_footer(text=footer)
     return embed
-
-
-def slash(locale: LocaleLike, qualified_name: str) -> str:
-    """A command as the member types it, in their language: ``/rating like`` → ```/bewertung gefällt-mir```."""
-    return "`/" + " ".join(tc(locale, COMMAND_NAME, part) for part in qualified_name.split()) + "`"

@@ -293,16 +293,17 @@ class LinkWebServer:
         """A failure as the asker reads it: JSON for the page's script, else the page with the words."""
         status, code = link_failure(error)
         locale = _locale(request)
+        message = describe_error(error, locale)
         if request.method == "POST":
             log.info("linking page refused a link: %s", code)
             return web.json_response(
-                {"ok": False, "code": code, "title": page_title(locale, code), "message": describe_error(error)},
+                {"ok": False, "code": code, "title": page_title(locale, code), "message": message},
                 status=status,
                 headers=_retry_after(error),
             )
         return self._render(
             locale,
-            {"state": None, "error": describe_error(error), "code": code},
+            {"state": None, "error": message, "code": code},
             status,
             _retry_after(error),
             title=page_title(locale, code),
