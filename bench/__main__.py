@@ -1,7 +1,7 @@
 """Benchmarks: ``python -m bench [--quick]`` prints a table and writes ``bench/results.json``.
 
-The loopback Apple Music API (``python -m tests.servers.apple``) and the loopback Discord (``python -m
-tests.servers.discord``, REST + gateway, default world) each run in their own process, so the bot's code measured
+The loopback Apple Music API (``python -m loopback.apple``) and the loopback Discord (``python -m
+loopback.discord``, REST + gateway, default world) each run in their own process, so the bot's code measured
 here has this process's CPU to itself. Each figure is measured beside its reference in the same run, and the claim
 is the ratio; absolute times are printed too. The figures of issue 7 (1-5) and issue 8 (6):
 

@@ -56,7 +56,7 @@ def free_port() -> int:
 
 
 async def call_admin(session: aiohttp.ClientSession, base_url: str, op: str, kwargs: dict[str, Any]) -> Any:
-    """``POST <base_url>/_admin/<op>`` of a stand-in process (see ``tests/servers/admin.py``); its ``result``."""
+    """``POST <base_url>/_admin/<op>`` of a stand-in process (see ``loopback/admin.py``); its ``result``."""
     async with session.post(f"{base_url}/_admin/{op}", json=kwargs) as resp:
         body = await resp.json()
         if resp.status != 200:
@@ -82,7 +82,7 @@ class DiscordProcess:
 
 @dataclass
 class AppleProcess:
-    """``python -m tests.servers.apple`` in its own process, and its admin API."""
+    """``python -m loopback.apple`` in its own process, and its admin API."""
 
     proc: subprocess.Popen[str]
     base_url: str
@@ -97,7 +97,7 @@ class AppleProcess:
 
 
 async def start_stand_in(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """``python -m <module> ARGS`` (a loopback server, see ``tests/servers/process.py``): the process and the
+    """``python -m <module> ARGS`` (a loopback server, see ``loopback/process.py``): the process and the
     addresses of its ``listening on`` line."""
     proc = subprocess.Popen(  # noqa: ASYNC220 - started before anything is measured
         [sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -114,14 +114,14 @@ async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> Ap
     pub = tmp / "key.pub.pem"
     pub.write_text(am.public_key_pem(pem))
     args = ("--public-key", str(pub), "--team-id", TEAM, "--key-id", KID)
-    proc, base_url = await start_stand_in("tests.servers.apple", *args)
+    proc, base_url = await start_stand_in("loopback.apple", *args)
     return AppleProcess(proc, base_url, session)
 
 
 @contextlib.asynccontextmanager
 async def discord_process(session: aiohttp.ClientSession) -> AsyncIterator[DiscordProcess]:
-    """``python -m tests.servers.discord`` with the default world, in its own process."""
-    proc, addresses = await start_stand_in("tests.servers.discord", "--bot-token", BOT_TOKEN)
+    """``python -m loopback.discord`` with the default world, in its own process."""
+    proc, addresses = await start_stand_in("loopback.discord", "--bot-token", BOT_TOKEN)
     api_base, gateway_url, admin_url = addresses.split()
     server = DiscordProcess(proc, api_base, gateway_url, admin_url, session)
     try:
@@ -201,7 +201,7 @@ async def _wait_for_edits(discord: DiscordProcess, before: int, n: int, timeout:
 @contextlib.asynccontextmanager
 async def bench_bot(discord: DiscordProcess, env: dict[str, str]) -> AsyncIterator[tuple[RatingsBot, dict[str, Any]]]:
     """The real ``RatingsBot`` in this process (commands synced to the default guild), and the world's ids."""
-    from tests.servers.discord import running_client
+    from loopback.discord import running_client
 
     world = await discord.admin("world")
     settings: Settings = load_settings({**env, "DEV_GUILD_ID": str(world["guild_id"])}, env_file=None)

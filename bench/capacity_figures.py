@@ -2,7 +2,7 @@
 one shard, with discord.py's default caches ("today") beside the bot's lean caches ("default",
 :func:`bot.app.lean_cache_options`).
 
-The loopback Discord (``python -m tests.servers.discord``, its own process) serves populated guilds
+The loopback Discord (``python -m loopback.discord``, its own process) serves populated guilds
 (``add_populated_guilds``: a few dozen channels in categories, text and voice, about 20 roles, 30 custom emojis,
 members in voice, member counts from 5 to 20,000, seeded), all on shard 0: READY lists them unavailable, then one
 GUILD_CREATE each, as Discord sends them. The guilds are added between sizes (100, then 900 more, then 1,500 more),

@@ -6,5 +6,5 @@
   ``docs/shots``, the README's pictures).
 * :mod:`playground.render`, :mod:`playground.markdown`, :mod:`playground.model` — Discord messages drawn with
   ``@skyra/discord-components-core`` (shared with ``docs/shots``).
-* :mod:`playground.servers` — the one import of the loopback servers (``tests/servers/`` today).
+* :mod:`playground.servers` — the one import of the loopback servers (the ``loopback`` package).
 """

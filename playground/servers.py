@@ -1,14 +1,13 @@
 """The loopback servers the playground runs the real bot against: the only module that imports them.
 
-They live in ``tests/servers/`` today (the tests start them too); when they move into a package of their own, this
-is the one line to change.
+They are the project's ``loopback`` package, which the tests, the benchmarks and the README pictures use too.
 """
 
 from __future__ import annotations
 
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import InteractionRecord, InteractionType, LoopbackDiscord, Message, running_client
-from tests.servers.musickit import MusicKitStub
+from loopback.apple import LoopbackApple
+from loopback.discord import InteractionRecord, InteractionType, LoopbackDiscord, Message, running_client
+from loopback.musickit import MusicKitStub
 
 __all__ = [
     "InteractionRecord",

@@ -15,7 +15,7 @@ from bot.applemusic import (
     Storefront,
     UserTokenInvalid,
 )
-from tests.servers.apple import LoopbackApple
+from loopback.apple import LoopbackApple
 
 SONGS, ALBUMS, PLAYLISTS = ResourceType.SONGS, ResourceType.ALBUMS, ResourceType.PLAYLISTS
 

@@ -6,7 +6,7 @@ import pytest
 
 from bot import applemusic as am
 from bot.applemusic import AppleMusicClient, ResourceType
-from tests.servers.apple import LoopbackApple
+from loopback.apple import LoopbackApple
 
 SONGS = ResourceType.SONGS
 

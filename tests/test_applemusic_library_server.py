@@ -8,9 +8,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from loopback.apple import LoopbackApple
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.storage import FakeClock
-from tests.servers.apple import LoopbackApple
 from tests.test_applemusic_server import Api, _error
 
 

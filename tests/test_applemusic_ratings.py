@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from bot.applemusic import AppleMusicClient, Rating, ResourceType
+from loopback.apple import LoopbackApple, RecordedRequest
 from tests.fixtures.e2e import eventually
-from tests.servers.apple import LoopbackApple, RecordedRequest
 
 # A realistic id for each type (catalog ids are digits or pl./ra.; library ids are i./l./p.).
 IDS: dict[ResourceType, tuple[str, str, str]] = {

@@ -15,9 +15,9 @@ import jwt
 import pytest
 
 from bot.applemusic import generate_private_key
+from loopback.apple import LoopbackApple
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.storage import FakeClock
-from tests.servers.apple import LoopbackApple
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -420,7 +420,7 @@ async def test_runs_as_a_separate_process(apple_key: AppleKey, tmp_path: Path) -
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.servers.apple",
+        "loopback.apple",
         "--public-key",
         str(public),
         "--team-id",

@@ -13,8 +13,8 @@ import pytest
 from bot.applemusic import AppleMusicClient, ItemRef, ResourceType
 from bot.crossref import ForeignLink, LinkResolver, MatchMethod, ResolverConfig, parse_foreign_link
 from bot.errors import MatchUnavailable
+from loopback.apple import LoopbackApple
 from tests.fixtures.elsewhere import ElsewhereServers
-from tests.servers.apple import LoopbackApple
 from tests.test_crossref_links import FORMS, SP_ALBUM, SP_TRACK, YT
 
 ISRC_NIGHT, ISRC_MOON, UPC_BLUE = "USAB12300001", "USAB12300003", "111111111111"

@@ -23,10 +23,10 @@ from bot.app import RatingsBot
 from bot.storage import SharedMessage, StoreUnavailable
 from bot.ui.errors import describe_error
 from bot.web.texts import page_title
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import FAST_OUTBOX, eventually, handled, message_text, share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 from tests.test_linking_http import check_headers
 
 pytestmark = pytest.mark.postgres_only

@@ -21,9 +21,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fixtures.e2e import eventually
-from tests.fixtures.storage import FakeClock
-from tests.servers.discord import (
+from loopback.discord import (
     CallbackType,
     CommandUnavailable,
     LoopbackDiscord,
@@ -32,6 +30,8 @@ from tests.servers.discord import (
     running_client,
     shard_for_guild,
 )
+from tests.fixtures.e2e import eventually
+from tests.fixtures.storage import FakeClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -952,7 +952,7 @@ async def test_runs_as_a_separate_process(http: aiohttp.ClientSession) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.servers.discord",
+        "loopback.discord",
         "--bot-token",
         "process-token",
         stdout=asyncio.subprocess.PIPE,

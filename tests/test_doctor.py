@@ -16,11 +16,11 @@ from bot.config import load_settings
 from bot.doctor import Check, run_checks
 from bot.permissions import INSTALL_PERMISSIONS, OPTIONAL, REQUIRED, install_url
 from bot.storage import TokenCipher, open_store
+from loopback.discord import LoopbackDiscord
+from loopback.discord.model import Intents, Permissions
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import free_port
 from tests.fixtures.e2e import ROOT, process_env, secret_values
-from tests.servers.discord import LoopbackDiscord
-from tests.servers.discord.model import Intents, Permissions
 
 SECRET = "loopback-client-secret-0123456789"
 

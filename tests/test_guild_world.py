@@ -17,11 +17,11 @@ import aiohttp
 import pytest
 
 from bot.app import RatingsBot
+from loopback.apple import LoopbackApple
+from loopback.discord import ChannelType, GuildShape, Intents, LoopbackDiscord
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import ALICE_MUT, BotFactory
 from tests.fixtures.e2e import eventually, share, writes
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import ChannelType, GuildShape, Intents, LoopbackDiscord
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,7 +19,7 @@ from discord import app_commands
 from bot.app import RatingsBot
 from bot.i18n import SHIPPED, t, tn
 from bot.i18n.commands import COMMAND_NAME, OPTION_NAME, CommandTranslator, slash_name_ok
-from tests.servers.discord import LoopbackDiscord
+from loopback.discord import LoopbackDiscord
 
 
 async def test_the_loopback_refuses_bad_localizations_like_discord(discord_server: LoopbackDiscord) -> None:

@@ -13,9 +13,9 @@ import pytest
 from bot.app import RatingsBot
 from bot.i18n import t, tn
 from bot.i18n.commands import slash
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.e2e import share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 EPHEMERAL = 1 << 6
 

@@ -10,10 +10,10 @@ import signal
 import sys
 
 from bot.logs import JsonFormatter, about
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import ROOT, eventually, process_env, secret_values
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 CLIENT_SECRET = "json-logs-client-secret-0123456789"
 FIELDS = {"time", "level", "logger", "message"}

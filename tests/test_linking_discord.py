@@ -15,10 +15,10 @@ from bot.app import RatingsBot
 from bot.config import load_settings
 from bot.i18n import date as i18n_date
 from bot.storage import AccountStatus
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, Permissions
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.storage import stored_bytes
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, Permissions
 
 #: linking stores tokens: every test here runs on both engines
 pytestmark = pytest.mark.both_engines

@@ -16,10 +16,10 @@ import pytest
 from bot.app import RatingsBot
 from bot.config import load_settings
 from bot.web.texts import page_html
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.musickit import MusicKitStub, chromium, musickit_stub  # noqa: F401  (fixtures)
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 from tests.test_linking_browser import click_with_token, dm_link
 from tests.test_linking_http import check_headers, new_state, page_config
 

@@ -1,5 +1,5 @@
 """Links of other services in the running bot (issue 19): the real bot against the loopback Discord, Apple, and the
-loopback stand-ins of Odesli, Spotify (accounts, Web API, oEmbed) and YouTube's oEmbed (``tests/servers/elsewhere``).
+loopback stand-ins of Odesli, Spotify (accounts, Web API, oEmbed) and YouTube's oEmbed (``loopback/elsewhere``).
 
 * a Spotify link posted in a chosen channel gets 👍/👎, and a member's 👍 rates the matched Apple song;
 * ``/rating like`` with a YouTube link shows the match and how it was found; an unsure match asks first;
@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from bot.app import RatingsBot
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, Permissions
+from loopback.elsewhere import LoopbackOdesli, LoopbackOEmbed, LoopbackSpotify
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import buttons, eventually, handled, writes
 from tests.fixtures.elsewhere import ElsewhereServers
 from tests.fixtures.storage import FakeClock
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, Permissions
-from tests.servers.elsewhere import LoopbackOdesli, LoopbackOEmbed, LoopbackSpotify
 
 pytestmark = pytest.mark.usefixtures("no_late_callbacks")
 

@@ -14,10 +14,10 @@ from bot import applemusic as am
 from bot.app import RatingsBot
 from bot.services.mixtape import MixtapeWorker
 from bot.services.weeks import Week
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import FAST_OUTBOX, eventually, message_text, settled, share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 EPHEMERAL = 1 << 6
 PLAYLISTS = "/v1/me/library/playlists"

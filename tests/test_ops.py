@@ -21,10 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import RatingsBot
 from bot.config import load_settings
 from bot.metrics import Metrics
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, running_client
 from tests.fixtures.bot import BotFactory, BotMaker
 from tests.fixtures.e2e import FAST_OUTBOX, eventually, share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, running_client
 from tests.test_database_outage import outage
 
 METRICS_TOKEN = "metrics-bearer-for-tests-0123456789"

@@ -28,11 +28,11 @@ from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.storage import Store
 from bot.ui.errors import describe_error
 from bot.ui.notices import render
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import FAST_OUTBOX, RATINGS, embed_text, eventually, handled, message_text, settled, share
 from tests.fixtures.storage import FakeClock, StoreFactory
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 A, B, C = 1001, 1002, 1003
 TOKENS = {A: "mut-fair-a-" + "a" * 30, B: "mut-fair-b-" + "b" * 30, C: "mut-fair-c-" + "c" * 30}

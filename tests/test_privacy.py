@@ -14,10 +14,10 @@ import pytest
 from bot.app import RatingsBot
 from bot.storage import HoldReason
 from bot.ui import texts
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.e2e import eventually
 from tests.fixtures.storage import database_rows
-from tests.servers.discord import LoopbackDiscord
 from tests.test_linking_discord import account_ciphertext
 
 EPHEMERAL = 1 << 6

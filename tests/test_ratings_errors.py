@@ -11,10 +11,10 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.applemusic import RetryPolicy
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, MessageFlags
 from tests.fixtures.bot import ALICE_MUT, BotFactory
 from tests.fixtures.e2e import eventually
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, MessageFlags
 
 EPHEMERAL = 1 << 6
 

@@ -14,6 +14,8 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.services.outbox import OutboxConfig
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, Permissions
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import (
     FAST_OUTBOX,
@@ -26,8 +28,6 @@ from tests.fixtures.e2e import (
     share,
     writes,
 )
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, Permissions
 
 
 @pytest.fixture

@@ -26,12 +26,12 @@ from bot import errors as e
 from bot.app import RatingsBot
 from bot.services.taste import Period
 from bot.ui.errors import MESSAGES, describe_error
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import buttons, eventually, settled, share
 from tests.fixtures.names import named
 from tests.fixtures.storage import FakeClock
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 pytestmark = pytest.mark.usefixtures("no_late_callbacks")
 

@@ -25,8 +25,8 @@ from bot.ui.embeds import account_embed
 from bot.ui.errors import MESSAGES, describe_error
 from bot.ui.linking import link_embed
 from bot.ui.notices import render
+from loopback.discord import LoopbackDiscord, Permissions
 from tests.fixtures.e2e import embed_text
-from tests.servers.discord import LoopbackDiscord, Permissions
 
 JARGON = ("storefront", "token")
 

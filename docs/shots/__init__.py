@@ -1,6 +1,6 @@
 """Pictures of the bot for the README: the real bot's payloads, drawn as Discord draws them.
 
-``python -m docs.shots`` starts the loopback Discord and Apple servers (``tests/servers/``) and the real
+``python -m docs.shots`` starts the loopback Discord and Apple servers (``loopback/``) and the real
 :class:`~bot.app.RatingsBot` in this process, drives the main moments as a member would (``/link`` and the linking
 page, ``/rating like``, ``/rating show``, ``/rating tracks``, ``/share``, a button press, an error, the
 unlinked-reaction DM, the message menu, ``/about``), records the messages the bot sent, and renders them with the

@@ -34,15 +34,15 @@ Typical use::
 Where things are: :mod:`.server` (the :class:`LoopbackDiscord` class, with a map of its layers), :mod:`.world`,
 :mod:`.payloads`, :mod:`.gateway`, :mod:`.events`, :mod:`.interactions`, :mod:`.rest`, :mod:`.routes`,
 :mod:`.responses`, :mod:`.oauth2`, :mod:`.model`, :mod:`.validation`, :mod:`.clients`;
-``python -m tests.servers.discord`` (:mod:`.admin`) runs it as its own process.
+``python -m loopback.discord`` (:mod:`.admin`) runs it as its own process.
 """
 
 from __future__ import annotations
 
-from tests.servers.discord.clients import point_discordpy_at, running_client, set_discordpy_urls
-from tests.servers.discord.gateway import GatewayConnection, GatewaySession
-from tests.servers.discord.interactions import ATTACHMENT_SIZE_LIMIT, CommandUnavailable
-from tests.servers.discord.model import (
+from loopback.discord.clients import point_discordpy_at, running_client, set_discordpy_urls
+from loopback.discord.gateway import GatewayConnection, GatewaySession
+from loopback.discord.interactions import ATTACHMENT_SIZE_LIMIT, CommandUnavailable
+from loopback.discord.model import (
     ALLOWED_CALLBACKS,
     JSON,
     REDACTED,
@@ -72,16 +72,16 @@ from tests.servers.discord.model import (
     parse_emoji,
     shard_for_guild,
 )
-from tests.servers.discord.rest import MISSING_ACCESS, MISSING_PERMISSIONS, DiscordApiError
-from tests.servers.discord.server import LoopbackDiscord
-from tests.servers.discord.validation import (
+from loopback.discord.rest import MISSING_ACCESS, MISSING_PERMISSIONS, DiscordApiError
+from loopback.discord.server import LoopbackDiscord
+from loopback.discord.validation import (
     FormErrors,
     validate_command_choices,
     validate_commands,
     validate_message_body,
     validate_modal,
 )
-from tests.servers.discord.world import GuildShape
+from loopback.discord.world import GuildShape
 
 __all__ = [
     "ALLOWED_CALLBACKS",

@@ -34,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers.process import listen
+from loopback.process import listen
 
 
 @dataclass

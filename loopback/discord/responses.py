@@ -17,7 +17,7 @@ import datetime as dt
 import hmac
 from typing import Any
 
-from tests.servers.discord.model import (
+from loopback.discord.model import (
     ALLOWED_CALLBACKS,
     JSON,
     CallbackRecord,
@@ -27,9 +27,9 @@ from tests.servers.discord.model import (
     Message,
     MessageFlags,
 )
-from tests.servers.discord.rest import Ctx, DiscordApiError, invalid_form, query_flag, unknown
-from tests.servers.discord.routes import Routes
-from tests.servers.discord.validation import FormErrors, validate_command_choices, validate_modal
+from loopback.discord.rest import Ctx, DiscordApiError, invalid_form, query_flag, unknown
+from loopback.discord.routes import Routes
+from loopback.discord.validation import FormErrors, validate_command_choices, validate_modal
 
 
 class Responses(Routes):

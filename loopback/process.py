@@ -1,6 +1,6 @@
 """Serving a loopback server: on a port of 127.0.0.1 (tests), or as its own process until signalled (benchmarks).
 
-``python -m tests.servers.apple`` and ``python -m tests.servers.discord`` each parse their own arguments, build
+``python -m loopback.apple`` and ``python -m loopback.discord`` each parse their own arguments, build
 their server and hand it to :func:`run`, which is written once here: start, print one ``listening on
 <addresses>`` line (the benchmarks read it), serve until SIGINT or SIGTERM, close.
 """

@@ -10,10 +10,10 @@ In-process use (tests)::
 
 Out-of-process use (benchmarks)::
 
-    python -m tests.servers.apple --public-key key.pub.pem --team-id TEAMID1234 --key-id KEYID12345 \
+    python -m loopback.apple --public-key key.pub.pem --team-id TEAMID1234 --key-id KEYID12345 \
         [--port 8123] [--config seed.json]
 
-prints `listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM (see `tests/servers/process.py`).
+prints `listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM (see `loopback/process.py`).
 `POST /_admin/<op>` with a JSON object of keyword arguments calls the method of the same name (`add_user`,
 `set_state`, `add_song`, `fail_next`, `inject_faults`, `stop_faults`, `rate_limit`, `set_latency`, `count`,
 `rating`, `requests_summary`, `reset_requests`, ...) and answers `{"result": ...}`. Admin requests are neither
@@ -72,8 +72,8 @@ from urllib.parse import quote
 import jwt
 from aiohttp import web
 
-from tests.servers.admin import call_admin_op
-from tests.servers.process import listen, run
+from loopback.admin import call_admin_op
+from loopback.process import listen, run
 
 RATING_TYPES = (
     "songs",
@@ -1401,7 +1401,7 @@ class LoopbackApple:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.servers.apple", description="Loopback Apple Music API for tests and benchmarks"
+        prog="python -m loopback.apple", description="Loopback Apple Music API for tests and benchmarks"
     )
     parser.add_argument("--public-key", required=True, help="PEM file of the trusted ES256 public key")
     parser.add_argument("--team-id", required=True)

@@ -27,10 +27,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers.discord.gateway import GatewaySession
-from tests.servers.discord.model import JSON, CallbackRecord, Intents, InteractionRecord, Message, RecordedRequest
-from tests.servers.discord.oauth2 import OAuth2
-from tests.servers.process import listen
+from loopback.discord.gateway import GatewaySession
+from loopback.discord.model import JSON, CallbackRecord, Intents, InteractionRecord, Message, RecordedRequest
+from loopback.discord.oauth2 import OAuth2
+from loopback.process import listen
 
 
 class LoopbackDiscord(OAuth2):

@@ -7,8 +7,8 @@ session's intents, is in :mod:`.gateway`.
 
 from __future__ import annotations
 
-from tests.servers.discord.model import JSON, Channel, ChannelType, Guild, Intents, InteractionType, Message, iso
-from tests.servers.discord.world import World
+from loopback.discord.model import JSON, Channel, ChannelType, Guild, Intents, InteractionType, Message, iso
+from loopback.discord.world import World
 
 
 class Payloads(World):

@@ -1,11 +1,11 @@
 """The loopback Discord's REST resources: gateway discovery, users, the application and its commands, guilds,
 channels, messages, reactions.
 
-Each handler takes the request's :class:`~tests.servers.discord.rest.Ctx` and answers ``(status, body)`` with
-Discord's documented JSON, or raises :class:`~tests.servers.discord.rest.DiscordApiError` with Discord's code
+Each handler takes the request's :class:`~loopback.discord.rest.Ctx` and answers ``(status, body)`` with
+Discord's documented JSON, or raises :class:`~loopback.discord.rest.DiscordApiError` with Discord's code
 (10003 Unknown Channel, 10008 Unknown Message, 50013 Missing Permissions, 50035 Invalid Form Body, ...).
 Permissions are the bot's effective guild permissions (no channel overwrites). The route table is
-:meth:`~tests.servers.discord.server.LoopbackDiscord._register_routes`; interaction callbacks and webhooks are in
+:meth:`~loopback.discord.server.LoopbackDiscord._register_routes`; interaction callbacks and webhooks are in
 :mod:`.responses`.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tests.servers.discord.model import JSON, Intents, Permissions, emoji_key, snowflake_time
-from tests.servers.discord.rest import (
+from loopback.discord.model import JSON, Intents, Permissions, emoji_key, snowflake_time
+from loopback.discord.rest import (
     MISSING_ACCESS,
     Ctx,
     DiscordApiError,
@@ -24,7 +24,7 @@ from tests.servers.discord.rest import (
     query_flag,
     unknown,
 )
-from tests.servers.discord.validation import FormErrors, validate_commands
+from loopback.discord.validation import FormErrors, validate_commands
 
 
 class Routes(Rest):

@@ -1,17 +1,17 @@
-"""``python -m tests.servers.discord``: the loopback Discord in its own process (see :mod:`.admin`)."""
+"""``python -m loopback.discord``: the loopback Discord in its own process (see :mod:`.admin`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from tests.servers.discord.admin import DiscordAdmin
-from tests.servers.discord.server import LoopbackDiscord
-from tests.servers.process import run
+from loopback.discord.admin import DiscordAdmin
+from loopback.discord.server import LoopbackDiscord
+from loopback.process import run
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.servers.discord", description="Loopback Discord (REST + gateway) for benchmarks"
+        prog="python -m loopback.discord", description="Loopback Discord (REST + gateway) for benchmarks"
     )
     parser.add_argument("--bot-token", default="loopback-bot-token")
     parser.add_argument("--admin-host", default="127.0.0.1")

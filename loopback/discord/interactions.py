@@ -29,9 +29,9 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from tests.servers.discord.events import Events
-from tests.servers.discord.model import JSON, Channel, Guild, InteractionRecord, InteractionType, Permissions
-from tests.servers.discord.validation import validate_commands
+from loopback.discord.events import Events
+from loopback.discord.model import JSON, Channel, Guild, InteractionRecord, InteractionType, Permissions
+from loopback.discord.validation import validate_commands
 
 #: ``attachment_size_limit`` of an INTERACTION_CREATE (bytes).
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024

@@ -1,7 +1,7 @@
 """The loopback Discord's REST API machinery: routing, auth, recording, errors, rate-limit headers, failures.
 
 * Routes live under ``/api/v10`` (and ``/api/v9``); each is registered with :meth:`Rest._route` (the table is in
-  :meth:`~tests.servers.discord.server.LoopbackDiscord._register_routes`) and answers ``(status, body)`` or raises
+  :meth:`~loopback.discord.server.LoopbackDiscord._register_routes`) and answers ``(status, body)`` or raises
   :class:`DiscordApiError`, which becomes Discord's ``{"message", "code", "errors"?}`` body.
 * ``Authorization: Bot <token>`` on every route except interaction callbacks, webhooks and OAuth2's (401
   ``{"message": "401: Unauthorized", "code": 0}`` otherwise). JSON responses carry ``Content-Type:
@@ -28,8 +28,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from tests.servers.discord.interactions import Interactions
-from tests.servers.discord.model import (
+from loopback.discord.interactions import Interactions
+from loopback.discord.model import (
     JSON,
     REDACTED,
     Channel,
@@ -39,7 +39,7 @@ from tests.servers.discord.model import (
     RecordedRequest,
     parse_emoji,
 )
-from tests.servers.discord.validation import FormErrors, validate_message_body
+from loopback.discord.validation import FormErrors, validate_message_body
 
 
 # -------------------------------------------------------------------------------------------------- errors

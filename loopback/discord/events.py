@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.servers.discord.gateway import Gateway
-from tests.servers.discord.model import JSON, Intents, Message, parse_emoji
+from loopback.discord.gateway import Gateway
+from loopback.discord.model import JSON, Intents, Message, parse_emoji
 
 
 class Events(Gateway):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yarl
 
 if TYPE_CHECKING:
-    from tests.servers.discord.server import LoopbackDiscord
+    from loopback.discord.server import LoopbackDiscord
 
 
 @contextlib.asynccontextmanager

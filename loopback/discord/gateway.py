@@ -39,7 +39,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.servers.discord.model import (
+from loopback.discord.model import (
     JSON,
     REDACTED,
     Channel,
@@ -52,7 +52,7 @@ from tests.servers.discord.model import (
     iso,
     shard_for_guild,
 )
-from tests.servers.discord.payloads import Payloads
+from loopback.discord.payloads import Payloads
 
 #: Discord's identify rate: one IDENTIFY per this many seconds per ``max_concurrency`` bucket
 IDENTIFY_INTERVAL = 5.0

@@ -1,8 +1,8 @@
-"""The loopback Discord in its own process (benchmarks): ``python -m tests.servers.discord``.
+"""The loopback Discord in its own process (benchmarks): ``python -m loopback.discord``.
 
-``python -m tests.servers.discord [--bot-token T] [--admin-host H] [--admin-port P] [--interaction-deadline S]``
+``python -m loopback.discord [--bot-token T] [--admin-host H] [--admin-port P] [--interaction-deadline S]``
 starts the server with the default world (:meth:`LoopbackDiscord.populate_default_world`), prints ``listening on
-<api_base> <gateway_url> <admin_url>`` and serves until SIGINT/SIGTERM (see :mod:`tests.servers.process`).
+<api_base> <gateway_url> <admin_url>`` and serves until SIGINT/SIGTERM (see :mod:`loopback.process`).
 ``POST <admin_url>/_admin/<op>`` with a JSON object of keyword arguments calls the whitelisted operation of that
 name on :class:`DiscordAdmin` and answers ``{"result": ...}`` (errors: ``{"error": ...}``, 400/404). The admin API
 listens on its own port, so the Discord routes are exactly those of the in-process server.
@@ -16,11 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers.admin import call_admin_op
-from tests.servers.discord.model import JSON
-from tests.servers.discord.server import LoopbackDiscord
-from tests.servers.discord.world import GuildShape
-from tests.servers.process import listen
+from loopback.admin import call_admin_op
+from loopback.discord.model import JSON
+from loopback.discord.server import LoopbackDiscord
+from loopback.discord.world import GuildShape
+from loopback.process import listen
 
 
 class DiscordAdmin:

@@ -1,6 +1,6 @@
 """The world of the loopback Discord: users, guilds, roles and permissions, channels, messages and reactions.
 
-:class:`World` is the bottom layer of :class:`~tests.servers.discord.server.LoopbackDiscord`: plain state and the
+:class:`World` is the bottom layer of :class:`~loopback.discord.server.LoopbackDiscord`: plain state and the
 rules that need no network (effective permissions, mentions, which flags a message may carry). Tests build the
 world with ``add_user``, ``add_guild``, ``add_text_channel``, ``add_member``, ... ; changes that connected gateway
 sessions must hear about go through the ``_guild_created`` / ``_channel_created`` / ``_member_added`` /
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.servers.discord.model import (
+from loopback.discord.model import (
     JSON,
     Channel,
     ChannelType,
@@ -396,7 +396,7 @@ class World:
         return self.bot_user_id in guild.members
 
     # ----------------------------------------------------------------------------- hooks for the gateway
-    # A world alone tells nobody; :class:`~tests.servers.discord.gateway.Gateway` dispatches these changes to the
+    # A world alone tells nobody; :class:`~loopback.discord.gateway.Gateway` dispatches these changes to the
     # connected sessions, in order, after the dispatches already scheduled.
     def _guild_created(self, guild: Guild) -> None:
         """The bot joined ``guild`` (GUILD_CREATE)."""

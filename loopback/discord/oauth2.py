@@ -27,7 +27,7 @@
   revoked or expired token gets 401 ``{"message": "401: Unauthorized", "code": 0}``. ``Bot <token>`` still answers
   the bot user.
 
-Secrets (client secret, codes, tokens) are redacted in :attr:`~tests.servers.discord.rest.Rest.requests`.
+Secrets (client secret, codes, tokens) are redacted in :attr:`~loopback.discord.rest.Rest.requests`.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers.discord.model import JSON
-from tests.servers.discord.responses import Responses
-from tests.servers.discord.rest import Ctx, DiscordApiError, FormBody
+from loopback.discord.model import JSON
+from loopback.discord.responses import Responses
+from loopback.discord.rest import Ctx, DiscordApiError, FormBody
 
 #: Discord's documented OAuth2 scopes (https://discord.com/developers/docs/topics/oauth2#shared-resources-oauth2-scopes).
 KNOWN_SCOPES = frozenset(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.servers.discord.model import JSON, MessageFlags
+from loopback.discord.model import JSON, MessageFlags
 
 
 class FormErrors:
