@@ -352,9 +352,18 @@ class PlaygroundApp:
                         "value": value,
                     }
                 )
-            accounts.append({"member": str(m.id), "name": m.name, "linked": linked, "ratings": ratings})
+            playlists = [
+                {"name": pl["name"], "tracks": [self._song_name(tid) for tid in pl["tracks"]]}
+                for pl in w.apple.library_playlists(m.apple_token)
+            ]
+            accounts.append(
+                {"member": str(m.id), "name": m.name, "linked": linked, "ratings": ratings, "playlists": playlists}
+            )
         refused = sum(1 for r in w.apple.requests if r.status is not None and (r.status == 429 or r.status >= 500))
         return web.json_response({"mode": w.apple_mode, "refused": refused, "accounts": accounts})
+
+    def _song_name(self, song_id: str) -> str:
+        return str(self.w.apple.catalog.get("songs", {}).get(song_id, {}).get("name", song_id))
 
     def _version(self) -> str:
         w = self.w

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import re
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.services.weeks import Week
 from playground.cli import playground
 from playground.render import DEFAULT_NPM_DIR, install
 from playground.world import ENTROPY, HOUNDS
@@ -307,3 +309,24 @@ async def test_the_page_draws_the_payloads_the_bot_sent(chromium: Any, tmp_path:
 def _answered(message: Any, rec: Any) -> bool:
     """The interaction's answer, no longer "thinking"."""
     return message.interaction_id == rec.id and not message.flags & (1 << 7) and bool(message.embeds or message.content)
+
+
+async def test_the_apple_panel_shows_the_library_playlists_the_bot_made(tmp_path: Path) -> None:
+    """A member's weekly mixtape lands in their Apple library; the side panel lists it with its songs, in order."""
+    async with playground(port=0, data=tmp_path) as started:
+        world = started.app.world
+        assert world is not None
+        bot, store = world.bot, world.bot.svc.store
+        alice = world.members[0]
+        await store.link_account(alice.id, alice.apple_token, "us")
+        assert (await bot.svc.mixtape.join(world.guild_id, alice.id, world.guild_name)).new
+        now = time.time()  # the playground's store runs on the real clock
+        await store.record_share(1, world.guild_id, world.channels["music"], alice.id, "songs", ENTROPY, now - 60)
+        await store.record_vote(world.guild_id, alice.id, "songs", ENTROPY, 1, now - 30)
+        assert await bot.svc.mixtape.week_closed(Week(world.guild_id, now - 3600, now + 1, "2026-W49")) == 1
+        await bot.svc.mixtape.worker.wait_until_drained(timeout=20)
+        async with aiohttp.ClientSession() as http, http.get(started.url + "api/apple") as r:
+            accounts = {a["name"]: a for a in (await r.json())["accounts"]}
+        song = world.apple.catalog["songs"][ENTROPY]["name"]
+        assert accounts[alice.name]["playlists"] == [{"name": f"{world.guild_name} — 2026-W49", "tracks": [song]}]
+        assert all(a["playlists"] == [] for name, a in accounts.items() if name != alice.name)

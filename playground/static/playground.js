@@ -59,7 +59,10 @@ async function renderAccounts() {
     return `<div class="account" data-member="${a.member}" data-member-name="${escapeHtml(a.name)}">` +
       `<h3>${escapeHtml(a.name)}'s account</h3>` +
       `<div class="linked" data-linked="${a.linked}">${a.linked ? "Linked to the bot" : "Not linked to the bot"}</div>` +
-      `<ul>${items || "<li class='none'>No ratings yet</li>"}</ul></div>`;
+      `<ul>${items || "<li class='none'>No ratings yet</li>"}</ul>` +
+      (a.playlists.length ? `<h4>Library playlists</h4><ul>` + a.playlists.map((p) =>
+        `<li data-playlist="${escapeHtml(p.name)}">🎵 ${escapeHtml(p.name)} <small>(${p.tracks.length} songs: ` +
+        `${p.tracks.map(escapeHtml).join(", ")})</small></li>`).join("") + `</ul>` : "") + `</div>`;
   }).join("");
 }
 
