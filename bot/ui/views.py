@@ -78,6 +78,19 @@ class _Action(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
         interaction.client.count_interaction(interaction, "button " + self.custom_id.split(":", 1)[0], error)
 
 
+class _OwnedAction(_Action, template=r"(?!)"):
+    """A button only the member who ran the command may press (``user_id``, from its custom id); anyone else is told
+    so, and nothing happens."""
+
+    user_id: int
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.user.id == self.user_id:
+            return True
+        await interaction.response.send_message(t(interaction.locale, NOT_YOUR_BUTTON), ephemeral=True)
+        return False
+
+
 _RATING_ID = re.compile(rf"rating:(?P<action>like|dislike|clear):(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})")
 
 
@@ -220,7 +233,7 @@ class PageButton(
         await ratings.page_button(interaction, self.rtype, self.item_id, self.page)
 
 
-class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>\d{1,20})"):
+class ForgetButton(_OwnedAction, template=r"privacy:(?P<action>forget|keep):(?P<user>\d{1,20})"):
     """``/forget-me``'s confirmation: ``privacy:forget:<user id>`` deletes, ``privacy:keep:<user id>`` cancels. Only
     that member may press it (anyone else is told so, and nothing happens)."""
 
@@ -241,19 +254,13 @@ class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>
     ) -> ForgetButton:
         return cls(match["action"] == "forget", int(match["user"]))
 
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if interaction.user.id == self.user_id:
-            return True
-        await interaction.response.send_message(t(interaction.locale, NOT_YOUR_BUTTON), ephemeral=True)
-        return False
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         privacy = cast(PrivacyActions, _cog(interaction, "Privacy"))
         await privacy.forget_button(interaction, self.confirmed)
 
 
 class ConfirmMatchButton(
-    _Action,
+    _OwnedAction,
     template=rf"match:(?P<answer>yes|no):(?P<action>like|dislike|clear|share):(?P<user>\d{{1,20}}):(?P<type>{_TYPES})"
     r":(?P<id>[A-Za-z0-9._-]{1,64})",
 ):
@@ -295,12 +302,6 @@ class ConfirmMatchButton(
         return cls(
             match["answer"] == "yes", match["action"], int(match["user"]), ResourceType(match["type"]), match["id"]
         )
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if interaction.user.id == self.user_id:
-            return True
-        await interaction.response.send_message(t(interaction.locale, NOT_YOUR_BUTTON), ephemeral=True)
-        return False
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         if not self.confirmed:  # nothing happens: the question is replaced by what was (not) done
