@@ -38,6 +38,7 @@ import random
 import secrets
 import socket
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -117,7 +118,7 @@ class OutboxConfig:
 _RETRYABLE = (am.RateLimited, am.UpstreamError, am.UpstreamTimeout)
 
 
-class LeasedWorker(Generic[_Job]):
+class LeasedWorker(ABC, Generic[_Job]):
     """The loop of durable background work claimed from the database with a lease (the outbox's ratings, the
     mixtape's playlists): claim what is due, up to ``concurrency`` at once, apply each in its own task, sleep until
     the next is due (at most ``poll_interval``) or :meth:`wake`. Subclasses say how to claim, when the next is due,
@@ -157,18 +158,21 @@ class LeasedWorker(Generic[_Job]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.worker_id!r}, running={self.running}, in_flight={len(self._inflight)})"
 
+    @abstractmethod
     async def _claim(self, limit: int) -> list[_Job]:
-        raise NotImplementedError
+        """Claim up to ``limit`` due jobs for this worker, with a lease."""
 
+    @abstractmethod
     async def _next_due(self) -> float | None:
-        raise NotImplementedError
+        """When the next job is due (None: nothing waits)."""
 
+    @abstractmethod
     async def _apply_checked(self, job: _Job) -> None:
         """Apply one claimed job and settle it; store errors propagate (``_apply`` handles them)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _retry_later(self, job: _Job, due_at: float, error: str) -> None:
-        raise NotImplementedError
+        """Leave the job for another try at ``due_at``, noting ``error`` (a short, secret-free reason)."""
 
     async def _apply(self, job: _Job) -> None:
         """Apply one claimed job and settle it (done, retried later, held or dropped). Never raises."""
