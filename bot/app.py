@@ -37,7 +37,7 @@ from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import CatchUpWindow, SharingService
 from bot.storage import Store, StoreOptions, open_store
-from bot.ui.errors import reply_with_error
+from bot.ui.errors import refuse_while_restarting, reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
@@ -349,6 +349,30 @@ class RatingsBot(commands.AutoShardedBot):
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
+        self._refuse_interactions_while_draining()
+
+    @property
+    def draining(self) -> bool:
+        """True from the moment the process starts stopping (SIGTERM, SIGINT, ``close()``): it takes no new work
+        (the outbox claims nothing, interactions are answered "restarting"); reactions are still recorded. A
+        readiness check reports such a process as not ready."""
+        return self._closing is not None
+
+    def _refuse_interactions_while_draining(self) -> None:
+        """While draining, every interaction (command, autocomplete, button, form) gets the short "restarting"
+        answer instead of being run. One gate for every kind: discord.py's parser of ``INTERACTION_CREATE`` (the
+        one place all of them pass; the gateway reads this same table) is wrapped."""
+        parsers = self._connection.parsers
+        parse = parsers["INTERACTION_CREATE"]
+
+        def gate(data: Any) -> None:
+            if not self.draining:
+                parse(data)
+                return
+            interaction: discord.Interaction[Any] = discord.Interaction(data=data, state=self._connection)
+            self.background.spawn(refuse_while_restarting(interaction), name="refuse while restarting")
+
+        parsers["INTERACTION_CREATE"] = gate
 
     @property
     def svc(self) -> Services:
@@ -467,15 +491,20 @@ class RatingsBot(commands.AutoShardedBot):
         log.exception("unhandled error in %s", event_method)
 
     async def close(self) -> None:
-        """Stop everything once, however many times it is called (a signal and ``async with`` both call it):
-        the outbox first (it finishes in-flight writes), then Discord, then the services and the session."""
+        """Stop everything once, however many times it is called (a signal and ``async with`` both call it).
+
+        First the process drains (:attr:`draining`): the outbox claims nothing more, finishes the Apple calls in
+        flight for up to ``SHUTDOWN_GRACE_SECONDS`` (the rest are cancelled) and releases its claims, so another
+        process applies them at once; Discord stays connected meanwhile, so reactions are still recorded (for
+        another process) and interactions get a "restarting" answer. Then Discord, the services and the session."""
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close_once())
         await asyncio.shield(self._closing)
 
     async def _close_once(self) -> None:
         if self.services is not None:
-            await self.services.outbox.stop()
+            log.info("draining: taking no new work (shutdown grace %g s)", self.settings.shutdown_grace_seconds)
+            await self.services.outbox.stop(self.settings.shutdown_grace_seconds)
         try:
             await super().close()
         finally:

@@ -139,6 +139,7 @@ class Settings(BaseSettings):
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
     outbox_lease_seconds: int = _between(120, 2, 86_400)
     outbox_concurrency: int = _between(8, 1, 256)
+    shutdown_grace_seconds: float = _between(10.0, 0, 3600)
     outbox_max_per_user: int = _between(500, 1, 1_000_000)
     reaction_retry_seconds: float = _between(120.0, 0, 86_400)
     unlinked_reaction_minutes: int = _between(10, 1, 1440)

@@ -149,3 +149,8 @@ class DiscordSignInFailed(LinkError):
 
 class DiscordUnavailable(LinkError):
     """Discord could not be reached to check who signed in."""
+
+
+# ---------------------------------------------------------------------- the bot itself
+class Restarting(BotError):
+    """The process is stopping (a restart): it takes no new work; another process, or this one once back, will."""

@@ -23,9 +23,12 @@ A user may have at most ``OutboxConfig.max_per_user`` rows waiting (``Store.enqu
   row was deleted with the account (a row held ``stale`` meanwhile waits, released).
 
 The worker sleeps until the next row is due (``Store.next_due_at``), at most ``poll_interval``, and
-:meth:`OutboxWorker.wake` wakes it at once (call it after enqueueing). At most ``concurrency`` rows are
+:meth:`OutboxWorker.wake` wakes it at once (call it after enqueueing); on PostgreSQL another process releasing its
+claims as it stops wakes it too (``Store.watch_outbox``: LISTEN/NOTIFY). At most ``concurrency`` rows are
 applied at a time; it claims only as many rows as it can start at once, so no claim sits idle.
-:meth:`OutboxWorker.stop` lets in-flight applies finish.
+:meth:`OutboxWorker.stop` claims nothing more, lets in-flight applies finish up to a bound, cancels the rest and
+releases every claim the worker still holds (``Store.release_claims``): a rolling restart hands the rows to the
+other processes at once, not after their lease.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from bot import applemusic as am
 from bot.errors import LinkStale, UnlinkedMeanwhile
 from bot.retrying import Backoff
 from bot.services.guard import LinkGuard
-from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenDecryptError
+from bot.storage import HoldReason, OutboxEntry, StorageError, Store, StoreUnavailable, TokenDecryptError
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,9 @@ class OutboxConfig:
         return Backoff(self.retry_base, self.retry_max, jitter=(0.5, 1.0))
 
 
+#: how long after a failed attempt to watch for rows released by other processes it is tried again
+WATCH_RETRY_SECONDS = 60.0
+
 _RETRYABLE = (am.RateLimited, am.UpstreamError, am.UpstreamTimeout)
 
 
@@ -125,6 +131,7 @@ class OutboxWorker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._watch_retry_at = 0.0  # time.monotonic() after which watching for released rows is tried (again)
         #: counters for logs and tests
         self.applied = 0
         self.failed = 0
@@ -153,9 +160,16 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name=f"outbox {self.worker_id}")
         log.info("outbox worker %s started", self.worker_id)
 
+    @property
+    def stopping(self) -> bool:
+        """True from :meth:`stop` on: nothing more is claimed."""
+        return self._stopping
+
     async def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming, let in-flight applies finish (cancelled after ``timeout``), then return. Stopping a
-        stopped worker does nothing."""
+        """Stop claiming at once, let in-flight applies finish for up to ``timeout`` seconds (the rest are cancelled:
+        not failed, their rows simply go back), then release every claim this worker still holds
+        (``Store.release_claims``), so another process applies those rows now rather than after the lease. Stopping
+        a stopped worker does nothing."""
         if self._task is None and not self._inflight:
             return
         self._stopping = True
@@ -164,14 +178,29 @@ class OutboxWorker:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        cancelled = 0
         if self._inflight:
+            log.info("outbox: finishing %d ratings in flight (for up to %.0f s)", len(self._inflight), timeout)
             _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
             for t in pending:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-                log.warning("outbox: %d applies did not finish in time; their leases will expire", len(pending))
+            cancelled = len(pending)
+        await self._release_claims(cancelled)
         log.info("outbox worker %s stopped (applied %d, failed %d)", self.worker_id, self.applied, self.failed)
+
+    async def _release_claims(self, cancelled: int) -> None:
+        try:
+            released = await self.store.release_claims(self.worker_id)
+        except StorageError as exc:
+            log.warning("outbox: could not release this worker's claims (%s); their leases will expire", exc)
+            return
+        log.info(
+            "outbox: released %d claimed ratings for other processes (%d cut short at the shutdown grace)",
+            released,
+            cancelled,
+        )
 
     # ------------------------------------------------------------------ loop
 
@@ -193,6 +222,8 @@ class OutboxWorker:
         free = self.config.concurrency - len(self._inflight)
         if free > 0:
             entries = await self.store.claim_due(self.worker_id, self._clock(), limit=free, lease=self.config.lease)
+            # the database answers: (re)start hearing other processes release rows, which wakes this worker at once
+            await self._watch()
             for entry in entries:
                 task = asyncio.create_task(self._apply(entry), name=f"outbox apply {entry.id}")
                 self._inflight.add(task)
@@ -209,6 +240,15 @@ class OutboxWorker:
         else:
             delay = min(self.config.poll_interval, max(0.005, next_due - self._clock()))
         await self._sleep(delay)
+
+    async def _watch(self) -> None:
+        """Hear other processes release their claims (``Store.watch_outbox``: wakes this worker at once). A watch
+        that cannot be set up is tried again a minute later; meanwhile ``poll_interval`` bounds the wait."""
+        now = time.monotonic()
+        if now < self._watch_retry_at:
+            return
+        if not await self.store.watch_outbox(self.wake) and self.store.shared_by_processes:
+            self._watch_retry_at = now + WATCH_RETRY_SECONDS
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -236,6 +236,7 @@ _NEXT_DUE = (
     "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at THEN lease_until ELSE due_at END)"
     " FROM outbox WHERE held IS NULL"
 )
+_RELEASE_CLAIMS = "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :process_id"
 _ACTIVE_CLAIMS = "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > :now::float8"
 
 # ---------------------------------------------------------------------- retention
@@ -781,6 +782,15 @@ class SqlStore(Store):
     async def next_due_at(self) -> float | None:
         value = await self._value(_NEXT_DUE)
         return None if value is None else float(value)
+
+    async def release_claims(self, process_id: str) -> int:
+        if not process_id:
+            raise ValueError("process_id must not be empty")
+        async with self._transaction() as db:
+            released = await db.write(_RELEASE_CLAIMS, {"process_id": process_id})
+            if released and db.dialect.fragments["outbox_released_notify"]:
+                await db.write("{outbox_released_notify}", {})  # delivered at commit
+        return released
 
     # ------------------------------------------------------------------ running processes
     async def announce_process(self, process: ProcessRecord) -> None:
