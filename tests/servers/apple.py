@@ -116,6 +116,9 @@ class RecordedRequest:
     bytes_written: int = 0
     #: ... and whether it stopped writing (the whole body went out, or the client closed the connection)
     stream_done: bool = False
+    #: the server is done with it: answered, or given up because the client went away (``status`` stays None then,
+    #: and nothing it asked for was done)
+    ended: bool = False
 
     @property
     def user_token(self) -> str | None:
@@ -702,6 +705,7 @@ class LoopbackApple:
             response = await self._respond(request, record)
         finally:
             self.in_flight -= 1
+            record.ended = True
         record.status = response.status
         return response
 
