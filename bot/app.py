@@ -349,6 +349,8 @@ class RatingsBot(commands.AutoShardedBot):
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
+        #: set once the drain is under way: the outbox claims nothing more (:meth:`wait_until_draining`)
+        self._drain_started = asyncio.Event()
         self._refuse_interactions_while_draining()
 
     @property
@@ -357,6 +359,11 @@ class RatingsBot(commands.AutoShardedBot):
         (the outbox claims nothing, interactions are answered "restarting"); reactions are still recorded. A
         readiness check reports such a process as not ready."""
         return self._closing is not None
+
+    async def wait_until_draining(self) -> None:
+        """Return once the process is draining and its outbox claims nothing more (as ``wait_until_ready`` waits
+        for ready): whatever arrives from then on meets the drain."""
+        await self._drain_started.wait()
 
     def _refuse_interactions_while_draining(self) -> None:
         """While draining, every interaction (command, autocomplete, button, form) gets the short "restarting"
@@ -502,6 +509,9 @@ class RatingsBot(commands.AutoShardedBot):
         await asyncio.shield(self._closing)
 
     async def _close_once(self) -> None:
+        # set before the outbox stops, yet no waiter runs before this step ends, by which point ``stop`` has
+        # synchronously stopped claiming
+        self._drain_started.set()
         if self.services is not None:
             log.info("draining: taking no new work (shutdown grace %g s)", self.settings.shutdown_grace_seconds)
             await self.services.outbox.stop(self.settings.shutdown_grace_seconds)
