@@ -15,9 +15,9 @@ Out-of-process use (benchmarks)::
 
 prints `listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM (see `tests/servers/process.py`).
 `POST /_admin/<op>` with a JSON object of keyword arguments calls the method of the same name (`add_user`,
-`set_state`, `add_song`, `fail_next`, `inject_faults`, `stop_faults`, `rate_limit`, `set_latency`, `hold`, `release`, `count`,
-`rating`, `requests_summary`, `reset_requests`, ...) and answers `{"result": ...}`. Admin requests are neither
-recorded nor subject to failures.
+`set_state`, `add_song`, `fail_next`, `inject_faults`, `stop_faults`, `rate_limit`, `set_latency`, `hold`,
+`release`, `count`, `rating`, `requests_summary`, `reset_requests`, ...) and answers `{"result": ...}`. Admin
+requests are neither recorded nor subject to failures.
 
 Faults, all answered as Apple answers that status: `fail_next(n, status)` fails the next `n` requests;
 `inject_faults(rate, statuses, seed)` fails each request with probability `rate`, drawn from a generator seeded
