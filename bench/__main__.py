@@ -34,9 +34,14 @@ printed side by side with their ratio: B1 goodput and waste of 400 reaction writ
 reaction 2 s into that backlog; B3 20 ``/rating like`` during the backlog; B4 the 400 writes across two processes
 on one PostgreSQL; B5 Apple requests for one ``/share`` + 20 reactions + 20 ``/rating show`` of one song.
 
+A rolling restart's handover (issue 17), figure H (see ``bench/handover_figures.py``): two bot processes on one
+PostgreSQL hold claims whose Apple calls Apple holds; one gets ``SIGTERM``; over several runs, ``SIGTERM`` -> the
+other's first PUT of a released row and the release (``NOTIFY``) -> that PUT, min/median/max. Target: the release
+-> PUT within a second.
+
 ``--quick`` uses small sizes and one round and asserts nothing about speed. ``--only GROUP`` (repeatable) runs one
-group: ``bot`` (1-5), ``storage`` (6) or ``budget`` (B1-B5); a full run of some groups replaces only their entries
-in ``bench/results.json``.
+group: ``bot`` (1-5), ``storage`` (6), ``budget`` (B1-B5) or ``handover`` (H); a full run of some groups replaces
+only their entries in ``bench/results.json``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ import aiohttp
 
 from bench import bot_figures as bf
 from bench import budget_figures as budget
+from bench import handover_figures as handover
 from bench import storage_figures as sf
 from bench.bot_figures import AppleProcess, start_apple
 from bot import applemusic as am
@@ -268,6 +274,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             "footprint": _footprint_rows,
             "storage": sf.storage_rows,
             "budget": budget.budget_rows,
+            "handover": handover.handover_rows,
         }
         renderer = renderers.get(kind, _legacy_rows)
         fig_rows = renderer(fig)
@@ -278,7 +285,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-GROUPS = ("bot", "storage", "budget")
+GROUPS = ("bot", "storage", "budget", "handover")
 
 
 def group_of(fig: dict[str, Any]) -> str:
@@ -338,6 +345,8 @@ async def main(quick: bool, groups: tuple[str, ...], baseline: dict[str, str]) -
                 results += await sf.figure_storage(tmp, quick)
             if "budget" in groups:
                 results += await budget.figures(tmp, session, pem, key_path, quick, baseline)
+            if "handover" in groups:
+                results += await handover.figures(tmp, session, pem, key_path, quick)
     print_table(results)
     if not quick:
         write_results(results, quick, groups)
@@ -351,7 +360,7 @@ if __name__ == "__main__":
         "--only",
         action="append",
         choices=GROUPS,
-        help="run only this group of figures (repeatable): bot (1-5), storage (6), budget (B1-B5)",
+        help="run only this group of figures (repeatable): bot (1-5), storage (6), budget (B1-B5), handover (H)",
     )
     parser.add_argument(
         "--baseline-env",

@@ -199,6 +199,7 @@ class Run:
     bots: list[BotProcess]
     guilds: list[tuple[int, int]]  # (guild id, channel id); index = shard
     users: list[tuple[int, str]]  # (discord id, music user token)
+    database_url: str = ""
 
     def song(self, i: int) -> str:
         """A song id of this run only."""
@@ -300,7 +301,7 @@ async def deployment(group: Group, variant_env: dict[str, str], *, shards: int, 
             }
             bots.append(await start_bot(group.tmp, f"{name}-shard{shard}", env))
         await asyncio.gather(*(b.wait_ready() for b in bots))
-        yield Run(group, number, store, bots, guilds, users)
+        yield Run(group, number, store, bots, guilds, users, database_url)
     finally:
         await asyncio.gather(*(b.stop() for b in bots))
         await store.close()
