@@ -21,7 +21,7 @@ from bot.app import RatingsBot
 from bot.applemusic import RetryPolicy
 from bot.storage import OutboxEntry, open_store
 from bot.ui.errors import ERROR_COLOUR
-from tests.fixtures.bot import ALICE_MUT
+from tests.fixtures.bot import ALICE_MUT, link_alice
 from tests.fixtures.e2e import RATINGS, buttons, eventually, handled, share, writes
 from tests.servers.apple import LoopbackApple, RecordedRequest
 from tests.servers.discord import LoopbackDiscord
@@ -53,12 +53,6 @@ OUTBOX_LOGGER = "bot.services.outbox"
 ONE_PATIENT_ATTEMPT = RetryPolicy(max_attempts=1, timeout=3600)
 
 
-async def link_alice(bot: RatingsBot, apple: LoopbackApple, discord: LoopbackDiscord) -> int:
-    apple.add_user(ALICE_MUT, storefront="us")
-    await bot.svc.store.link_account(discord.alice_id, ALICE_MUT, "us")
-    return discord.alice_id
-
-
 async def rating_in_flight(
     bot: RatingsBot, apple: LoopbackApple, discord: LoopbackDiscord, song: str
 ) -> RecordedRequest:
@@ -83,17 +77,19 @@ async def outbox_after_close(bot: RatingsBot, user_id: int) -> list[OutboxEntry]
         await store.close()
 
 
-def outbox_log(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == OUTBOX_LOGGER]
+@pytest.fixture
+def outbox_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """The outbox's log lines so far (INFO and up)."""
+    caplog.set_level(logging.INFO, logger=OUTBOX_LOGGER)
+    return lambda: [r.getMessage() for r in caplog.records if r.name == OUTBOX_LOGGER]
 
 
 async def test_a_drain_finishes_the_call_in_flight_refuses_interactions_and_keeps_reactions(
     fast_bot: Callable[..., Any],
     apple_server: LoopbackApple,
     discord_server: LoopbackDiscord,
-    caplog: pytest.LogCaptureFixture,
+    outbox_log: Callable[[], list[str]],
 ) -> None:
-    caplog.set_level(logging.INFO, logger=OUTBOX_LOGGER)
     discord = discord_server
     # a grace no test reaches: the held call ends because Apple answers it, not because time ran out
     async with fast_bot(env={"SHUTDOWN_GRACE_SECONDS": "3600"}, apple_retry=ONE_PATIENT_ATTEMPT) as bot:
@@ -138,7 +134,7 @@ async def test_a_drain_finishes_the_call_in_flight_refuses_interactions_and_keep
     rows = await outbox_after_close(bot, alice)
     assert [(e.item_id, e.value, e.claimed_by, e.lease_until, e.attempts) for e in rows] == [(later, 1, None, None, 0)]
     assert "outbox: released 0 claimed ratings for other processes (0 cut short at the shutdown grace)" in (
-        outbox_log(caplog)
+        outbox_log()
     )
 
 
@@ -146,9 +142,8 @@ async def test_a_call_past_the_grace_is_cut_short_and_its_row_released_untouched
     fast_bot: Callable[..., Any],
     apple_server: LoopbackApple,
     discord_server: LoopbackDiscord,
-    caplog: pytest.LogCaptureFixture,
+    outbox_log: Callable[[], list[str]],
 ) -> None:
-    caplog.set_level(logging.INFO, logger=OUTBOX_LOGGER)
     # no grace at all: the drain cancels every call in flight at once (no clock involved)
     async with fast_bot(env={"SHUTDOWN_GRACE_SECONDS": "0"}, apple_retry=ONE_PATIENT_ATTEMPT) as bot:
         alice = await link_alice(bot, apple_server, discord_server)
@@ -172,5 +167,5 @@ async def test_a_call_past_the_grace_is_cut_short_and_its_row_released_untouched
     assert apple_server.rating(ALICE_MUT, "songs", song) is None
     assert writes(apple_server) == [("PUT", RATINGS + song)]
     assert "outbox: released 1 claimed ratings for other processes (1 cut short at the shutdown grace)" in (
-        outbox_log(caplog)
+        outbox_log()
     )
