@@ -41,9 +41,14 @@ with discord.py's default caches ("today") beside the bot's lean ones; target un
 Playground (issue 21), figure P (see ``bench/playground_figures.py``): ``python -m bot playground --port 0`` from
 process start to the first successful GET of its page (the bot ready), median of three starts; target under 5 s.
 
+A rolling restart's handover (issue 17), figure H (see ``bench/handover_figures.py``): two bot processes on one
+PostgreSQL hold claims whose Apple calls Apple holds; one gets ``SIGTERM``; over several runs, ``SIGTERM`` -> the
+other's first PUT of a released row and the release (``NOTIFY``) -> that PUT, min/median/max. Target: the release
+-> PUT within a second.
+
 ``--quick`` uses small sizes and one round and asserts nothing about speed. ``--only GROUP`` (repeatable) runs one
-group: ``bot`` (1-5), ``storage`` (6), ``budget`` (B1-B5), ``capacity`` (C) or ``playground`` (P); a full run of some
-groups replaces only their entries in ``bench/results.json``.
+group: ``bot`` (1-5), ``storage`` (6), ``budget`` (B1-B5), ``handover`` (H), ``capacity`` (C) or ``playground`` (P); a
+full run of some groups replaces only their entries in ``bench/results.json``.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ import aiohttp
 from bench import bot_figures as bf
 from bench import budget_figures as budget
 from bench import capacity_figures as capacity
+from bench import handover_figures as handover
 from bench import playground_figures as playground
 from bench import storage_figures as sf
 from bench.bot_figures import AppleProcess, start_apple
@@ -277,6 +283,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
             "footprint": _footprint_rows,
             "storage": sf.storage_rows,
             "budget": budget.budget_rows,
+            "handover": handover.handover_rows,
             "capacity": capacity.capacity_rows,
             "playground": playground.playground_rows,
         }
@@ -289,7 +296,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-GROUPS = ("bot", "storage", "budget", "capacity", "playground")
+GROUPS = ("bot", "storage", "budget", "handover", "capacity", "playground")
 
 
 def group_of(fig: dict[str, Any]) -> str:
@@ -349,6 +356,8 @@ async def main(quick: bool, groups: tuple[str, ...], baseline: dict[str, str]) -
                 results += await sf.figure_storage(tmp, quick)
             if "budget" in groups:
                 results += await budget.figures(tmp, session, pem, key_path, quick, baseline)
+            if "handover" in groups:
+                results += await handover.figures(tmp, session, pem, key_path, quick)
             if "capacity" in groups:
                 results += await capacity.figures(tmp, session, pem, key_path, quick)
             if "playground" in groups:
@@ -366,8 +375,8 @@ if __name__ == "__main__":
         "--only",
         action="append",
         choices=GROUPS,
-        help="run only this group of figures (repeatable): bot (1-5), storage (6), budget (B1-B5), capacity (C), "
-        "playground (P)",
+        help="run only this group of figures (repeatable): bot (1-5), storage (6), budget (B1-B5), handover (H), "
+        "capacity (C), playground (P)",
     )
     parser.add_argument(
         "--baseline-env",

@@ -199,6 +199,7 @@ class Run:
     bots: list[BotProcess]
     guilds: list[tuple[int, int]]  # (guild id, channel id); index = shard
     users: list[tuple[int, str]]  # (discord id, music user token)
+    database_url: str = ""
 
     def song(self, i: int) -> str:
         """A song id of this run only."""
@@ -300,7 +301,7 @@ async def deployment(group: Group, variant_env: dict[str, str], *, shards: int, 
             }
             bots.append(await start_bot(group.tmp, f"{name}-shard{shard}", env))
         await asyncio.gather(*(b.wait_ready() for b in bots))
-        yield Run(group, number, store, bots, guilds, users)
+        yield Run(group, number, store, bots, guilds, users, database_url)
     finally:
         await asyncio.gather(*(b.stop() for b in bots))
         await store.close()
@@ -540,13 +541,13 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x"
 
 
-async def figures(
-    tmp: Path, session: aiohttp.ClientSession, pem: str, key_path: Path, quick: bool, baseline: dict[str, str]
-) -> list[dict[str, Any]]:
-    """Figures B1-B5 (a result entry each), "today" beside "default"."""
-    scale = QUICK if quick else FULL
-    tmp = tmp / "budget"
-    tmp.mkdir()
+@contextlib.asynccontextmanager
+async def stand_ins(
+    tmp: Path, session: aiohttp.ClientSession, pem: str, key_path: Path, *, postgres_for: str
+) -> AsyncIterator[Group]:
+    """The loopback Apple and Discord in their own processes, the commands synced, and a throwaway PostgreSQL
+    (``Group.postgres``; None with ``postgres_skipped`` saying why, an error under ``CI``, where ``postgres_for``
+    names what needs it)."""
     (tmp / "no.env").write_text("")
     apple = await bf.start_apple(tmp, session, pem)
     stack = contextlib.ExitStack()
@@ -561,13 +562,24 @@ async def figures(
                 group.postgres = await asyncio.to_thread(stack.enter_context, start_postgres())
             except PostgresUnavailable as exc:
                 if os.environ.get("CI"):
-                    raise RuntimeError(f"figure B4 must run on PostgreSQL in CI, but: {exc}") from None
+                    raise RuntimeError(f"{postgres_for} must run on PostgreSQL in CI, but: {exc}") from None
                 group.postgres_skipped = str(exc)
-            return await _measure_all(group, scale, baseline)
+            yield group
     finally:
         await asyncio.to_thread(stack.close)
         apple.proc.terminate()
         apple.proc.wait(10)
+
+
+async def figures(
+    tmp: Path, session: aiohttp.ClientSession, pem: str, key_path: Path, quick: bool, baseline: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Figures B1-B5 (a result entry each), "today" beside "default"."""
+    scale = QUICK if quick else FULL
+    tmp = tmp / "budget"
+    tmp.mkdir()
+    async with stand_ins(tmp, session, pem, key_path, postgres_for="figure B4") as group:
+        return await _measure_all(group, scale, baseline)
 
 
 async def _measure_all(group: Group, scale: Scale, baseline: dict[str, str]) -> list[dict[str, Any]]:

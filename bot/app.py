@@ -48,7 +48,7 @@ from bot.services.ratings import CacheSizes, RatingService
 from bot.services.sharing import CatchUpWindow, PendingPolicy, SharingService, shard_of
 from bot.services.taste import TasteService
 from bot.storage import Store, StoreOptions, StoreUnavailable, open_store
-from bot.ui.errors import outcome_of, reply_with_error
+from bot.ui.errors import outcome_of, refuse_while_restarting, reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
@@ -503,6 +503,37 @@ class RatingsBot(commands.AutoShardedBot):
         self.guilds_reconciled = asyncio.Event()
         #: each member's language as their latest interaction gave it: the language of DMs sent outside one
         self.member_locales = RecentLocales()
+        #: set once the drain is under way: the outbox claims nothing more (:meth:`wait_until_draining`)
+        self._drain_started = asyncio.Event()
+        self._refuse_interactions_while_draining()
+
+    @property
+    def draining(self) -> bool:
+        """True from the moment the process starts stopping (SIGTERM, SIGINT, ``close()``): it takes no new work
+        (the outbox claims nothing, interactions are answered "restarting"); reactions are still recorded. A
+        readiness check reports such a process as not ready."""
+        return self._closing is not None
+
+    async def wait_until_draining(self) -> None:
+        """Return once the process is draining and its outbox claims nothing more (as ``wait_until_ready`` waits
+        for ready): whatever arrives from then on meets the drain."""
+        await self._drain_started.wait()
+
+    def _refuse_interactions_while_draining(self) -> None:
+        """While draining, every interaction (command, autocomplete, button, form) gets the short "restarting"
+        answer instead of being run. One gate for every kind: discord.py's parser of ``INTERACTION_CREATE`` (the
+        one place all of them pass; the gateway reads this same table) is wrapped."""
+        parsers = self._connection.parsers
+        parse = parsers["INTERACTION_CREATE"]
+
+        def gate(data: Any) -> None:
+            if not self.draining:
+                parse(data)
+                return
+            interaction: discord.Interaction[Any] = discord.Interaction(data=data, state=self._connection)
+            self.background.spawn(refuse_while_restarting(interaction), name="refuse while restarting")
+
+        parsers["INTERACTION_CREATE"] = gate
 
     @property
     def svc(self) -> Services:
@@ -690,16 +721,26 @@ class RatingsBot(commands.AutoShardedBot):
         _log_shard(shard_id, logging.WARNING, "disconnected from the gateway")
 
     async def close(self) -> None:
-        """Stop everything once, however many times it is called (a signal and ``async with`` both call it):
-        the outbox first (it finishes in-flight writes), then Discord, then the services and the session."""
+        """Stop everything once, however many times it is called (a signal and ``async with`` both call it).
+
+        First the process drains (:attr:`draining`): the outbox claims nothing more, finishes the Apple calls in
+        flight for up to ``SHUTDOWN_GRACE_SECONDS`` (the rest are cancelled) and releases its claims, so another
+        process applies them at once; Discord stays connected meanwhile, so reactions are still recorded (for
+        another process) and interactions get a "restarting" answer. Then Discord, the services and the session."""
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close_once())
         await asyncio.shield(self._closing)
 
     async def _close_once(self) -> None:
+        # set before the outbox stops, yet no waiter runs before this step ends, by which point ``stop`` has
+        # synchronously stopped claiming
+        self._drain_started.set()
         if self.services is not None:
-            await self.services.outbox.stop()
-            await self.services.mixtape.worker.stop()
+            grace = self.settings.shutdown_grace_seconds
+            log.info("draining: taking no new work (shutdown grace %g s)", grace)
+            mixtape = asyncio.ensure_future(self.services.mixtape.worker.stop(grace))  # the same grace, side by side
+            await self.services.outbox.stop(grace)
+            await mixtape
         try:
             await super().close()
         finally:

@@ -146,6 +146,7 @@ class Settings(BaseSettings):
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
     outbox_lease_seconds: int = _between(120, 2, 86_400)
     outbox_concurrency: int = _between(8, 1, 256)
+    shutdown_grace_seconds: float = _between(10.0, 0, 3600)
     outbox_max_per_user: int = _between(500, 1, 1_000_000)
     mixtape_size: int = _between(25, 1, 100)
     mixtape_concurrency: int = _between(2, 1, 64)

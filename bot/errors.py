@@ -214,3 +214,8 @@ class TooManyLookups(BotError):
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__(f"too many link lookups; retry after {retry_after:.0f} s")
+
+
+# ---------------------------------------------------------------------- the bot itself
+class Restarting(BotError):
+    """The process is stopping (a restart): it takes no new work; another process, or this one once back, will."""

@@ -15,9 +15,9 @@ Out-of-process use (benchmarks)::
 
 prints `listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM (see `loopback/process.py`).
 `POST /_admin/<op>` with a JSON object of keyword arguments calls the method of the same name (`add_user`,
-`set_state`, `add_song`, `fail_next`, `inject_faults`, `stop_faults`, `rate_limit`, `set_latency`, `count`,
-`rating`, `requests_summary`, `reset_requests`, ...) and answers `{"result": ...}`. Admin requests are neither
-recorded nor subject to failures.
+`set_state`, `add_song`, `fail_next`, `inject_faults`, `stop_faults`, `rate_limit`, `set_latency`, `hold`,
+`release`, `count`, `rating`, `requests_summary`, `reset_requests`, ...) and answers `{"result": ...}`. Admin
+requests are neither recorded nor subject to failures.
 
 Faults, all answered as Apple answers that status: `fail_next(n, status)` fails the next `n` requests;
 `lose_answer_next(n, status)` does the next `n` requests but answers them `status` (504: an answer lost on the way);
@@ -143,6 +143,9 @@ class RecordedRequest:
     bytes_written: int = 0
     #: ... and whether it stopped writing (the whole body went out, or the client closed the connection)
     stream_done: bool = False
+    #: the server is done with it: answered, or given up because the client went away (``status`` stays None then,
+    #: and nothing it asked for was done)
+    ended: bool = False
 
     @property
     def user_token(self) -> str | None:
@@ -808,6 +811,7 @@ class LoopbackApple:
                     break
         finally:
             self.in_flight -= 1
+            record.ended = True
         record.status = response.status
         return response
 
@@ -1370,6 +1374,8 @@ class LoopbackApple:
             "stop_faults",
             "rate_limit",
             "set_latency",
+            "hold",
+            "release",
             "count",
             "reset_requests",
             "requests_summary",

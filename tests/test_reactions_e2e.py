@@ -16,7 +16,7 @@ from bot.app import RatingsBot
 from bot.services.outbox import OutboxConfig
 from loopback.apple import LoopbackApple
 from loopback.discord import LoopbackDiscord, Permissions
-from tests.fixtures.bot import ALICE_MUT
+from tests.fixtures.bot import ALICE_MUT, link_alice
 from tests.fixtures.e2e import (
     FAST_OUTBOX,
     RATINGS,
@@ -38,9 +38,7 @@ async def bot(fast_bot: Callable[..., Any]) -> AsyncIterator[RatingsBot]:
 
 @pytest.fixture
 async def alice(bot: RatingsBot, apple_server: LoopbackApple, discord_server: LoopbackDiscord) -> int:
-    apple_server.add_user(ALICE_MUT, storefront="us")
-    await bot.svc.store.link_account(discord_server.alice_id, ALICE_MUT, "us")
-    return discord_server.alice_id
+    return await link_alice(bot, apple_server, discord_server)
 
 
 # ---------------------------------------------------------------------------------------------- /share

@@ -34,7 +34,7 @@ import pytest
 
 from bot.storage import Store, TokenCipher, open_store
 from bot.storage.postgres import application_name
-from loopback.apple import LoopbackApple
+from loopback.apple import LoopbackApple, RecordedRequest
 from loopback.discord import LoopbackDiscord, shard_for_guild
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import free_port
@@ -442,4 +442,102 @@ async def test_killing_a_process_mid_storm_loses_nothing(deployment: Deployment)
         assert max(writes[key]) >= lease_expiry[key] - 0.05, "an orphaned claim is applied again after its lease"
     assert await survivor.stop() == 0
     assert len(orphan_keys) <= survivor.applied() < len(keys), "the victim applied some before it died"
+    assert "Traceback" not in survivor.log(), survivor.log()[-3000:]
+
+
+# ---------------------------------------------------------------------- a rolling restart (SIGTERM)
+HANDOVER_LEASE = 3 * 3600  # OUTBOX_LEASE_SECONDS: the test ends long before it, so only released claims can go out
+HANDOVER_GRACE = 1  # SHUTDOWN_GRACE_SECONDS: the victim's Apple calls are held past it, so they are cut short
+HANDOVER_USERS = 8  # 8 listeners x 5 posts per guild: 40 ratings per guild, all in flight at once (concurrency 64)
+
+
+def rating_requests(apple: LoopbackApple, since: int = 0) -> list[tuple[int, RecordedRequest]]:
+    return [
+        (n, r)
+        for n, r in enumerate(apple.requests[since:], start=since)
+        if r.method in ("PUT", "DELETE") and r.path.startswith(RATINGS)
+    ]
+
+
+async def test_sigterm_mid_storm_hands_the_claims_over_before_their_lease(deployment: Deployment) -> None:
+    """``SIGTERM`` one process while it holds claims whose Apple calls are in flight: it stops cleanly (rc 0), cuts
+    its calls short at ``SHUTDOWN_GRACE_SECONDS`` and releases their rows, and the other process applies them at
+    once. The lease is three hours: the test can only end because the claims were released."""
+    deploy, apple = deployment, deployment.apple
+    deploy.env |= {
+        "OUTBOX_LEASE_SECONDS": str(HANDOVER_LEASE),
+        "SHUTDOWN_GRACE_SECONDS": str(HANDOVER_GRACE),
+        "OUTBOX_CONCURRENCY": "64",
+    }
+    await start_both_and_share(deploy)
+    victim, survivor = deploy.processes[0], deploy.processes[1]
+    storm = Storm(deploy)
+    listeners = [uid for uid, _ in deploy.users[:HANDOVER_USERS]]
+    keys = [(uid, mid) for uid in listeners for _, mid, _ in deploy.messages]
+
+    def storm_key(request: RecordedRequest) -> Key:
+        return storm.key_of_song(request.user_token or "", request.path.rsplit("/", 1)[1])
+
+    async def claimed(pid: int) -> set[Key]:
+        rows = await claims_of(deploy.database_url, pid)
+        return {storm.key_of_song(deploy.token_of(int(r["user_id"])), str(r["item_id"])) for r in rows}
+
+    async def all_claimed_and_held() -> bool:
+        sent = {storm_key(r) for _, r in rating_requests(apple)}
+        return (await claimed(victim.pid)) | (await claimed(survivor.pid)) == set(keys) <= sent
+
+    # the storm: every listener reacts on every post of both guilds; Apple receives every rating and answers none
+    apple.hold(RATINGS)
+    for n, key in enumerate(keys):
+        await storm.react(key, "👍" if n % 2 else "👎")
+    await eventually(all_claimed_and_held, timeout=60, what="every rating claimed, its Apple call held")
+    victim_keys = sorted(await claimed(victim.pid))
+    assert victim_keys, "shard 0 holds claims (it queued its guild's reactions and claimed them first)"
+    leases = await claims_of(deploy.database_url, victim.pid)
+    held_before = len(apple.requests)
+
+    victim.proc.send_signal(signal.SIGTERM)
+    sigterm_mono, sigterm_wall = time.monotonic(), time.time()
+    assert await victim.proc.wait() == 0, victim.log()[-3000:]
+    log = victim.log()
+    assert f"released {len(victim_keys)} claimed ratings" in log, log[-3000:]
+    assert f"({len(victim_keys)} cut short at the shutdown grace)" in log
+    assert "Traceback" not in log, log[-3000:]
+    # the victim's calls were given up, not answered: Apple did nothing for them
+    # (a call held past the client's per-attempt timeout is tried again: a key may have several)
+    victims_calls = [r for n, r in rating_requests(apple) if n < held_before and storm_key(r) in set(victim_keys)]
+    assert {storm_key(r) for r in victims_calls} == set(victim_keys)
+    await eventually(lambda: all(r.ended for r in victims_calls), timeout=30, what="the victim's calls ended")
+    assert all(r.status is None for r in victims_calls)
+    # released, not failed: no attempt counted, no error kept; and the survivor, woken, sends them while its own
+    # calls are still held (nothing of its own finished to wake it)
+    for uid in listeners:
+        for entry in await deploy.store.pending_for_user(uid):
+            assert entry.attempts == 0 and entry.last_error is None, entry
+    await eventually(
+        lambda: any(storm_key(r) in set(victim_keys) for _, r in rating_requests(apple, held_before)),
+        timeout=30,
+        what="the survivor's first PUT of a released rating",
+    )
+    apple.release()
+    await eventually(storm.settled, timeout=60, what="every rating applied")
+
+    # every rating asked for is in Apple, written exactly once (the victim's cut-short calls did nothing)
+    writes = storm.writes()
+    assert set(writes) == set(keys)
+    assert all(len(times) == 1 for times in writes.values()), {k: v for k, v in writes.items() if len(v) != 1}
+    # ... and the victim's rows were applied by the survivor hours before their lease would have let it
+    lease_until = {
+        storm.key_of_song(deploy.token_of(int(r["user_id"])), str(r["item_id"])): float(r["lease_until"])
+        for r in leases
+    }
+    for key in victim_keys:
+        applied_wall = sigterm_wall + (writes[key][0] - sigterm_mono)  # the loopback's monotonic stamp, as wall time
+        assert writes[key][0] > sigterm_mono, "applied by the survivor, after the SIGTERM"
+        assert applied_wall < lease_until[key] - HANDOVER_LEASE / 2, (
+            f"{key} applied at {applied_wall:.3f}, lease until {lease_until[key]:.3f} "
+            f"({lease_until[key] - applied_wall:.0f} s before it)"
+        )
+    assert await survivor.stop() == 0
+    assert survivor.applied() == len(keys)
     assert "Traceback" not in survivor.log(), survivor.log()[-3000:]

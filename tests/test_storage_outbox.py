@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import HoldReason, OutboxEntry, SqliteStore, TokenCipher
+from bot.storage import HoldReason, OutboxEntry, SqliteStore, Store, TokenCipher
 from tests.fixtures.storage import FakeClock, StoreFactory, wal_file_exists
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,3 +346,79 @@ async def test_throughput_sanity_2000_cycles(store: SqliteStore) -> None:
             completed += await store.complete(entry)
     assert completed == 2000
     assert await store.outbox_size() == 0
+
+
+# ---------------------------------------------------------------------- a stopping process gives its claims back
+async def test_release_claims_frees_only_that_process_unfinished_rows(store: Store) -> None:
+    for n, user in enumerate((U1, U1, U2, U2, U1)):
+        await store.enqueue(user, "songs", f"{n}", 1, T0, debounce=0.0)
+    mine = await store.claim_due("stopping", T0, limit=3, lease=3600)
+    [theirs] = await store.claim_due("staying", T0, limit=1, lease=3600)
+    assert len(mine) == 3
+    failed = mine[0]
+    assert await store.retry_later(failed, T0, "Apple answered 500")  # a failed try, then claimed again ...
+    [again] = await store.claim_due("stopping", T0, limit=1, lease=3600)
+    assert again.id == failed.id and again.attempts == 1
+    done = mine[1]
+    assert await store.complete(done)  # ... and one applied: finished rows are gone, nothing to release
+
+    assert await store.release_claims("stopping") == 2
+    assert await store.release_claims("stopping") == 0  # nothing is left to release
+    rows = {e.id: e for uid in (U1, U2) for e in await store.pending_for_user(uid)}
+    assert done.id not in rows
+    for entry in (again, mine[2]):
+        released = rows[entry.id]
+        assert released.claimed_by is None and released.lease_until is None
+        # not a failure: neither the attempts nor the error change, and it is due when it was
+        assert released.attempts == entry.attempts and released.due_at == entry.due_at
+    assert rows[again.id].last_error == "Apple answered 500"
+    assert rows[mine[2].id].last_error is None
+    other = rows[theirs.id]
+    assert (other.claimed_by, other.lease_until) == ("staying", T0 + 3600)  # another process's claim stays
+    # another worker takes the released rows at once, long before their lease would have ended
+    taken = await store.claim_due("survivor", T0 + 1, limit=10, lease=60)
+    assert {e.id for e in taken} == {again.id, mine[2].id, *(e.id for e in rows.values() if e.claimed_by is None)}
+    assert theirs.id not in {e.id for e in taken}
+    with pytest.raises(ValueError):
+        await store.release_claims("")
+
+
+async def test_release_mixtape_claims_frees_only_that_workers_playlists_not_done(store: Store) -> None:
+    """A stopping mixtape worker gives its unfinished playlist jobs back; jobs done, other workers' and the outbox's
+    claims under the same id stay as they are."""
+    assert await store.mixtape_enqueue(7, [U1, U2, 3003], T0 - 7 * 86400, T0, "Server — 2026-W49", ["1"], T0) == 3
+    first, second = await store.mixtape_claim("stopping", T0, limit=2, lease=3600)
+    [other] = await store.mixtape_claim("staying", T0, limit=1, lease=3600)
+    assert await store.mixtape_done(first, "p.made", now=T0)
+    await store.enqueue(U1, "songs", "1", 1, T0, debounce=0.0)
+    [rating] = await store.claim_due("stopping", T0, limit=1, lease=3600)
+    assert await store.release_mixtape_claims("stopping") == 1
+    assert await store.release_mixtape_claims("stopping") == 0
+    jobs = {j.id: j for j in await store.mixtape_jobs(7)}
+    assert (jobs[second.id].claimed_by, jobs[second.id].lease_until, jobs[second.id].attempts) == (None, None, 0)
+    assert (jobs[first.id].playlist_id, jobs[first.id].done_at) == ("p.made", T0)  # done: untouched
+    assert jobs[other.id].claimed_by == "staying"
+    [pending] = await store.pending_for_user(U1)
+    assert pending.id == rating.id and pending.claimed_by == "stopping", "the outbox's claim is its own to release"
+    [taken] = await store.mixtape_claim("survivor", T0 + 1, limit=5, lease=60)
+    assert taken.id == second.id
+    with pytest.raises(ValueError):
+        await store.release_mixtape_claims("")
+
+
+@pytest.mark.postgres_only
+async def test_a_release_wakes_the_other_processes_watching_the_outbox(store_factory: StoreFactory) -> None:
+    stopping, survivor = await store_factory(), await store_factory()  # two processes on one database
+    woken = asyncio.Event()
+    assert await survivor.watch_outbox(woken.set)
+    assert await survivor.watch_outbox(woken.set)  # already watching: nothing more is opened
+    await stopping.enqueue(U1, "songs", "1", 1, T0, debounce=0.0)
+    assert await stopping.claim_due("stopping", T0, lease=3600)
+    assert await stopping.release_claims("stopping") == 1
+    await woken.wait()  # the NOTIFY sent at the release's commit
+    assert [e.claimed_by for e in await survivor.claim_due("survivor", T0 + 1)] == ["survivor"]
+
+
+@pytest.mark.sqlite_only
+async def test_sqlite_has_no_other_process_to_watch(store: Store) -> None:
+    assert await store.watch_outbox(lambda: None) is False

@@ -64,6 +64,7 @@ class MixtapeWorker(LeasedWorker[MixtapeJob]):
     """Applies due mixtape jobs (see the module docstring)."""
 
     kind = "mixtape"
+    jobs = "playlists"
 
     def __init__(
         self,
@@ -90,6 +91,9 @@ class MixtapeWorker(LeasedWorker[MixtapeJob]):
 
     async def _next_due(self) -> float | None:
         return await self.store.mixtape_next_due()
+
+    async def _release(self) -> int:
+        return await self.store.release_mixtape_claims(self.worker_id)
 
     async def _retry_later(self, job: MixtapeJob, due_at: float, error: str) -> None:
         await self.store.mixtape_retry_later(job, due_at, error)

@@ -23,9 +23,12 @@ A user may have at most ``OutboxConfig.max_per_user`` rows waiting (``Store.enqu
   row was deleted with the account (a row held ``stale`` meanwhile waits, released).
 
 The worker sleeps until the next row is due (``Store.next_due_at``), at most ``poll_interval``, and
-:meth:`OutboxWorker.wake` wakes it at once (call it after enqueueing). At most ``concurrency`` rows are
+:meth:`OutboxWorker.wake` wakes it at once (call it after enqueueing); on PostgreSQL another process releasing its
+claims as it stops wakes it too (``Store.watch_outbox``: LISTEN/NOTIFY). At most ``concurrency`` rows are
 applied at a time; it claims only as many rows as it can start at once, so no claim sits idle.
-:meth:`OutboxWorker.stop` lets in-flight applies finish.
+:meth:`OutboxWorker.stop` claims nothing more, lets in-flight applies finish up to a bound, cancels the rest and
+releases every claim the worker still holds (``Store.release_claims``): a rolling restart hands the rows to the
+other processes at once, not after their lease.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from bot.errors import LinkStale, UnlinkedMeanwhile
 from bot.logs import about
 from bot.retrying import Backoff
 from bot.services.guard import LinkGuard
-from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenDecryptError
+from bot.storage import HoldReason, OutboxEntry, StorageError, Store, StoreUnavailable, TokenDecryptError
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,9 @@ class OutboxConfig:
         return Backoff(self.retry_base, self.retry_max, jitter=(0.5, 1.0))
 
 
+#: how long after a failed attempt to watch for rows released by other processes it is tried again
+WATCH_RETRY_SECONDS = 60.0
+
 _RETRYABLE = (am.RateLimited, am.UpstreamError, am.UpstreamTimeout)
 
 
@@ -125,8 +131,9 @@ class LeasedWorker(ABC, Generic[_Job]):
     and how to apply one (which never raises: it settles its row). ``start()`` once; ``stop()`` before the store
     and the HTTP session close."""
 
-    #: how the worker is named in logs and task names
+    #: how the worker is named in logs and task names, and what its jobs are (in logs)
     kind = "worker"
+    jobs = "jobs"
 
     def __init__(
         self,
@@ -169,6 +176,10 @@ class LeasedWorker(ABC, Generic[_Job]):
     @abstractmethod
     async def _apply_checked(self, job: _Job) -> None:
         """Apply one claimed job and settle it; store errors propagate (``_apply`` handles them)."""
+
+    @abstractmethod
+    async def _release(self) -> int:
+        """Give up every claim this worker still holds (it stops): the store's release for its table."""
 
     @abstractmethod
     async def _retry_later(self, job: _Job, due_at: float, error: str) -> None:
@@ -220,9 +231,16 @@ class LeasedWorker(ABC, Generic[_Job]):
         self._task = asyncio.create_task(self._run(), name=f"{self.kind} {self.worker_id}")
         log.info("%s worker %s started", self.kind, self.worker_id)
 
+    @property
+    def stopping(self) -> bool:
+        """True from :meth:`stop` on: nothing more is claimed."""
+        return self._stopping
+
     async def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming, let in-flight applies finish (cancelled after ``timeout``), then return. Stopping a
-        stopped worker does nothing."""
+        """Stop claiming at once, let in-flight applies finish for up to ``timeout`` seconds (the rest are cancelled:
+        not failed, their rows simply go back), then release every claim this worker still holds
+        (``Store.release_claims``), so another process applies those rows now rather than after the lease. Stopping
+        a stopped worker does nothing."""
         if self._task is None and not self._inflight:
             return
         self._stopping = True
@@ -231,14 +249,33 @@ class LeasedWorker(ABC, Generic[_Job]):
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        cancelled = 0
         if self._inflight:
+            log.info(
+                "%s: finishing %d %s in flight (for up to %.0f s)", self.kind, len(self._inflight), self.jobs, timeout
+            )
             _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
             for t in pending:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-                log.warning("%s: %d applies did not finish in time; their leases will expire", self.kind, len(pending))
+            cancelled = len(pending)
+        await self._release_claims(cancelled)
         log.info("%s worker %s stopped (applied %d, failed %d)", self.kind, self.worker_id, self.applied, self.failed)
+
+    async def _release_claims(self, cancelled: int) -> None:
+        try:
+            released = await self._release()
+        except StorageError as exc:
+            log.warning("%s: could not release this worker's claims (%s); their leases will expire", self.kind, exc)
+            return
+        log.info(
+            "%s: released %d claimed %s for other processes (%d cut short at the shutdown grace)",
+            self.kind,
+            released,
+            self.jobs,
+            cancelled,
+        )
 
     # ------------------------------------------------------------------ loop
 
@@ -260,6 +297,7 @@ class LeasedWorker(ABC, Generic[_Job]):
         free = self.concurrency - len(self._inflight)
         if free > 0:
             entries = await self._claim(free)
+            await self._after_claim()
             for entry in entries:
                 task = asyncio.create_task(self._apply(entry), name=f"{self.kind} apply")
                 self._inflight.add(task)
@@ -277,6 +315,9 @@ class LeasedWorker(ABC, Generic[_Job]):
             delay = min(self.poll_interval, max(0.005, next_due - self._clock()))
         await self._sleep(delay)
 
+    async def _after_claim(self) -> None:
+        """Called after each claim the database answered; nothing by default (the outbox starts hearing other
+        processes release their rows there)."""
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._wakeup.set()
@@ -305,6 +346,7 @@ class OutboxWorker(LeasedWorker[OutboxEntry]):
     """Applies due outbox rows. ``start()`` once; ``stop()`` before the store and the HTTP session close."""
 
     kind = "outbox"
+    jobs = "ratings"
 
     def __init__(
         self,
@@ -324,6 +366,20 @@ class OutboxWorker(LeasedWorker[OutboxEntry]):
         self.guard = guard or LinkGuard(store)
         #: called with the user id when Apple rejects a token (once per active → stale transition)
         self.on_stale = on_stale
+        self._watch_retry_at = 0.0  # time.monotonic() after which watching for released rows is tried (again)
+
+    async def _after_claim(self) -> None:
+        """The database answers: (re)start hearing other processes release their claims (``Store.watch_outbox``:
+        wakes this worker at once). A watch that cannot be set up is tried again a minute later; meanwhile
+        ``poll_interval`` bounds the wait."""
+        now = time.monotonic()
+        if now < self._watch_retry_at:
+            return
+        if not await self.store.watch_outbox(self.wake) and self.store.shared_by_processes:
+            self._watch_retry_at = now + WATCH_RETRY_SECONDS
+
+    async def _release(self) -> int:
+        return await self.store.release_claims(self.worker_id)
 
     async def _claim(self, limit: int) -> list[OutboxEntry]:
         return await self.store.claim_due(self.worker_id, self._clock(), limit=limit, lease=self.config.lease)

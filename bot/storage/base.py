@@ -485,6 +485,24 @@ class Store(ABC):
     async def next_due_at(self) -> float | None:
         """When the next unheld row becomes claimable (its due time, or its lease expiry), or None."""
 
+    @abstractmethod
+    async def release_claims(self, process_id: str) -> int:
+        """Give up every claim ``process_id`` still holds in the outbox (its unfinished rows: ``claimed_by`` and
+        ``lease_until`` cleared), so any worker may claim them at once instead of after the lease; neither
+        ``attempts`` nor ``last_error`` change (the rows did not fail). A process calls it as it stops. Returns rows
+        released; when there were some, the other processes are told (:meth:`watch_outbox`)."""
+
+    @abstractmethod
+    async def release_mixtape_claims(self, worker_id: str) -> int:
+        """:meth:`release_claims` for the mixtape's playlist jobs not done yet (the next claimant first looks for a
+        playlist a cut-short call may have made)."""
+
+    async def watch_outbox(self, wake: Callable[[], None]) -> bool:
+        """Call ``wake()`` whenever another process on this database makes outbox rows claimable at once (released
+        its claims). True while that works; calling it again is cheap, and re-establishes a watch a database outage
+        broke. Engines used by one process only have nobody to watch: False."""
+        return False
+
     # ------------------------------------------------------------------ retention and members' data
     @abstractmethod
     async def purge_shared_messages(self, before: float) -> int:

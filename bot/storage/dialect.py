@@ -30,6 +30,8 @@ CAST_TYPES = {"int": "bigint", "float": "float8", "str": "text", "bytes": "bytea
 _MIGRATION_LOCK_KEY = 0x41504D5F4D494752  # "APM_MIGR"
 # ... and the first key of the two-key form: "one member's outbox rows" (the second key is their id, hashed).
 _OUTBOX_USER_LOCK_KEY = 0x4F555458  # "OUTX"
+#: the PostgreSQL channel a process NOTIFYs on when it released outbox claims (``Store.release_claims``)
+OUTBOX_RELEASED_CHANNEL = "outbox_released"
 
 #: Every fragment the shared SQL uses, as (SQLite, PostgreSQL) spell it.
 FRAGMENTS: dict[str, tuple[str, str]] = {
@@ -55,6 +57,9 @@ FRAGMENTS: dict[str, tuple[str, str]] = {
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = :name",
         "SELECT CASE WHEN to_regclass(:name::text) IS NULL THEN 0 ELSE 1 END",
     ),
+    # tell the other processes on the database that outbox rows became claimable at once (a process released its
+    # claims: ``Store.watch_outbox``); SQLite has one process
+    "outbox_released_notify": ("", f"SELECT pg_notify('{OUTBOX_RELEASED_CHANNEL}', '')"),
     # run first in each migration's transaction, so concurrent processes migrate one at a time (SQLite:
     # BEGIN IMMEDIATE already admits one writer)
     "migration_lock": ("", f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})"),

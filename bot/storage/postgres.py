@@ -16,9 +16,10 @@ apply each migration exactly once.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Self
 
@@ -26,13 +27,15 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 
 from bot.storage.base import Clock
 from bot.storage.crypto import TokenCipher
-from bot.storage.dialect import POSTGRES, Session
+from bot.storage.dialect import OUTBOX_RELEASED_CHANNEL, POSTGRES, Session
 from bot.storage.errors import StorageError, StorageFault
 from bot.storage.factory import describe_dsn
 from bot.storage.models import Row
 from bot.storage.options import StoreOptions
 from bot.storage.sql import SqlStore
 from bot.storage.transfer import TABLES, TableSpec
+
+log = logging.getLogger(__name__)
 
 #: SQLSTATEs (exact codes first, then their two-character class) that mean the database cannot be used right now,
 #: whatever the statement: https://www.postgresql.org/docs/current/errcodes-appendix.html
@@ -101,10 +104,21 @@ class PostgresStore(SqlStore):
     shared_by_processes = True
 
     def __init__(
-        self, pool: asyncpg.Pool, where: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions
+        self,
+        pool: asyncpg.Pool,
+        where: str,
+        cipher: TokenCipher,
+        *,
+        clock: Clock,
+        options: StoreOptions,
+        connect: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(where, cipher, clock=clock, options=options)
         self._pool = pool
+        #: opens one connection outside the pool, as the pool's are opened (the DSN stays inside it)
+        self._connect_one = connect
+        #: the connection LISTENing for released outbox rows (:meth:`watch_outbox`), outside the pool
+        self._listener: asyncpg.Connection | None = None
 
     @classmethod
     async def _connect(cls, dsn: str, cipher: TokenCipher, *, clock: Clock, options: StoreOptions) -> Self:
@@ -125,7 +139,11 @@ class PostgresStore(SqlStore):
                 f"cannot connect to the PostgreSQL database {where} ({type(exc).__name__}); check DATABASE_URL "
                 "and that the server is running"
             ) from None
-        return cls(pool, where, cipher, clock=clock, options=options)
+
+        def connect_one() -> Any:
+            return asyncpg.connect(dsn, timeout=options.connect_timeout, server_settings=settings)
+
+        return cls(pool, where, cipher, clock=clock, options=options, connect=connect_one)
 
     async def database_identity(self) -> str:
         async with self._session() as db:
@@ -138,8 +156,34 @@ class PostgresStore(SqlStore):
             database = await db.value("SELECT oid::text FROM pg_database WHERE datname = current_database()")
         return f"postgresql:{cluster}:{database}"
 
+    async def watch_outbox(self, wake: Callable[[], None]) -> bool:
+        """LISTEN on one connection of its own (outside the pool) for the NOTIFY :meth:`release_claims` sends at
+        commit; a notification calls ``wake()``. A lost connection is replaced at the next call."""
+        self._check_open()
+        if self._listener is not None and not self._listener.is_closed():
+            return True
+        if self._connect_one is None:
+            return False
+        conn = None
+        try:
+            conn = await self._connect_one()
+            await conn.add_listener(OUTBOX_RELEASED_CHANNEL, lambda *_: wake())
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot watch for released outbox rows on %s (%s)", self.location, type(exc).__name__)
+            if conn is not None:
+                conn.terminate()
+            return False
+        if self._closed:  # closed while connecting
+            conn.terminate()
+            return False
+        self._listener = conn
+        return True
+
     # ------------------------------------------------------------------ engine hooks
     async def _disconnect(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.terminate()  # it only listens: nothing to finish
         try:
             await self._pool.close()
         except Exception:  # closing is best effort; never hang shutdown

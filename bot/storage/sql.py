@@ -323,6 +323,11 @@ _RELEASED_TURN = (
 )
 _PENDING = f"SELECT {_ENTRY} FROM outbox WHERE user_id = :user_id ORDER BY created_at, id"  # noqa: S608 (constants)
 _NEXT_DUE = _next_due_sql("outbox", "held IS NULL")
+#: a stopping worker's claims, given up: in the outbox (ratings), in the mixtape's jobs (playlists)
+_RELEASE_CLAIMS = "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :process_id"
+_RELEASE_MIXTAPE_CLAIMS = (
+    "UPDATE mixtape_jobs SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = :process_id AND done_at IS NULL"
+)
 # ---------------------------------------------------------------------- an operator's metrics
 _WAITING = "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE held IS NULL"
 _HELD_BY_REASON = "SELECT held, COUNT(*) AS n FROM outbox WHERE held IS NOT NULL GROUP BY held"
@@ -1149,6 +1154,20 @@ class SqlStore(Store):
     async def next_due_at(self) -> float | None:
         value = await self._value(_NEXT_DUE)
         return None if value is None else float(value)
+
+    async def release_claims(self, process_id: str) -> int:
+        if not process_id:
+            raise ValueError("process_id must not be empty")
+        async with self._transaction() as db:
+            released = await db.write(_RELEASE_CLAIMS, {"process_id": process_id})
+            if released and db.dialect.fragments["outbox_released_notify"]:
+                await db.write("{outbox_released_notify}", {})  # delivered at commit
+        return released
+
+    async def release_mixtape_claims(self, worker_id: str) -> int:
+        if not worker_id:
+            raise ValueError("worker_id must not be empty")
+        return await self._write(_RELEASE_MIXTAPE_CLAIMS, {"process_id": worker_id})
 
     # ------------------------------------------------------------------ running processes
     async def announce_process(self, process: ProcessRecord) -> None:

@@ -276,6 +276,7 @@ MESSAGES: dict[type[BaseException], Words] = {
         "I can't save anything right now: my database is unavailable. Nothing was changed; "
         "please try again in a few minutes."
     ),
+    e.Restarting: N_("The bot is restarting; try again in a moment."),
     # Discord's checks
     app_commands.MissingPermissions: _permissions,
     app_commands.CommandOnCooldown: _cooldown,
@@ -365,3 +366,16 @@ async def reply_with_error(interaction: discord.Interaction[Any], error: BaseExc
             await interaction.followup.send(embed=embed, ephemeral=True, **extra)
     except discord.HTTPException:
         log.warning("could not deliver an error message to the user", exc_info=True)
+
+
+async def refuse_while_restarting(interaction: discord.Interaction[Any]) -> None:
+    """Answer an interaction that arrived while the process stops: suggestions are none, anything else gets
+    the short ephemeral "restarting" words (nothing was done)."""
+    try:
+        if interaction.type is discord.InteractionType.autocomplete:
+            await interaction.response.autocomplete([])
+            return
+    except discord.HTTPException:
+        log.warning("could not answer an interaction while restarting", exc_info=True)
+        return
+    await reply_with_error(interaction, e.Restarting())
