@@ -35,10 +35,12 @@ from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
+from bot.services.recap import RecapPoster, Recaps
 from bot.services.sharing import CatchUpWindow, SharingService
 from bot.storage import Store, StoreOptions, open_store
 from bot.ui.errors import reply_with_error
 from bot.ui.notices import DirectMessages
+from bot.ui.recaps import ChannelRecaps
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
 
@@ -63,6 +65,8 @@ class Services:
     #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
     presence: Presence
     privacy: PrivacyService
+    #: the servers' weeks: the weekly recap, and what runs when a week ends (``recaps.on_week_closed``)
+    recaps: Recaps
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -72,6 +76,7 @@ class Services:
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
         await self.outbox.stop()
+        await self.recaps.stop()
         await self.housekeeping.stop()
         await self.sharing.close()
         await self.ratings.close()
@@ -123,12 +128,17 @@ async def start_services(
     outbox_config: OutboxConfig | None = None,
     application_id: int | None = None,
     clock: Callable[[], float] = time.time,
+    recap_poster: RecapPoster | None = None,
+    recap_clock: Callable[[], float] = time.time,
+    recap_sleep: Sleep = asyncio.sleep,
 ) -> Services:
     """Build and start every service, wired to each other: the one place services are made.
 
     ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
-    ``clock`` is the linking's (link lifetimes and limits; tests freeze it).
+    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``recap_clock`` and ``recap_sleep`` are
+    the weekly recaps' (tests move the week's end past them); ``recap_poster`` posts recaps (None: weeks close
+    without a post).
     """
     settings.require()
     developer_token = settings.developer_token()
@@ -214,11 +224,22 @@ async def start_services(
         housekeeping = Housekeeping(store, retention)
         await housekeeping.start()
         await presence.start()
+        recaps = Recaps(
+            store,
+            ratings,
+            presence.process.id,
+            poster=recap_poster,
+            lease=settings.recap_lease_seconds,
+            interval=settings.recap_check_seconds,
+            clock=recap_clock,
+            sleep=recap_sleep,
+        )
+        await recaps.start()
     except BaseException:
         await store.close()
         raise
     return Services(
-        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy
+        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy, recaps
     )
 
 
@@ -315,6 +336,8 @@ class RatingsBot(commands.AutoShardedBot):
         identify_clock: Callable[[], float] = time.time,
         identify_sleep: Sleep = asyncio.sleep,
         link_clock: Callable[[], float] = time.time,
+        recap_clock: Callable[[], float] = time.time,
+        recap_sleep: Sleep = asyncio.sleep,
         **options: Any,
     ) -> None:
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
@@ -345,6 +368,9 @@ class RatingsBot(commands.AutoShardedBot):
         self._max_concurrency: int | None = None
         #: the clock of link lifetimes and linking limits (tests freeze it)
         self.link_clock = link_clock
+        #: the weekly recaps' clock and sleep (tests move the end of a week past them)
+        self.recap_clock = recap_clock
+        self.recap_sleep = recap_sleep
         #: background work of the Discord side (the start-up catch-up), cancelled at close
         self.background = TaskSet("bot")
         self._session: aiohttp.ClientSession | None = None
@@ -383,6 +409,9 @@ class RatingsBot(commands.AutoShardedBot):
                 outbox_config=self.outbox_config,
                 application_id=self.application_id,
                 clock=self.link_clock,
+                recap_poster=ChannelRecaps(self),
+                recap_clock=self.recap_clock,
+                recap_sleep=self.recap_sleep,
             )
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
@@ -478,6 +507,7 @@ class RatingsBot(commands.AutoShardedBot):
     async def _close_once(self) -> None:
         if self.services is not None:
             await self.services.outbox.stop()
+            await self.services.recaps.stop()  # before Discord closes: a recap being posted ends first
         try:
             await super().close()
         finally:

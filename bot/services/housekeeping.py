@@ -8,6 +8,7 @@ Every run deletes what the rules no longer allow:
 * shared posts recorded more than ``SHARED_MESSAGE_DAYS`` ago (reactions on them no longer rate);
 * notices older than ``NOTICE_DAYS``;
 * the server taste (who shared what, members' votes) recorded or last changed more than ``TASTE_DAYS`` ago;
+* the record of a server's closed week (its recap) ``CLOSED_WEEK_DAYS`` after the week ended;
 * everything about a server ``LEFT_GUILD_DAYS`` after the bot was removed from it (the departure is recorded on
   Discord's ``GUILD_DELETE``, and cancelled when the bot is back);
 * the rows of processes that stopped without removing their own;
@@ -33,6 +34,8 @@ from bot.storage import Store, StoreUnavailable
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
+#: how long a closed week's row is kept (only the latest ended week is ever claimed: five weeks is plenty)
+CLOSED_WEEK_DAYS = 35.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Purged:
     processes: int = 0
     rating_intents: int = 0
     taste: int = 0
+    closed_weeks: int = 0
 
     @property
     def total(self) -> int:
@@ -96,6 +100,7 @@ class Housekeeping:
             processes=await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS),
             rating_intents=await self.store.purge_unshared_intents(),
             taste=await self.store.purge_taste(now - policy.taste_days * DAY),
+            closed_weeks=await self.store.purge_closed_weeks(now - CLOSED_WEEK_DAYS * DAY),
         )
         if purged.total:
             log.info("housekeeping deleted %s", ", ".join(f"{n} {what}" for what, n in asdict(purged).items() if n))

@@ -10,6 +10,8 @@ from bot.applemusic import CatalogItem, ResourceType
 from bot.services.linking import AccountStatus
 from bot.services.privacy import RetentionTerms
 from bot.services.ratings import ItemRef, RatedItem
+from bot.services.recap import Recap
+from bot.services.weeks import time_zone
 from bot.ui.texts import RATINGS_EXPIRED, waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
@@ -203,3 +205,36 @@ def privacy_embed(terms: RetentionTerms) -> discord.Embed:
 
 def _plural(count: int, unit: str) -> str:
     return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
+
+
+def recap_embed(recap: Recap) -> discord.Embed:
+    """The weekly recap, posted in a server's recap channel: the week's most liked songs (each linked to Apple Music,
+    with its 👍 and 👎), then who shared them: by name only those who chose to be named here, the others counted."""
+    embed = discord.Embed(title="This week's most liked songs", colour=APPLE_RED)
+    lines = []
+    for n, song in enumerate(recap.songs, 1):
+        name = _md(song.name) if song.name else "A song"
+        artist = f" — {_md(song.artist)}" if song.artist else ""
+        lines.append(f"**{n}. [{name}]({song.url})**{artist} · 👍 {song.likes} · 👎 {song.dislikes}")
+    embed.description = "\n".join(lines)[:4096]
+    if recap.named_sharers or recap.other_sharers:
+        embed.add_field(name="Shared by", value=sharers_line(recap.named_sharers, recap.other_sharers), inline=False)
+    embed.set_footer(text=f"{week_span(recap)} · Rate what is shared here with 👍 👎: it goes to your Apple Music.")
+    return embed
+
+
+def sharers_line(named: list[tuple[int, int]], others: int) -> str:
+    """ "<@1> (3 songs), <@2> (1 song) and 2 other members": names only of those given (who chose to be named)."""
+    parts = [f"<@{user_id}> ({_plural(shares, 'share')})" for user_id, shares in named]
+    if others:
+        parts.append(f"{others} other member{'s' if others != 1 else ''}" if parts else _plural(others, "member"))
+    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return text[:1024]
+
+
+def week_span(recap: Recap) -> str:
+    """ "12 May – 18 May 2026": the week's first and last day in the server's time zone."""
+    zone = time_zone(recap.timezone)
+    first = datetime.datetime.fromtimestamp(recap.week.start, tz=zone)
+    last = datetime.datetime.fromtimestamp(recap.week.end - 1, tz=zone)
+    return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"

@@ -129,6 +129,16 @@ MESSAGES: dict[type[BaseException], Words] = {
         "The Discord sign-in did not complete (it may have taken too long). Nothing was linked; open the link again."
     ),
     e.DiscordUnavailable: "Discord could not be reached to check your account. Nothing was linked; try again soon.",
+    # server settings
+    e.BadTimeZone: lambda error: (
+        f"“{discord.utils.escape_markdown(error.name)}” is not a time zone I know. Pick one from the suggestions "
+        "(a name like Europe/Berlin or America/New_York). Nothing was changed."
+    ),
+    e.BadRecapTime: lambda error: (
+        "The hour is a whole hour from 0 to 23 (0 is midnight). Nothing was changed."
+        if error.what == "hour"
+        else "The day is one of Monday to Sunday. Nothing was changed."
+    ),
     # Apple Music
     am.RateLimited: "Apple Music is asking us to slow down. Nothing was changed; try again in a moment.",
     am.UpstreamTimeout: (

@@ -16,6 +16,7 @@ RATINGS_EXPIRED = (
     "React again now that you are linked (or after `/link`)."
 )
 
+
 def link_sent_by_dm(minutes: int) -> str:
     return f"📬 I sent you a DM with your personal link (valid {minutes} minutes)."
 
@@ -100,3 +101,18 @@ def share_buttons_set(on: bool, changed: bool) -> str:
     """The answer to ``/ratings-admin share-buttons``."""
     state = "have Like and Dislike buttons besides 👍 👎" if on else "have only the 👍 👎 reactions, no buttons"
     return f"From now on, `/share` cards in this server {state}." if changed else f"`/share` cards already {state}."
+
+
+def recap_set(channel_id: int, weekday: str, hour: int, timezone: str, next_post: float) -> str:
+    """The answer to ``/ratings-admin recap set``: when the recap comes, and the first one (as Discord's timestamp,
+    which each member reads in their own time)."""
+    return (
+        f"Every {weekday.capitalize()} at {hour:02d}:00 ({timezone}), I will post the week's most liked songs in "
+        f"<#{channel_id}>. The first one comes <t:{int(next_post)}:F>. Members who did not choose to be named are "
+        "counted, never named."
+    )
+
+
+def recap_off(was_on: bool) -> str:
+    """The answer to ``/ratings-admin recap off``."""
+    return "The weekly recap is off: I will not post it any more." if was_on else "The weekly recap was already off."
