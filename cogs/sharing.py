@@ -271,7 +271,7 @@ class Sharing(commands.Cog):
     @app_commands.describe(
         channel="Where the recap is posted",
         day="The day the week ends and the recap is posted",
-        hour="The hour it is posted, 0 to 23 (0 is midnight)",
+        hour="The hour of the post, 0 to 23 (0 is midnight)",
         time_zone="This server's time zone, like Europe/Berlin (default: the one set before, or UTC)",
     )
     async def recap_set(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.services.budget import BUDGET_LIVE_SECONDS
-from bot.services.housekeeping import DAY, Housekeeping, RetentionPolicy
+from bot.services.housekeeping import CLOSED_WEEK_DAYS, DAY, Housekeeping, RetentionPolicy
 from bot.services.linking import LinkService
 from bot.services.presence import STALE_AFTER_SECONDS
 from bot.storage import EXPIRED_HOLDS_NOTICE, HoldReason, ProcessRecord, Store, TokenCipher, open_store
@@ -77,6 +77,10 @@ def retention_rules(
         "taste_votes": lambda row: row["voted_at"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
         # a member's choice to be named: until changed; nothing of a server left more than LEFT_GUILD_DAYS ago
         "taste_named": lambda row: row["guild_id"] in (STAYS, BACK),
+        # a server's recap settings: until changed; nothing of a server left more than LEFT_GUILD_DAYS ago
+        "recap_settings": lambda row: row["guild_id"] in (STAYS, BACK),
+        # a closed week: CLOSED_WEEK_DAYS after it ended; nothing of a server left more than LEFT_GUILD_DAYS ago
+        "closed_weeks": lambda row: row["week_end"] >= end - CLOSED_WEEK_DAYS * DAY and row["guild_id"] != GONE,
         # the one learned rate of the processes together
         "apple_budget": lambda row: row["id"] == 1,
         # processes sending to Apple: a sync deletes those that had not synced in BUDGET_LIVE_SECONDS
@@ -105,6 +109,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
         assert await store.add_share_channel(guild, guild * 10)
         assert await store.set_share_buttons(guild, True)
         assert await store.set_taste_named(guild, LINKED[1], True, t0)
+        await store.set_recap(guild, guild * 10, 0, 9, "Europe/Berlin", t0)
     messages = itertools.count(1)
     for day in range(DAYS):
         for quarter in range(4):
@@ -119,6 +124,9 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
                 if guild is not None:
                     await store.record_share(message, guild, channel, LINKED[0], "songs", f"{day}", now)
                     await store.record_vote(guild, LINKED[1], "songs", f"{day}", 1, now)
+                    if quarter == 0:  # a week closes (one a day here: more rows to keep or delete)
+                        assert await store.claim_week(guild, f"d{day}", now, "worker", 60.0, now)
+                        assert await store.close_week(guild, f"d{day}", "worker", message, now)
             newcomer = NEWCOMERS[(day * 4 + quarter) % len(NEWCOMERS)]
             await store.enqueue(
                 newcomer, "songs", f"{day}-{quarter}", 1, now, hold=HoldReason.UNLINKED, hold_expires_at=now + HOLD
@@ -164,6 +172,11 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     assert sorted(r["guild_id"] for r in rows["guild_share_channels"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["guild_settings"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["taste_named"]) == [STAYS, BACK]
+    assert sorted(r["guild_id"] for r in rows["recap_settings"]) == [STAYS, BACK]
+    closed_days = range(DAYS - int(CLOSED_WEEK_DAYS), DAYS)
+    assert sorted((r["guild_id"], r["week_label"]) for r in rows["closed_weeks"]) == sorted(
+        (g, f"d{d}") for g in (STAYS, BACK) for d in closed_days
+    )
     taste_days = range(DAYS - int(POLICY.taste_days), DAYS)
     for table in ("taste_shares", "taste_votes"):
         kept = sorted((r["guild_id"], int(r["item_id"])) for r in rows[table])

@@ -37,6 +37,8 @@ SAMPLE_ERRORS: list[BaseException] = [
     am.InvalidLink("That is not an Apple Music link."),
     e.StateExpired(30),
     e.TooManyTries(90.0),
+    e.BadTimeZone("Mars/Olympus"),
+    e.BadRecapTime("hour", 24),
     e.WrongDiscordAccount("@bob"),
     e.WrongDiscordAccount(None),
     app_commands.MissingPermissions(["manage_guild"]),

@@ -28,6 +28,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ratings-admin channels remove",
             "ratings-admin channels list",
             "ratings-admin share-buttons",
+            "ratings-admin recap set",
+            "ratings-admin recap off",
         ),
     ),
 )
