@@ -245,9 +245,9 @@ class Recaps:
         return message_id
 
     async def recap_of(self, week: Week, timezone: str = DEFAULT_TIMEZONE) -> Recap:
-        """The week's recap: its most liked songs (more likes than dislikes; with names from Apple's catalog, in the default country: a
-        server has no country, and Apple Music links open in each listener's own), and its sharers (named only if
-        they chose to be named in the server)."""
+        """The week's recap: its most liked songs (more likes than dislikes; with names from Apple's catalog, in the
+        default country: a server has no country, and Apple Music links open in each listener's own), and its
+        sharers (named only if they chose to be named in the server)."""
         top = await self.store.top_items(week.guild_id, week.start, week.end, item_types=("songs",), limit=RECAP_SONGS)
         top = [t for t in top if t.net > 0]  # a song more disliked than liked is not among the most liked
         sharers = await self.store.top_sharers(week.guild_id, week.start, week.end, limit=1000)
