@@ -1,7 +1,7 @@
 """Benchmarks: ``python -m bench [--quick]`` prints a table and writes ``bench/results.json``.
 
-The loopback Apple Music API (``python -m tests.servers.apple``) and the loopback Discord (``python -m
-tests.servers.discord``, REST + gateway, default world) each run in their own process, so the bot's code measured
+The loopback Apple Music API (``python -m loopback.apple``) and the loopback Discord (``python -m
+loopback.discord``, REST + gateway, default world) each run in their own process, so the bot's code measured
 here has this process's CPU to itself. Each figure is measured beside its reference in the same run, and the claim
 is the ratio; absolute times are printed too. The figures of issue 7 (1-5) and issue 8 (6):
 
@@ -34,9 +34,16 @@ printed side by side with their ratio: B1 goodput and waste of 400 reaction writ
 reaction 2 s into that backlog; B3 20 ``/rating like`` during the backlog; B4 the 400 writes across two processes
 on one PostgreSQL; B5 Apple requests for one ``/share`` + 20 reactions + 20 ``/rating show`` of one song.
 
+Capacity (issue 17), figure C (see ``bench/capacity_figures.py``): ``python -m bot`` with 100, 1,000 and 2,500 guilds
+(channels, roles, emojis) on one shard of the loopback Discord: seconds to READY and to ``on_ready``, VmRSS and VmHWM,
+with discord.py's default caches ("today") beside the bot's lean ones; target under 250 MB at 2,500 guilds.
+
+Playground (issue 21), figure P (see ``bench/playground_figures.py``): ``python -m bot playground --port 0`` from
+process start to the first successful GET of its page (the bot ready), median of three starts; target under 5 s.
+
 ``--quick`` uses small sizes and one round and asserts nothing about speed. ``--only GROUP`` (repeatable) runs one
-group: ``bot`` (1-5), ``storage`` (6) or ``budget`` (B1-B5); a full run of some groups replaces only their entries
-in ``bench/results.json``.
+group: ``bot`` (1-5), ``storage`` (6), ``budget`` (B1-B5), ``capacity`` (C) or ``playground`` (P); a full run of some
+groups replaces only their entries in ``bench/results.json``.
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ import aiohttp
 
 from bench import bot_figures as bf
 from bench import budget_figures as budget
+from bench import capacity_figures as capacity
+from bench import playground_figures as playground
 from bench import storage_figures as sf
 from bench.bot_figures import AppleProcess, start_apple
 from bot import applemusic as am
@@ -268,6 +277,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
             "footprint": _footprint_rows,
             "storage": sf.storage_rows,
             "budget": budget.budget_rows,
+            "capacity": capacity.capacity_rows,
+            "playground": playground.playground_rows,
         }
         renderer = renderers.get(kind, _legacy_rows)
         fig_rows = renderer(fig)
@@ -278,7 +289,7 @@ def print_table(results: list[dict[str, Any]]) -> None:
         sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-GROUPS = ("bot", "storage", "budget")
+GROUPS = ("bot", "storage", "budget", "capacity", "playground")
 
 
 def group_of(fig: dict[str, Any]) -> str:
@@ -338,6 +349,10 @@ async def main(quick: bool, groups: tuple[str, ...], baseline: dict[str, str]) -
                 results += await sf.figure_storage(tmp, quick)
             if "budget" in groups:
                 results += await budget.figures(tmp, session, pem, key_path, quick, baseline)
+            if "capacity" in groups:
+                results += await capacity.figures(tmp, session, pem, key_path, quick)
+            if "playground" in groups:
+                results += await playground.figures(session, quick)
     print_table(results)
     if not quick:
         write_results(results, quick, groups)
@@ -351,7 +366,8 @@ if __name__ == "__main__":
         "--only",
         action="append",
         choices=GROUPS,
-        help="run only this group of figures (repeatable): bot (1-5), storage (6), budget (B1-B5)",
+        help="run only this group of figures (repeatable): bot (1-5), storage (6), budget (B1-B5), capacity (C), "
+        "playground (P)",
     )
     parser.add_argument(
         "--baseline-env",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -55,7 +56,7 @@ def free_port() -> int:
 
 
 async def call_admin(session: aiohttp.ClientSession, base_url: str, op: str, kwargs: dict[str, Any]) -> Any:
-    """``POST <base_url>/_admin/<op>`` of a stand-in process (see ``tests/servers/admin.py``); its ``result``."""
+    """``POST <base_url>/_admin/<op>`` of a stand-in process (see ``loopback/admin.py``); its ``result``."""
     async with session.post(f"{base_url}/_admin/{op}", json=kwargs) as resp:
         body = await resp.json()
         if resp.status != 200:
@@ -81,7 +82,7 @@ class DiscordProcess:
 
 @dataclass
 class AppleProcess:
-    """``python -m tests.servers.apple`` in its own process, and its admin API."""
+    """``python -m loopback.apple`` in its own process, and its admin API."""
 
     proc: subprocess.Popen[str]
     base_url: str
@@ -96,7 +97,7 @@ class AppleProcess:
 
 
 async def start_stand_in(module: str, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """``python -m <module> ARGS`` (a loopback server, see ``tests/servers/process.py``): the process and the
+    """``python -m <module> ARGS`` (a loopback server, see ``loopback/process.py``): the process and the
     addresses of its ``listening on`` line."""
     proc = subprocess.Popen(  # noqa: ASYNC220 - started before anything is measured
         [sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
@@ -113,14 +114,14 @@ async def start_apple(tmp: Path, session: aiohttp.ClientSession, pem: str) -> Ap
     pub = tmp / "key.pub.pem"
     pub.write_text(am.public_key_pem(pem))
     args = ("--public-key", str(pub), "--team-id", TEAM, "--key-id", KID)
-    proc, base_url = await start_stand_in("tests.servers.apple", *args)
+    proc, base_url = await start_stand_in("loopback.apple", *args)
     return AppleProcess(proc, base_url, session)
 
 
 @contextlib.asynccontextmanager
 async def discord_process(session: aiohttp.ClientSession) -> AsyncIterator[DiscordProcess]:
-    """``python -m tests.servers.discord`` with the default world, in its own process."""
-    proc, addresses = await start_stand_in("tests.servers.discord", "--bot-token", BOT_TOKEN)
+    """``python -m loopback.discord`` with the default world, in its own process."""
+    proc, addresses = await start_stand_in("loopback.discord", "--bot-token", BOT_TOKEN)
     api_base, gateway_url, admin_url = addresses.split()
     server = DiscordProcess(proc, api_base, gateway_url, admin_url, session)
     try:
@@ -144,6 +145,7 @@ def bot_env(tmp: Path, discord: DiscordProcess, apple_url: str, key_path: Path, 
         "LINK_BASE_URL": f"http://127.0.0.1:{port}",
         "WEB_HOST": "127.0.0.1",
         "WEB_PORT": str(port),
+        "OPS_PORT": "0",
         "LOG_LEVEL": "WARNING",
     }
 
@@ -199,7 +201,7 @@ async def _wait_for_edits(discord: DiscordProcess, before: int, n: int, timeout:
 @contextlib.asynccontextmanager
 async def bench_bot(discord: DiscordProcess, env: dict[str, str]) -> AsyncIterator[tuple[RatingsBot, dict[str, Any]]]:
     """The real ``RatingsBot`` in this process (commands synced to the default guild), and the world's ids."""
-    from tests.servers.discord import running_client
+    from loopback.discord import running_client
 
     world = await discord.admin("world")
     settings: Settings = load_settings({**env, "DEV_GUILD_ID": str(world["guild_id"])}, env_file=None)
@@ -375,22 +377,36 @@ async def seed_accounts(database_url: str, key: str, n: int) -> float:
     return time.perf_counter() - start
 
 
-def _vm_rss_mb(pid: int) -> float:
+def vm_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's ``/proc/<pid>/status`` memory figure in MB: ``VmRSS`` (resident now) or ``VmHWM`` (its peak)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
-async def _start_to_ready(discord: DiscordProcess, env: dict[str, str], tmp: Path) -> dict[str, Any]:
-    """Run ``python -m bot`` once: seconds to gateway READY, to on_ready, and VmRSS (MB) after READY."""
+_READY_LINE = re.compile(r"ready as .* in (\d+) guilds")
+
+
+async def start_to_ready(
+    discord: DiscordProcess,
+    env: dict[str, str],
+    tmp: Path,
+    *,
+    module: str = "bot",
+    ready_timeout: float = 15.0,
+) -> dict[str, Any]:
+    """Run ``python -m <module> run`` once (``bot``, or a stand-in that runs the bot's own ``main``): seconds to the
+    gateway READY (the loopback Discord's session), to ``on_ready`` (the bot's "ready as ... in N guilds" line,
+    after every GUILD_CREATE and discord.py's ``guild_ready_timeout``), the guilds it names, VmRSS (MB) after READY
+    and after ``on_ready``, and VmHWM (the process's peak) then."""
     child_env = {**os.environ, **env, "LOG_LEVEL": "INFO"}
     sessions_before = len(await discord.admin("sessions_summary"))
     on_ready = threading.Event()
 
     start = time.perf_counter()
     proc = subprocess.Popen(  # noqa: ASYNC220 - the process start is what is timed
-        [sys.executable, "-m", "bot", "--env-file", str(tmp / "no.env"), "run"],
+        [sys.executable, "-m", module, "--env-file", str(tmp / "no.env"), "run"],
         cwd=ROOT,
         env=child_env,
         stdout=subprocess.DEVNULL,
@@ -398,6 +414,7 @@ async def _start_to_ready(discord: DiscordProcess, env: dict[str, str], tmp: Pat
         text=True,
     )
     on_ready_s: list[float] = []
+    guilds: list[int] = []
     tail: list[str] = []
 
     def read_log() -> None:
@@ -405,8 +422,10 @@ async def _start_to_ready(discord: DiscordProcess, env: dict[str, str], tmp: Pat
         for line in proc.stderr:
             tail.append(line)
             del tail[:-20]
-            if "ready as" in line and not on_ready.is_set():
+            ready = _READY_LINE.search(line)
+            if ready and not on_ready.is_set():
                 on_ready_s.append(time.perf_counter() - start)
+                guilds.append(int(ready.group(1)))
                 on_ready.set()
 
     reader = threading.Thread(target=read_log, daemon=True)
@@ -423,9 +442,11 @@ async def _start_to_ready(discord: DiscordProcess, env: dict[str, str], tmp: Pat
             await asyncio.sleep(0.01)
         if ready_s is None:
             raise RuntimeError("the bot did not reach READY: " + "".join(tail)[-2000:])
-        rss_ready = _vm_rss_mb(proc.pid)
-        await asyncio.get_running_loop().run_in_executor(None, on_ready.wait, 15)
-        rss_on_ready = _vm_rss_mb(proc.pid)
+        rss_ready = vm_mb(proc.pid)
+        if not await asyncio.get_running_loop().run_in_executor(None, on_ready.wait, ready_timeout):
+            raise RuntimeError("the bot did not reach on_ready: " + "".join(tail)[-2000:])
+        rss_on_ready = vm_mb(proc.pid)
+        hwm = vm_mb(proc.pid, "VmHWM")
     finally:
         proc.terminate()
         try:
@@ -436,8 +457,11 @@ async def _start_to_ready(discord: DiscordProcess, env: dict[str, str], tmp: Pat
         "seconds": ready_s,
         "ready_s": ready_s,
         "on_ready_s": on_ready_s[0] if on_ready_s else None,
+        "guilds": guilds[0] if guilds else None,
         "rss_mb_ready": rss_ready,
+        "rss_mb_on_ready": rss_on_ready,
         "rss_mb": max(rss_ready, rss_on_ready),
+        "hwm_mb": hwm,
     }
 
 
@@ -469,7 +493,7 @@ async def figure_footprint(
             # (IDENTIFY_INTERVAL after the last, as the database or Discord says): let the turn come before the
             # clock starts, so the figure is the bot's own start-up, not Discord's rule
             await asyncio.sleep(IDENTIFY_INTERVAL)
-            runs_of.append(await _start_to_ready(discord, run_env, tmp))
+            runs_of.append(await start_to_ready(discord, run_env, tmp))
     ours = _median_run(full_runs)
     ours["accounts"] = n
     ours["seed_s"] = seed_s

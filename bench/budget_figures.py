@@ -1,10 +1,10 @@
 """Apple's budget (issue 15): figures B1-B5, each measured twice in one run, "today" beside "default".
 
 Apple rate-limits the whole developer team, publishes no number, and answers 429 without ``Retry-After``. Here the
-loopback Apple (``python -m tests.servers.apple``, its own process) allows ``Scale.limit`` requests per second (its
+loopback Apple (``python -m loopback.apple``, its own process) allows ``Scale.limit`` requests per second (its
 ``rate_limit``: a token bucket of one second's worth, 429 without ``Retry-After`` beyond it), a number the bot is
 not told. The bot runs as ``python -m bot run`` (one process, or two for B4), against the loopback Discord
-(``python -m tests.servers.discord``, its own process); the benchmark plays the members and the operator.
+(``python -m loopback.discord``, its own process); the benchmark plays the members and the operator.
 
 * B1. Goodput and waste: ``users`` linked members each react 👍 to ``posts`` ``/share`` posts at once (400 writes
   from 20 users in the full run). Goodput: ratings written (Apple answered 200) per second, from Apple's first

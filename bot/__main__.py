@@ -2,6 +2,7 @@
 
     python -m bot                 run the bot (same as ``python -m bot run``)
     python -m bot check           validate the configuration and sign a developer token; no gateway
+    python -m bot doctor          check the setup against Apple, Discord, the database and the linking page
     python -m bot sync [--guild ID]   register the slash commands (globally, or in one guild at once)
     python -m bot token [--hours N] [--origin URL]   print a developer token for MusicKit pages and curl
     python -m bot gen-key         print a new TOKEN_ENCRYPTION_KEY
@@ -10,6 +11,8 @@
     python -m bot migrate         apply database migrations and exit
     python -m bot copy-db --from SOURCE_URL [--to TARGET_URL]   copy every row into an empty database
                                   (default target: DATABASE_URL), e.g. from SQLite to PostgreSQL
+    python -m bot playground [--port P] [--host H] [--data DIR]   try the real bot in a browser against a loopback
+                                  Discord and Apple on this machine (no configuration; nothing real is contacted)
 
 Exit codes: 0 success, 1 failure while running, 2 unusable configuration or arguments.
 Output meant for the operator goes to standard output/error through ``sys.stdout``/``sys.stderr``;
@@ -30,7 +33,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import RUN_REQUIRED, ConfigError, Settings, configure_logging, load_settings
+from bot.config import RUN_REQUIRED, ConfigError, Settings, load_settings
+from bot.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.storage import Store
@@ -56,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default)")
     sub.add_parser("check", help="validate the configuration and sign a developer token, without connecting")
+    sub.add_parser(
+        "doctor",
+        help="check the setup for real: the Apple key, the Discord token, intents and permissions, the database, "
+        "the linking page and the OAuth2 secret (a checklist; exit 1 on any failure)",
+    )
     sync = sub.add_parser("sync", help="register the slash commands with Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to this guild only (instant); default: global")
     token = sub.add_parser("token", help="print a developer token for MusicKit pages and curl")
@@ -68,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         "process does not have that key first)",
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
+    playground = sub.add_parser(
+        "playground",
+        help="try the real bot in a browser against a loopback Discord and Apple on this machine (needs no "
+        "configuration; nothing there is real Discord or Apple)",
+    )
+    _playground_arguments(playground)
     copy = sub.add_parser(
         "copy-db",
         help="copy every row from another database into an empty one (e.g. SQLite to PostgreSQL)",
@@ -78,6 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--to", dest="target", default=None, metavar="TARGET_URL", help="default: DATABASE_URL")
     copy.add_argument("--batch", type=int, default=2000, help="rows read and written at a time (default 2000)")
     return parser
+
+
+def _playground_arguments(parser: argparse.ArgumentParser) -> None:
+    """The playground is not part of the bot: it is imported only when asked for (it needs a source checkout)."""
+    try:
+        from playground.cli import add_arguments
+    except ImportError:  # an installed bot without the playground: the subcommand says so when run
+        parser.set_defaults(playground_missing=True)
+        return
+    add_arguments(parser)
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    if getattr(args, "playground_missing", False):
+        _err("The playground is not installed here: run it from a checkout of the project (scripts/run playground).")
+        return 2
+    from playground.cli import run
+
+    return run(args)
 
 
 def _require(settings: Settings, names: Mapping[str, str]) -> None:
@@ -125,6 +159,27 @@ def cmd_check(settings: Settings) -> int:
         return 2
     _out("Configuration OK." if token_ok else "Configuration OK (no developer token signed).")
     return 0
+
+
+async def cmd_doctor(settings: Settings) -> int:
+    """The checklist of :mod:`bot.doctor`: ✓, ✗ with what to do, or – for what could not be checked."""
+    from bot.doctor import failed, run_checks
+
+    checks = await run_checks(settings)
+    for check in checks:
+        mark = {True: "✓", False: "✗", None: "–"}[check.ok]
+        first, *rest = check.detail.splitlines()
+        _out(f"{mark} {check.name}: {first}")
+        for line in rest:
+            _out(f"    {line}")
+        if check.fix and check.ok is not True:
+            _out(f"    → {check.fix}")
+        elif check.fix:
+            _out(f"    ({check.fix})")
+    bad = [c for c in checks if c.ok is False]
+    _out("")
+    _out(f"{len(bad)} problem(s) found." if failed(checks) else "Everything checked is in order.")
+    return 1 if bad else 0
 
 
 def cmd_token(settings: Settings, hours: float, origins: list[str]) -> int:
@@ -324,12 +379,17 @@ def _explain_failure(exc: Exception) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "playground":  # its own world: no .env, no settings of this machine
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return cmd_playground(args)
     settings = load_settings(env_file=args.env_file)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     command = args.command or "run"
     try:
         if command == "check":
             return cmd_check(settings)
+        if command == "doctor":
+            return asyncio.run(cmd_doctor(settings))
         if command == "gen-key":
             return cmd_gen_key()
         if command == "token":

@@ -10,7 +10,6 @@ cancels the others and is raised itself (not wrapped in an `ExceptionGroup`), so
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Mapping
 from typing import Any, Generic, TypeAlias, TypeVar
@@ -73,22 +72,34 @@ async def repeat(
     what: str,
     expected: tuple[type[Exception], ...] = (),
     wait_first: bool = False,
+    wake: asyncio.Event | None = None,
 ) -> None:
     """Run ``work`` every ``interval`` seconds (the first time at once, or after one interval with ``wait_first``)
-    until ``stop`` is set. A failure never ends the loop: an ``expected`` one is a WARNING, any other is logged
-    with its traceback."""
+    until ``stop`` is set; setting ``wake`` runs it at once (it is cleared when the work starts). A failure never ends
+    the loop: an ``expected`` one is a WARNING, any other is logged with its traceback."""
     if wait_first:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        await _pause(stop, interval, wake)
     while not stop.is_set():
+        if wake is not None:
+            wake.clear()
         try:
             await work()
         except expected as exc:
             log.warning("%s: %s; trying again later", what, exc)
         except Exception:
             log.exception("%s failed; trying again later", what)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        await _pause(stop, interval, wake)
+
+
+async def _pause(stop: asyncio.Event, interval: float, wake: asyncio.Event | None) -> None:
+    """Wait ``interval`` seconds, or until ``stop`` (or ``wake``) is set."""
+    events = [stop] if wake is None else [stop, wake]
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 class TaskSet:

@@ -1,8 +1,9 @@
 """The Discord application: one ``RatingsBot`` per process.
 
 ``setup_hook`` opens everything the bot holds for its lifetime (the one aiohttp session and the services:
-store, Apple Music client, linking, ratings, sharing, the linking web server, the outbox worker and
-housekeeping, all built in :func:`start_services`), loads the cogs and registers the persistent buttons;
+store, Apple Music client, linking, ratings, sharing, the linking web server, the health and metrics listener,
+the outbox worker and housekeeping, all built in :func:`start_services`), loads the cogs and registers the
+persistent buttons;
 ``close`` releases them in the reverse order.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,30 +25,48 @@ from discord.ext import commands
 from bot import applemusic as am
 from bot.aio import Sleep, TaskSet
 from bot.config import Settings
+from bot.crossref import LinkResolver
 from bot.discord_endpoints import configure_discord_endpoints
 from bot.discord_signin import DiscordSignIn
+from bot.health import Gateway, Health
+from bot.i18n import RecentLocales
+from bot.i18n.commands import CommandTranslator
 from bot.identify import IDENTIFY_INTERVAL, IdentifyTurns
+from bot.logs import about, about_this_task, install_token_redaction
+from bot.metrics import Metrics
 from bot.services.budget import SharedBudget
 from bot.services.guard import LinkGuard
 from bot.services.housekeeping import Housekeeping, RetentionPolicy
-from bot.services.linking import LinkLimits, LinkService, install_token_redaction
+from bot.services.linking import LinkLimits, LinkService
+from bot.services.matching import MatchingService
+from bot.services.mixtape import MixtapeService, MixtapeWorker
 from bot.services.notices import Notifier
 from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
 from bot.services.recap import RecapPoster, Recaps
-from bot.services.sharing import CatchUpWindow, SharingService
-from bot.storage import Store, StoreOptions, open_store
-from bot.ui.errors import reply_with_error
+from bot.services.sharing import CatchUpWindow, PendingPolicy, SharingService, shard_of
+from bot.services.taste import TasteService
+from bot.storage import Store, StoreOptions, StoreUnavailable, open_store
+from bot.ui.errors import outcome_of, reply_with_error
 from bot.ui.notices import DirectMessages
 from bot.ui.recaps import ChannelRecaps
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
+from bot.web.ops import OpsEndpoints, OpsServer
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS: tuple[str, ...] = ("cogs.meta", "cogs.linking", "cogs.ratings", "cogs.sharing", "cogs.privacy")
+INITIAL_EXTENSIONS: tuple[str, ...] = (
+    "cogs.meta",
+    "cogs.linking",
+    "cogs.ratings",
+    "cogs.sharing",
+    "cogs.taste",
+    "cogs.privacy",
+    "cogs.mixtape",
+)
 
 
 @dataclass(slots=True)
@@ -58,6 +78,8 @@ class Services:
     store: Store
     linking: LinkService
     ratings: RatingService
+    #: links of other music services matched to Apple Music (commands and posts)
+    matching: MatchingService
     sharing: SharingService
     outbox: OutboxWorker
     web: LinkWebServer
@@ -65,6 +87,14 @@ class Services:
     #: this process's row in the database (which keys it holds: ``rotate-keys`` asks)
     presence: Presence
     privacy: PrivacyService
+    metrics: Metrics
+    #: readiness and the gauges of a scrape (``/readyz``, ``/metrics``)
+    health: Health
+    #: the operator's own listener (``OPS_LISTENER=own``), else None
+    ops: OpsServer | None
+    #: the server's taste: tops, matches, who chose to be named
+    taste: TasteService
+    mixtape: MixtapeService
     #: the servers' weeks: the weekly recap, and what runs when a week ends (``recaps.on_week_closed``)
     recaps: Recaps
 
@@ -75,7 +105,10 @@ class Services:
 
     async def close(self) -> None:
         """Stop the background work, then close what the services hold (the store last)."""
+        if self.ops is not None:
+            await self.ops.close()
         await self.outbox.stop()
+        await self.mixtape.worker.stop()
         await self.recaps.stop()
         await self.housekeeping.stop()
         await self.sharing.close()
@@ -105,6 +138,17 @@ def retention_from(settings: Settings) -> RetentionPolicy:
         notice_days=settings.notice_days,
         left_guild_days=settings.left_guild_days,
         taste_days=settings.taste_days,
+        pending_match_hours=settings.pending_match_hours,
+    )
+
+
+def pending_policy_from(settings: Settings) -> PendingPolicy:
+    """How posts waiting to be matched are kept and tried again (``PENDING_MATCH_*``, ``MATCH_CONCURRENCY``)."""
+    return PendingPolicy(
+        per_guild=settings.pending_matches_per_guild,
+        attempts=settings.pending_match_attempts,
+        retry=settings.pending_match_retry_seconds,
+        concurrency=settings.match_concurrency,
     )
 
 
@@ -122,12 +166,16 @@ async def start_services(
     session: aiohttp.ClientSession,
     notifier: Notifier,
     *,
+    gateway: Gateway,
+    metrics: Metrics,
     apple_retry: am.RetryPolicy | None = None,
     apple_pacer: am.Pacer | None = None,
     apple_sleep: Sleep | None = None,
     outbox_config: OutboxConfig | None = None,
     application_id: int | None = None,
     clock: Callable[[], float] = time.time,
+    store_clock: Callable[[], float] = time.time,
+    pending_clock: Callable[[], float] = time.time,
     recap_poster: RecapPoster | None = None,
     recap_clock: Callable[[], float] = time.time,
     recap_sleep: Sleep = asyncio.sleep,
@@ -136,14 +184,19 @@ async def start_services(
 
     ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
-    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``recap_clock`` and ``recap_sleep`` are
-    the weekly recaps' (tests move the week's end past them); ``recap_poster`` posts recaps (None: weeks close
+    ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``store_clock`` the store's (when what it
+    records happened: tests simulate a server's week with it) and the server taste's periods; ``gateway`` is the
+    Discord side of readiness and ``metrics`` what every part counts into (both the bot's); ``pending_clock``
+    decides when posts waiting to be matched are due again (tests move it); ``recap_clock`` and ``recap_sleep``
+    are the weekly recaps' (tests move the week's end past them); ``recap_poster`` posts recaps (None: weeks close
     without a post).
     """
     settings.require()
     developer_token = settings.developer_token()
     cipher = settings.cipher()
-    store = await open_store(settings.database_url, cipher, options=store_options_from(settings))
+    store = await open_store(settings.database_url, cipher, clock=store_clock, options=store_options_from(settings))
+    store.on_fault = metrics.store_fault
+    ops: OpsServer | None = None
     presence = Presence(store, this_process(cipher.fingerprints))
     try:
         if apple_pacer is None:
@@ -156,6 +209,7 @@ async def start_services(
             pacer=apple_pacer,
             max_response_bytes=settings.apple_max_response_bytes,
             sleep=apple_sleep or asyncio.sleep,
+            observer=metrics.apple_request,
         )
         outbox_config = outbox_config or outbox_config_from(settings)
         _warn_if_lease_too_short(outbox_config, apple.retry)
@@ -173,6 +227,9 @@ async def start_services(
             autocomplete_budget=settings.autocomplete_budget_seconds,
             guard=guard,
         )
+        # one resolver per process: the process's session and Apple client, its caches shared by every member
+        resolver = LinkResolver.from_settings(settings, apple=apple, session=session)
+        matching = MatchingService(resolver, ratings, lookups_per_minute=settings.match_lookups_per_minute)
         signin = discord_signin_from(settings, session, application_id)
         linking = LinkService(
             store,
@@ -190,6 +247,7 @@ async def start_services(
             on_linked=outbox.wake,  # linking released the member's held ratings: apply them now
             guard=guard,
             clock=clock,
+            on_refused=metrics.refused_link,
         )
         outbox.on_stale = linking.tell_stale
         sharing = SharingService(
@@ -203,7 +261,19 @@ async def start_services(
             reaction_retry=settings.reaction_retry_seconds,
             intent_cache_size=settings.reaction_cache_size,
             catch_up=CatchUpWindow(settings.catch_up_hours * 3600.0, settings.catch_up_messages),
+            matching=matching,
+            pending=pending_policy_from(settings),
+            pending_clock=pending_clock,
         )
+        health = Health(gateway, store, outbox, metrics, apple.pacer)
+        endpoints = OpsEndpoints(
+            health.readiness,
+            health.scrape,
+            metrics_token=settings.metrics_bearer() if settings.ops_listener == "web" else None,
+        )
+        if settings.ops_listener == "own":
+            ops = OpsServer(endpoints, host=settings.ops_host, port=settings.ops_port)
+            await ops.start()
         web = LinkWebServer(
             linking,
             developer_token,
@@ -216,11 +286,24 @@ async def start_services(
             avatar_base_url=settings.discord_cdn_url,
             requests_per_ip_minute=settings.link_requests_per_ip_minute,
             trusted_proxies=settings.trusted_proxies or (),
+            ops=endpoints if settings.ops_listener == "web" else None,
         )
         await web.start()
         await outbox.start()
+        mixtape_worker = MixtapeWorker(
+            store,
+            apple,
+            notifier,
+            outbox_config,
+            concurrency=settings.mixtape_concurrency,
+            worker_id=presence.process.id,
+            guard=guard,
+        )
+        mixtape = MixtapeService(store, mixtape_worker, size=settings.mixtape_size)
+        await mixtape_worker.start()
         retention = retention_from(settings)
         privacy = PrivacyService(store, linking, retention, unlinked_hold=outbox_config.unlinked_hold)
+        taste = TasteService(store, sharing, ratings, taste_days=retention.taste_days, clock=store_clock)
         housekeeping = Housekeeping(store, retention)
         await housekeeping.start()
         await presence.start()
@@ -236,10 +319,29 @@ async def start_services(
         )
         await recaps.start()
     except BaseException:
+        if ops is not None:
+            await ops.close()
         await store.close()
         raise
     return Services(
-        developer_token, apple, store, linking, ratings, sharing, outbox, web, housekeeping, presence, privacy, recaps
+        developer_token,
+        apple,
+        store,
+        linking,
+        ratings,
+        matching,
+        sharing,
+        outbox,
+        web,
+        housekeeping,
+        presence,
+        privacy,
+        metrics,
+        health,
+        ops,
+        taste,
+        mixtape,
+        recaps,
     )
 
 
@@ -290,13 +392,28 @@ def _warn_if_lease_too_short(config: OutboxConfig, policy: am.RetryPolicy) -> No
         )
 
 
+def _log_shard(shard_id: int, level: int, what: str) -> None:
+    with about(shard=shard_id):
+        log.log(level, "shard %d %s", shard_id, what)
+
+
+def bot_intents(settings: Settings) -> discord.Intents:
+    """The gateway intents the bot asks for (``doctor`` checks the application may have them)."""
+    intents = discord.Intents.default()
+    intents.message_content = settings.message_content_intent
+    return intents
+
+
 class RatingsTree(app_commands.CommandTree["RatingsBot"]):
     """The command tree; its error handler is the one place errors become words for the user."""
 
     async def interaction_check(self, interaction: discord.Interaction[RatingsBot], /) -> bool:
         """Options this code does not know mean Discord still has an older registration of the command (discord.py
         would ignore them, and act on what is left): refuse it as a mismatch. A missing required option is
-        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions."""
+        refused the same way by discord.py itself. Autocomplete of such an option is answered with no suggestions.
+
+        It runs first in the interaction's task: from here on, that task's log lines name the guild and the user."""
+        about_this_task(guild=interaction.guild_id, user=interaction.user.id, shard_count=self.client.shard_count)
         command = interaction.command
         if not isinstance(command, app_commands.Command):
             return True
@@ -312,6 +429,9 @@ class RatingsTree(app_commands.CommandTree["RatingsBot"]):
 
     async def on_error(self, interaction: discord.Interaction[RatingsBot], error: app_commands.AppCommandError) -> None:
         await reply_with_error(interaction, error)
+        if interaction.type is not discord.InteractionType.autocomplete:
+            command = interaction.command.qualified_name if interaction.command is not None else "unknown"
+            interaction.client.count_interaction(interaction, command, error)
 
 
 def _leaf_options(options: Any) -> list[dict[str, Any]]:
@@ -319,6 +439,24 @@ def _leaf_options(options: Any) -> list[dict[str, Any]]:
     while isinstance(options, list) and len(options) == 1 and options[0].get("type") in (1, 2):
         options = options[0].get("options", [])
     return [o for o in options if isinstance(o, dict)] if isinstance(options, list) else []
+
+
+def lean_cache_options() -> dict[str, Any]:
+    """discord.py's caches this bot has no use for, turned off: a process's memory then grows with the servers'
+    channels, roles and emojis only (``python -m bench --only capacity`` measures it; README, Deployment, Capacity).
+
+    * no member cache (``MemberCacheFlags.none()``; discord.py's default keeps the members it sees in voice): the bot
+      reads who acts from each interaction and reaction, never from a guild's member list; its own member
+      (``guild.me``, for its permissions) is kept whatever the flags say;
+    * no chunking at start (the bot has no members intent, so nothing to chunk anyway: stated, not inferred);
+    * no message cache (``max_messages=None``; default 1,000 messages): reactions, edits and deletions are handled
+      from the raw events (``on_raw_*``), which carry what the bot needs without the cached message.
+    """
+    return {
+        "member_cache_flags": discord.MemberCacheFlags.none(),
+        "chunk_guilds_at_startup": False,
+        "max_messages": None,
+    }
 
 
 class RatingsBot(commands.AutoShardedBot):
@@ -336,17 +474,22 @@ class RatingsBot(commands.AutoShardedBot):
         identify_clock: Callable[[], float] = time.time,
         identify_sleep: Sleep = asyncio.sleep,
         link_clock: Callable[[], float] = time.time,
+        store_clock: Callable[[], float] = time.time,
+        pending_clock: Callable[[], float] = time.time,
         recap_clock: Callable[[], float] = time.time,
         recap_sleep: Sleep = asyncio.sleep,
         **options: Any,
     ) -> None:
+        metrics = Metrics()
+        # discord.py's HTTP session tells the metrics when each interaction's first response was accepted
+        options.setdefault("http_trace", metrics.http_trace())
         configure_discord_endpoints(settings.discord_api_base, settings.discord_gateway_url, settings.discord_cdn_url)
-        intents = discord.Intents.default()
-        intents.message_content = settings.message_content_intent
+        intents = bot_intents(settings)
         if settings.shard_count is not None:
             options.setdefault("shard_count", settings.shard_count)
         if settings.shard_ids is not None:
             options.setdefault("shard_ids", list(settings.shard_ids))
+        options = {**lean_cache_options(), **options}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -357,6 +500,8 @@ class RatingsBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.mode = mode
+        #: this bot's Prometheus metrics (its own registry)
+        self.metrics = metrics
         self.apple_retry = apple_retry
         self.apple_pacer = apple_pacer
         self.apple_sleep = apple_sleep
@@ -368,6 +513,10 @@ class RatingsBot(commands.AutoShardedBot):
         self._max_concurrency: int | None = None
         #: the clock of link lifetimes and linking limits (tests freeze it)
         self.link_clock = link_clock
+        #: the store's clock (when shares and votes happened; tests simulate a week with it)
+        self.store_clock = store_clock
+        #: when posts waiting to be matched are due again (tests move it)
+        self.pending_clock = pending_clock
         #: the weekly recaps' clock and sleep (tests move the end of a week past them)
         self.recap_clock = recap_clock
         self.recap_sleep = recap_sleep
@@ -377,6 +526,10 @@ class RatingsBot(commands.AutoShardedBot):
         #: None until ``setup_hook`` (and always in ``mode="sync"``, which needs no Apple or storage)
         self.services: Services | None = None
         self._closing: asyncio.Future[None] | None = None
+        #: set once the servers the bot is in were compared with the database at start (see ``on_ready``)
+        self.guilds_reconciled = asyncio.Event()
+        #: each member's language as their latest interaction gave it: the language of DMs sent outside one
+        self.member_locales = RecentLocales()
 
     @property
     def svc(self) -> Services:
@@ -402,17 +555,23 @@ class RatingsBot(commands.AutoShardedBot):
             self.services = await start_services(
                 self.settings,
                 self._session,
-                DirectMessages(self),
+                DirectMessages(self, self.member_locales),
                 apple_retry=self.apple_retry,
                 apple_pacer=self.apple_pacer,
                 apple_sleep=self.apple_sleep,
                 outbox_config=self.outbox_config,
                 application_id=self.application_id,
                 clock=self.link_clock,
+                pending_clock=self.pending_clock,
+                gateway=self,
+                metrics=self.metrics,
+                store_clock=self.store_clock,
                 recap_poster=ChannelRecaps(self),
                 recap_clock=self.recap_clock,
                 recap_sleep=self.recap_sleep,
             )
+        # the commands' names and descriptions in the members' languages, from the catalogs (bot/i18n)
+        await self.tree.set_translator(CommandTranslator())
         for extension in INITIAL_EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -492,10 +651,73 @@ class RatingsBot(commands.AutoShardedBot):
         log.info("ready as %s (%d) in %d guilds", self.user, self.user.id, len(self.guilds))
         if self.services is not None:  # the linking page names the bot the member links with
             self.services.web.bot_name = self.user.display_name
+            await self._reconcile_guilds(self.services)
+
+    async def _reconcile_guilds(self, services: Services) -> None:
+        """Servers that removed the bot while no process was connected get their departure recorded (their data
+        goes ``LEFT_GUILD_DAYS`` later), as if Discord's ``GUILD_DELETE`` had been seen."""
+        count = self.shard_count or 1
+        mine = set(self.shard_ids if self.shard_ids is not None else range(count))
+        try:
+            await services.housekeeping.reconcile_guilds(
+                [g.id for g in self.guilds], lambda guild_id: shard_of(guild_id, count) in mine
+            )
+        except StoreUnavailable:
+            log.warning("could not compare the servers the bot is in with the database (it is unavailable)")
+        self.guilds_reconciled.set()
+
+    async def on_interaction(self, interaction: discord.Interaction[RatingsBot]) -> None:
+        """Every interaction (command, menu, button) says the member's Discord language: remembered for their DMs."""
+        self.member_locales.remember(interaction.user.id, interaction.locale)
+
+    async def on_app_command_completion(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
+    ) -> None:
+        self.count_interaction(interaction, command.qualified_name, None)
+
+    def count_interaction(
+        self, interaction: discord.Interaction[Any], command: str, error: BaseException | None
+    ) -> None:
+        """An interaction (a command, a menu entry, a button) was handled, its answer given: count it."""
+        created = interaction.created_at.timestamp()
+        self.metrics.interaction(interaction.id, created, command, outcome_of(error))
+
+    # ------------------------------------------------------------------ readiness and metrics (bot.health.Gateway)
+    def shards_not_ready(self) -> list[str]:
+        """What keeps this process's shards from being ready (empty: all connected and identified)."""
+        if not self.is_ready():
+            return ["not connected to Discord yet"]
+        expected = self.shard_ids if self.shard_ids is not None else range(self.shard_count or 1)
+        return [f"shard {i} is disconnected" for i in expected if (s := self.get_shard(i)) is None or s.is_closed()]
+
+    def shutting_down(self) -> bool:
+        return self._closing is not None or self.is_closed()
+
+    def shard_latencies(self) -> list[tuple[int, float]]:
+        """Each shard's heartbeat latency in seconds (shards without one yet are left out)."""
+        return [(shard, latency) for shard, latency in self.latencies if math.isfinite(latency)]
+
+    def guild_count(self) -> int:
+        return len(self.guilds)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """The one place an exception that escaped a listener (a reaction, a message) is logged."""
         log.exception("unhandled error in %s", event_method)
+
+    # the gateway's shard events, each logged with its shard
+    async def on_shard_connect(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "connected to the gateway")
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "is ready")
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.INFO, "resumed its session")
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        _log_shard(shard_id, logging.WARNING, "disconnected from the gateway")
 
     async def close(self) -> None:
         """Stop everything once, however many times it is called (a signal and ``async with`` both call it):
@@ -507,6 +729,7 @@ class RatingsBot(commands.AutoShardedBot):
     async def _close_once(self) -> None:
         if self.services is not None:
             await self.services.outbox.stop()
+            await self.services.mixtape.worker.stop()
             await self.services.recaps.stop()  # before Discord closes: a recap being posted ends first
         try:
             await super().close()

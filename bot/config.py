@@ -9,7 +9,6 @@ reported by :meth:`Settings.require` and ``check``.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +45,8 @@ RUN_REQUIRED: Final[dict[str, str]] = {
     "TOKEN_ENCRYPTION_KEY": "a Fernet key for tokens at rest: make one with `python -m bot gen-key`",
 }
 
+#: The shortest ``METRICS_TOKEN`` accepted (a bearer token on a public server must not be guessable).
+METRICS_TOKEN_MIN: Final = 16
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 
 #: the environment ``load_settings`` reads, while it builds a Settings (see ``_Environment``)
@@ -134,12 +135,20 @@ class Settings(BaseSettings):
     link_check_window_minutes: int = _between(60, 1, 1440)
     link_requests_per_ip_minute: int = _between(60, 1, 100_000)
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...] | None, NoDecode] = None
+    # --- health and metrics: /healthz, /readyz, /metrics on their own listener ("own"), on the linking page's
+    # server ("web"; /metrics there only with METRICS_TOKEN), or nowhere ("off")
+    ops_listener: Literal["own", "web", "off"] = "own"
+    ops_host: str = "127.0.0.1"
+    ops_port: int = _between(9108, 0, 65535)
+    metrics_token: SecretStr | None = None
     # --- reactions and the outbox
     shard_count: int | None = Field(default=None, ge=1, le=100_000)
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
     outbox_lease_seconds: int = _between(120, 2, 86_400)
     outbox_concurrency: int = _between(8, 1, 256)
     outbox_max_per_user: int = _between(500, 1, 1_000_000)
+    mixtape_size: int = _between(25, 1, 100)
+    mixtape_concurrency: int = _between(2, 1, 64)
     reaction_retry_seconds: float = _between(120.0, 0, 86_400)
     unlinked_reaction_minutes: int = _between(10, 1, 1440)
     reaction_cache_size: int = _between(100_000, 1, 10_000_000)
@@ -163,8 +172,45 @@ class Settings(BaseSettings):
     track_list_cache_seconds: float = _between(600.0, 0, 604_800)
     language_cache_size: int = _between(10_000, 1, 10_000_000)
     language_cache_seconds: float = _between(86_400.0, 0, 604_800)
+    # --- links of other music services (bot.crossref): every outside service's base URL
+    odesli_enabled: bool = True
+    odesli_api_base: str = "https://api.song.link"
+    odesli_api_key: SecretStr | None = None
+    # requests a minute sent to Odesli (its public limit is about 10 a minute without a key)
+    odesli_requests_per_minute: int = _between(10, 1, 10_000)
+    spotify_client_id: str | None = None
+    spotify_client_secret: SecretStr | None = None
+    spotify_accounts_base: str = "https://accounts.spotify.com"
+    spotify_api_base: str = "https://api.spotify.com"
+    spotify_oembed_base: str = "https://open.spotify.com"
+    deezer_api_base: str = "https://api.deezer.com"
+    youtube_oembed_base: str = "https://www.youtube.com"
+    soundcloud_oembed_base: str = "https://soundcloud.com"
+    # where the Tidal and Amazon Music pages are read (their Open Graph title); empty = the link's own host
+    tidal_page_base: str | None = None
+    amazon_music_page_base: str | None = None
+    # where short links (spotify.link, deezer.page.link, link.deezer.com, on.soundcloud.com) are expanded;
+    # empty = the link's own host. For a loopback server only.
+    short_link_base: str | None = None
+    match_confidence: float = _between(0.8, 0.0, 1.0)
+    match_cache_size: int = _between(10_000, 1, 10_000_000)
+    match_cache_seconds: float = _between(86_400.0, 0, 604_800)
+    match_request_seconds: float = _between(2.0, 0.1, 30.0)
+    # links of other services matched by one member's commands per minute (each may ask several outside services)
+    match_lookups_per_minute: int = _between(10, 1, 1000)
+    # posts in sharing channels matched at once (the others wait their turn)
+    match_concurrency: int = _between(4, 1, 64)
+    # posts of one server kept waiting to be matched while the matching services are unavailable
+    pending_matches_per_guild: int = _between(100, 0, 100_000)
+    # tries of a waiting post before it is dropped, the wait before the first retry (doubling, at most an hour),
+    # and how long a waiting post is kept at most
+    pending_match_attempts: int = _between(10, 1, 100)
+    pending_match_retry_seconds: float = _between(60.0, 1.0, 3600.0)
+    pending_match_hours: float = _between(24.0, 1.0, 168.0)
     # --- logs
     log_level: LogLevel = "INFO"
+    # "json": one JSON object per line (time, level, logger, message, shard, guild, user, exc)
+    log_format: Literal["text", "json"] = "text"
 
     _problems: tuple[str, ...] = PrivateAttr(default=())
 
@@ -188,6 +234,13 @@ class Settings(BaseSettings):
             raise ValueError(f"must be exactly 10 letters or digits (as shown by Apple), got {len(value)} characters")
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < METRICS_TOKEN_MIN:
+            raise ValueError(f"must be at least {METRICS_TOKEN_MIN} characters (make one with `openssl rand -hex 32`)")
+        return value
+
     @field_validator("apple_private_key_path")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
@@ -199,11 +252,25 @@ class Settings(BaseSettings):
         return path
 
     @field_validator(
-        "discord_api_base", "apple_music_api_base", "musickit_js_url", "discord_oauth_authorize_url", "discord_cdn_url"
+        "discord_api_base",
+        "apple_music_api_base",
+        "musickit_js_url",
+        "discord_oauth_authorize_url",
+        "discord_cdn_url",
+        "odesli_api_base",
+        "spotify_accounts_base",
+        "spotify_api_base",
+        "spotify_oembed_base",
+        "deezer_api_base",
+        "youtube_oembed_base",
+        "soundcloud_oembed_base",
+        "tidal_page_base",
+        "amazon_music_page_base",
+        "short_link_base",
     )
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _url(value, ("http", "https"))
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value, ("http", "https"))
 
     @field_validator("discord_gateway_url")
     @classmethod
@@ -278,6 +345,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must each be between 0 and SHARD_COUNT-1 ({count - 1})")
         return value
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -315,6 +387,10 @@ class Settings(BaseSettings):
 
         assert self.apple_team_id and self.apple_key_id and self.apple_private_key_path, "require() first"
         return DeveloperToken(self.apple_team_id, self.apple_key_id, load_private_key(self.apple_private_key_path))
+
+    def metrics_bearer(self) -> str | None:
+        """``METRICS_TOKEN``: the bearer token ``/metrics`` requires on the linking page's server."""
+        return None if self.metrics_token is None else self.metrics_token.get_secret_value()
 
     def client_secret(self) -> str | None:
         """``DISCORD_CLIENT_SECRET``: when set, the linking page signs the browser in to Discord first."""
@@ -403,15 +479,3 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         settings._problems = tuple(dict.fromkeys(problems))
         return settings
     raise AssertionError("unreachable: every pass removes at least one malformed setting")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    # At DEBUG, discord.py logs request bodies and whole gateway events (a DM may hold a pasted token) and
-    # aiosqlite logs SQL parameters (encrypted tokens): those loggers never go below INFO.
-    floor = max(logging.INFO, getattr(logging, level, logging.INFO))
-    for name in ("discord.http", "discord.gateway", "discord.client", "discord.state", "aiosqlite"):
-        logging.getLogger(name).setLevel(floor)

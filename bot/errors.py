@@ -7,6 +7,15 @@ a kind of item) are what the words need, never a secret.
 
 from __future__ import annotations
 
+import re
+
+_WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def kind_of(error: BaseException) -> str:
+    """An error's type as a metric label: ``TooManyTries`` → ``too_many_tries``."""
+    return _WORD_START.sub("_", type(error).__name__).lower()
+
 
 class BotError(Exception):
     """Base of the bot's own errors: something the member can understand and usually act on."""
@@ -67,6 +76,24 @@ class TooManyWaiting(BotError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"{limit} ratings are waiting already")
+
+
+# ---------------------------------------------------------------------- server taste
+class TasteError(BotError):
+    """A server-taste answer that cannot be given (tops, matches)."""
+
+
+class NotNamedHere(TasteError):
+    """The member asked for a taste match but has not chosen to be named in this server."""
+
+
+class MemberNotNamed(TasteError):
+    """The other member of a taste match has not chosen to be named in this server. Carries nothing about them:
+    the words must not name them or say anything about their votes."""
+
+
+class MatchWithSelf(TasteError):
+    """A taste match was asked with oneself (or with a bot)."""
 
 
 # ---------------------------------------------------------------------- linking
@@ -149,6 +176,44 @@ class DiscordSignInFailed(LinkError):
 
 class DiscordUnavailable(LinkError):
     """Discord could not be reached to check who signed in."""
+
+
+# ---------------------------------------------------------------------- links of other music services
+class MatchUnavailable(BotError):
+    """A link of another music service could not be matched now: a service needed to match it (Odesli, Spotify,
+    Deezer, ..., or Apple Music) is down, slow or rate-limited. Not a definite "no match": the caller may try again
+    after ``retry_after`` seconds (None: unknown)."""
+
+    def __init__(self, service: str, retry_after: float | None = None) -> None:
+        self.service, self.retry_after = service, retry_after
+        super().__init__(
+            f"{service} unavailable" + ("" if retry_after is None else f", retry after {retry_after:.0f} s")
+        )
+
+
+class CannotMatchNow(MatchUnavailable):
+    """A member's link of ``link_service`` (``spotify``, ``youtube``, ...) could not be matched now: the services
+    that match such links are down, slow or rate-limited (``service`` names the one that failed)."""
+
+    def __init__(self, link_service: str, service: str, retry_after: float | None = None) -> None:
+        super().__init__(service, retry_after)
+        self.link_service = link_service
+
+
+class NoForeignMatch(NotRatable):
+    """A link of another music service was matched to nothing in Apple Music (a definite answer)."""
+
+    def __init__(self, link_service: str) -> None:
+        self.link_service = link_service
+        super().__init__(f"no Apple Music match for a {link_service} link")
+
+
+class TooManyLookups(BotError):
+    """A member asked to match too many links of other services in a short time (``MATCH_LOOKUPS_PER_MINUTE``)."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"too many link lookups; retry after {retry_after:.0f} s")
 
 
 # ---------------------------------------------------------------------- server settings

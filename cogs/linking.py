@@ -44,16 +44,19 @@ class Linking(commands.Cog):
             and interaction.guild is None
             and (interaction.channel.recipient is None or interaction.channel.recipient.id == interaction.user.id)
         )
+        locale = interaction.locale
         if in_bot_dm:
-            await interaction.edit_original_response(embed=link_embed(url, in_dm=True, minutes=linking.minutes))
+            embed = link_embed(url, in_dm=True, minutes=linking.minutes, locale=locale)
+            await interaction.edit_original_response(embed=embed)
             return
         try:
-            await interaction.user.send(embed=link_embed(url, in_dm=True, minutes=linking.minutes))
+            await interaction.user.send(embed=link_embed(url, in_dm=True, minutes=linking.minutes, locale=locale))
         except discord.HTTPException:
             # DMs closed (403 50007), or any other failure to DM: the link goes in this ephemeral answer instead
-            await interaction.edit_original_response(embed=link_embed(url, in_dm=False, minutes=linking.minutes))
+            embed = link_embed(url, in_dm=False, minutes=linking.minutes, locale=locale)
+            await interaction.edit_original_response(embed=embed)
             return
-        await interaction.edit_original_response(content=texts.link_sent_by_dm(linking.minutes))
+        await interaction.edit_original_response(content=texts.link_sent_by_dm(linking.minutes, locale=locale))
 
     @app_commands.command(name="link", description="Link your Apple Music account so your 👍 and 👎 are saved there")
     @app_commands.allowed_installs(guilds=True, users=True)
@@ -66,7 +69,8 @@ class Linking(commands.Cog):
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def unlink(self, interaction: discord.Interaction[RatingsBot]) -> None:
         result = await self.bot.svc.linking.unlink(interaction.user.id)
-        await interaction.response.send_message(texts.unlinked(result.removed, result.dropped), ephemeral=True)
+        text = texts.unlinked(result.removed, result.dropped, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(
         name="account", description="Your Apple Music link: status, country or region, ratings waiting"
@@ -75,7 +79,7 @@ class Linking(commands.Cog):
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def account(self, interaction: discord.Interaction[RatingsBot]) -> None:
         status = await self.bot.svc.linking.status(interaction.user.id)
-        await interaction.response.send_message(embed=account_embed(status), ephemeral=True)
+        await interaction.response.send_message(embed=account_embed(status, locale=interaction.locale), ephemeral=True)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -87,18 +91,20 @@ class Linking(commands.Cog):
             await self._token_in_channel(message)
 
     async def _dm(self, message: discord.Message) -> None:
+        """A DM carries no language: the member's latest interaction's is used (English if none since the start)."""
         text = message.content.strip()
         if not text:
             return
+        locale = self.bot.member_locales.get(message.author.id)
         if not looks_like_token(text):
-            await message.channel.send(texts.DM_HELP)
+            await message.channel.send(texts.dm_help(locale))
             return
         try:
             await self.bot.svc.linking.complete_with_paste(message.author.id, text)
         except NotAToken:
-            await message.channel.send(texts.DM_HELP)
+            await message.channel.send(texts.dm_help(locale))
         except Exception as exc:  # every failure gets its words (a refused link, a storage outage...)
-            await message.channel.send(embed=error_embed(describe_error(exc)))
+            await message.channel.send(embed=error_embed(describe_error(exc, locale)))
         # on success the confirmation is a notice the linking service sends
 
     async def _token_in_channel(self, message: discord.Message) -> None:
@@ -110,7 +116,8 @@ class Linking(commands.Cog):
         except discord.HTTPException:
             pass
         try:
-            await message.author.send(texts.token_in_channel(deleted))
+            locale = self.bot.member_locales.get(message.author.id)
+            await message.author.send(texts.token_in_channel(deleted, locale=locale))
         except discord.HTTPException:
             log.info("could not warn user %d about a token posted in a channel", message.author.id)
 

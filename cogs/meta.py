@@ -35,7 +35,7 @@ class Meta(commands.Cog):
         if self.bot.services is not None and await self.bot.is_owner(interaction.user):
             pace = self.bot.services.apple_pace()  # the bot's owner sees how fast Apple is asked
         reader = await self.reader(interaction)
-        embed = about_embed(self.bot.tree.walk_commands(), reader, shard=shard, pace=pace)
+        embed = about_embed(self.bot.tree.walk_commands(), reader, interaction.locale, shard=shard, pace=pace)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import t
 from bot.ui import texts
 from bot.ui.embeds import privacy_embed
 from bot.ui.views import forget_view
@@ -29,7 +30,10 @@ class Privacy(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def privacy(self, interaction: discord.Interaction[RatingsBot]) -> None:
-        embed = privacy_embed(self.bot.svc.privacy.terms)
+        named_here = None
+        if interaction.guild_id is not None and interaction.is_guild_integration():
+            named_here = await self.bot.svc.taste.is_named(interaction.guild_id, interaction.user.id)
+        embed = privacy_embed(self.bot.svc.privacy.terms, named_here, locale=interaction.locale)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="export", description="Get everything the bot keeps about you, as a file")
@@ -38,22 +42,23 @@ class Privacy(commands.Cog):
     async def export(self, interaction: discord.Interaction[RatingsBot]) -> None:
         data = await self.bot.svc.privacy.export_file(interaction.user.id)
         file = discord.File(io.BytesIO(data), filename=EXPORT_FILENAME)
-        await interaction.response.send_message(texts.EXPORT_READY, file=file, ephemeral=True)
+        await interaction.response.send_message(t(interaction.locale, texts.EXPORT_READY), file=file, ephemeral=True)
 
     @app_commands.command(name="forget-me", description="Delete everything the bot keeps about you (asks first)")
     @app_commands.allowed_installs(guilds=True, users=True)
     @app_commands.allowed_contexts(**EVERYWHERE)
     async def forget_me(self, interaction: discord.Interaction[RatingsBot]) -> None:
-        view = forget_view(interaction.user.id)
-        await interaction.response.send_message(texts.FORGET_CONFIRM, view=view, ephemeral=True)
+        view = forget_view(interaction.user.id, locale=interaction.locale)
+        await interaction.response.send_message(texts.forget_confirm(interaction.locale), view=view, ephemeral=True)
 
     async def forget_button(self, interaction: discord.Interaction[RatingsBot], confirmed: bool) -> None:
         """A press of ``/forget-me``'s button by the member who ran it (``ForgetButton`` checked that)."""
         if not confirmed:
-            await interaction.response.edit_message(content=texts.FORGET_CANCELLED, view=None)
+            await interaction.response.edit_message(content=t(interaction.locale, texts.FORGET_CANCELLED), view=None)
             return
         result = await self.bot.svc.privacy.forget(interaction.user.id)
-        await interaction.response.edit_message(content=texts.forgotten(result.removed, result.dropped), view=None)
+        done = texts.forgotten(result.removed, result.dropped, locale=interaction.locale)
+        await interaction.response.edit_message(content=done, view=None)
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:

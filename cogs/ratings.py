@@ -9,10 +9,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.applemusic import ResourceType, find_links
+from bot.crossref import Match
 from bot.errors import NoLinksInMessage
-from bot.services.ratings import ItemRef, RatedItem
-from bot.ui.embeds import item_embed, items_embed, tracks_embed
-from bot.ui.views import card_items, card_view, menu_view, pager_view
+from bot.i18n import resolve, server_locale
+from bot.services.matching import Matched, elsewhere_url, foreign_link
+from bot.services.ratings import ItemRef, RatedItem, UserContext
+from bot.ui.embeds import confirm_embed, item_embed, items_embed, tracks_embed
+from bot.ui.views import card_items, card_view, confirm_view, menu_view, pager_view
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
@@ -29,12 +32,20 @@ KIND_CHOICES = [
     app_commands.Choice(name="Library playlist", value=ResourceType.LIBRARY_PLAYLISTS.value),
 ]
 VALUES = {"like": 1, "dislike": -1, "clear": 0}
-ITEM_HELP = "An Apple Music link, an id, or a name (pick a suggestion)"
+ACTIONS = {value: action for action, value in VALUES.items()}
+ITEM_HELP = "A link (Apple Music, Spotify, YouTube, Deezer, Tidal, SoundCloud, Amazon Music), an id or a name"
 KIND_HELP = "The kind of item, when an id could mean several (e.g. a song in your library)"
 
 
 def _kind(choice: app_commands.Choice[str] | None) -> ResourceType | None:
     return ResourceType(choice.value) if choice is not None else None
+
+
+def _card_locale(interaction: discord.Interaction[RatingsBot]) -> str:
+    """The language of a card: the server's for one shown to the channel, else the member's."""
+    if interaction.extras.get("public"):
+        return server_locale(interaction.guild_locale, interaction.locale)
+    return resolve(interaction.locale)
 
 
 def _locale(interaction: discord.Interaction[RatingsBot]) -> str:
@@ -62,17 +73,49 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     async def _rate(
         self, interaction: discord.Interaction[RatingsBot], item: str, kind: ResourceType | None, value: int
     ) -> None:
+        # deferred first: matching another service's link may ask outside services (longer than Discord's 3 s)
         await interaction.response.defer(ephemeral=True, thinking=True)
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
-        ref = await svc.resolve(item, kind, ctx.storefront)
-        rated = await svc.rate(ctx, ref, value)
-        await self._card(interaction, rated)
+        matched = await self._item(ctx, item, kind)
+        if matched.match is not None and not matched.confident:
+            # not sure: ask first; the rating happens only after "Yes" (``confirm_match``)
+            items = await svc.catalog_items([matched.ref], ctx.storefront, ctx.language)
+            unsure = RatedItem(matched.ref, items.get(matched.ref), None)
+            locale = interaction.locale
+            await interaction.edit_original_response(
+                embed=confirm_embed(unsure, matched.match, locale=locale),
+                view=confirm_view(ACTIONS[value], interaction.user.id, matched.ref, locale=locale),
+            )
+            return
+        rated = await svc.rate(ctx, matched.ref, value)
+        await self._card(interaction, rated, matched.match)
 
-    @staticmethod
-    async def _card(interaction: discord.Interaction[RatingsBot], rated: RatedItem) -> None:
-        """Show a member's card for one item (in the interaction's answer, or in place of the card pressed)."""
-        await interaction.edit_original_response(embed=item_embed(rated), view=card_view(rated.ref, rated.rating))
+    async def _item(self, ctx: UserContext, item: str, kind: ResourceType | None) -> Matched:
+        return await self.bot.svc.matching.item_for(item, kind, ctx.storefront, user_id=ctx.user_id)
+
+    async def _card(
+        self, interaction: discord.Interaction[RatingsBot], rated: RatedItem, match: Match | None = None
+    ) -> None:
+        """Show a member's card for one item (in the interaction's answer, or in place of the card pressed); an item
+        matched from another service's link says how, and leads to its song.link page (unless the server turned
+        "Listen on other services" off). A card shown to the channel (``/rating show public``) is in the server's
+        language; the member's own, in theirs."""
+        elsewhere = None
+        if match is not None and await self.bot.svc.sharing.listen_elsewhere(interaction.guild_id):
+            elsewhere = elsewhere_url(rated.ref, match)
+        locale = _card_locale(interaction)
+        view = card_view(rated.ref, rated.rating, locale=locale, elsewhere=elsewhere)
+        await interaction.edit_original_response(embed=item_embed(rated, match, locale=locale), view=view)
+
+    async def confirm_match(
+        self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
+    ) -> None:
+        """ "Yes" to "Is this the song you meant?": rate it now; the question becomes the member's card."""
+        await interaction.response.defer()  # DEFERRED_UPDATE_MESSAGE: the question is the card edited
+        svc = self.bot.svc.ratings
+        ctx = await svc.user(interaction.user.id, _locale(interaction))
+        await self._card(interaction, await svc.rate(ctx, ItemRef(rtype, item_id), VALUES[action]))
 
     async def item_autocomplete(
         self, interaction: discord.Interaction[RatingsBot], current: str
@@ -96,8 +139,8 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         await interaction.response.defer(ephemeral=not public, thinking=True)
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
-        ref = await svc.resolve(item, _kind(kind), ctx.storefront)
-        await self._card(interaction, await svc.show(ctx, ref))
+        matched = await self._item(ctx, item, _kind(kind))
+        await self._card(interaction, await svc.show(ctx, matched.ref), matched.match)
 
     @app_commands.command(name="like", description="Like a song, album, playlist, video or station")
     @app_commands.describe(item=ITEM_HELP, kind=KIND_HELP)
@@ -143,10 +186,10 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
     ) -> None:
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
-        ref = await svc.resolve(item, kind, ctx.storefront)
+        ref = (await self._item(ctx, item, kind)).ref
         parent, rows = await svc.tracks(ctx, ref)
-        embed, pages = tracks_embed(parent, rows, page)
-        view = pager_view(ref.type, ref.id, min(page, pages - 1), pages)
+        embed, pages = tracks_embed(parent, rows, page, locale=interaction.locale)
+        view = pager_view(ref.type, ref.id, min(page, pages - 1), pages, locale=interaction.locale)
         if view is None:
             await interaction.edit_original_response(embed=embed)
         else:
@@ -162,20 +205,29 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
 
     async def message_menu(self, interaction: discord.Interaction[RatingsBot], message: discord.Message) -> None:
         """Ratings of the Apple Music links in a message, with buttons (works without the content intent:
-        Discord sends the target message's content with the interaction)."""
+        Discord sends the target message's content with the interaction); a message with only another service's link
+        gets the card of its match (rating it takes a press: no question needed)."""
         text = "\n".join([message.content, *(e.url or "" for e in message.embeds)])
         links = find_links(text)
-        if not links:
+        other = None if links else foreign_link(text)
+        if not links and other is None:
             raise NoLinksInMessage()
         await interaction.response.defer(ephemeral=True, thinking=True)
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
+        if other is not None:
+            matched = await self._item(ctx, other.url, None)
+            await self._card(interaction, await svc.show(ctx, matched.ref), matched.match)
+            return
         refs = [ItemRef(link.type, link.id) for link in links[:5]]
         rows = await svc.show_many(ctx, refs)
         if len(rows) == 1:
             await self._card(interaction, rows[0])
         else:
-            await interaction.edit_original_response(embed=items_embed(rows), view=menu_view(rows))
+            locale = interaction.locale
+            await interaction.edit_original_response(
+                embed=items_embed(rows, locale=locale), view=menu_view(rows, locale=locale)
+            )
 
     # ------------------------------------------------------------------ buttons (bot.ui.views calls these)
 
@@ -183,16 +235,21 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
         self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
     ) -> None:
         """A Like / Dislike / Clear press, for whoever pressed it. The presser's own (ephemeral) card is updated in
-        place, a message-menu card with all its items; on a public card the presser gets a private card."""
+        place, a message-menu card with all its items; on a public card the presser gets a private card, and a press
+        on a shared post in a server is also their vote in its tops (before Apple is asked, as a reaction's is)."""
         message = interaction.message
         own = message is not None and message.flags.ephemeral
         if own:
             await interaction.response.defer()  # DEFERRED_UPDATE_MESSAGE: the card pressed is the one edited
         else:
             await interaction.response.defer(ephemeral=True, thinking=True)
+        ref = ItemRef(rtype, item_id)
+        if not own and message is not None and interaction.guild_id is not None:
+            # a press on a public /share card is the member's vote in the server, as a 👍/👎 reaction is
+            taste = self.bot.svc.taste
+            await taste.button_vote(interaction.guild_id, message.id, interaction.user.id, ref, VALUES[action])
         svc = self.bot.svc.ratings
         ctx = await svc.user(interaction.user.id, _locale(interaction))
-        ref = ItemRef(rtype, item_id)
         rated = await svc.rate(ctx, ref, VALUES[action])
         items = card_items(message) if own else []
         if len(items) <= 1:
@@ -200,7 +257,10 @@ class Ratings(commands.GroupCog, group_name="rating", group_description="Your Ap
             return
         read = {r.ref: r for r in await svc.show_many(ctx, [r for r in items if r != ref])}
         rows = [rated if r == ref else read[r] for r in items if r == ref or r in read]
-        await interaction.edit_original_response(embed=items_embed(rows), view=menu_view(rows))
+        locale = interaction.locale
+        await interaction.edit_original_response(
+            embed=items_embed(rows, locale=locale), view=menu_view(rows, locale=locale)
+        )
 
     async def tracks_button(
         self, interaction: discord.Interaction[RatingsBot], rtype: ResourceType, item_id: str

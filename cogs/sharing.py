@@ -14,6 +14,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.applemusic import ResourceType
+from bot.crossref import Match
+from bot.i18n import server_locale
+from bot.logs import about_this_task
+from bot.services.matching import elsewhere_url
+from bot.services.ratings import ItemRef, RatedItem
 from bot.services.recap import zones_matching
 from bot.services.sharing import (
     EMOJI_FOR_VALUE,
@@ -25,15 +31,15 @@ from bot.services.sharing import (
 )
 from bot.services.weeks import WEEKDAYS
 from bot.ui import texts
-from bot.ui.embeds import share_embed
-from bot.ui.views import share_view
+from bot.ui.embeds import confirm_embed, share_embed
+from bot.ui.views import confirm_view, share_view
 
 if TYPE_CHECKING:
     from bot.app import RatingsBot
 
 log = logging.getLogger(__name__)
 
-ITEM_HELP = "An Apple Music link, an id, or a name (pick a suggestion)"
+ITEM_HELP = "A link (Apple Music, Spotify, YouTube, Deezer, Tidal, SoundCloud, Amazon Music), an id or a name"
 _REACTABLE = discord.TextChannel | discord.Thread | discord.VoiceChannel
 
 
@@ -83,16 +89,49 @@ class Sharing(commands.Cog):
     @app_commands.describe(item=ITEM_HELP)
     @app_commands.guild_only()
     async def share(self, interaction: discord.Interaction[RatingsBot], item: str) -> None:
+        interaction.extras["public"] = True  # an error is told to the sharer alone
+        # deferred first: matching another service's link may ask outside services (longer than Discord's 3 s)
         await interaction.response.defer(thinking=True)
+        shared, matched = await self.bot.svc.sharing.prepare_share(interaction.user.id, item)
+        if matched.match is not None and not matched.confident:
+            # not sure: ask the sharer first, privately; the post is made only after "Yes" (``confirm_match``)
+            await interaction.delete_original_response()
+            locale = interaction.locale  # the question is the sharer's alone
+            view = confirm_view("share", interaction.user.id, shared.ref, locale=locale)
+            embed = confirm_embed(shared, matched.match, locale=locale)
+            await interaction.followup.send(embed=embed, view=view, ephemeral=True)
+            return
+        await self._post_share(interaction, shared, matched.match)
+
+    async def confirm_match(
+        self, interaction: discord.Interaction[RatingsBot], action: str, rtype: ResourceType, item_id: str
+    ) -> None:
+        """ "Yes" to "Is this the song you meant?" after ``/share``: post it now, as ``/share`` would have."""
+        interaction.extras["public"] = True
+        await interaction.response.defer(thinking=True)  # a new public message: the post
         sharing = self.bot.svc.sharing
-        assert interaction.guild_id is not None
-        shared = await sharing.prepare_share(interaction.user.id, item)
+        storefront = await self.bot.svc.ratings.storefront(interaction.user.id)
+        await self._post_share(interaction, await sharing.share_item(ItemRef(rtype, item_id), storefront), None)
+
+    async def _post_share(
+        self, interaction: discord.Interaction[RatingsBot], shared: RatedItem, match: Match | None
+    ) -> None:
+        """Post the public card of a shared item (in place of the deferred answer), in the server's language, record
+        it, add 👍 👎."""
+        sharing = self.bot.svc.sharing
+        guild_id = interaction.guild_id
+        assert guild_id is not None
         ref = shared.ref
-        if await sharing.share_buttons(interaction.guild_id):
-            message = await interaction.edit_original_response(embed=share_embed(shared), view=share_view(ref))
+        locale = server_locale(interaction.guild_locale, interaction.locale)
+        elsewhere = elsewhere_url(ref, match) if await sharing.listen_elsewhere(guild_id) else None
+        buttons = await sharing.share_buttons(guild_id)
+        view = share_view(ref, buttons=buttons, locale=locale, elsewhere=elsewhere)
+        embed = share_embed(shared, match, locale=locale)
+        if view is not None:
+            message = await interaction.edit_original_response(embed=embed, view=view)
         else:
-            message = await interaction.edit_original_response(embed=share_embed(shared))
-        await sharing.record(message.id, message.channel.id, interaction.guild_id, ref, sharer_id=interaction.user.id)
+            message = await interaction.edit_original_response(embed=embed)
+        await sharing.record(message.id, message.channel.id, guild_id, ref, sharer_id=interaction.user.id)
         await self._add_reactions(message)
 
     @share.autocomplete("item")
@@ -127,11 +166,20 @@ class Sharing(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
+        """discord.py runs each listener call as its own task: matching a link of another service here (bounded by
+        ``MATCH_CONCURRENCY``) never holds up the gateway's other events."""
         posted = self._posted(message)
         if self.bot.services is None or posted is None:
             return
-        if await self.bot.svc.sharing.message_posted(posted) is not None:
+        if await self.bot.svc.sharing.message_posted(posted):
             await self._add_reactions(message)
+
+    # ------------------------------------------------------------------ posts waiting to be matched (PostActions)
+
+    async def add_reactions(self, shared: SharedMessage) -> None:
+        """The bot's 👍 and 👎 on a post matched after it waited."""
+        channel = self.bot.get_partial_messageable(shared.channel_id, guild_id=shared.guild_id)
+        await self._add_reactions(channel.get_partial_message(shared.message_id))
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
@@ -168,6 +216,8 @@ class Sharing(commands.Cog):
         await self._reaction(payload, added=False)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        # the reaction's own task (a listener): its log lines name the guild and the member
+        about_this_task(guild=payload.guild_id, user=payload.user_id, shard_count=self.bot.shard_count)
         value = reaction_value(payload.emoji.name) if payload.emoji.is_unicode_emoji() else None
         if self.bot.services is None or value is None:
             return
@@ -207,11 +257,12 @@ class Sharing(commands.Cog):
             return
         self._caught_up = True
         catch_up = self.bot.svc.sharing.catch_up(
-            self._read_reactions, shard_ids=self.bot.shard_ids, shard_count=self.bot.shard_count or 1
+            self.read_reactions, shard_ids=self.bot.shard_ids, shard_count=self.bot.shard_count or 1
         )
         self.bot.background.spawn(catch_up, "reaction catch-up")
+        self.bot.background.spawn(self.bot.svc.sharing.run_pending(self), "posts waiting to be matched")
 
-    async def _read_reactions(self, shared: SharedMessage) -> dict[int, set[int]]:
+    async def read_reactions(self, shared: SharedMessage) -> dict[int, set[int]]:
         """Who shows 👍 or 👎 on a shared message now (the bots' own reactions aside)."""
         channel = self.bot.get_partial_messageable(shared.channel_id, guild_id=shared.guild_id)
         try:
@@ -238,7 +289,8 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         target = channel.id if channel is not None else interaction.channel_id
         added = await self.bot.svc.sharing.add_channel(interaction.guild_id, target, chosen_by=interaction.id)
-        text = texts.channel_added(target, added, sees_messages=self.bot.svc.sharing.watch_channels)
+        sees = self.bot.svc.sharing.watch_channels
+        text = texts.channel_added(target, added, sees_messages=sees, locale=interaction.locale)
         await interaction.response.send_message(text, ephemeral=True)
 
     @channels.command(name="remove", description="Stop adding 👍 👎 to links in a channel")
@@ -249,7 +301,8 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         target = channel.id if channel is not None else interaction.channel_id
         removed = await self.bot.svc.sharing.remove_channel(interaction.guild_id, target)
-        await interaction.response.send_message(texts.channel_removed(target, removed), ephemeral=True)
+        text = texts.channel_removed(target, removed, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @admin.command(name="share-buttons", description="Buttons on /share cards, or 👍 👎 only")
     @app_commands.describe(setting="on: Like and Dislike buttons too; off (the default): 👍 👎 only")
@@ -257,13 +310,25 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None
         on = setting == "on"
         changed = await self.bot.svc.sharing.set_share_buttons(interaction.guild_id, on)
-        await interaction.response.send_message(texts.share_buttons_set(on, changed), ephemeral=True)
+        text = texts.share_buttons_set(on, changed, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @admin.command(name="listen-elsewhere", description="A “Listen on other services” button on shared songs")
+    @app_commands.describe(setting="on (the default): shared songs lead to their song.link page; off: no such button")
+    async def listen_elsewhere(
+        self, interaction: discord.Interaction[RatingsBot], setting: Literal["on", "off"]
+    ) -> None:
+        assert interaction.guild_id is not None  # ServerAdminGroup checked the server and Manage Server
+        on = setting == "on"
+        changed = await self.bot.svc.sharing.set_listen_elsewhere(interaction.guild_id, on)
+        text = texts.listen_elsewhere_set(on, changed, locale=interaction.locale)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @channels.command(name="list", description="The channels where I add 👍 👎 to shared links")
     async def channels_list(self, interaction: discord.Interaction[RatingsBot]) -> None:
         assert interaction.guild_id is not None
         ids = await self.bot.svc.sharing.channels(interaction.guild_id)
-        await interaction.response.send_message(texts.channel_list(ids), ephemeral=True)
+        await interaction.response.send_message(texts.channel_list(ids, locale=interaction.locale), ephemeral=True)
 
     # ------------------------------------------------------------------ /ratings-admin recap
 

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.bot",
     "tests.fixtures.e2e",
+    "tests.fixtures.elsewhere",
 ]

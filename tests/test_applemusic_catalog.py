@@ -15,15 +15,13 @@ from bot.applemusic import (
     Storefront,
     UserTokenInvalid,
 )
-from tests.servers.apple import LoopbackApple
+from loopback.apple import LoopbackApple
 
 SONGS, ALBUMS, PLAYLISTS = ResourceType.SONGS, ResourceType.ALBUMS, ResourceType.PLAYLISTS
 
 
 async def test_get_catalog_songs(apple_server: LoopbackApple, apple_client: AppleMusicClient) -> None:
-    album = apple_server.add_album(
-        "1613600183", name="Entropy", artist="Beach Bunny", tracks=["1613600188", "5"]
-    )
+    album = apple_server.add_album("1613600183", name="Entropy", artist="Beach Bunny", tracks=["1613600188", "5"])
     assert album == "1613600183"
 
     items = await apple_client.get_catalog(SONGS, ["1613600188", "999", "5"], "gb")
@@ -47,9 +45,7 @@ async def test_get_catalog_songs(apple_server: LoopbackApple, apple_client: Appl
     assert "Music-User-Token" not in rec.headers  # the catalog needs only the developer token
 
 
-async def test_get_catalog_is_batched_by_100(
-    apple_server: LoopbackApple, apple_client: AppleMusicClient
-) -> None:
+async def test_get_catalog_is_batched_by_100(apple_server: LoopbackApple, apple_client: AppleMusicClient) -> None:
     ids = [apple_server.add_song() for _ in range(230)]
     items = await apple_client.get_catalog(SONGS, ids + ids[:10], "us")
     assert set(items) == set(ids)
@@ -65,16 +61,10 @@ async def test_get_catalog_item_kinds(apple_server: LoopbackApple, apple_client:
     station = await apple_client.get_catalog_item(ResourceType.STATIONS, rid, "us")
     video = await apple_client.get_catalog_item(ResourceType.MUSIC_VIDEOS, vid, "us", l="en-US")
 
-    assert (
-        playlist is not None and playlist.curator_name == "Apple Music" and playlist.byline == "Apple Music"
-    )
+    assert playlist is not None and playlist.curator_name == "Apple Music" and playlist.byline == "Apple Music"
     assert playlist.name == "Today's Hits" and playlist.artist_name is None
     assert playlist.url == f"https://music.apple.com/us/playlist/today-s-hits/{pid}"
-    assert (
-        station is not None
-        and station.name == "Apple Music Country"
-        and station.type is ResourceType.STATIONS
-    )
+    assert station is not None and station.name == "Apple Music Country" and station.type is ResourceType.STATIONS
     assert video is not None and video.artist_name == "Someone" and video.duration_ms == 240_000
     assert apple_server.requests[2].query == {"l": "en-US"}
     assert await apple_client.get_catalog_item(SONGS, "404404", "us") is None
@@ -89,9 +79,7 @@ async def test_album_tracks(apple_server: LoopbackApple, apple_client: AppleMusi
     assert apple_server.requests[0].path == f"/v1/catalog/us/albums/{aid}/tracks"
 
 
-async def test_playlist_tracks_follow_next_pages(
-    apple_server: LoopbackApple, apple_client: AppleMusicClient
-) -> None:
+async def test_playlist_tracks_follow_next_pages(apple_server: LoopbackApple, apple_client: AppleMusicClient) -> None:
     video = apple_server.add_music_video()
     songs = [apple_server.add_song() for _ in range(249)]
     pid = apple_server.add_playlist(tracks=[*songs[:150], video, *songs[150:]])
@@ -170,9 +158,7 @@ async def test_search_arguments_are_checked_first(
     assert apple_server.count() == 0
 
 
-async def test_catalog_arguments_are_checked_first(
-    apple_server: LoopbackApple, apple_client: AppleMusicClient
-) -> None:
+async def test_catalog_arguments_are_checked_first(apple_server: LoopbackApple, apple_client: AppleMusicClient) -> None:
     with pytest.raises(ValueError, match="catalog type"):
         await apple_client.get_catalog(ResourceType.LIBRARY_SONGS, ["i.x"], "us")
     with pytest.raises(ValueError, match="storefront"):
@@ -182,9 +168,7 @@ async def test_catalog_arguments_are_checked_first(
     assert apple_server.count() == 0
 
 
-async def test_storefront(
-    apple_server: LoopbackApple, apple_client: AppleMusicClient, apple_user: str
-) -> None:
+async def test_storefront(apple_server: LoopbackApple, apple_client: AppleMusicClient, apple_user: str) -> None:
     storefront = await apple_client.get_storefront(apple_user)
     assert storefront == Storefront("us", "United States", "en-US", ("en-US", "es-MX"))
     rec = apple_server.requests[0]
@@ -205,9 +189,7 @@ async def test_storefront_of_a_bad_token(apple_server: LoopbackApple, apple_clie
 
 
 def test_artwork_url_fills_and_clamps() -> None:
-    art = Artwork(
-        "https://is1-ssl.mzstatic.com/image/thumb/x/{w}x{h}bb.{f}", width=1000, height=800, bg_color="FA5FB3"
-    )
+    art = Artwork("https://is1-ssl.mzstatic.com/image/thumb/x/{w}x{h}bb.{f}", width=1000, height=800, bg_color="FA5FB3")
     assert art.url(300) == "https://is1-ssl.mzstatic.com/image/thumb/x/300x300bb.jpg"
     assert art.url(640, 360, format="webp") == "https://is1-ssl.mzstatic.com/image/thumb/x/640x360bb.webp"
     assert art.url(5000) == "https://is1-ssl.mzstatic.com/image/thumb/x/1000x800bb.jpg"  # never upscaled

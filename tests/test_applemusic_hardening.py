@@ -36,12 +36,12 @@ from bot.applemusic import (
 )
 from bot.applemusic.transport import MAX_RETRY_AFTER, PARSE_OFF_LOOP_BYTES, READ_CHUNK, decode_json
 from bot.ui.errors import MESSAGES
+from loopback.apple import LoopbackApple, RecordedRequest
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.apple import FAST_RETRY, AppleKey
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.e2e import eventually, share
 from tests.fixtures.storage import stored_bytes
-from tests.servers.apple import LoopbackApple, RecordedRequest
-from tests.servers.discord import LoopbackDiscord
 from tests.test_applemusic_retry import Sleeps, backoffs, recorded_client
 from tests.test_ratings_errors import error_reply
 

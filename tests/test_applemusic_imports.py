@@ -27,9 +27,7 @@ def _discord_imports(source: str) -> list[str]:
             "__import__",
             "import_module",
         ):
-            names = [
-                a.value for a in node.args[:1] if isinstance(a, ast.Constant) and isinstance(a.value, str)
-            ]
+            names = [a.value for a in node.args[:1] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
         found += [n for n in names if n == "discord" or n.startswith("discord.")]
     return found
 
@@ -58,7 +56,5 @@ def test_importing_the_package_loads_no_discord_module() -> None:
         "bad = sorted(m for m in sys.modules if m == 'discord' or m.startswith('discord.'))\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""

@@ -25,9 +25,9 @@ from bot.applemusic.pacing import DEFAULT_START_RATE
 from bot.services.budget import SharedBudget
 from bot.storage import TokenCipher
 from bot.storage.postgres import PostgresStore
+from loopback.apple import LoopbackApple, RecordedRequest
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.storage import PostgresServer
-from tests.servers.apple import LoopbackApple, RecordedRequest
 
 SONGS = am.ResourceType.SONGS
 #: retries wait nothing (the pacer's pause after a 429 is what spaces them) and never give up

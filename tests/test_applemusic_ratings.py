@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from bot.applemusic import AppleMusicClient, Rating, ResourceType
+from loopback.apple import LoopbackApple, RecordedRequest
 from tests.fixtures.e2e import eventually
-from tests.servers.apple import LoopbackApple, RecordedRequest
 
 # A realistic id for each type (catalog ids are digits or pl./ra.; library ids are i./l./p.).
 IDS: dict[ResourceType, tuple[str, str, str]] = {
@@ -157,9 +157,7 @@ async def test_language_include_and_extend_pass_through(
     apple_server: LoopbackApple, apple_client: AppleMusicClient, apple_user: str
 ) -> None:
     apple_server.set_state(apple_user, "songs", "5", 1)
-    await apple_client.get_rating(
-        ResourceType.SONGS, "5", apple_user, l="es-MX", include="catalog", extend=["x"]
-    )
+    await apple_client.get_rating(ResourceType.SONGS, "5", apple_user, l="es-MX", include="catalog", extend=["x"])
     await apple_client.get_ratings(ResourceType.SONGS, ["5"], apple_user, l="es-MX", include=["a", "b"])
     await apple_client.set_rating(ResourceType.SONGS, "5", -1, apple_user, l="es-MX")
     await apple_client.delete_rating(ResourceType.SONGS, "5", apple_user, l="es-MX")

@@ -39,8 +39,8 @@ from bot.applemusic.errors import STATUS_ERRORS, error_class, error_for_status, 
 from bot.applemusic.retry import Retry, RetryingSender, decide, retry_rate_limited, retry_upstream
 from bot.applemusic.transport import MAX_RETRY_AFTER, HttpTransport, NoAnswer, Outcome, Request, Response
 from bot.retrying import Backoff
+from loopback.apple import LoopbackApple
 from tests.fixtures.apple import FAST_RETRY, AppleKey
-from tests.servers.apple import LoopbackApple
 
 SONGS = ResourceType.SONGS
 #: Seed of the clients' jitter; the tests draw the same numbers from their own `random.Random(SEED)`.

@@ -15,9 +15,9 @@ import jwt
 import pytest
 
 from bot.applemusic import generate_private_key
+from loopback.apple import LoopbackApple
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.storage import FakeClock
-from tests.servers.apple import LoopbackApple
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,9 +28,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def _jwt(
-    key: AppleKey, *, pem: str | None = None, kid: str | None = None, iss: str | None = None, **times: int
-) -> str:
+def _jwt(key: AppleKey, *, pem: str | None = None, kid: str | None = None, iss: str | None = None, **times: int) -> str:
     now = int(time.time())
     claims = {"iss": iss or key.team_id, "iat": times.get("iat", now), "exp": times.get("exp", now + 3600)}
     return jwt.encode(claims, pem or key.pem, algorithm="ES256", headers={"kid": kid or key.key_id})
@@ -158,9 +156,7 @@ async def test_id_limits(api: Api, apple_user: str) -> None:
     ok = ",".join(str(n) for n in range(200))
     too_many = ",".join(str(n) for n in range(201))
     assert (await api.call("GET", "/v1/me/ratings/songs", user=apple_user, params={"ids": ok}))[0] == 200
-    status, _, payload = await api.call(
-        "GET", "/v1/me/ratings/songs", user=apple_user, params={"ids": too_many}
-    )
+    status, _, payload = await api.call("GET", "/v1/me/ratings/songs", user=apple_user, params={"ids": too_many})
     assert status == 400 and _error(payload)["source"] == {"parameter": "ids"}
 
 
@@ -186,9 +182,7 @@ async def test_rating_lifecycle(api: Api, apple_user: str) -> None:
         }
     status, _, payload = await api.call("GET", path, user=apple_user)
     assert payload["data"][0]["attributes"] == {"value": -1}
-    status, _, payload = await api.call(
-        "GET", "/v1/me/ratings/songs", user=apple_user, params={"ids": "1,907242702,2"}
-    )
+    status, _, payload = await api.call("GET", "/v1/me/ratings/songs", user=apple_user, params={"ids": "1,907242702,2"})
     assert [d["id"] for d in payload["data"]] == ["907242702"]
     status, raw, _ = await api.call("DELETE", path, user=apple_user)
     assert (status, raw) == (204, b"")
@@ -209,17 +203,13 @@ async def test_rating_lifecycle(api: Api, apple_user: str) -> None:
         None,
     ],
 )
-async def test_put_refuses_bad_bodies(
-    body: Any, api: Api, apple_server: LoopbackApple, apple_user: str
-) -> None:
+async def test_put_refuses_bad_bodies(body: Any, api: Api, apple_server: LoopbackApple, apple_user: str) -> None:
     status, _, payload = await api.call("PUT", "/v1/me/ratings/songs/1", user=apple_user, body=body)
     assert status == 400 and _error(payload)["status"] == "400"
     assert apple_server.rating(apple_user, "songs", "1") is None
 
 
-async def test_library_and_catalog_share_a_rating(
-    api: Api, apple_server: LoopbackApple, apple_user: str
-) -> None:
+async def test_library_and_catalog_share_a_rating(api: Api, apple_server: LoopbackApple, apple_user: str) -> None:
     apple_server.add_library_item(apple_user, "l.qrRWYhq", "albums", "1613600183")
     body = {"type": "ratings", "attributes": {"value": 1}}
     assert (await api.call("PUT", "/v1/me/ratings/albums/1613600183", user=apple_user, body=body))[0] == 200
@@ -255,9 +245,7 @@ async def test_catalog_endpoints(api: Api, apple_server: LoopbackApple) -> None:
     song = payload["data"][0]
     assert song["type"] == "songs" and song["href"] == f"/v1/catalog/us/songs/{sid}"
     art = song["attributes"]["artwork"]
-    assert "{w}x{h}bb.jpg" in art["url"] and art["url"].startswith(
-        "https://is1-ssl.mzstatic.com/image/thumb/"
-    )
+    assert "{w}x{h}bb.jpg" in art["url"] and art["url"].startswith("https://is1-ssl.mzstatic.com/image/thumb/")
     assert len(art["bgColor"]) == 6
     assert (await api.call("GET", "/v1/catalog/us/songs/nope"))[0] == 404
     assert (await api.call("GET", "/v1/catalog/us/artists/1"))[0] == 400
@@ -296,9 +284,7 @@ async def test_tracks_are_paged_like_apple(api: Api, apple_server: LoopbackApple
     assert (await api.call("GET", "/v1/catalog/us/albums/404/tracks"))[0] == 404
 
 
-async def test_failure_injection_and_recording(
-    api: Api, apple_server: LoopbackApple, apple_user: str
-) -> None:
+async def test_failure_injection_and_recording(api: Api, apple_server: LoopbackApple, apple_user: str) -> None:
     apple_server.fail_next(1, 429, retry_after=2, path_contains="/albums")
     apple_server.fail_next(1, 503)
     status, _, _ = await api.call("GET", "/v1/me/storefront", user=apple_user)
@@ -430,13 +416,11 @@ async def test_runs_as_a_separate_process(apple_key: AppleKey, tmp_path: Path) -
     public = tmp_path / "key.pub.pem"
     public.write_text(apple_key.public_pem)
     seed = tmp_path / "seed.json"
-    seed.write_text(
-        json.dumps({"users": [{"token": "mut-proc-user"}], "songs": [{"id": "77", "name": "Seeded"}]})
-    )
+    seed.write_text(json.dumps({"users": [{"token": "mut-proc-user"}], "songs": [{"id": "77", "name": "Seeded"}]}))
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.servers.apple",
+        "loopback.apple",
         "--public-key",
         str(public),
         "--team-id",

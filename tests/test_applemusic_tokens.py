@@ -180,9 +180,7 @@ def test_keys_that_are_not_p256_fail_at_start() -> None:
             assert line not in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    "lifetime", [0, -5, 30, MAX_LIFETIME + 1, 180 * 86400, 15_777_000, timedelta(days=365)]
-)
+@pytest.mark.parametrize("lifetime", [0, -5, 30, MAX_LIFETIME + 1, 180 * 86400, 15_777_000, timedelta(days=365)])
 def test_lifetime_is_capped_well_under_180_days(apple_key: AppleKey, lifetime: float | timedelta) -> None:
     with pytest.raises(DeveloperKeyError, match="lifetime"):
         apple_key.developer_token(lifetime=lifetime)
@@ -192,9 +190,7 @@ def test_lifetime_is_capped_well_under_180_days(apple_key: AppleKey, lifetime: f
 
 def test_max_lifetime_is_accepted(apple_key: AppleKey) -> None:
     assert MAX_LIFETIME < 15_777_000 * 0.6
-    claims = jwt.decode(
-        apple_key.developer_token(lifetime=MAX_LIFETIME).token, options={"verify_signature": False}
-    )
+    claims = jwt.decode(apple_key.developer_token(lifetime=MAX_LIFETIME).token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == MAX_LIFETIME
 
 

@@ -46,3 +46,32 @@ def test_cogs_have_no_store_http_or_sql_access(path: Path) -> None:
 @pytest.mark.parametrize("path", SERVICES, ids=lambda p: p.name)
 def test_services_never_import_discord(path: Path) -> None:
     assert not {name for name in imports(path) if name == "discord" or name.startswith("discord.")}
+
+
+BOT_FILES = sorted((REPO / "bot").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", BOT_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_the_bot_never_imports_the_tests_the_loopback_servers_or_the_playground(path: Path) -> None:
+    """The bot ships alone: only ``python -m bot playground``'s entry (in ``bot/__main__.py``) imports the
+    playground, inside the function that runs it."""
+    bad = {n for n in imports(path) if n.split(".")[0] in ("tests", "playground", "docs", "loopback")}
+    if path == REPO / "bot" / "__main__.py":
+        assert bad == {"playground.cli"}
+        top_level = {
+            node.module for node in ast.parse(path.read_text(encoding="utf-8")).body if isinstance(node, ast.ImportFrom)
+        }
+        assert "playground.cli" not in top_level
+    else:
+        assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+LOOPBACK_FILES = sorted((REPO / "loopback").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", LOOPBACK_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_the_loopback_servers_stand_alone(path: Path) -> None:
+    """The loopback servers ship with the project and follow the services' documentation, not the bot: they import
+    neither the bot nor the tests."""
+    bad = {n for n in imports(path) if n.split(".")[0] in ("bot", "cogs", "tests", "playground", "docs")}
+    assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)}"

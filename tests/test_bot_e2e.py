@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.app import RatingsBot
-from tests.servers.discord import LoopbackDiscord
+from loopback.discord import LoopbackDiscord
 
 EPHEMERAL = 1 << 6
 

@@ -19,10 +19,10 @@ import pytest
 
 from bot.aio import SingleFlight, TaskSet
 from bot.app import RatingsBot
+from loopback.apple import LoopbackApple
+from loopback.discord import InteractionRecord, LoopbackDiscord
 from tests.fixtures.apple import FAST_RETRY
 from tests.fixtures.e2e import eventually, settled, share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import InteractionRecord, LoopbackDiscord
 
 MEMBERS = 20
 CATALOG = "/v1/catalog/"

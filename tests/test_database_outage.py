@@ -22,11 +22,11 @@ import pytest
 from bot.app import RatingsBot
 from bot.storage import SharedMessage, StoreUnavailable
 from bot.ui.errors import describe_error
-from bot.web.server import page_title
+from bot.web.texts import page_title
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import FAST_OUTBOX, eventually, handled, message_text, share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 from tests.test_linking_http import check_headers
 
 pytestmark = pytest.mark.postgres_only
@@ -178,7 +178,7 @@ async def test_the_linking_page_during_an_outage_says_the_database_is_unavailabl
                         "ok": False,
                         "code": "database_unavailable",
                         "message": describe_error(StoreUnavailable("x", "y")),
-                        "title": page_title("database_unavailable"),
+                        "title": page_title(None, "database_unavailable"),
                     }
             async with http.get(url) as page:
                 assert page.status == 200, "the link works again once the database is back"

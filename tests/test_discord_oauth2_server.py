@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from loopback.discord import REDACTED, LoopbackDiscord
 from tests.fixtures.storage import FakeClock
-from tests.servers.discord import REDACTED, LoopbackDiscord
 
 pytestmark = pytest.mark.timeout(30)
 

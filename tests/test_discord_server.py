@@ -21,9 +21,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fixtures.e2e import eventually
-from tests.fixtures.storage import FakeClock
-from tests.servers.discord import (
+from loopback.discord import (
     CallbackType,
     CommandUnavailable,
     LoopbackDiscord,
@@ -32,6 +30,8 @@ from tests.servers.discord import (
     running_client,
     shard_for_guild,
 )
+from tests.fixtures.e2e import eventually
+from tests.fixtures.storage import FakeClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -61,9 +61,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def ghost_command(server: LoopbackDiscord) -> None:
     """A command synced earlier that the test bot's tree does not handle (tests answer it over raw HTTP)."""
-    server.register_commands(
-        [{"name": "ghost", "description": "answered by the test", "type": 1}], server.guild_id
-    )
+    server.register_commands([{"name": "ghost", "description": "answered by the test", "type": 1}], server.guild_id)
 
 
 # ------------------------------------------------------------ login & gateway
@@ -114,9 +112,7 @@ async def test_gateway_handshake_over_raw_websocket(
         assert hello["op"] == 10 and hello["d"]["heartbeat_interval"] == 1234
         await ws.send_str(json.dumps({"op": 1, "d": None}))
         assert (await receive())["op"] == 11
-        await ws.send_str(
-            json.dumps({"op": 2, "d": {"token": server.bot_token, "intents": 513, "properties": {}}})
-        )
+        await ws.send_str(json.dumps({"op": 2, "d": {"token": server.bot_token, "intents": 513, "properties": {}}}))
         ready = await receive()
         assert ready["t"] == "READY" and ready["s"] == 1
         assert ready["d"]["guilds"] == [{"id": str(server.guild_id), "unavailable": True}]
@@ -139,9 +135,7 @@ async def test_gateway_handshake_over_raw_websocket(
 
     async with http.ws_connect(f"{server.gateway_url}?v=10&encoding=json") as ws:
         await ws.receive(timeout=HANG_GUARD)
-        await ws.send_str(
-            json.dumps({"op": 2, "d": {"token": server.bot_token, "intents": 1, "shard": [2, 2]}})
-        )
+        await ws.send_str(json.dumps({"op": 2, "d": {"token": server.bot_token, "intents": 1, "shard": [2, 2]}}))
         closing = await ws.receive(timeout=HANG_GUARD)
         assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4010  # invalid shard
 
@@ -233,9 +227,7 @@ async def test_sync_and_slash_command_with_subcommand(discordpy_at_server: Loopb
         assert put.json[0]["name"] == "rate" and put.json[0]["options"][0]["name"] == "song"
         assert server.find_command("rate", guild_id=server.guild_id) is not None
 
-        rec = await server.send_command(
-            "rate song", server.alice_id, server.channel_id, {"url": "u1", "liked": False}
-        )
+        rec = await server.send_command("rate song", server.alice_id, server.channel_id, {"url": "u1", "liked": False})
         assert rec.payload["data"]["guild_id"] == str(server.guild_id)
         assert rec.data["options"] == [
             {
@@ -299,9 +291,7 @@ async def test_deferred_response_then_followups(discordpy_at_server: LoopbackDis
     assert len(hooks) == 2 and not any(r.authorized for r in hooks)  # webhooks need no bot auth
 
 
-async def test_late_callback_is_refused_with_10062(
-    discordpy_at_server: LoopbackDiscord, fake_clock: FakeClock
-) -> None:
+async def test_late_callback_is_refused_with_10062(discordpy_at_server: LoopbackDiscord, fake_clock: FakeClock) -> None:
     server = discordpy_at_server
     server.clock = fake_clock  # Discord's 3 s deadline, on a clock the test moves
     bot = make_bot()
@@ -456,14 +446,10 @@ async def test_autocomplete_more_than_25_choices_is_refused(discordpy_at_server:
     bot.tree.copy_global_to(guild=discord.Object(server.guild_id))
     async with running_client(bot, server.bot_token):
         await bot.tree.sync(guild=discord.Object(server.guild_id))
-        ok = await server.send_autocomplete(
-            "pick", server.alice_id, server.channel_id, {"song": "ab"}, "song"
-        )
+        ok = await server.send_autocomplete("pick", server.alice_id, server.channel_id, {"song": "ab"}, "song")
         accepted = await server.wait_for_callback(ok)
         how_many["n"] = 26
-        too_many = await server.send_autocomplete(
-            "pick", server.alice_id, server.channel_id, {"song": "a"}, "song"
-        )
+        too_many = await server.send_autocomplete("pick", server.alice_id, server.channel_id, {"song": "a"}, "song")
         refused = await server.wait_for_callback(too_many)
     assert ok.data["options"] == [{"name": "song", "type": 3, "value": "ab", "focused": True}]
     assert accepted.accepted and accepted.type == 8 and accepted.data is not None
@@ -502,9 +488,7 @@ async def test_component_click_and_modal_submit(discordpy_at_server: LoopbackDis
         channel = bot.get_channel(server.channel_id)
         assert isinstance(channel, discord.TextChannel)
         sent = await channel.send("rate this", view=Buttons(timeout=None))
-        click = await server.send_component(
-            server.alice_id, server.channel_id, sent.id, "rating:like:songs:1440857781"
-        )
+        click = await server.send_component(server.alice_id, server.channel_id, sent.id, "rating:like:songs:1440857781")
         clicked = await server.wait_for_callback(click)
         asked = await server.send_command("feedback", server.alice_id, server.channel_id)
         modal_cb = await server.wait_for_callback(asked)
@@ -537,9 +521,7 @@ async def test_message_context_menu_sees_target_content(discordpy_at_server: Loo
     assert server.messages[rec.original_message_id or 0].type == 23
 
 
-async def test_command_validation_like_discord(
-    discord_server: LoopbackDiscord, http: aiohttp.ClientSession
-) -> None:
+async def test_command_validation_like_discord(discord_server: LoopbackDiscord, http: aiohttp.ClientSession) -> None:
     server = discord_server
     url = f"{server.api_base}/applications/{server.application_id}/guilds/{server.guild_id}/commands"
 
@@ -560,9 +542,7 @@ async def test_command_validation_like_discord(
     status, body = await put([{"name": "Rate this song", "type": 3}, {"name": "rate", "description": "d"}])
     assert status == 200 and [c["name"] for c in body] == ["Rate this song", "rate"]
     first_ids = [c["id"] for c in body]
-    status, body = await put(
-        [{"name": "rate", "description": "changed"}, {"name": "Rate this song", "type": 3}]
-    )
+    status, body = await put([{"name": "rate", "description": "changed"}, {"name": "Rate this song", "type": 3}])
     assert [c["id"] for c in body] == first_ids[::-1]  # same name+type keeps its id
     async with http.get(url, headers=auth(server)) as resp:
         assert [c["description"] for c in await resp.json()] == ["changed", ""]
@@ -590,9 +570,7 @@ async def test_rate_limit_429_is_retried_transparently(discordpy_at_server: Loop
     assert [m.id for m in server.channel_messages(server.channel_id)] == [sent.id]
 
 
-async def test_429_headers_and_500_retry(
-    discordpy_at_server: LoopbackDiscord, http: aiohttp.ClientSession
-) -> None:
+async def test_429_headers_and_500_retry(discordpy_at_server: LoopbackDiscord, http: aiohttp.ClientSession) -> None:
     server = discordpy_at_server
     server.fail_next(None, r"^/users/@me$", 429, retry_after=1.5, global_=True)
     async with http.get(f"{server.api_base}/users/@me", headers=auth(server)) as resp:
@@ -717,9 +695,7 @@ async def test_reactions_dispatch_raw_events_and_rest_rules(discordpy_at_server:
 
         assert await server.remove_reaction(server.channel_id, post.id, server.alice_id, "👍")
         gone = await asyncio.wait_for(removed.get(), HANG_GUARD)
-        assert (
-            gone.user_id == server.alice_id and gone.member is None and gone.event_type == "REACTION_REMOVE"
-        )
+        assert gone.user_id == server.alice_id and gone.member is None and gone.event_type == "REACTION_REMOVE"
 
         await server.add_reaction(server.channel_id, post.id, server.alice_id, "👍")
         await asyncio.wait_for(added.get(), HANG_GUARD)
@@ -793,9 +769,7 @@ async def test_two_processes_as_shards_0_and_1(discordpy_at_server: LoopbackDisc
     assert (rec.shard_id, dm_rec.shard_id) == (1, 0)
     assert "guild_id" not in dm_rec.payload and dm_rec.payload["user"]["id"] == str(server.alice_id)
     assert dm_rec.payload["context"] == 1
-    delivered = {
-        s.shard_id: [d["id"] for d in s.events_named("INTERACTION_CREATE")] for s in server.sessions.values()
-    }
+    delivered = {s.shard_id: [d["id"] for d in s.events_named("INTERACTION_CREATE")] for s in server.sessions.values()}
     assert delivered == {0: [str(dm_rec.id)], 1: [str(rec.id)]}
     assert sorted(p["shard"] for p in server.identify_payloads) == [[0, 2], [1, 2]]
     assert [i.bucket for i in server.identifies] == [0, 1] and not server.refused_identifies
@@ -898,9 +872,7 @@ async def test_resume_after_disconnect_replays_missed_events(discordpy_at_server
     assert missed.content.endswith("while away")
     assert len(server.sessions) == 1  # resumed, not re-identified
     resume_frames = [f for f in server.gateway_frames if f.op == 6]
-    assert (
-        resume_frames[0].d["token"] == "[redacted]" and resume_frames[0].d["session_id"] == session.session_id
-    )
+    assert resume_frames[0].d["token"] == "[redacted]" and resume_frames[0].d["session_id"] == session.session_id
     assert server.connections[1].path == "/resume"
 
 
@@ -967,9 +939,7 @@ async def test_user_context_menu_gets_resolved_member(discordpy_at_server: Loopb
 
     async with running_client(bot, server.bot_token):
         await bot.tree.sync(guild=discord.Object(server.guild_id))
-        rec = await server.send_user_command(
-            "Show ratings", server.alice_id, server.channel_id, server.alice_id
-        )
+        rec = await server.send_user_command("Show ratings", server.alice_id, server.channel_id, server.alice_id)
         cb = await server.wait_for_callback(rec)
     assert rec.data["target_id"] == str(server.alice_id)
     assert str(server.alice_id) in rec.data["resolved"]["members"]
@@ -982,7 +952,7 @@ async def test_runs_as_a_separate_process(http: aiohttp.ClientSession) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.servers.discord",
+        "loopback.discord",
         "--bot-token",
         "process-token",
         stdout=asyncio.subprocess.PIPE,
@@ -1145,9 +1115,7 @@ async def test_removing_the_bot_sends_guild_delete_without_unavailable_and_rejoi
         bot.add_listener(listener)
     other = server.add_guild("Other Guild")
     async with running_client(bot, server.bot_token):
-        await server.wait_for_dispatch(
-            "GUILD_CREATE", predicate=lambda d: d["id"] == str(other.id), timeout=HANG_GUARD
-        )
+        await server.wait_for_dispatch("GUILD_CREATE", predicate=lambda d: d["id"] == str(other.id), timeout=HANG_GUARD)
         # an admin removes the bot: the bot is no longer a member, and Discord says so (no "unavailable")
         server.remove_bot_from_guild(server.guild_id)
         data = await server.wait_for_dispatch("GUILD_DELETE", timeout=HANG_GUARD)

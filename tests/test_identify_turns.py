@@ -20,9 +20,9 @@ import pytest
 
 from bot.identify import IDENTIFY_INTERVAL, IDENTIFY_MARGIN, IdentifyTurns
 from bot.storage import Store
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.storage import FakeClock, StoreFactory
-from tests.servers.discord import LoopbackDiscord
 
 SPACING = IDENTIFY_INTERVAL + IDENTIFY_MARGIN
 

@@ -18,13 +18,13 @@ import pytest
 from bot.config import load_settings
 from bot.services.linking import digest
 from bot.storage import AccountStatus
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.axe import assert_accessible
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.musickit import MusicKitStub, chromium, musickit_stub  # noqa: F401  (fixtures)
 from tests.fixtures.storage import stored_bytes
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 #: linking stores tokens: every test here runs on both engines
 pytestmark = pytest.mark.both_engines

@@ -3,6 +3,7 @@ in a guild channel. The real bot against the loopback Discord and Apple servers.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import sqlite3
@@ -12,11 +13,12 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.config import load_settings
+from bot.i18n import date as i18n_date
 from bot.storage import AccountStatus
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, Permissions
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.storage import stored_bytes
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, Permissions
 
 #: linking stores tokens: every test here runs on both engines
 pytestmark = pytest.mark.both_engines
@@ -139,7 +141,11 @@ async def test_account_then_unlink_leaves_no_trace(
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert "Linked" in fields["Status"]
     assert fields["Country or region"] == "US"
-    assert fields["Linked since"].startswith("<t:") and fields["Last used"].startswith("<t:")
+    # the day of linking in the member's words (Babel; English here), the last use as Discord's own relative time
+    account = await store.get_account(alice)
+    assert account is not None
+    assert fields["Linked since"] == i18n_date(None, datetime.datetime.fromtimestamp(account.linked_at, datetime.UTC))
+    assert fields["Last used"].startswith("<t:")
     assert linked_user not in json.dumps(callback.data)
 
     rec = await discord_server.send_command("unlink", alice, discord_server.channel_id)

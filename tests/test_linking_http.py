@@ -15,11 +15,11 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.services.linking import Member, digest
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.storage import stored_bytes
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 #: linking stores tokens: every test here runs on both engines
 pytestmark = pytest.mark.both_engines

@@ -16,10 +16,10 @@ import pytest
 
 from bot.errors import AppleRefusedToken, TooManyTries
 from bot.ui.errors import describe_error
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.storage import FakeClock
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 pytestmark = pytest.mark.both_engines
 

@@ -12,11 +12,11 @@ import pytest
 
 from bot.config import load_settings
 from bot.services.linking import digest
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.axe import assert_accessible
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.musickit import MusicKitStub, chromium, musickit_stub  # noqa: F401  (fixtures)
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 from tests.test_linking_browser import GOOD_TOKEN, assert_finished, click_with_token, dm_link, status_of
 
 pytestmark = pytest.mark.both_engines

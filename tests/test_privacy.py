@@ -14,10 +14,10 @@ import pytest
 from bot.app import RatingsBot
 from bot.storage import HoldReason
 from bot.ui import texts
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.e2e import eventually
 from tests.fixtures.storage import database_rows
-from tests.servers.discord import LoopbackDiscord
 from tests.test_linking_discord import account_ciphertext
 
 EPHEMERAL = 1 << 6
@@ -97,7 +97,7 @@ async def test_forget_me_asks_only_its_member_then_deletes_every_row_about_them(
         rec = await discord_server.send_command("forget-me", alice, channel)
         callback = await discord_server.wait_for_callback(rec)
         assert callback.accepted and callback.data is not None and callback.data["flags"] & EPHEMERAL
-        assert callback.data["content"] == texts.FORGET_CONFIRM
+        assert callback.data["content"] == texts.forget_confirm(None)
         return await discord_server.wait_for_original(rec)
 
     async def press(user: int, message: Any, custom_id: str) -> Any:
@@ -122,7 +122,11 @@ async def test_forget_me_asks_only_its_member_then_deletes_every_row_about_them(
     assert await database_rows(url) == before
 
     done = await press(alice, message, f"privacy:forget:{alice}")
-    assert done.type == 7 and done.data["content"] == texts.forgotten(True, 2) and done.data["components"] == []
+    assert (
+        done.type == 7
+        and done.data["content"] == texts.forgotten(True, 2, locale=None)
+        and done.data["components"] == []
+    )
     after = await database_rows(url)
     for table, rows in after.items():
         for row in rows:
@@ -194,6 +198,37 @@ async def test_a_server_that_removed_the_bot_is_forgotten_after_the_grace_unless
         assert (await bot.svc.housekeeping.run_once()).guilds == 1
         assert await store.list_share_channels(guild) == [] and await store.get_shared_message(77) is None
         assert await departures(bot) == []
+
+
+@pytest.mark.both_engines
+async def test_a_server_that_removed_the_bot_while_no_process_ran_is_forgotten_after_the_grace(
+    bot_factory: BotFactory, discord_server: LoopbackDiscord
+) -> None:
+    guild, channel = discord_server.guild_id, discord_server.channel_id
+    # two servers the bot is in no more: ``gone`` on shard 0 of 2 (this process's), ``another_process`` on shard 1
+    gone = (((guild >> 22) // 2 + 1) * 2) << 22 | 7
+    another_process = gone + (1 << 22)
+    async with bot_factory(env={"LEFT_GUILD_DAYS": "0"}) as bot:
+        await bot.guilds_reconciled.wait()
+        store = bot.svc.store
+        assert await store.add_share_channel(guild, channel)
+        assert await store.add_share_channel(gone, 5)
+        await store.record_shared_message(78, 5, gone, "songs", WAITING_SONG)
+        await store.record_vote(gone, OTHER_MEMBER, "songs", WAITING_SONG, 1)
+        assert await store.set_taste_named(gone, OTHER_MEMBER, True)
+        assert await store.set_share_buttons(another_process, True)
+    # no GUILD_DELETE was ever seen for them, and READY does not list them; only the servers on this process's shards
+    # are its business
+    assert (gone >> 22) % 2 == 0 and (another_process >> 22) % 2 == 1
+    async with bot_factory(env={"LEFT_GUILD_DAYS": "0", "SHARD_COUNT": "2", "SHARD_IDS": "0"}, shard_count=2) as bot:
+        await bot.guilds_reconciled.wait()
+        assert (bot.shard_count, bot.shard_ids) == (2, [0])
+        assert await departures(bot) == [gone]
+        assert (await bot.svc.housekeeping.run_once()).guilds == 1
+        store = bot.svc.store
+        assert await store.list_share_channels(gone) == [] and await store.get_shared_message(78) is None
+        assert await store.member_votes(gone, OTHER_MEMBER) == {}
+        assert await store.known_guilds() == {guild, another_process}, "the present server and the other shard's"
 
 
 async def _none(pending: Any) -> bool:

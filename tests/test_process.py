@@ -9,13 +9,11 @@ import sys
 import aiohttp
 import pytest
 
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.e2e import ROOT, process_env
-from tests.servers.discord import LoopbackDiscord
 
 #: python -m bot as a real process, with each engine's DATABASE_URL
 pytestmark = pytest.mark.both_engines
-
-
 
 
 async def test_the_bot_process_serves_and_stops_cleanly_on_sigterm(

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from bot.app import RatingsBot
-from tests.servers.discord import CommandUnavailable, LoopbackDiscord, Permissions
+from loopback.discord import CommandUnavailable, LoopbackDiscord, Permissions
 
 pytestmark = pytest.mark.usefixtures("no_late_callbacks")
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bot.app import RatingsBot
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.e2e import buttons
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 EPHEMERAL = 1 << 6
 

@@ -11,10 +11,10 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.applemusic import RetryPolicy
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, MessageFlags
 from tests.fixtures.bot import ALICE_MUT, BotFactory
 from tests.fixtures.e2e import eventually
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, MessageFlags
 
 EPHEMERAL = 1 << 6
 
@@ -97,9 +97,9 @@ async def test_bad_link_says_why(
     running_bot: RatingsBot, linked_user: str, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
     text, _ = await error_reply(
-        discord_server, "rating like", {"item": "https://open.spotify.com/track/4uLU6hMCjMI75M1A2tKUQC"}
+        discord_server, "rating like", {"item": "https://music.example.com/track/4uLU6hMCjMI75M1A2tKUQC"}
     )
-    assert "not an Apple Music link" in text
+    assert "not a music link I can use. Paste a link from Apple Music, Spotify, YouTube" in text
     text, _ = await error_reply(
         discord_server, "rating like", {"item": "https://music.apple.com/us/artist/beach-bunny/1051350374"}
     )

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from bot.app import RatingsBot
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.e2e import buttons
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 EPHEMERAL = 1 << 6
 
@@ -144,7 +144,7 @@ async def test_message_menu_on_a_message_without_links_says_so(
     message = await discord_server.wait_for_original(rec)
     await discord_server.wait_for_message(predicate=lambda m: m.id == message.id and bool(m.embeds))
     assert message.ephemeral
-    assert "no Apple Music links" in discord_server.messages[message.id].embeds[0]["description"]
+    assert "no music links I can rate" in discord_server.messages[message.id].embeds[0]["description"]
 
 
 async def test_buttons_work_for_the_presser_and_after_a_restart(

@@ -14,6 +14,8 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.services.outbox import OutboxConfig
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, Permissions
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import (
     FAST_OUTBOX,
@@ -26,8 +28,6 @@ from tests.fixtures.e2e import (
     share,
     writes,
 )
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, Permissions
 
 
 @pytest.fixture
@@ -59,7 +59,10 @@ async def test_share_posts_a_quiet_card_rated_with_reactions_only(
     # nobody's rating, not who shared it (Discord says so above the card), one hint: the reactions
     assert "fields" not in embed and "author" not in embed
     assert embed["footer"]["text"] == "React 👍 or 👎 to rate it in your own Apple Music."
-    assert msg.components == [], "one way to rate: the reactions"
+    # one way to rate: the reactions; and (on by default) the song's song.link page, for members without Apple Music
+    assert [(b["style"], b["label"], b["url"]) for b in buttons(msg.components)] == [
+        (5, "Listen on other services", f"https://song.link/i/{song}")
+    ]
     shared = await bot.svc.store.get_shared_message(mid)
     assert shared is not None and (shared.item_type, shared.item_id) == ("songs", song)
     assert not writes(apple_server), "sharing rates nothing"
@@ -86,16 +89,20 @@ async def test_a_server_can_turn_share_buttons_on_and_off(
     assert await switch("on") == "`/share` cards already have Like and Dislike buttons besides 👍 👎."
     assert await bot.svc.store.share_buttons(discord_server.guild_id)
     msg = discord_server.messages[await share(bot, discord_server, alice, song)]
-    found = [(b["custom_id"], b["label"], b["style"]) for b in buttons(msg.components)]
+    found = [(b.get("custom_id"), b["label"], b["style"]) for b in buttons(msg.components)]
     # quiet grey buttons, no state: each press answers the presser privately
-    assert found == [(f"rating:like:songs:{song}", "Like", 2), (f"rating:dislike:songs:{song}", "Dislike", 2)]
+    assert found == [
+        (f"rating:like:songs:{song}", "Like", 2),
+        (f"rating:dislike:songs:{song}", "Dislike", 2),
+        (None, "Listen on other services", 5),
+    ]
     assert "footer" in msg.embeds[0] and "author" not in msg.embeds[0]
 
     off = "From now on, `/share` cards in this server have only the 👍 👎 reactions, no buttons."
     assert await switch("off") == off
     assert not await bot.svc.store.share_buttons(discord_server.guild_id)
     msg = discord_server.messages[await share(bot, discord_server, alice, song)]
-    assert msg.components == []
+    assert [b["label"] for b in buttons(msg.components)] == ["Listen on other services"]
 
 
 # ---------------------------------------------------------------------------------------------- reactions

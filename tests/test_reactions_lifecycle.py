@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from bot.app import RatingsBot
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, Permissions
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import RATINGS, eventually, settled, share, writes
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, Permissions
 
 LIKE, DISLIKE = "👍", "👎"
 

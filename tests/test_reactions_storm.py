@@ -17,9 +17,9 @@ import pytest
 from bot.app import RatingsBot
 from bot.applemusic import AdaptivePacer
 from bot.services.outbox import OutboxConfig
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.e2e import RATINGS, eventually, handled, share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 #: the outbox under a storm: every test here runs on both engines
 pytestmark = pytest.mark.both_engines

@@ -22,10 +22,10 @@ import pytest
 from bot.app import RatingsBot
 from bot.services.recap import Recaps
 from bot.services.weeks import WEEKDAYS
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, Permissions
 from tests.fixtures.bot import BotFactory
 from tests.fixtures.e2e import message_text, settled, share
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, Permissions
 
 pytestmark = pytest.mark.usefixtures("no_late_callbacks")
 

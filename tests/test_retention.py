@@ -17,7 +17,7 @@ from bot.services.budget import BUDGET_LIVE_SECONDS
 from bot.services.housekeeping import CLOSED_WEEK_DAYS, DAY, Housekeeping, RetentionPolicy
 from bot.services.linking import LinkService
 from bot.services.presence import STALE_AFTER_SECONDS
-from bot.storage import EXPIRED_HOLDS_NOTICE, HoldReason, ProcessRecord, Store, TokenCipher, open_store
+from bot.storage import EXPIRED_HOLDS_NOTICE, HoldReason, PendingMatch, ProcessRecord, Store, TokenCipher, open_store
 from tests.fixtures.storage import FakeClock, database_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +77,14 @@ def retention_rules(
         "taste_votes": lambda row: row["voted_at"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
         # a member's choice to be named: until changed; nothing of a server left more than LEFT_GUILD_DAYS ago
         "taste_named": lambda row: row["guild_id"] in (STAYS, BACK),
+        # who joined a server's mixtape: until they leave (or unlink); nothing of a server left LEFT_GUILD_DAYS ago
+        "mixtape_members": lambda row: row["guild_id"] in (STAYS, BACK),
+        # a week's playlist jobs, done or not: TASTE_DAYS after the week ended; nothing of a server left
+        "mixtape_jobs": lambda row: row["week_end"] >= end - POLICY.taste_days * DAY and row["guild_id"] != GONE,
+        # posts waiting to be matched: PENDING_MATCH_HOURS; nothing of a server left more than LEFT_GUILD_DAYS ago
+        "pending_matches": lambda row: (
+            row["created_at"] >= end - POLICY.pending_match_hours * HOUR and row["guild_id"] in (STAYS, BACK)
+        ),
         # a server's recap settings: until changed; nothing of a server left more than LEFT_GUILD_DAYS ago
         "recap_settings": lambda row: row["guild_id"] in (STAYS, BACK),
         # a closed week: CLOSED_WEEK_DAYS after it ended; nothing of a server left more than LEFT_GUILD_DAYS ago
@@ -109,6 +117,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
         assert await store.add_share_channel(guild, guild * 10)
         assert await store.set_share_buttons(guild, True)
         assert await store.set_taste_named(guild, LINKED[1], True, t0)
+        assert await store.mixtape_join(guild, LINKED[1], f"Server {guild}", t0)
         await store.set_recap(guild, guild * 10, 0, 9, "Europe/Berlin", t0)
     messages = itertools.count(1)
     for day in range(DAYS):
@@ -124,6 +133,9 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
                 if guild is not None:
                     await store.record_share(message, guild, channel, LINKED[0], "songs", f"{day}", now)
                     await store.record_vote(guild, LINKED[1], "songs", f"{day}", 1, now)
+                    # a post whose link of another service waits (the matching services are down for good)
+                    waiting = PendingMatch(-message, channel, guild, LINKED[2], "https://youtu.be/x", 0, now + DAY, now)
+                    assert await store.add_pending_match(waiting, max_per_guild=100)
                     if quarter == 0:  # a week closes (one a day here: more rows to keep or delete)
                         assert await store.claim_week(guild, f"d{day}", now, "worker", 60.0, now)
                         assert await store.close_week(guild, f"d{day}", "worker", message, now)
@@ -147,6 +159,11 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
                 await housekeeping.guild_present(BACK)
             if quarter == 0 and day == LEFT_GONE:
                 await housekeeping.guild_left(GONE)
+            if quarter == 0:  # a week closes every day here: each member's playlist job, made at once
+                for guild in (STAYS, BACK) if day >= LEFT_GONE else (STAYS, BACK, GONE):
+                    await store.mixtape_enqueue(guild, [LINKED[1]], now - 7 * DAY, now, f"Server {guild}", ["1"], now)
+                for job in await store.mixtape_claim("worker", now, limit=10):
+                    assert await store.mixtape_done(job, f"p.{job.id}", now=now)
             purged = await housekeeping.run_once()
             if (day, quarter) == (LEFT_GONE + 7, 0):
                 assert purged.guilds == 1, "the server left 7 days ago is deleted now"
@@ -172,12 +189,18 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     assert sorted(r["guild_id"] for r in rows["guild_share_channels"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["guild_settings"]) == [STAYS, BACK]
     assert sorted(r["guild_id"] for r in rows["taste_named"]) == [STAYS, BACK]
+    # the last day's posts (4 a day, one each six hours; the one at exactly 24 h before the end run is kept too)
+    waiting = sorted((r["guild_id"], r["created_at"]) for r in rows["pending_matches"])
+    assert waiting == sorted((g, t0 + (DAYS - 1) * DAY + q * 6 * HOUR) for g in (STAYS, BACK) for q in range(4))
     assert sorted(r["guild_id"] for r in rows["recap_settings"]) == [STAYS, BACK]
     closed_days = range(DAYS - int(CLOSED_WEEK_DAYS), DAYS)
     assert sorted((r["guild_id"], r["week_label"]) for r in rows["closed_weeks"]) == sorted(
         (g, f"d{d}") for g in (STAYS, BACK) for d in closed_days
     )
     taste_days = range(DAYS - int(POLICY.taste_days), DAYS)
+    assert sorted(r["guild_id"] for r in rows["mixtape_members"]) == [STAYS, BACK]
+    kept_weeks = sorted((r["guild_id"], round((r["week_end"] - t0) / DAY)) for r in rows["mixtape_jobs"])
+    assert kept_weeks == sorted((g, d) for g in (STAYS, BACK) for d in taste_days)
     for table in ("taste_shares", "taste_votes"):
         kept = sorted((r["guild_id"], int(r["item_id"])) for r in rows[table])
         per_day = 4 if table == "taste_shares" else 1  # a share every six hours; one vote per item

@@ -16,10 +16,10 @@ import pytest
 from bot.app import RatingsBot
 from bot.services.presence import STALE_AFTER_SECONDS, this_process
 from bot.storage import TokenCipher, open_store
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT, BotFactory
 from tests.fixtures.e2e import run_bot
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 #: python -m bot rotate-keys against each engine
 pytestmark = pytest.mark.both_engines

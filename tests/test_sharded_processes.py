@@ -34,12 +34,12 @@ import pytest
 
 from bot.storage import Store, TokenCipher, open_store
 from bot.storage.postgres import application_name
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord, shard_for_guild
 from tests.fixtures.apple import AppleKey
 from tests.fixtures.bot import free_port
 from tests.fixtures.e2e import eventually, process_env
 from tests.fixtures.storage import PostgresServer
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, shard_for_guild
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARDS = 2
@@ -97,6 +97,7 @@ class Deployment:
             "SHARD_COUNT": str(SHARDS),
             "SHARD_IDS": str(shard),
             "WEB_PORT": str(port),
+            "OPS_PORT": "0",
             "LINK_BASE_URL": f"http://127.0.0.1:{port}",
         }
 

@@ -116,9 +116,7 @@ async def test_unlink_deletes_everything_and_leaves_no_trace(
     assert await store.unlink(USER) is False
 
 
-async def test_mark_stale_transitions_once_and_holds_outbox(
-    store: SqliteStore, fake_clock: FakeClock
-) -> None:
+async def test_mark_stale_transitions_once_and_holds_outbox(store: SqliteStore, fake_clock: FakeClock) -> None:
     now = fake_clock.now
     assert await store.mark_stale(USER) is False  # no account
     await store.link_account(USER, TOKEN, "us", now=now)

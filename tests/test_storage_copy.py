@@ -21,6 +21,7 @@ from bot.storage import (
     HoldReason,
     LinkStateResult,
     OutboxEntry,
+    PendingMatch,
     RawRow,
     SqliteStore,
     StorageError,
@@ -91,6 +92,20 @@ async def fill(store: Store, clock: FakeClock) -> dict[str, OutboxEntry]:
     await store.record_vote(100, UNLINKED, "songs", "1613600188", -1, t0 + 15)
     await store.record_vote(100, ACTIVE, "albums", "1613600183", 1, t0 + 16)
     assert await store.set_taste_named(100, ACTIVE, True, t0 + 17)
+    assert await store.mixtape_join(100, ACTIVE, "Loopback Server", t0 + 18)
+    assert await store.mixtape_join(100, STALE, "Loopback Server", t0 + 19)
+    assert (
+        await store.mixtape_enqueue(
+            100, [ACTIVE, STALE], t0, t0 + 20, "Loopback Server — 2026-W48", ["1", "2"], t0 + 20
+        )
+        == 2
+    )
+    [job, _] = await store.mixtape_claim("copier", t0 + 21, limit=2)
+    assert await store.mixtape_sent(job, t0 + 21)
+    assert await store.mixtape_done(job, "p.AbCdEf123", now=t0 + 22)
+    assert await store.set_listen_elsewhere(200, False)
+    waiting = PendingMatch(999, 11, 100, ACTIVE, "https://open.spotify.com/track/4uLU6hMCjMI75M1", 2, t0 + 90, t0)
+    assert await store.add_pending_match(waiting, max_per_guild=5)
 
     assert await store.claim_notice(STALE, "stale-link", t0)
     assert await store.claim_notice(UNLINKED, "link-first", t0)
@@ -224,9 +239,12 @@ async def test_sqlite_to_postgres_copies_everything(
         "taste_shares": 2,
         "taste_votes": 3,
         "taste_named": 1,
+        "mixtape_members": 2,
+        "mixtape_jobs": 2,
+        "pending_matches": 1,
         "guild_departures": 1,
     }
-    assert report.total == 39 and report.tokens == 4 and report.undecryptable_tokens == 0
+    assert report.total == 44 and report.tokens == 4 and report.undecryptable_tokens == 0
     assert report.source == str(tmp_path / "bot.db") and report.target.startswith("postgresql://127.0.0.1:")
     assert list(report.rows) == [spec.name for spec in TABLES]
     assert await dump(target) == await dump(source)
@@ -255,7 +273,7 @@ async def test_postgres_to_sqlite_round_trip_is_identical(
     await copy_database(original, middle)
     back = await _open(opened, f"sqlite:///{tmp_path / 'back' / 'bot.db'}", cipher, fake_clock)
     report = await copy_database(middle, back, batch=3)
-    assert report.total == 39 and report.undecryptable_tokens == 0
+    assert report.total == 44 and report.undecryptable_tokens == 0
 
     assert await dump(back) == await dump(original)
     await check_reads_back(original, back, fake_clock)
@@ -353,7 +371,7 @@ async def test_a_failure_during_the_import_rolls_everything_back(
     await target.complete(first)
     await target.unlink(1)  # the rating intent an applied rating leaves: the target is empty again
     report = await copy_database(source, target)  # and a later copy still works
-    assert report.total == 39
+    assert report.total == 44
 
 
 async def test_refuses_the_same_database(
@@ -437,7 +455,7 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
         ("notices", 2),
         ("guild_departures", 1),
     )
-    for table, count in (*expected, ("total", 39)):
+    for table, count in (*expected, ("total", 44)):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout

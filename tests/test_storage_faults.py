@@ -37,11 +37,11 @@ import asyncpg
 import pytest
 
 from bot.storage import SqliteStore, StorageFault, Store, StoreOptions, StoreUnavailable, TokenCipher, open_store
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.bot import ALICE_MUT
 from tests.fixtures.e2e import ROOT, eventually, message_text, process_env
 from tests.fixtures.storage import PostgresServer
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 #: a filler user id (no real member has it)
 FILLER = 10_000

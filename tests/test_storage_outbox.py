@@ -132,9 +132,7 @@ async def test_retry_later_counts_attempts_and_delays(store: SqliteStore) -> Non
 
 
 async def test_unlinked_holds_wait_for_link_and_expire(store: SqliteStore, fake_clock: FakeClock) -> None:
-    await store.enqueue(
-        U1, "songs", "1", 1, T0, debounce=0, hold=HoldReason.UNLINKED, hold_expires_at=T0 + 600
-    )
+    await store.enqueue(U1, "songs", "1", 1, T0, debounce=0, hold=HoldReason.UNLINKED, hold_expires_at=T0 + 600)
     await store.enqueue(U2, "songs", "1", -1, T0, debounce=0, hold="unlinked", hold_expires_at=T0 + 600)
     assert await store.claim_due("w", T0 + 1) == []
     assert await store.next_due_at() is None  # held rows never wake the worker
@@ -152,9 +150,7 @@ async def test_unlinked_holds_wait_for_link_and_expire(store: SqliteStore, fake_
 
 async def test_linking_drops_expired_holds_and_releases_the_others(store: SqliteStore) -> None:
     await store.enqueue(U1, "songs", "old", 1, T0, debounce=0, hold="unlinked", hold_expires_at=T0 + 600)
-    await store.enqueue(
-        U1, "songs", "new", 1, T0 + 500, debounce=0, hold="unlinked", hold_expires_at=T0 + 1100
-    )
+    await store.enqueue(U1, "songs", "new", 1, T0 + 500, debounce=0, hold="unlinked", hold_expires_at=T0 + 1100)
     await store.link_account(U1, "token-u1-" + "a" * 40, "us", now=T0 + 700)
     assert [e.item_id for e in await store.claim_due("w", T0 + 700)] == ["new"]
     assert await store.outbox_size() == 1

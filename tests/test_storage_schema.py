@@ -38,9 +38,7 @@ T0 = 1_700_000_000.0
 
 def _versions(db_path: Path) -> list[tuple[int, str]]:
     with closing(sqlite3.connect(db_path)) as conn:
-        return [
-            (int(v), str(n)) for v, n in conn.execute("SELECT version, name FROM schema_version ORDER BY 1")
-        ]
+        return [(int(v), str(n)) for v, n in conn.execute("SELECT version, name FROM schema_version ORDER BY 1")]
 
 
 def _tables(db_path: Path) -> set[str]:
@@ -92,8 +90,7 @@ async def test_database_from_migration_1_is_upgraded_in_place(
             ("nonce-7", 7, T0, T0 + 600),
         )
         conn.execute(
-            "INSERT INTO accounts (user_id, token_enc, storefront, linked_at, last_used)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO accounts (user_id, token_enc, storefront, linked_at, last_used) VALUES (?, ?, ?, ?, ?)",
             (7, cipher.encrypt("token-seven-" + "q" * 30), "us", T0, T0),
         )
     assert "outbox" not in _tables(db_path) and "accounts" in _tables(db_path)
@@ -139,9 +136,7 @@ async def test_reopening_is_idempotent(store_factory: StoreFactory, db_path: Pat
 
 
 @pytest.mark.sqlite_only  # SQLite's own migrations and files; PostgreSQL: test_storage_postgres.py
-async def test_concurrent_first_opens_apply_each_migration_once(
-    store_factory: StoreFactory, db_path: Path
-) -> None:
+async def test_concurrent_first_opens_apply_each_migration_once(store_factory: StoreFactory, db_path: Path) -> None:
     stores = await asyncio.gather(*(store_factory() for _ in range(3)))
     assert all(isinstance(s, SqliteStore) for s in stores)
     assert _versions(db_path) == [(m.version, m.name) for m in load_migrations()]
@@ -182,9 +177,7 @@ def test_split_statements_handles_semicolons_in_strings_comments_and_triggers() 
         split_statements("CREATE TABLE a (x);\nCREATE TABLE b (y)")
 
 
-def test_migration_files_must_be_numbered_without_gaps(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_migration_files_must_be_numbered_without_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "fake_migration_pkg"
     (package / "migrations").mkdir(parents=True)
     (package / "__init__.py").write_text("")
@@ -217,11 +210,19 @@ def test_sqlite_urls(url: str, path: str) -> None:
 @pytest.mark.parametrize(
     ("url", "dsn", "location"),
     [
-        ("postgresql://bot:s3cr3t@db:5433/ratings", "postgresql://bot:s3cr3t@db:5433/ratings", "postgresql://db:5433/ratings"),
+        (
+            "postgresql://bot:s3cr3t@db:5433/ratings",
+            "postgresql://bot:s3cr3t@db:5433/ratings",
+            "postgresql://db:5433/ratings",
+        ),
         ("postgres://bot@127.0.0.1/bot", "postgresql://bot@127.0.0.1/bot", "postgresql://127.0.0.1:5432/bot"),
         ("postgresql+asyncpg://u:p@h/d", "postgresql://u:p@h/d", "postgresql://h:5432/d"),
         (" POSTGRESQL://h ", "postgresql://h", "postgresql://h:5432/(default)"),
-        ("postgresql:///bot?host=/run/postgresql", "postgresql:///bot?host=/run/postgresql", "postgresql://localhost:5432/bot"),
+        (
+            "postgresql:///bot?host=/run/postgresql",
+            "postgresql:///bot?host=/run/postgresql",
+            "postgresql://localhost:5432/bot",
+        ),
     ],
 )
 def test_postgresql_urls(url: str, dsn: str, location: str) -> None:

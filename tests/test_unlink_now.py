@@ -18,11 +18,11 @@ import pytest
 
 from bot.app import RatingsBot
 from bot.applemusic import AppleMusicClient, RequestWithdrawn, ResourceType, UpstreamError
+from loopback.apple import LoopbackApple
+from loopback.discord import LoopbackDiscord
 from tests.fixtures.apple import FAST_RETRY, AppleKey
 from tests.fixtures.bot import ALICE_MUT, BotFactory
 from tests.fixtures.e2e import RATINGS, eventually, settled, share, writes
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord
 
 #: every command is answered within Discord's deadline (the loopback refuses a late callback with 10062)
 pytestmark = pytest.mark.usefixtures("no_late_callbacks")

@@ -19,7 +19,8 @@ from .errors import (
     UserTokenInvalid,
 )
 from .links import InvalidLink, ShareLink, check_id, find_links, parse_link
-from .models import Artwork, CatalogItem, Rating, Storefront
+from .models import Artwork, CatalogItem, LibraryPlaylist, Rating, Storefront
+from .observe import NO_ANSWER, ObservedSender, RequestObserver, request_kind
 from .pacing import AdaptivePacer, BudgetState, BudgetSync, PacedSender, Pacer, PaceView
 from .priority import Priority, background, current_priority
 from .retry import RequestWithdrawn, RetryPolicy, StillAllowed
@@ -32,7 +33,7 @@ from .tokens import (
     public_key_pem,
 )
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, parse_retry_after
-from .types import CATALOG_TYPES, LIBRARY_TYPES, ResourceType
+from .types import CATALOG_TYPES, LIBRARY_TYPES, ItemRef, ResourceType
 
 __all__ = [
     "CATALOG_CHUNK",
@@ -42,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "LIBRARY_TYPES",
     "MAX_LIFETIME",
+    "NO_ANSWER",
     "RATINGS_CHUNK",
     "AdaptivePacer",
     "ApiErrorEntry",
@@ -56,7 +58,10 @@ __all__ = [
     "DeveloperToken",
     "DeveloperTokenRejected",
     "InvalidLink",
+    "ItemRef",
+    "LibraryPlaylist",
     "NotFound",
+    "ObservedSender",
     "PaceView",
     "PacedSender",
     "Pacer",
@@ -64,6 +69,7 @@ __all__ = [
     "RateLimited",
     "Rating",
     "Redirected",
+    "RequestObserver",
     "RequestWithdrawn",
     "ResourceType",
     "ResponseTooLarge",
@@ -83,4 +89,5 @@ __all__ = [
     "parse_link",
     "parse_retry_after",
     "public_key_pem",
+    "request_kind",
 ]

@@ -5,7 +5,8 @@ so one client serves every user and holds no per-user state. Each personal call 
 `still_allowed` check, awaited before every retry (see `retry.py`): the caller's way to stop a request whose
 member unlinked while it waited to be retried.
 
-Requests go through a stack of small senders: `HttpTransport` (one attempt, `transport.py`), `PacedSender`
+Requests go through a stack of small senders: `HttpTransport` (one attempt, `transport.py`), the optional
+`ObservedSender` (tells an observer of each attempt, `observe.py`), `PacedSender`
 (the optional `Pacer`, `pacing.py`) and `RetryingSender` (retry decisions and bounds, `retry.py`), which turns
 an unsuccessful answer into an error with the status table of `errors.py`.
 """
@@ -24,7 +25,8 @@ from yarl import URL
 
 from ..aio import Sleep, gather
 from .errors import UpstreamError, UserTokenInvalid
-from .models import CatalogItem, Rating, Storefront
+from .models import CatalogItem, LibraryPlaylist, Rating, Storefront
+from .observe import ObservedSender, RequestObserver
 from .pacing import PacedSender, Pacer
 from .retry import RetryingSender, RetryPolicy, StillAllowed
 from .tokens import DeveloperToken
@@ -42,9 +44,17 @@ RATINGS_CHUNK: Final = 100
 CATALOG_CHUNK: Final = 100
 #: Apple's maximum `limit` for catalog search.
 SEARCH_LIMIT_MAX: Final = 25
+#: Library playlists per page of "Get All Library Playlists" (Apple's maximum `limit`).
+LIBRARY_PAGE: Final = 100
+#: What a library playlist's tracklist takes: songs and music videos, catalog or library.
+PLAYLIST_TRACK_TYPES: Final = frozenset(
+    {ResourceType.SONGS, ResourceType.MUSIC_VIDEOS, ResourceType.LIBRARY_SONGS, ResourceType.LIBRARY_MUSIC_VIDEOS}
+)
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _STOREFRONT_RE = re.compile(r"^[a-z]{2}$")
+#: an ISRC (12 letters and digits) or a UPC/EAN (12 or 13 digits)
+_CODE_RE = re.compile(r"^(?:[A-Za-z]{2}[A-Za-z0-9]{3}[0-9]{7}|[0-9]{12,14})$")
 
 
 def _check_id(rid: str) -> str:
@@ -111,9 +121,11 @@ class AppleMusicClient:
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: RequestObserver | None = None,
     ) -> None:
         """`sleep` is what waits between retries (injectable so tests can record the delays);
-        `max_response_bytes` the largest answer read (a larger one raises `ResponseTooLarge`)."""
+        `max_response_bytes` the largest answer read (a larger one raises `ResponseTooLarge`); `observer` is told
+        of every HTTP attempt (`observe.py`)."""
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self._base_url = URL(base_url.rstrip("/"))
@@ -123,6 +135,8 @@ class AppleMusicClient:
         sender: Sender = HttpTransport(
             session, self._base_url, developer_token, policy.timeout, max_response_bytes=max_response_bytes
         )
+        if observer is not None:
+            sender = ObservedSender(sender, observer)
         if pacer is not None:
             sender = PacedSender(sender, pacer)
         rng = rng or random.Random()  # jitter, not cryptography
@@ -155,10 +169,16 @@ class AppleMusicClient:
         still_allowed: StillAllowed | None = None,
     ) -> Response:
         """One logical request with bounded retries. Raises an `AppleMusicError` subclass on failure."""
-        if user_token is not None and (not isinstance(user_token, str) or not user_token.strip()):
-            raise UserTokenInvalid("No Apple Music user token was given")
+        if user_token is not None:
+            user_token = self._user_token(user_token)
         request = Request(method, path, params, json_body, user_token, not_found_ok)
         return await self._sender.send(request, still_allowed=still_allowed)
+
+    @staticmethod
+    def _user_token(user_token: str) -> str:
+        if not isinstance(user_token, str) or not user_token.strip():
+            raise UserTokenInvalid("No Apple Music user token was given")
+        return user_token
 
     # ------------------------------------------------------------------ ratings
 
@@ -286,6 +306,94 @@ class AppleMusicClient:
                 return storefront
         raise UpstreamError("Apple Music sent no storefront for this user", status=reply.status)
 
+    # ------------------------------------------------------------------ library playlists
+
+    @staticmethod
+    def _track_data(tracks: Iterable[tuple[ResourceType, str]]) -> list[dict[str, str]]:
+        data = []
+        for type, rid in tracks:
+            type = ResourceType(type)
+            if type not in PLAYLIST_TRACK_TYPES:
+                raise ValueError(f"a playlist holds songs and music videos, not {type.value}")
+            data.append({"id": _check_id(rid), "type": type.value})
+        return data
+
+    async def create_library_playlist(
+        self,
+        name: str,
+        tracks: Iterable[tuple[ResourceType, str]],
+        user_token: str,
+        *,
+        description: str | None = None,
+        folder_id: str | None = None,
+        still_allowed: StillAllowed | None = None,
+    ) -> LibraryPlaylist:
+        """Create a playlist in the user's library holding `tracks` in order (Apple answers 201 with it); in the
+        library folder `folder_id` when given. Not idempotent: retried only after a 429, never after a timeout or
+        a 5xx (the playlist may exist then: look for it with `find_library_playlists`)."""
+        if not name.strip():
+            raise ValueError("a playlist needs a name")
+        attributes: dict[str, Any] = {"name": name}
+        if description is not None:
+            attributes["description"] = description
+        relationships: dict[str, Any] = {"tracks": {"data": self._track_data(tracks)}}
+        if folder_id is not None:
+            relationships["parent"] = {"data": [{"id": _check_id(folder_id), "type": "library-playlist-folders"}]}
+        request = Request(
+            "POST",
+            "/v1/me/library/playlists",
+            json={"attributes": attributes, "relationships": relationships},
+            user_token=self._user_token(user_token),
+            idempotent=False,
+        )
+        reply = await self._sender.send(request, still_allowed=still_allowed)
+        for raw in _data(reply.payload):
+            playlist = LibraryPlaylist.from_api(raw)
+            if playlist is not None:
+                return playlist
+        raise UpstreamError("Apple Music sent no playlist for the one it created", status=reply.status)
+
+    async def add_library_playlist_tracks(
+        self,
+        playlist_id: str,
+        tracks: Iterable[tuple[ResourceType, str]],
+        user_token: str,
+        *,
+        still_allowed: StillAllowed | None = None,
+    ) -> None:
+        """Append `tracks` to a library playlist (Apple answers 204). Not idempotent (a track sent twice is added
+        twice): retried only after a 429."""
+        request = Request(
+            "POST",
+            f"/v1/me/library/playlists/{_check_id(playlist_id)}/tracks",
+            json={"data": self._track_data(tracks)},
+            user_token=self._user_token(user_token),
+            idempotent=False,
+        )
+        await self._sender.send(request, still_allowed=still_allowed)
+
+    async def find_library_playlists(
+        self, name: str, user_token: str, *, still_allowed: StillAllowed | None = None, max_pages: int = 50
+    ) -> list[LibraryPlaylist]:
+        """The user's library playlists named exactly `name` (reading "Get All Library Playlists" page by page, at
+        most `max_pages`). A playlist created moments ago may not be listed yet (Apple's delay)."""
+        found: list[LibraryPlaylist] = []
+        params: dict[str, str] = {"limit": str(LIBRARY_PAGE)}
+        for _ in range(max_pages):
+            reply = await self._request(
+                "GET", "/v1/me/library/playlists", user_token=user_token, params=params, still_allowed=still_allowed
+            )
+            for raw in _data(reply.payload):
+                playlist = LibraryPlaylist.from_api(raw)
+                if playlist is not None and playlist.name == name:
+                    found.append(playlist)
+            nxt = reply.payload.get("next") if isinstance(reply.payload, Mapping) else None
+            offset = URL(nxt).query.get("offset") if isinstance(nxt, str) else None
+            if offset is None or not offset.isdigit():
+                break
+            params = {"limit": str(LIBRARY_PAGE), "offset": offset}
+        return found
+
     # ------------------------------------------------------------------ catalog
 
     async def get_catalog(
@@ -314,6 +422,26 @@ class AppleMusicClient:
             for item in items:
                 result[item.id] = item
         return result
+
+    async def songs_by_isrc(self, isrc: str, storefront: str) -> list[CatalogItem]:
+        """Catalog songs with this ISRC in a storefront (Apple's ``filter[isrc]``), each with its album
+        (``include=albums``: ``isCompilation``, ``isSingle``, release date); often several (the original album,
+        singles, compilations), possibly none."""
+        return await self._by_code(ResourceType.SONGS, "isrc", isrc, storefront)
+
+    async def albums_by_upc(self, upc: str, storefront: str) -> list[CatalogItem]:
+        """Catalog albums with this UPC in a storefront (Apple's ``filter[upc]``); possibly none."""
+        return await self._by_code(ResourceType.ALBUMS, "upc", upc, storefront)
+
+    async def _by_code(self, type: ResourceType, kind: str, code: str, storefront: str) -> list[CatalogItem]:
+        if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
+            raise ValueError(f"not an {kind.upper()}: {str(code)[:20]!r}")
+        params = {f"filter[{kind}]": code.upper()}
+        if type is ResourceType.SONGS:
+            params["include"] = "albums"
+        reply = await self._request("GET", f"/v1/catalog/{_check_storefront(storefront)}/{type.value}", params=params)
+        items = (CatalogItem.from_api(raw, type) for raw in _data(reply.payload))
+        return [i for i in items if i is not None and i.type is type]
 
     async def get_catalog_item(
         self,

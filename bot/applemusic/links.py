@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .types import ResourceType
 
-__all__ = ["InvalidLink", "ShareLink", "check_id", "find_links", "parse_link"]
+__all__ = ["FIXED_REASONS", "InvalidLink", "ShareLink", "check_id", "find_links", "parse_link", "trim_link"]
 
 MAX_INPUT = 2000
 
@@ -62,17 +62,30 @@ _ID_SHAPES: dict[ResourceType, tuple[re.Pattern[str], str]] = {
 }
 _NUMERIC_TYPES = (ResourceType.SONGS, ResourceType.ALBUMS, ResourceType.MUSIC_VIDEOS)
 
-_EMPTY = "Paste an Apple Music link or id."
-_TOO_LONG = "That is too long to be an Apple Music link."
-_NOT_APPLE = "That is not an Apple Music link."
-_NOT_A_LINK = "That doesn't look like an Apple Music link or id."
-_LIBRARY = (
+
+def N_(text: str) -> str:
+    """Marks a sentence for the bot's message catalogs (bot.i18n): the words a member reads are translated where they
+    are shown (bot.ui.errors); this package stays free of Discord and of the catalogs."""
+    return text
+
+
+_EMPTY = N_("Paste an Apple Music link or id.")
+_TOO_LONG = N_("That is too long to be an Apple Music link.")
+_NOT_APPLE = N_(
+    "That is not a music link I can use. Paste a link from Apple Music, Spotify, YouTube, YouTube Music, Deezer, "
+    "Tidal, SoundCloud or Amazon Music."
+)
+_NOT_A_LINK = N_("That doesn't look like an Apple Music link or id.")
+_LIBRARY = N_(
     "That is a link to someone's personal library, which only its owner can see. "
     "Share the item from the Apple Music catalog instead."
 )
-_ARTIST = "Artists can't be rated. Share a song, album, music video, playlist or station instead."
-_UNRATABLE = "That kind of Apple Music page can't be rated. Share a song, album, music video, playlist or station."
-_NO_ID = "That Apple Music link has no song, album, video, playlist or station id in it."
+_ARTIST = N_("Artists can't be rated. Share a song, album, music video, playlist or station instead.")
+_UNRATABLE = N_("That kind of Apple Music page can't be rated. Share a song, album, music video, playlist or station.")
+_NO_ID = N_("That Apple Music link has no song, album, video, playlist or station id in it.")
+
+#: the reasons that are whole sentences (the others name an id's shape): the ones the catalogs translate
+FIXED_REASONS = frozenset({_EMPTY, _TOO_LONG, _NOT_APPLE, _NOT_A_LINK, _LIBRARY, _ARTIST, _UNRATABLE, _NO_ID})
 
 # A link in a chat message: optional scheme, an Apple host, then anything up to whitespace or a delimiter.
 _LINK_RE = re.compile(
@@ -137,7 +150,7 @@ def find_links(text: str) -> list[ShareLink]:
     """Every ratable Apple Music link in a chat message, in order, each item once. Never raises."""
     found: dict[tuple[ResourceType, str], ShareLink] = {}
     for match in _LINK_RE.finditer(text):
-        candidate = _trim(match.group(0))
+        candidate = trim_link(match.group(0))
         try:
             link = parse_link(candidate)
         except InvalidLink:
@@ -150,7 +163,7 @@ def _a(label: str) -> str:
     return ("an " if label[:1] in "aeiou" else "a ") + label
 
 
-def _trim(candidate: str) -> str:
+def trim_link(candidate: str) -> str:
     """Drop sentence punctuation and unbalanced closing brackets that follow a link in prose."""
     while candidate:
         last = candidate[-1]

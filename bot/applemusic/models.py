@@ -25,6 +25,16 @@ def _int(raw: Mapping[str, Any], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _bool(raw: Mapping[str, Any], key: str) -> bool | None:
+    value = raw.get(key)
+    return value if isinstance(value, bool) else None
+
+
+def _data_of(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    data = raw.get("data")
+    return [d for d in data if isinstance(d, Mapping)] if isinstance(data, list) else []
+
+
 def _mapping(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key)
     return value if isinstance(value, Mapping) else {}
@@ -128,6 +138,13 @@ class CatalogItem:
     track_count: int | None = None
     preview_url: str | None = None
     genre_names: tuple[str, ...] = ()
+    isrc: str | None = None
+    upc: str | None = None
+    #: an album's kind (None when Apple did not say)
+    is_compilation: bool | None = None
+    is_single: bool | None = None
+    #: a song's album, when asked with ``include=albums``
+    album: CatalogItem | None = None
 
     @property
     def duration(self) -> timedelta | None:
@@ -157,6 +174,8 @@ class CatalogItem:
         if isinstance(previews, list) and previews and isinstance(previews[0], Mapping):
             preview_url = _str(previews[0], "url")
         genres = attrs.get("genreNames")
+        albums = _data_of(_mapping(_mapping(raw, "relationships"), "albums"))
+        album = cls.from_api(albums[0], ResourceType.ALBUMS) if albums and rtype is not ResourceType.ALBUMS else None
         return cls(
             id=rid,
             type=rtype,
@@ -172,7 +191,27 @@ class CatalogItem:
             track_count=_int(attrs, "trackCount"),
             preview_url=preview_url,
             genre_names=tuple(g for g in genres if isinstance(g, str)) if isinstance(genres, list) else (),
+            isrc=_str(attrs, "isrc"),
+            upc=_str(attrs, "upc"),
+            is_compilation=_bool(attrs, "isCompilation"),
+            is_single=_bool(attrs, "isSingle"),
+            album=album,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryPlaylist:
+    """A playlist in the user's library (`library-playlists`, a `p.` id)."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> LibraryPlaylist | None:
+        pid = _str(raw, "id")
+        if pid is None or raw.get("type") not in (None, "library-playlists"):
+            return None
+        return cls(id=pid, name=_str(_mapping(raw, "attributes"), "name") or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,7 +170,7 @@ class RetryingSender:
                 return outcome
             error, reason = failure_of(outcome)
             retry = decide(error, self.decisions)
-            if retry is None:
+            if retry is None or (not request.idempotent and not isinstance(error, RateLimited)):
                 raise error
             if attempt >= policy.max_attempts:
                 self._log.warning("Apple Music %s %s failed after %d attempts: %s", method, path, attempt, reason)

@@ -78,6 +78,9 @@ class Request:
     user_token: str | None = field(default=None, repr=False)
     #: A 404 is an answer ("not rated", "nothing to delete", "unknown id"), not an error.
     not_found_ok: bool = False
+    #: Whether sending it twice does no more than sending it once. A request that is not (creating a playlist) is
+    #: retried only after an answer saying it was not taken (429): after a timeout or a 5xx it may have been.
+    idempotent: bool = True
     #: Who waits for it (the pacer serves interactive requests first); decided by `priority.current_priority`.
     priority: Priority = field(default_factory=current_priority)
 

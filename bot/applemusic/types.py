@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["CATALOG_TYPES", "LIBRARY_TYPES", "ResourceType"]
+__all__ = ["CATALOG_TYPES", "LIBRARY_TYPES", "ItemRef", "ResourceType"]
 
 
 class ResourceType(StrEnum):
@@ -70,3 +71,16 @@ class ResourceType(StrEnum):
 
 CATALOG_TYPES: tuple[ResourceType, ...] = tuple(t for t in ResourceType if not t.is_library)
 LIBRARY_TYPES: tuple[ResourceType, ...] = tuple(t for t in ResourceType if t.is_library)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """One Apple Music item: its type and id (what a rating, a card or a matched link names)."""
+
+    type: ResourceType
+    id: str
+
+    @property
+    def key(self) -> str:
+        """Compact form used as an autocomplete value: ``songs:1613600188``."""
+        return f"{self.type.value}:{self.id}"

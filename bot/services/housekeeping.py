@@ -11,6 +11,8 @@ Every run deletes what the rules no longer allow:
 * the record of a server's closed week (its recap) ``CLOSED_WEEK_DAYS`` after the week ended;
 * everything about a server ``LEFT_GUILD_DAYS`` after the bot was removed from it (the departure is recorded on
   Discord's ``GUILD_DELETE``, and cancelled when the bot is back);
+* posts whose link of another music service waits to be matched, kept more than ``PENDING_MATCH_HOURS`` (the retry
+  loop drops one sooner after ``PENDING_MATCH_ATTEMPTS`` tries);
 * the rows of processes that stopped without removing their own;
 * the last rating asked for (``rating_intents``) of items no recorded shared post shares any more (after the
   shared posts above are gone).
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 
 from bot.aio import repeat
@@ -47,6 +49,7 @@ class RetentionPolicy:
     notice_days: float = 30
     left_guild_days: float = 7
     taste_days: float = 365
+    pending_match_hours: float = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class Purged:
     processes: int = 0
     rating_intents: int = 0
     taste: int = 0
+    pending_matches: int = 0
     closed_weeks: int = 0
 
     @property
@@ -100,6 +104,7 @@ class Housekeeping:
             processes=await self.store.purge_stale_processes(now - STALE_AFTER_SECONDS),
             rating_intents=await self.store.purge_unshared_intents(),
             taste=await self.store.purge_taste(now - policy.taste_days * DAY),
+            pending_matches=await self.store.purge_pending_matches(now - policy.pending_match_hours * 3600.0),
             closed_weeks=await self.store.purge_closed_weeks(now - CLOSED_WEEK_DAYS * DAY),
         )
         if purged.total:
@@ -114,6 +119,16 @@ class Housekeeping:
                 guild_id,
                 self.policy.left_guild_days,
             )
+
+    async def reconcile_guilds(self, present: Collection[int], mine: Callable[[int], bool]) -> list[int]:
+        """At start, once every shard of this process is ready: a server the store knows, that is ``mine`` (on one
+        of this process's shards) and not ``present`` (Discord did not list it in READY) removed the bot while it
+        was offline, so Discord never sent its ``GUILD_DELETE``: its departure is recorded now. Returns those."""
+        here = set(present)
+        gone = sorted(g for g in await self.store.known_guilds() if g not in here and mine(g))
+        for guild_id in gone:
+            await self.guild_left(guild_id)
+        return gone
 
     async def guild_present(self, guild_id: int) -> None:
         """The bot is in the server (joined again, or seen at start): keep its data."""

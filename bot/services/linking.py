@@ -32,6 +32,7 @@ from bot import applemusic as am
 from bot.errors import (
     AppleRefusedToken,
     AppleUnavailable,
+    LinkError,
     NoPendingLink,
     NoSubscription,
     NotAToken,
@@ -43,6 +44,7 @@ from bot.errors import (
     StateUsed,
     TooManyTries,
     WrongDiscordAccount,
+    kind_of,
 )
 from bot.ratelimit import RateWindow, first_wait
 from bot.services import notices
@@ -57,8 +59,6 @@ STATE_BYTES = 32
 _STATE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # Music user tokens are long opaque strings of base64 characters; this is how a paste is recognised.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9+/=_.\-]{100,2048}$")
-# The same kind of run anywhere in a longer text ("here is my token: Ag...")
-_TOKEN_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/=_.\-])[A-Za-z0-9+/=_.\-]{100,}")
 #: any catalog song id: the ratings probe only checks that the account may use the ratings API
 _PROBE_SONG_ID = "1440857781"
 
@@ -119,42 +119,6 @@ def contains_token(text: str) -> bool:
     return False
 
 
-def redact_tokens(text: str) -> str:
-    """``text`` with every token-like run replaced by ``[redacted]``."""
-    return _TOKEN_RUN_RE.sub("[redacted]", text)
-
-
-class TokenRedactingFilter(logging.Filter):
-    """A logging filter that removes token-like runs from a record's message.
-
-    discord.py logs whole gateway events at DEBUG (``discord.gateway``), and a DM holding a pasted music
-    user token is one of them; this filter, attached to such a logger, keeps the token out of the log.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it to logging's own error handling
-            return True
-        if _TOKEN_RUN_RE.search(message) is not None:
-            record.msg = redact_tokens(message)
-            record.args = None
-        return True
-
-
-#: the loggers that may see a user's raw message (gateway events, HTTP bodies)
-REDACTED_LOGGERS = ("discord.gateway", "discord.http", "discord.client", "discord.state")
-_FILTER = TokenRedactingFilter()
-
-
-def install_token_redaction(names: tuple[str, ...] = REDACTED_LOGGERS) -> None:
-    """Attach the redacting filter to ``names`` (idempotent)."""
-    for name in names:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
 @contextmanager
 def _apple_check(what: str, level: int) -> Iterator[None]:
     """Apple's answer to a linking check, as the linking error a member understands."""
@@ -212,8 +176,11 @@ class LinkService:
         on_linked: Callable[[], None] = lambda: None,
         guard: LinkGuard | None = None,
         clock: Callable[[], float] = time.time,
+        on_refused: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self.store = store
+        #: told why each link attempt (page or pasted) was refused (:func:`bot.errors.kind_of`; the metrics count them)
+        self.on_refused = on_refused
         #: what an unlink stops: the work running with the member's token
         self.guard = guard or LinkGuard(store)
         self.apple = apple
@@ -311,35 +278,45 @@ class LinkService:
         """The linking page's POST: the link, the browser's proof, the limits, then the token with Apple, then
         store it. ``client`` is the visitor's address; ``browser`` the page's cookie value (Discord sign-in);
         ``confirmed`` the page's "this is me" (without Discord sign-in)."""
-        link = await self.open(state)
-        if self.signin_required:
-            if not self.is_bound(link, browser):
-                raise NotSignedIn()
-        elif not confirmed:
-            raise NotConfirmed()
-        token = token.strip()
-        if not looks_like_token(token):
-            raise NotAToken()
-        await self._spend_try(link.key, link.user_id, client)
-        # check the token with Apple before using up the state: a refused token can be retried (a few times)
-        storefront = await self._validate(token)
-        self._raise_for(await self.store.consume_link_state(link.key, link.user_id, self.clock()))
-        return await self._store(link.user_id, token, storefront)
+        with self._counting_refusals():
+            link = await self.open(state)
+            if self.signin_required:
+                if not self.is_bound(link, browser):
+                    raise NotSignedIn()
+            elif not confirmed:
+                raise NotConfirmed()
+            token = token.strip()
+            if not looks_like_token(token):
+                raise NotAToken()
+            await self._spend_try(link.key, link.user_id, client)
+            # check the token with Apple before using up the state: a refused token can be retried (a few times)
+            storefront = await self._validate(token)
+            self._raise_for(await self.store.consume_link_state(link.key, link.user_id, self.clock()))
+            return await self._store(link.user_id, token, storefront)
 
     async def complete_with_paste(self, user_id: int, text: str) -> Linked:
         """A token pasted in a DM by a user who asked to link (a pending, unexpired state)."""
-        token = text.strip()
-        if not looks_like_token(token):
-            raise NotAToken()
-        key = await self.store.pending_link(user_id, self.clock())
-        if key is None:
-            raise NoPendingLink()
-        await self._spend_try(key, user_id, None)
-        storefront = await self._validate(token)
-        result = await self.store.consume_link_state(key, user_id, self.clock())
-        if result is not LinkStateResult.OK:
-            raise NoPendingLink()
-        return await self._store(user_id, token, storefront)
+        with self._counting_refusals():
+            token = text.strip()
+            if not looks_like_token(token):
+                raise NotAToken()
+            key = await self.store.pending_link(user_id, self.clock())
+            if key is None:
+                raise NoPendingLink()
+            await self._spend_try(key, user_id, None)
+            storefront = await self._validate(token)
+            result = await self.store.consume_link_state(key, user_id, self.clock())
+            if result is not LinkStateResult.OK:
+                raise NoPendingLink()
+            return await self._store(user_id, token, storefront)
+
+    @contextmanager
+    def _counting_refusals(self) -> Iterator[None]:
+        try:
+            yield
+        except LinkError as exc:
+            self.on_refused(kind_of(exc))
+            raise
 
     async def _spend_try(self, key: str, user_id: int, client: str | None) -> None:
         """Take one Apple check from the member's and the address's windows and one try from the link, or raise

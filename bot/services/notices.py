@@ -62,7 +62,14 @@ class ReactionNotSaved:
     refused: TooManyWaiting | None = None
 
 
-Notice: TypeAlias = LinkPrompt | RelinkPrompt | Linked | ReactionNotSaved
+@dataclass(frozen=True, slots=True)
+class MixtapeMissed:
+    """The week's mixtape (``playlist``: its name, server and week) was not made: their link went stale."""
+
+    playlist: str
+
+
+Notice: TypeAlias = LinkPrompt | RelinkPrompt | Linked | ReactionNotSaved | MixtapeMissed
 
 
 class Notifier(Protocol):

@@ -40,9 +40,11 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from bot import applemusic as am
 from bot.errors import LinkStale, UnlinkedMeanwhile
+from bot.logs import about
 from bot.retrying import Backoff
 from bot.services.guard import LinkGuard
 from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenDecryptError
@@ -50,6 +52,26 @@ from bot.storage import HoldReason, OutboxEntry, Store, StoreUnavailable, TokenD
 log = logging.getLogger(__name__)
 
 StaleCallback = Callable[[int], Awaitable[None]]
+
+
+class Leased(Protocol):
+    """A row of leased work: its id, and how many tries failed (the backoff grows with them)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def user_id(self) -> int: ...
+
+
+_Job = TypeVar("_Job", bound=Leased)
+
+
+class LeaseLost(Exception):
+    """Another worker holds the job now (our lease expired): it is theirs to finish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,31 +117,34 @@ class OutboxConfig:
 _RETRYABLE = (am.RateLimited, am.UpstreamError, am.UpstreamTimeout)
 
 
-class OutboxWorker:
-    """Applies due outbox rows. ``start()`` once; ``stop()`` before the store and the HTTP session close."""
+class LeasedWorker(Generic[_Job]):
+    """The loop of durable background work claimed from the database with a lease (the outbox's ratings, the
+    mixtape's playlists): claim what is due, up to ``concurrency`` at once, apply each in its own task, sleep until
+    the next is due (at most ``poll_interval``) or :meth:`wake`. Subclasses say how to claim, when the next is due,
+    and how to apply one (which never raises: it settles its row). ``start()`` once; ``stop()`` before the store
+    and the HTTP session close."""
+
+    #: how the worker is named in logs and task names
+    kind = "worker"
 
     def __init__(
         self,
         store: Store,
-        apple: am.AppleMusicClient,
-        config: OutboxConfig | None = None,
+        config: OutboxConfig,
         *,
-        worker_id: str | None = None,
-        on_stale: StaleCallback | None = None,
-        guard: LinkGuard | None = None,
-        rng: random.Random | None = None,
-        clock: Callable[[], float] = time.time,
+        concurrency: int | None,
+        worker_id: str | None,
+        rng: random.Random | None,
+        clock: Callable[[], float],
     ) -> None:
         self.store = store
-        self.apple = apple
-        #: what /unlink cancels: every apply runs through it
-        self.guard = guard or LinkGuard(store)
-        self.config = config or OutboxConfig()
+        #: leases, backoff and polling (the outbox's settings)
+        self.config = config
+        self.concurrency = concurrency or config.concurrency
+        self.poll_interval = config.poll_interval
+        self._rng = rng or random.Random()  # jitter, not cryptography
         #: stored as ``claimed_by`` on the rows it holds: host and pid say which process that is
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        #: called with the user id when Apple rejects a token (once per active → stale transition)
-        self.on_stale = on_stale
-        self._rng = rng or random.Random()  # jitter, not cryptography
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -130,7 +155,45 @@ class OutboxWorker:
         self.failed = 0
 
     def __repr__(self) -> str:
-        return f"OutboxWorker(id={self.worker_id!r}, running={self.running}, in_flight={len(self._inflight)})"
+        return f"{type(self).__name__}(id={self.worker_id!r}, running={self.running}, in_flight={len(self._inflight)})"
+
+    async def _claim(self, limit: int) -> list[_Job]:
+        raise NotImplementedError
+
+    async def _next_due(self) -> float | None:
+        raise NotImplementedError
+
+    async def _apply_checked(self, job: _Job) -> None:
+        """Apply one claimed job and settle it; store errors propagate (``_apply`` handles them)."""
+        raise NotImplementedError
+
+    async def _retry_later(self, job: _Job, due_at: float, error: str) -> None:
+        raise NotImplementedError
+
+    async def _apply(self, job: _Job) -> None:
+        """Apply one claimed job and settle it (done, retried later, held or dropped). Never raises."""
+        with about(user=job.user_id):  # its log lines name the member
+            await self._apply_logged(job)
+
+    async def _apply_logged(self, job: _Job) -> None:
+        try:
+            await self._apply_checked(job)
+        except (StoreUnavailable, LeaseLost) as exc:
+            # the lease expires and the job is claimed again (once the database is back)
+            log.warning("%s: job %d is left to its lease: %s", self.kind, job.id, exc)
+            self.failed += 1
+        except Exception as exc:
+            # the store itself failed: the lease expires and the job is claimed again
+            log.exception("%s: settling job %d failed", self.kind, job.id)
+            self.failed += 1
+            with contextlib.suppress(Exception):
+                await self._retry_later(job, self._clock() + self._backoff(job), type(exc).__name__)
+
+    def _backoff(self, job: _Job, retry_after: float | None = None) -> float:
+        delay = self.config.backoff.delay(job.attempts + 1, self._rng)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.config.retry_max))
+        return delay
 
     @property
     def running(self) -> bool:
@@ -150,8 +213,8 @@ class OutboxWorker:
         if self.running:
             return
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name=f"outbox {self.worker_id}")
-        log.info("outbox worker %s started", self.worker_id)
+        self._task = asyncio.create_task(self._run(), name=f"{self.kind} {self.worker_id}")
+        log.info("%s worker %s started", self.kind, self.worker_id)
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming, let in-flight applies finish (cancelled after ``timeout``), then return. Stopping a
@@ -170,8 +233,8 @@ class OutboxWorker:
                 t.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-                log.warning("outbox: %d applies did not finish in time; their leases will expire", len(pending))
-        log.info("outbox worker %s stopped (applied %d, failed %d)", self.worker_id, self.applied, self.failed)
+                log.warning("%s: %d applies did not finish in time; their leases will expire", self.kind, len(pending))
+        log.info("%s worker %s stopped (applied %d, failed %d)", self.kind, self.worker_id, self.applied, self.failed)
 
     # ------------------------------------------------------------------ loop
 
@@ -182,39 +245,39 @@ class OutboxWorker:
             except asyncio.CancelledError:
                 raise
             except StoreUnavailable as exc:
-                log.warning("outbox: %s; trying again shortly", exc)
-                await self._sleep(min(self.config.poll_interval, 2.0))
+                log.warning("%s: %s; trying again shortly", self.kind, exc)
+                await self._sleep(min(self.poll_interval, 2.0))
             except Exception:
-                log.exception("outbox worker loop failed; retrying shortly")
-                await self._sleep(min(self.config.poll_interval, 1.0))
+                log.exception("%s worker loop failed; retrying shortly", self.kind)
+                await self._sleep(min(self.poll_interval, 1.0))
 
     async def _tick(self) -> None:
         self._wakeup.clear()
-        free = self.config.concurrency - len(self._inflight)
+        free = self.concurrency - len(self._inflight)
         if free > 0:
-            entries = await self.store.claim_due(self.worker_id, self._clock(), limit=free, lease=self.config.lease)
+            entries = await self._claim(free)
             for entry in entries:
-                task = asyncio.create_task(self._apply(entry), name=f"outbox apply {entry.id}")
+                task = asyncio.create_task(self._apply(entry), name=f"{self.kind} apply")
                 self._inflight.add(task)
                 task.add_done_callback(self._done)
             if len(entries) == free:
                 return  # there may be more due rows: claim again as soon as a slot is free
         else:
             # every slot is busy: a finishing apply sets the event
-            await self._sleep(self.config.poll_interval)
+            await self._sleep(self.poll_interval)
             return
-        next_due = await self.store.next_due_at()
+        next_due = await self._next_due()
         if next_due is None:
-            delay = self.config.poll_interval
+            delay = self.poll_interval
         else:
-            delay = min(self.config.poll_interval, max(0.005, next_due - self._clock()))
+            delay = min(self.poll_interval, max(0.005, next_due - self._clock()))
         await self._sleep(delay)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._wakeup.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("outbox apply crashed", exc_info=task.exception())
+            log.error("%s apply crashed", self.kind, exc_info=task.exception())
 
     async def _sleep(self, delay: float) -> None:
         if self._stopping:
@@ -227,34 +290,47 @@ class OutboxWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            if not self._inflight and await self.store.next_due_at() is None:
+            if not self._inflight and await self._next_due() is None:
                 return
             if loop.time() >= deadline:
-                raise TimeoutError("the outbox was not drained in time")
+                raise TimeoutError(f"the {self.kind} was not drained in time")
             await asyncio.sleep(0.02)
+
+
+class OutboxWorker(LeasedWorker[OutboxEntry]):
+    """Applies due outbox rows. ``start()`` once; ``stop()`` before the store and the HTTP session close."""
+
+    kind = "outbox"
+
+    def __init__(
+        self,
+        store: Store,
+        apple: am.AppleMusicClient,
+        config: OutboxConfig | None = None,
+        *,
+        worker_id: str | None = None,
+        on_stale: StaleCallback | None = None,
+        guard: LinkGuard | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(store, config or OutboxConfig(), concurrency=None, worker_id=worker_id, rng=rng, clock=clock)
+        self.apple = apple
+        #: what /unlink cancels: every apply runs through it
+        self.guard = guard or LinkGuard(store)
+        #: called with the user id when Apple rejects a token (once per active → stale transition)
+        self.on_stale = on_stale
+
+    async def _claim(self, limit: int) -> list[OutboxEntry]:
+        return await self.store.claim_due(self.worker_id, self._clock(), limit=limit, lease=self.config.lease)
+
+    async def _next_due(self) -> float | None:
+        return await self.store.next_due_at()
 
     # ------------------------------------------------------------------ one row
 
-    async def _apply(self, entry: OutboxEntry) -> None:
-        """Apply one claimed row and settle it (complete, retry later, hold or drop). Never raises."""
-        try:
-            await self._apply_checked(entry)
-        except StoreUnavailable as exc:
-            # the lease expires and the row is claimed again once the database is back
-            log.warning("outbox: entry %d is left to its lease: %s", entry.id, exc)
-            self.failed += 1
-        except Exception as exc:
-            # the store itself failed: the lease expires and the row is claimed again
-            log.exception("outbox: settling entry %d failed", entry.id)
-            self.failed += 1
-            with contextlib.suppress(Exception):
-                await self.store.retry_later(entry, self._clock() + self._backoff(entry), type(exc).__name__)
-
-    def _backoff(self, entry: OutboxEntry, retry_after: float | None = None) -> float:
-        delay = self.config.backoff.delay(entry.attempts + 1, self._rng)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.config.retry_max))
-        return delay
+    async def _retry_later(self, job: OutboxEntry, due_at: float, error: str) -> None:
+        await self.store.retry_later(job, due_at, error)
 
     async def _apply_checked(self, entry: OutboxEntry) -> None:
         store = self.store

@@ -34,12 +34,15 @@ SECTIONS: Mapping[str, str] = {
     "taste_shares": "posts_you_shared_in_servers",
     "taste_votes": "your_votes_in_servers",
     "taste_named": "servers_where_you_are_named",
+    "mixtape_members": "server_mixtapes_you_joined",
+    "mixtape_jobs": "your_server_mixtape_playlists",
 }
 #: columns never exported, besides every binary column (token ciphertexts): a link request's one-time code, and
 #: the outbox's bookkeeping of which process is applying a rating
 HIDDEN: Mapping[str, frozenset[str]] = {
     "link_states": frozenset({"state_hash", "signin_hash", "browser_hash"}),
     "outbox": frozenset({"claimed_by", "lease_until", "last_error", "version", "turn"}),
+    "mixtape_jobs": frozenset({"claimed_by", "lease_until", "last_error", "sent_at", "due_at", "attempts"}),
 }
 #: column names as a member reads them
 RENAMED: Mapping[str, str] = {"storefront": "country", "value": "rating", "held": "waiting_because"}

@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from bot import applemusic as am
 from bot.aio import SingleFlight, TaskSet, gather, gather2
 from bot.applemusic import CatalogItem, ResourceType
+from bot.applemusic import ItemRef as ItemRef  # re-exported: it lived here first
 from bot.errors import LinkStale, NeedsAlbumOrPlaylist, NoMatch, NotInCatalog, NotLinked, UnlinkedMeanwhile
 from bot.services.guard import LinkGuard, TokenUse
 from bot.storage import HoldReason, StorageError, Store, StoreUnavailable
@@ -40,17 +41,6 @@ _REF_RE = re.compile(r"^(?P<type>[a-z-]{4,24}):(?P<id>[A-Za-z0-9._-]{1,64})$")
 _ID_LIKE_RE = re.compile(r"^(?:\d+|(?:pl|ra|i|l|p)\.\S*|id\d+)$", re.IGNORECASE)
 DEFAULT_STOREFRONT = "us"
 _TYPE_VALUES = frozenset(t.value for t in ResourceType)
-
-
-@dataclass(frozen=True, slots=True)
-class ItemRef:
-    type: ResourceType
-    id: str
-
-    @property
-    def key(self) -> str:
-        """Compact form used as an autocomplete value: ``songs:1613600188``."""
-        return f"{self.type.value}:{self.id}"
 
 
 @dataclass(frozen=True, slots=True)

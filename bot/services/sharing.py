@@ -28,19 +28,21 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from weakref import WeakValueDictionary
 
 from cachetools import LRUCache, TTLCache
 
 from bot import applemusic as am
-from bot.aio import TaskSet
-from bot.errors import LibraryItemNotShareable, LinkStale, TooManyWaiting, UnlinkedMeanwhile
+from bot.aio import TaskSet, repeat
+from bot.crossref import ForeignLink, find_music_link, parse_foreign_link
+from bot.errors import LibraryItemNotShareable, LinkStale, MatchUnavailable, TooManyWaiting, UnlinkedMeanwhile
 from bot.retrying import Backoff
 from bot.services import notices
+from bot.services.matching import Matched, MatchingService
 from bot.services.outbox import OutboxConfig
 from bot.services.ratings import ItemRef, RatedItem, RatingService
-from bot.storage import HoldReason, SharedMessage, StorageError, Store, StoreUnavailable
+from bot.storage import HoldReason, PendingMatch, SharedMessage, StorageError, Store, StoreUnavailable
 
 __all__ = [
     "DISLIKE_EMOJI",
@@ -48,6 +50,8 @@ __all__ = [
     "LIKE_EMOJI",
     "REACTION_EMOJIS",
     "CatchUpWindow",
+    "PendingPolicy",
+    "PostActions",
     "PostedMessage",
     "ReactionEvent",
     "ReactionOutcome",
@@ -130,6 +134,36 @@ class CatchUpWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingPolicy:
+    """Posts whose link of another service waits to be matched (the matching services were unavailable): at most
+    ``per_guild`` a server (``PENDING_MATCHES_PER_GUILD``), tried ``attempts`` times (``PENDING_MATCH_ATTEMPTS``),
+    the first retry ``retry`` seconds after the post (``PENDING_MATCH_RETRY_SECONDS``), doubling up to an hour;
+    at most ``concurrency`` posts matched at once (``MATCH_CONCURRENCY``); ``interval`` seconds between two looks
+    at the posts due."""
+
+    per_guild: int = 100
+    attempts: int = 10
+    retry: float = 60.0
+    concurrency: int = 4
+    interval: float = 30.0
+    batch: int = 50
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(base=self.retry, cap=max(self.retry, 3600.0))
+
+
+class PostActions(Protocol):
+    """What the retry of waiting posts does on Discord (the cog provides it)."""
+
+    async def add_reactions(self, shared: SharedMessage) -> None:
+        """Add the bot's 👍 and 👎 to the post."""
+
+    async def read_reactions(self, shared: SharedMessage) -> Mapping[int, set[int]]:
+        """Who shows 👍 or 👎 on the post now (bots aside), as {user: {1, -1}}."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReactionResult:
     status: ReactionStatus
     value: int | None = None  # the intent recorded (1, -1, 0), None when ignored
@@ -201,8 +235,20 @@ class SharingService:
         catch_up: CatchUpWindow | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        matching: MatchingService | None = None,
+        pending: PendingPolicy | None = None,
+        pending_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        #: links of other services in posts and /share (None: Apple Music links only)
+        self.matching = matching
+        self.pending = pending or PendingPolicy()
+        self._pending_clock = pending_clock
+        self._match_slots = asyncio.Semaphore(self.pending.concurrency)
+        self._pending_wake = asyncio.Event()
+        self._pending_stop = asyncio.Event()
+        #: posts in sharing channels whose link of another service was looked at (tests wait on it)
+        self.posts_matched = 0
         self.ratings = ratings
         self.notifier = notifier
         self.config = config or OutboxConfig()
@@ -242,6 +288,7 @@ class SharingService:
         self.store_retries = 0
 
     async def close(self) -> None:
+        self._pending_stop.set()
         await self._tasks.close()
 
     async def idle(self) -> None:
@@ -250,14 +297,32 @@ class SharingService:
 
     # ------------------------------------------------------------------ /share and shared messages
 
-    async def prepare_share(self, user_id: int, text: str) -> RatedItem:
-        """The catalog item ``text`` names, in the sharer's country, ready to be posted (library items refused)."""
+    async def prepare_share(self, user_id: int, text: str) -> tuple[RatedItem, Matched]:
+        """The catalog item ``text`` names, in the sharer's country, ready to be posted (library items refused), and
+        how it was matched when ``text`` is a link of another service (a match that is not confident is posted only
+        once the sharer confirms it)."""
         storefront = await self.ratings.storefront(user_id)
-        ref = await self.ratings.resolve(text, None, storefront)
+        if self.matching is not None:
+            matched = await self.matching.item_for(text, None, storefront, user_id=user_id)
+        else:
+            matched = Matched(await self.ratings.resolve(text, None, storefront))
+        return await self.share_item(matched.ref, storefront), matched
+
+    async def share_item(self, ref: ItemRef, storefront: str) -> RatedItem:
+        """The catalog data of an item to post (library items refused)."""
         if ref.type.is_library:
             raise LibraryItemNotShareable()
         items = await self.ratings.catalog_items([ref], storefront, None)
         return RatedItem(ref, items.get(ref), None)
+
+    async def listen_elsewhere(self, guild_id: int | None) -> bool:
+        """Whether cards of shared songs carry "Listen on other services" (on unless the server turned it off; always
+        outside servers)."""
+        return guild_id is None or await self.store.listen_elsewhere(guild_id)
+
+    async def set_listen_elsewhere(self, guild_id: int, on: bool) -> bool:
+        """Turn the server's "Listen on other services" buttons on or off; True if that changed it."""
+        return await self.store.set_listen_elsewhere(guild_id, on)
 
     async def record(
         self, message_id: int, channel_id: int, guild_id: int | None, ref: ItemRef, *, sharer_id: int | None = None
@@ -314,21 +379,116 @@ class SharingService:
     async def share_buttons(self, guild_id: int) -> bool:
         return await self.store.share_buttons(guild_id)
 
-    async def message_posted(self, message: PostedMessage) -> am.ShareLink | None:
-        """A message in a guild: if it shares an Apple Music link in a sharing channel, record it and return the
-        link (the caller adds 👍 and 👎)."""
+    async def message_posted(self, message: PostedMessage) -> bool:
+        """A message in a guild: if it shares a music link in a sharing channel, record it and return True (the
+        caller adds 👍 and 👎). An Apple Music link is recorded at once. A link of another service is recorded only
+        when matched confidently; while the services that match it are unavailable the post waits (durably, see
+        :meth:`retry_pending`) and False is returned."""
         if not self.watch_channels or not message.by_a_person:
-            return None
+            return False
         if not await self.store.is_share_channel(message.guild_id, message.channel_id):
-            return None
+            return False
         if message.message_id < self._chosen_at.get(message.channel_id, 0):
-            return None  # posted before the channel was chosen
+            return False  # posted before the channel was chosen
+        first = find_music_link(message.text)
+        if isinstance(first, ForeignLink) and self.matching is not None:
+            return await self._match_post(message, first)
         link = ratable_link(message.text)
         if link is None:
-            return None
+            return False
         ref = ItemRef(link.type, link.id)
         await self.record(message.message_id, message.channel_id, message.guild_id, ref, sharer_id=message.author_id)
-        return link
+        return True
+
+    async def _match_post(self, message: PostedMessage, link: ForeignLink) -> bool:
+        try:
+            ref = await self._confident_match(link, message.author_id)
+        except MatchUnavailable:
+            now = self._pending_clock()
+            pending = PendingMatch(
+                message.message_id,
+                message.channel_id,
+                message.guild_id,
+                message.author_id,
+                link.url,
+                0,
+                now + self.pending.backoff.delay(1),
+                now,
+            )
+            kept = await self.store.add_pending_match(pending, max_per_guild=self.pending.per_guild)
+            log.info("post %d waits to be matched (%s)", message.message_id, "kept" if kept else "not kept: too many")
+            return False
+        finally:
+            self.posts_matched += 1
+        if ref is None:
+            return False
+        await self.record(message.message_id, message.channel_id, message.guild_id, ref, sharer_id=message.author_id)
+        return True
+
+    async def _confident_match(self, link: ForeignLink, author_id: int) -> ItemRef | None:
+        """The item a post's link names, when matched confidently (in its author's country); None otherwise. At most
+        ``MATCH_CONCURRENCY`` posts are matched at once."""
+        assert self.matching is not None
+        storefront = await self.ratings.storefront(author_id)
+        async with self._match_slots:
+            match = await self.matching.match(link, storefront)
+        if match is None or not self.matching.confident(match):
+            log.info("a %s link was not matched confidently: no 👍/👎", link.service)
+            return None
+        return match.ref
+
+    def wake_pending(self) -> None:
+        """Look at the waiting posts now (the retry loop wakes up)."""
+        self._pending_wake.set()
+
+    async def run_pending(self, actions: PostActions) -> None:
+        """The retry loop of waiting posts, until the service is closed."""
+        await repeat(
+            lambda: self.retry_pending(actions),
+            self.pending.interval,
+            self._pending_stop,
+            what="matching waiting posts",
+            expected=(StoreUnavailable,),
+            wake=self._pending_wake,
+        )
+
+    async def retry_pending(self, actions: PostActions) -> int:
+        """Try again the waiting posts that are due. A post matched confidently is recorded, gets the bot's 👍/👎,
+        and the reactions members added while it waited are applied (read from Discord, as the catch-up does); a
+        post still unavailable is tried again later (backoff), and dropped after ``PENDING_MATCH_ATTEMPTS`` tries; a
+        post matched to nothing, or not confidently, is dropped. Returns the number of posts recorded."""
+        if self.matching is None:
+            return 0
+        recorded = 0
+        for pending in await self.store.due_pending_matches(self._pending_clock(), limit=self.pending.batch):
+            link = parse_foreign_link(pending.link)
+            try:
+                ref = None if link is None else await self._confident_match(link, pending.author_id)
+            except MatchUnavailable:
+                attempts = pending.attempts + 1
+                if attempts >= self.pending.attempts:
+                    log.info("post %d could not be matched after %d tries: dropped", pending.message_id, attempts)
+                    await self.store.forget_pending_match(pending.message_id)
+                else:
+                    next_try = self._pending_clock() + self.pending.backoff.delay(attempts + 1, self._rng)
+                    await self.store.retry_pending_match(pending.message_id, attempts, next_try)
+                continue
+            await self.store.forget_pending_match(pending.message_id)
+            if ref is None:
+                continue
+            since = self.generation()
+            shared = await self.record(
+                pending.message_id, pending.channel_id, pending.guild_id, ref, sharer_id=pending.author_id
+            )
+            await actions.add_reactions(shared)
+            await self.reconcile([(shared, await actions.read_reactions(shared))], since_generation=since)
+            log.info("post %d was matched after waiting; its reactions are applied", pending.message_id)
+            recorded += 1
+        return recorded
+
+    async def waiting_posts(self) -> list[PendingMatch]:
+        """Every post waiting to be matched (due or not)."""
+        return await self.store.due_pending_matches(float("inf"), limit=1_000_000)
 
     async def message_edited(self, message: PostedMessage) -> bool:
         """A post in a guild was edited. If it is a recorded share post that now names another item, or none, it
@@ -346,14 +506,25 @@ class SharingService:
             shared = await self.resolve(message.message_id)
             if shared is None:
                 return False
-            link = ratable_link(message.text)
-            if link is not None and (link.type.value, link.id) == (shared.item_type, shared.item_id):
+            try:
+                ref = await self._item_of_post(message)
+            except MatchUnavailable:
+                return False  # its link cannot be matched now: nothing says it names another item
+            if ref is not None and (ref.type.value, ref.id) == (shared.item_type, shared.item_id):
                 return False  # the same item (the text around it changed, or Discord added the link's preview)
             await self.store.forget_shared_messages([message.message_id])
             log.info("share post %d was edited to another item: its reactions no longer count", message.message_id)
             return True
         finally:
             self.edits_handled += 1
+
+    async def _item_of_post(self, message: PostedMessage) -> ItemRef | None:
+        """The item a post's text names now: its Apple Music link, or its other service's link matched confidently."""
+        first = find_music_link(message.text)
+        if isinstance(first, ForeignLink) and self.matching is not None:
+            return await self._confident_match(first, message.author_id)
+        link = ratable_link(message.text)
+        return None if link is None else ItemRef(link.type, link.id)
 
     async def messages_deleted(self, message_ids: Collection[int]) -> int:
         """Messages were deleted: drop the records of those that were share posts. Returns how many were."""
@@ -593,6 +764,7 @@ class SharingService:
 
         While the database is unavailable, catch-up waits for it (with backoff) and starts over: what it would
         queue is not lost to an outage at start-up."""
+
         async def catch_up_once() -> tuple[int, int]:
             since = self.generation()
             seen: list[tuple[SharedMessage, Mapping[int, set[int]]]] = []

@@ -19,7 +19,7 @@ from bot.storage.errors import (
     TokenDecryptError,
     UnsupportedDatabaseURL,
 )
-from bot.storage.factory import DatabaseURL, open_store, parse_database_url
+from bot.storage.factory import DatabaseURL, latest_schema_version, open_store, parse_database_url
 from bot.storage.models import (
     EXPIRED_HOLDS_NOTICE,
     Account,
@@ -28,11 +28,15 @@ from bot.storage.models import (
     HoldReason,
     LinkState,
     LinkStateResult,
+    MixtapeJob,
+    MixtapeMember,
     OutboxEntry,
+    PendingMatch,
     ProcessRecord,
     RatingValue,
     RecapSettings,
     SharedMessage,
+    StoreCounts,
     TopItem,
     TopSharer,
 )
@@ -57,7 +61,10 @@ __all__ = [
     "LinkStateResult",
     "Migration",
     "MigrationError",
+    "MixtapeJob",
+    "MixtapeMember",
     "OutboxEntry",
+    "PendingMatch",
     "ProcessRecord",
     "RatingValue",
     "RawRow",
@@ -68,6 +75,7 @@ __all__ = [
     "StorageError",
     "StorageFault",
     "Store",
+    "StoreCounts",
     "StoreOptions",
     "StoreUnavailable",
     "TokenCipher",
@@ -76,6 +84,7 @@ __all__ = [
     "TopSharer",
     "UnsupportedDatabaseURL",
     "copy_database",
+    "latest_schema_version",
     "load_migrations",
     "open_store",
     "parse_database_url",

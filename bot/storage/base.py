@@ -17,16 +17,21 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, 
 from types import TracebackType
 from typing import Self, TypeAlias
 
+from bot.storage.errors import StorageFault
 from bot.storage.models import (
     Account,
     ClosedWeek,
     HoldReason,
     LinkState,
     LinkStateResult,
+    MixtapeJob,
+    MixtapeMember,
     OutboxEntry,
+    PendingMatch,
     ProcessRecord,
     RecapSettings,
     SharedMessage,
+    StoreCounts,
     TopItem,
     TopSharer,
 )
@@ -45,6 +50,10 @@ BudgetMerge: TypeAlias = Callable[[BudgetRow | None], BudgetRow]
 
 class Store(ABC):
     """Accounts, link states, guild settings, shared messages, notices, the ratings outbox and running processes."""
+
+    #: Called with the fault each time a call raises :class:`~bot.storage.errors.StoreUnavailable` (the process's
+    #: metrics count them); None: nobody is told.
+    on_fault: Callable[[StorageFault], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @abstractmethod
@@ -199,6 +208,35 @@ class Store(ABC):
     async def share_buttons(self, guild_id: int) -> bool:
         """Whether the server's /share cards carry Like / Dislike buttons (off unless turned on)."""
 
+    @abstractmethod
+    async def set_listen_elsewhere(self, guild_id: int, on: bool) -> bool:
+        """Turn the server's "Listen on other services" buttons on or off; True if that changed the setting."""
+
+    @abstractmethod
+    async def listen_elsewhere(self, guild_id: int) -> bool:
+        """Whether cards of songs shared in the server carry a "Listen on other services" button (on unless
+        turned off)."""
+
+    # ------------------------------------------------------------------ posts whose link waits to be matched
+    @abstractmethod
+    async def add_pending_match(self, pending: PendingMatch, *, max_per_guild: int) -> bool:
+        """Keep a post whose link could not be matched yet; False when the server already has ``max_per_guild``
+        waiting (nothing kept) or the post is already kept."""
+
+    @abstractmethod
+    async def due_pending_matches(self, now: float, *, limit: int) -> list[PendingMatch]:
+        """The waiting posts due at ``now``, the longest due first."""
+
+    @abstractmethod
+    async def retry_pending_match(self, message_id: int, attempts: int, next_try_at: float) -> None: ...
+
+    @abstractmethod
+    async def forget_pending_match(self, message_id: int) -> bool: ...
+
+    @abstractmethod
+    async def purge_pending_matches(self, before: float) -> int:
+        """Drop the waiting posts kept since before ``before``."""
+
     # ------------------------------------------------------------------ shared messages
     @abstractmethod
     async def record_shared_message(
@@ -279,6 +317,64 @@ class Store(ABC):
     @abstractmethod
     async def purge_taste(self, before: float) -> int:
         """Delete shares recorded and votes last changed before ``before`` (``TASTE_DAYS``). Returns rows deleted."""
+
+    # ------------------------------------------------------------------ the server mixtape
+    # Members who joined a server's weekly mixtape, and one durable job per (server, member, week) making that week's
+    # playlist in the member's library: claimed with a lease and retried with backoff like the outbox.
+    @abstractmethod
+    async def mixtape_join(self, guild_id: int, user_id: int, guild_name: str, now: float | None = None) -> bool:
+        """The member joins the server's mixtape (the server's name is kept for the playlists' names: every join
+        updates it for all of the server's members). True if they were not a member yet."""
+
+    @abstractmethod
+    async def mixtape_leave(self, guild_id: int, user_id: int) -> bool:
+        """The member leaves: their membership and their jobs of the server not yet done are deleted."""
+
+    @abstractmethod
+    async def mixtape_members(self, guild_id: int) -> list[MixtapeMember]:
+        """The server's members who joined, first joined first."""
+
+    @abstractmethod
+    async def mixtape_enqueue(
+        self,
+        guild_id: int,
+        user_ids: Collection[int],
+        week_start: float,
+        week_end: float,
+        name: str,
+        tracks: Sequence[str],
+        now: float | None = None,
+    ) -> int:
+        """One job per member for the week starting ``week_start``, due now; a (server, member, week) that already
+        has a job (waiting or done) gets none. Returns jobs created."""
+
+    @abstractmethod
+    async def mixtape_claim(
+        self, worker_id: str, now: float | None = None, limit: int = 10, lease: float = 120.0
+    ) -> list[MixtapeJob]:
+        """Atomically claim up to ``limit`` jobs not done, due and not leased, oldest due first (as ``claim_due``)."""
+
+    @abstractmethod
+    async def mixtape_sent(self, job: MixtapeJob, now: float | None = None) -> bool:
+        """Note, before sending it, that a create of the job's playlist is on its way. False: the claim was lost."""
+
+    @abstractmethod
+    async def mixtape_done(
+        self, job: MixtapeJob, playlist_id: str | None, error: str | None = None, now: float | None = None
+    ) -> bool:
+        """Finish the job: the playlist made, or None and why not. False: the claim was lost (or the job is gone)."""
+
+    @abstractmethod
+    async def mixtape_retry_later(self, job: MixtapeJob, next_due_at: float, error: str) -> bool:
+        """Count a failed attempt and release the claim (as ``retry_later``)."""
+
+    @abstractmethod
+    async def mixtape_next_due(self) -> float | None:
+        """When the next job not done becomes claimable, or None."""
+
+    @abstractmethod
+    async def mixtape_jobs(self, guild_id: int) -> list[MixtapeJob]:
+        """The server's jobs, done or not, in the order they were made."""
 
     # ------------------------------------------------------------------ the weekly recap
     # A server's recap settings, and the weeks that closed: each (server, week) is claimed by one process with a
@@ -426,6 +522,16 @@ class Store(ABC):
     async def outbox_size(self) -> int: ...
 
     @abstractmethod
+    async def health_counts(self, now: float | None = None) -> StoreCounts:
+        """The outbox's waiting ratings and the age of the oldest, held ratings by reason, accounts by status (one
+        short read for an operator's metrics)."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Ask the database the cheapest question there is; raises :class:`~bot.storage.errors.StoreUnavailable`
+        when it cannot answer (readiness)."""
+
+    @abstractmethod
     async def next_due_at(self) -> float | None:
         """When the next unheld row becomes claimable (its due time, or its lease expiry), or None."""
 
@@ -449,6 +555,11 @@ class Store(ABC):
     @abstractmethod
     async def cancel_guild_departure(self, guild_id: int) -> bool:
         """The bot is in the server (again): its data is kept. True if a departure was recorded."""
+
+    @abstractmethod
+    async def known_guilds(self) -> set[int]:
+        """Every server the store holds something about (sharing channels, switches, shared posts, taste), besides
+        departures already recorded."""
 
     @abstractmethod
     async def purge_departed_guilds(self, left_before: float) -> list[int]:

@@ -89,15 +89,26 @@ async def open_store(
     *,
     clock: Clock = time.time,
     options: StoreOptions | None = None,
+    migrate: bool = True,
 ) -> Store:
-    """Open and migrate the store ``database_url`` points at (an SQLite file's parent directories are created)."""
+    """Open and migrate the store ``database_url`` points at (an SQLite file's parent directories are created).
+    ``migrate=False`` opens it as it is (see :func:`latest_schema_version`)."""
     url = database_url if isinstance(database_url, DatabaseURL) else parse_database_url(database_url)
     if url.engine == "sqlite":
         from bot.storage.sqlite import SqliteStore
 
-        return await SqliteStore.open(url.target, cipher, clock=clock, options=options)
+        return await SqliteStore.open(url.target, cipher, clock=clock, options=options, migrate=migrate)
     # Imported here so that SQLite deployments never load asyncpg. Never echo the URL: it may carry a
     # password (PostgresStore's messages name host, port and database only).
     from bot.storage.postgres import PostgresStore
 
-    return await PostgresStore.open(url.target, cipher, clock=clock, options=options)
+    return await PostgresStore.open(url.target, cipher, clock=clock, options=options, migrate=migrate)
+
+
+def latest_schema_version(database_url: str | DatabaseURL) -> int:
+    """The schema version this release migrates a database of that engine to."""
+    from bot.storage.dialect import POSTGRES, SQLITE
+    from bot.storage.schema import load_migrations
+
+    url = database_url if isinstance(database_url, DatabaseURL) else parse_database_url(database_url)
+    return load_migrations(directory=(SQLITE if url.engine == "sqlite" else POSTGRES).migrations)[-1].version

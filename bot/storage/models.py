@@ -130,6 +130,34 @@ class SharedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingMatch:
+    """A post in a sharing channel whose link of another music service waits to be matched to Apple Music (the
+    services that match it were unavailable): tried again at ``next_try_at``."""
+
+    message_id: int
+    channel_id: int
+    guild_id: int
+    author_id: int
+    link: str
+    attempts: int
+    next_try_at: float
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> PendingMatch:
+        return cls(
+            message_id=int(row["message_id"]),
+            channel_id=int(row["channel_id"]),
+            guild_id=int(row["guild_id"]),
+            author_id=int(row["author_id"]),
+            link=str(row["link"]),
+            attempts=int(row["attempts"]),
+            next_try_at=float(row["next_try_at"]),
+            created_at=float(row["created_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """The latest desired rating of one user for one item, waiting to be applied to Apple Music.
 
@@ -205,6 +233,63 @@ class ProcessRecord:
             started_at=float(row["started_at"]),
             seen_at=float(row["seen_at"]),
             key_fingerprints=tuple(fingerprints.split(",")) if fingerprints else (),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MixtapeMember:
+    """A member who joined their server's weekly mixtape, with the server's name when they last joined."""
+
+    user_id: int
+    guild_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MixtapeJob:
+    """Make one week's playlist of one server in one member's library (``tracks``: catalog song ids, in order).
+
+    Done when ``done_at`` is set: ``playlist_id`` is the playlist made (None: none was, ``last_error`` says why).
+    ``sent_at``: a create was sent and no answer said whether Apple made it (look in the library first)."""
+
+    id: int
+    guild_id: int
+    user_id: int
+    week_start: float
+    week_end: float
+    name: str
+    tracks: tuple[str, ...]
+    created_at: float
+    due_at: float
+    attempts: int
+    last_error: str | None
+    claimed_by: str | None
+    lease_until: float | None
+    sent_at: float | None
+    playlist_id: str | None
+    done_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> MixtapeJob:
+        def opt(key: str) -> float | None:
+            return None if row[key] is None else float(row[key])
+
+        return cls(
+            id=int(row["id"]),
+            guild_id=int(row["guild_id"]),
+            user_id=int(row["user_id"]),
+            week_start=float(row["week_start"]),
+            week_end=float(row["week_end"]),
+            name=str(row["name"]),
+            tracks=tuple(t for t in str(row["tracks"]).split(",") if t),
+            created_at=float(row["created_at"]),
+            due_at=float(row["due_at"]),
+            attempts=int(row["attempts"]),
+            last_error=row["last_error"],
+            claimed_by=row["claimed_by"],
+            lease_until=opt("lease_until"),
+            sent_at=opt("sent_at"),
+            playlist_id=row["playlist_id"],
+            done_at=opt("done_at"),
         )
 
 
@@ -302,3 +387,15 @@ class ClosedWeek:
             closed_at=None if closed is None else float(closed),
             message_id=None if message is None else int(message),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What an operator's metrics read from the database (``Store.health_counts``): the outbox's ratings waiting for
+    Apple Music (not held) and how long the oldest of them has waited, the held ratings by reason, and the linked
+    accounts by status."""
+
+    outbox_waiting: int
+    oldest_waiting_seconds: float
+    held: dict[str, int]
+    accounts: dict[str, int]

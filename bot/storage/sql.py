@@ -50,11 +50,15 @@ from bot.storage.models import (
     HoldReason,
     LinkState,
     LinkStateResult,
+    MixtapeJob,
+    MixtapeMember,
     OutboxEntry,
+    PendingMatch,
     ProcessRecord,
     RecapSettings,
     Row,
     SharedMessage,
+    StoreCounts,
     TopItem,
     TopSharer,
 )
@@ -132,12 +136,31 @@ _ADD_CHANNEL = (
 )
 _REMOVE_CHANNEL = "DELETE FROM guild_share_channels WHERE guild_id = :guild_id AND channel_id = :channel_id"
 _CHANNELS = "SELECT channel_id FROM guild_share_channels WHERE guild_id = :guild_id"
-_SET_SHARE_BUTTONS = (
-    "INSERT INTO guild_settings (guild_id, share_buttons, updated_at) VALUES (:guild_id, :on, :at)"
-    " ON CONFLICT (guild_id) DO UPDATE SET share_buttons = excluded.share_buttons, updated_at = excluded.updated_at"
-    " WHERE guild_settings.share_buttons <> excluded.share_buttons"
+#: a server's switch (a column of guild_settings: share_buttons, listen_elsewhere) set; the others keep their defaults
+_SET_SWITCH = (
+    "INSERT INTO guild_settings (guild_id, {switch}, updated_at) VALUES (:guild_id, :on, :at)"
+    " ON CONFLICT (guild_id) DO UPDATE SET {switch} = excluded.{switch}, updated_at = excluded.updated_at"
+    " WHERE guild_settings.{switch} <> excluded.{switch}"
 )
-_SHARE_BUTTONS = "SELECT share_buttons FROM guild_settings WHERE guild_id = :guild_id"
+_SWITCH = "SELECT {switch} FROM guild_settings WHERE guild_id = :guild_id"
+#: the switches and their values for a server without a row
+_SWITCH_DEFAULTS = {"share_buttons": False, "listen_elsewhere": True}
+# ---------------------------------------------------------------------- posts whose link waits to be matched
+_PENDING_MATCH_COLUMNS = "message_id, channel_id, guild_id, author_id, link, attempts, next_try_at, created_at"
+_ADD_PENDING_MATCH = (
+    f"INSERT INTO pending_matches ({_PENDING_MATCH_COLUMNS})"  # noqa: S608 (constants)
+    " SELECT :message_id, :channel_id, :guild_id, :author_id, :link, 0, :next_try_at::float8, :at::float8"
+    " WHERE (SELECT COUNT(*) FROM pending_matches WHERE guild_id = :guild_id::bigint) < :max_per_guild::bigint"
+    " ON CONFLICT (message_id) DO NOTHING"
+)
+_DUE_PENDING_MATCHES = (
+    f"SELECT {_PENDING_MATCH_COLUMNS} FROM pending_matches WHERE next_try_at <= :now"  # noqa: S608 (constants)
+    " ORDER BY next_try_at, message_id LIMIT :limit"
+)
+_RETRY_PENDING_MATCH = (
+    "UPDATE pending_matches SET attempts = :attempts, next_try_at = :next_try_at WHERE message_id = :message_id"
+)
+_FORGET_PENDING_MATCH = "DELETE FROM pending_matches WHERE message_id = :message_id"
 _RECORD_SHARED = (
     f"INSERT INTO shared_messages ({_SHARED})"  # noqa: S608 (constants)
     " VALUES (:message_id, :channel_id, :guild_id, :item_type, :item_id, :created_at)"
@@ -270,24 +293,42 @@ _ENQUEUE = (
     " due_at = {least}(:debounced::float8, outbox.created_at + :max_delay::float8), attempts = 0,"
     f" last_error = NULL, held = excluded.held, hold_expires_at = excluded.hold_expires_at RETURNING {_ENTRY}"
 )
+
+
 # The claim picks (and on PostgreSQL locks, skipping rows another transaction is claiming right now) the due,
 # unleased rows in turn order, then stamps them in the same statement. Rows another worker already claimed are
 # excluded by the lease condition (on PostgreSQL re-evaluated on the latest row version under FOR UPDATE).
 # MATERIALIZED: the picked ids are computed once, whatever plan the UPDATE gets.
-_CLAIM = (
-    "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE held IS NULL AND due_at <= :now::float8"  # noqa: S608
-    " AND (lease_until IS NULL OR lease_until <= :now::float8) ORDER BY turn, due_at, id LIMIT :limit{skip_locked})"
-    " UPDATE outbox SET claimed_by = :worker, lease_until = :lease_until::float8"
-    f" WHERE id IN (SELECT id FROM picked) RETURNING {_ENTRY}"
-)
+# Written once for every table of leased work (the outbox, mixtape jobs): ``ready`` says which rows wait to be done.
+def _claim_sql(table: str, ready: str, order: str, columns: str) -> str:
+    return (
+        f"WITH picked AS MATERIALIZED (SELECT id FROM {table} WHERE {ready} AND due_at <= :now::float8"  # noqa: S608
+        f" AND (lease_until IS NULL OR lease_until <= :now::float8) ORDER BY {order} LIMIT :limit{{skip_locked}})"
+        f" UPDATE {table} SET claimed_by = :worker, lease_until = :lease_until::float8"
+        f" WHERE id IN (SELECT id FROM picked) RETURNING {columns}"
+    )
+
+
+def _retry_later_sql(table: str) -> str:
+    return (
+        f"UPDATE {table} SET attempts = attempts + 1, last_error = :error, due_at = :due_at::float8,"  # noqa: S608
+        " claimed_by = NULL, lease_until = NULL WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
+    )
+
+
+def _next_due_sql(table: str, ready: str) -> str:
+    return (
+        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at THEN lease_until ELSE due_at END)"  # noqa: S608
+        f" FROM {table} WHERE {ready}"
+    )
+
+
+_CLAIM = _claim_sql("outbox", "held IS NULL", "turn, due_at, id", _ENTRY)
 _COMPLETE = "DELETE FROM outbox WHERE id = :id AND version = :version"
 _UNCLAIM = (
     "UPDATE outbox SET claimed_by = NULL, lease_until = NULL WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
 )
-_RETRY_LATER = (
-    "UPDATE outbox SET attempts = attempts + 1, last_error = :error, due_at = :due_at::float8,"
-    " claimed_by = NULL, lease_until = NULL WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
-)
+_RETRY_LATER = _retry_later_sql("outbox")
 _HOLD = "UPDATE outbox SET held = :held, hold_expires_at = :expires_at::float8 WHERE user_id = :user_id"
 # Held rows whose wait is over (of one user, or of everyone when :user_id is NULL); each owner is then told at
 # their next /account (_NOTE_EXPIRED: a notice row of kind EXPIRED_HOLDS_NOTICE).
@@ -312,11 +353,41 @@ _RELEASED_TURN = (
     f" WHERE user_id = :user_id::bigint AND held IS NULL), 0), {_TURN_NOW})"
 )
 _PENDING = f"SELECT {_ENTRY} FROM outbox WHERE user_id = :user_id ORDER BY created_at, id"  # noqa: S608 (constants)
-_NEXT_DUE = (
-    "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at THEN lease_until ELSE due_at END)"
-    " FROM outbox WHERE held IS NULL"
-)
+_NEXT_DUE = _next_due_sql("outbox", "held IS NULL")
+# ---------------------------------------------------------------------- an operator's metrics
+_WAITING = "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE held IS NULL"
+_HELD_BY_REASON = "SELECT held, COUNT(*) AS n FROM outbox WHERE held IS NOT NULL GROUP BY held"
+_ACCOUNTS_BY_STATUS = "SELECT status, COUNT(*) AS n FROM accounts GROUP BY status"
 _ACTIVE_CLAIMS = "SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL AND lease_until > :now::float8"
+
+# ---------------------------------------------------------------------- the server mixtape
+_MIXTAPE_JOB = (
+    "id, guild_id, user_id, week_start, week_end, name, tracks, created_at, due_at, attempts, last_error,"
+    " claimed_by, lease_until, sent_at, playlist_id, done_at"
+)
+_MIXTAPE_READY = "done_at IS NULL"
+_MIXTAPE_JOIN = (
+    "INSERT INTO mixtape_members (guild_id, user_id, guild_name, joined_at) VALUES (:guild_id, :user_id, :name, :at)"
+    " ON CONFLICT (guild_id, user_id) DO UPDATE SET guild_name = excluded.guild_name RETURNING joined_at"
+)
+_MIXTAPE_MEMBERS = (
+    "SELECT user_id, guild_name FROM mixtape_members WHERE guild_id = :guild_id ORDER BY joined_at, user_id"
+)
+_MIXTAPE_ENQUEUE = (
+    "INSERT INTO mixtape_jobs (guild_id, user_id, week_start, week_end, name, tracks, created_at, due_at, attempts)"
+    " VALUES (:guild_id, :user_id, :week_start::float8, :week_end::float8, :name, :tracks, :at::float8, :at::float8, 0)"
+    " ON CONFLICT (guild_id, user_id, week_start) DO NOTHING RETURNING id"
+)
+_MIXTAPE_CLAIM = _claim_sql("mixtape_jobs", _MIXTAPE_READY, "due_at, id", _MIXTAPE_JOB)
+_MIXTAPE_RETRY_LATER = _retry_later_sql("mixtape_jobs")
+_MIXTAPE_NEXT_DUE = _next_due_sql("mixtape_jobs", _MIXTAPE_READY)
+_MIXTAPE_SENT = (
+    "UPDATE mixtape_jobs SET sent_at = :at::float8 WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
+)
+_MIXTAPE_DONE = (
+    "UPDATE mixtape_jobs SET done_at = :at::float8, playlist_id = :playlist_id, last_error = :error,"
+    " claimed_by = NULL, lease_until = NULL WHERE id = :id AND claimed_by {same_as} :claimed_by::text"
+)
 
 # ---------------------------------------------------------------------- retention
 _RECORD_DEPARTURE = (
@@ -331,6 +402,9 @@ _GUILD_TABLES = (
     "taste_shares",
     "taste_votes",
     "taste_named",
+    "mixtape_members",
+    "mixtape_jobs",
+    "pending_matches",
     "recap_settings",
     "closed_weeks",
     "guild_departures",
@@ -398,14 +472,18 @@ class SqlStore(Store):
         clock: Clock = time.time,
         migrations: Sequence[Migration] | None = None,
         options: StoreOptions | None = None,
+        migrate: bool = True,
     ) -> Self:
         """Open the database ``target`` (SQLite: a file path, its parent directories and the file created if
         needed; PostgreSQL: a DSN ``postgresql://user:password@host:port/database``) and migrate it.
 
         ``migrations`` defaults to the engine's shipped files (``bot/storage/migrations``, or its ``postgres``
         folder); tests pass a prefix of them to build an older database. ``options`` defaults to today's values.
+        ``migrate=False`` only connects (``doctor`` looks at a database without changing it).
         """
         store = await cls._connect(str(target), cipher, clock=clock, options=options or StoreOptions())
+        if not migrate:
+            return store
         try:
             async with store._session() as db:
                 version = await apply_migrations(db, migrations, database=store.location)
@@ -464,6 +542,8 @@ class SqlStore(Store):
                 raise
             fault, reason = found
             await self._after_fault(fault)
+            if self.on_fault is not None:
+                self.on_fault(fault)
             raise StoreUnavailable(self.location, reason, fault) from None
 
     async def _scrub(self, db: Session) -> None:
@@ -694,13 +774,53 @@ class SqlStore(Store):
         return channel_id in cached
 
     async def set_share_buttons(self, guild_id: int, on: bool) -> bool:
-        was = await self.share_buttons(guild_id)
-        await self._write(_SET_SHARE_BUTTONS, {"guild_id": guild_id, "on": on, "at": self._clock()})
-        return was != on
+        return await self._set_switch("share_buttons", guild_id, on)
 
     async def share_buttons(self, guild_id: int) -> bool:
-        row = await self._one(_SHARE_BUTTONS, {"guild_id": guild_id})
-        return row is not None and bool(row["share_buttons"])
+        return await self._switch("share_buttons", guild_id)
+
+    async def set_listen_elsewhere(self, guild_id: int, on: bool) -> bool:
+        return await self._set_switch("listen_elsewhere", guild_id, on)
+
+    async def listen_elsewhere(self, guild_id: int) -> bool:
+        return await self._switch("listen_elsewhere", guild_id)
+
+    async def _set_switch(self, switch: str, guild_id: int, on: bool) -> bool:
+        was = await self._switch(switch, guild_id)
+        await self._write(_SET_SWITCH.format(switch=switch), {"guild_id": guild_id, "on": on, "at": self._clock()})
+        return was != on
+
+    async def _switch(self, switch: str, guild_id: int) -> bool:
+        row = await self._one(_SWITCH.format(switch=switch), {"guild_id": guild_id})
+        return _SWITCH_DEFAULTS[switch] if row is None else bool(row[switch])
+
+    # ------------------------------------------------------------------ posts whose link waits to be matched
+    async def add_pending_match(self, pending: PendingMatch, *, max_per_guild: int) -> bool:
+        params = {
+            "message_id": pending.message_id,
+            "channel_id": pending.channel_id,
+            "guild_id": pending.guild_id,
+            "author_id": pending.author_id,
+            "link": pending.link,
+            "next_try_at": float(pending.next_try_at),
+            "at": float(pending.created_at),
+            "max_per_guild": int(max_per_guild),
+        }
+        return await self._write(_ADD_PENDING_MATCH, params) == 1
+
+    async def due_pending_matches(self, now: float, *, limit: int) -> list[PendingMatch]:
+        rows = await self._rows(_DUE_PENDING_MATCHES, {"now": float(now), "limit": int(limit)})
+        return [PendingMatch.from_row(row) for row in rows]
+
+    async def retry_pending_match(self, message_id: int, attempts: int, next_try_at: float) -> None:
+        params = {"message_id": message_id, "attempts": attempts, "next_try_at": float(next_try_at)}
+        await self._write(_RETRY_PENDING_MATCH, params)
+
+    async def forget_pending_match(self, message_id: int) -> bool:
+        return await self._write(_FORGET_PENDING_MATCH, {"message_id": message_id}) == 1
+
+    async def purge_pending_matches(self, before: float) -> int:
+        return await self._write("DELETE FROM pending_matches WHERE created_at < :before", {"before": float(before)})
 
     async def _load_share_channels(self, guild_id: int) -> frozenset[int]:
         async with self._session() as db:
@@ -747,6 +867,8 @@ class SqlStore(Store):
             ids = [{"message_id": int(m)} for m in sorted(set(message_ids))]
             for params in ids:  # a deleted post no longer counts in the server's tops either
                 await db.write(_FORGET_TASTE_SHARE, params)
+            for params in ids:
+                await db.write(_FORGET_PENDING_MATCH, params)
             return sum([await db.write(_FORGET_SHARED, params) for params in ids])
 
     # ------------------------------------------------------------------ server taste
@@ -826,7 +948,95 @@ class SqlStore(Store):
         async with self._transaction() as db:
             shares = await db.write("DELETE FROM taste_shares WHERE shared_at < :before", {"before": float(before)})
             votes = await db.write("DELETE FROM taste_votes WHERE voted_at < :before", {"before": float(before)})
-        return shares + votes
+            jobs = await db.write("DELETE FROM mixtape_jobs WHERE week_end < :before", {"before": float(before)})
+        return shares + votes + jobs
+
+    # ------------------------------------------------------------------ the server mixtape
+    async def mixtape_join(self, guild_id: int, user_id: int, guild_name: str, now: float | None = None) -> bool:
+        at = self._now(now)
+        params = {"guild_id": guild_id, "user_id": user_id, "name": guild_name, "at": at}
+        async with self._transaction() as db:
+            rows = await db.rows(_MIXTAPE_JOIN, params)
+            # the server's latest name, for every member's next playlists
+            await db.write("UPDATE mixtape_members SET guild_name = :name WHERE guild_id = :guild_id", params)
+        return bool(rows) and float(rows[0]["joined_at"]) == at
+
+    async def mixtape_leave(self, guild_id: int, user_id: int) -> bool:
+        params = {"guild_id": guild_id, "user_id": user_id}
+        async with self._transaction() as db:
+            left = await db.write(
+                "DELETE FROM mixtape_members WHERE guild_id = :guild_id AND user_id = :user_id", params
+            )
+            await db.write(
+                "DELETE FROM mixtape_jobs WHERE guild_id = :guild_id AND user_id = :user_id AND done_at IS NULL", params
+            )
+        return left == 1
+
+    async def mixtape_members(self, guild_id: int) -> list[MixtapeMember]:
+        return [
+            MixtapeMember(int(r["user_id"]), str(r["guild_name"]))
+            for r in await self._rows(_MIXTAPE_MEMBERS, {"guild_id": guild_id})
+        ]
+
+    async def mixtape_enqueue(
+        self,
+        guild_id: int,
+        user_ids: Collection[int],
+        week_start: float,
+        week_end: float,
+        name: str,
+        tracks: Sequence[str],
+        now: float | None = None,
+    ) -> int:
+        if not tracks:
+            raise ValueError("a mixtape needs at least one track")
+        at = self._now(now)
+        base: dict[str, Any] = {"guild_id": guild_id, "week_start": float(week_start), "week_end": float(week_end)}
+        base |= {"at": at, "name": name, "tracks": ",".join(tracks)}
+        made = 0
+        async with self._transaction() as db:
+            for user_id in user_ids:
+                made += len(await db.rows(_MIXTAPE_ENQUEUE, {**base, "user_id": int(user_id)}))
+        return made
+
+    async def mixtape_claim(
+        self, worker_id: str, now: float | None = None, limit: int = 10, lease: float = 120.0
+    ) -> list[MixtapeJob]:
+        jobs = [MixtapeJob.from_row(r) for r in await self._claim(_MIXTAPE_CLAIM, worker_id, now, limit, lease)]
+        return sorted(jobs, key=lambda j: (j.due_at, j.id))
+
+    async def mixtape_sent(self, job: MixtapeJob, now: float | None = None) -> bool:
+        params = {"at": self._now(now), "id": job.id, "claimed_by": job.claimed_by}
+        return await self._write(_MIXTAPE_SENT, params) == 1
+
+    async def mixtape_done(
+        self, job: MixtapeJob, playlist_id: str | None, error: str | None = None, now: float | None = None
+    ) -> bool:
+        params = {
+            "at": self._now(now),
+            "playlist_id": playlist_id,
+            "error": None if error is None else _short_error(error),
+            "id": job.id,
+            "claimed_by": job.claimed_by,
+        }
+        return await self._write(_MIXTAPE_DONE, params) == 1
+
+    async def mixtape_retry_later(self, job: MixtapeJob, next_due_at: float, error: str) -> bool:
+        params = {
+            "error": _short_error(error),
+            "due_at": float(next_due_at),
+            "id": job.id,
+            "claimed_by": job.claimed_by,
+        }
+        return await self._write(_MIXTAPE_RETRY_LATER, params) == 1
+
+    async def mixtape_next_due(self) -> float | None:
+        value = await self._value(_MIXTAPE_NEXT_DUE)
+        return None if value is None else float(value)
+
+    async def mixtape_jobs(self, guild_id: int) -> list[MixtapeJob]:
+        sql = f"SELECT {_MIXTAPE_JOB} FROM mixtape_jobs WHERE guild_id = :guild_id ORDER BY id"  # noqa: S608
+        return [MixtapeJob.from_row(r) for r in await self._rows(sql, {"guild_id": guild_id})]
 
     # ------------------------------------------------------------------ the weekly recap
     async def set_recap(
@@ -941,15 +1151,18 @@ class SqlStore(Store):
     async def claim_due(
         self, worker_id: str, now: float | None = None, limit: int = 100, lease: float = 60.0
     ) -> list[OutboxEntry]:
+        entries = [OutboxEntry.from_row(r) for r in await self._claim(_CLAIM, worker_id, now, limit, lease)]
+        entries.sort(key=lambda e: (e.turn, e.due_at, e.id))
+        return entries
+
+    async def _claim(self, sql: str, worker_id: str, now: float | None, limit: int, lease: float) -> list[Row]:
+        """The rows one claim statement (``_claim_sql``) took for ``worker_id`` until ``now + lease``."""
         if not worker_id:
             raise ValueError("worker_id must not be empty")
         if limit <= 0:
             return []
         at = self._now(now)
-        params = {"worker": worker_id, "lease_until": at + float(lease), "now": at, "limit": int(limit)}
-        entries = [OutboxEntry.from_row(r) for r in await self._rows(_CLAIM, params)]
-        entries.sort(key=lambda e: (e.turn, e.due_at, e.id))
-        return entries
+        return await self._rows(sql, {"worker": worker_id, "lease_until": at + float(lease), "now": at, "limit": limit})
 
     async def complete(self, entry: OutboxEntry, applied_version: int | None = None) -> bool:
         version = entry.version if applied_version is None else int(applied_version)
@@ -994,6 +1207,22 @@ class SqlStore(Store):
 
     async def outbox_size(self) -> int:
         return int(await self._value("SELECT COUNT(*) FROM outbox"))
+
+    async def health_counts(self, now: float | None = None) -> StoreCounts:
+        async with self._session() as db:
+            waiting = await db.one(_WAITING, {})
+            held = await db.rows(_HELD_BY_REASON, {})
+            accounts = await db.rows(_ACCOUNTS_BY_STATUS, {})
+        oldest = None if waiting is None else waiting["oldest"]
+        return StoreCounts(
+            outbox_waiting=0 if waiting is None else int(waiting["n"]),
+            oldest_waiting_seconds=0.0 if oldest is None else max(0.0, self._now(now) - float(oldest)),
+            held={str(row["held"]): int(row["n"]) for row in held},
+            accounts={str(row["status"]): int(row["n"]) for row in accounts},
+        )
+
+    async def ping(self) -> None:
+        await self._value("SELECT 1")
 
     async def next_due_at(self) -> float | None:
         value = await self._value(_NEXT_DUE)
@@ -1064,6 +1293,12 @@ class SqlStore(Store):
 
     async def cancel_guild_departure(self, guild_id: int) -> bool:
         return await self._write("DELETE FROM guild_departures WHERE guild_id = :guild_id", {"guild_id": guild_id}) == 1
+
+    async def known_guilds(self) -> set[int]:
+        kept = [t for t in _GUILD_TABLES if t != "guild_departures"]
+        union = " UNION ".join(f"SELECT guild_id FROM {t} WHERE guild_id IS NOT NULL" for t in kept)  # noqa: S608
+        sql = f"SELECT guild_id FROM ({union}) AS known WHERE guild_id NOT IN (SELECT guild_id FROM guild_departures)"  # noqa: S608
+        return {int(row["guild_id"]) for row in await self._rows(sql, {})}
 
     async def purge_departed_guilds(self, left_before: float) -> list[int]:
         async with self._transaction() as db:

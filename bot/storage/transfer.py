@@ -117,7 +117,7 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "guild_settings",
-        _cols("guild_id:int, share_buttons:bool, updated_at:float"),
+        _cols("guild_id:int, share_buttons:bool, updated_at:float, listen_elsewhere:bool"),
         key=("guild_id",),
     ),
     TableSpec(
@@ -167,6 +167,32 @@ TABLES: tuple[TableSpec, ...] = (
         _cols("guild_id:int, user_id:int, opted_at:float"),
         key=("guild_id", "user_id"),
         user_column="user_id",
+    ),
+    TableSpec(
+        "mixtape_members",
+        _cols("guild_id:int, user_id:int, guild_name:str, joined_at:float"),
+        key=("guild_id", "user_id"),
+        user_column="user_id",
+    ),
+    TableSpec(
+        "mixtape_jobs",
+        _cols(
+            "id:int, guild_id:int, user_id:int, week_start:float, week_end:float, name:str, tracks:str,"
+            " created_at:float, due_at:float, attempts:int, last_error:str, claimed_by:str, lease_until:float,"
+            " sent_at:float, playlist_id:str, done_at:float"
+        ),
+        key=("id",),
+        identity="id",
+        user_column="user_id",
+    ),
+    TableSpec(
+        "pending_matches",
+        _cols(
+            "message_id:int, channel_id:int, guild_id:int, author_id:int, link:str, attempts:int, next_try_at:float,"
+            " created_at:float"
+        ),
+        key=("message_id",),
+        user_column="author_id",
     ),
     TableSpec(
         "recap_settings",

@@ -2,7 +2,8 @@
 
 Groups, in order: Get started (``/link`` first for someone not linked), Rate, Share, Your data, and Admin, which is
 shown only to a member who may use it (Manage Server, in a server). Each line is a command and the description it
-is registered with, so the card and Discord's command picker say the same thing.
+is registered with, so the card and Discord's command picker say the same thing -- in the member's language: the
+names and descriptions come from the same catalog entries as the command picker's (bot/i18n/commands.py).
 """
 
 from __future__ import annotations
@@ -13,41 +14,48 @@ from dataclasses import dataclass
 import discord
 from discord import app_commands
 
+from bot.i18n import N_, LocaleLike, t, tc
+from bot.i18n.commands import COMMAND_DESCRIPTION, MENU_NAME, slash
 from bot.ui.embeds import APPLE_RED
 
 #: the groups, in order, and the commands of each, in order (qualified names)
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Get started", ("link", "about")),
-    ("Rate", ("rating show", "rating like", "rating dislike", "rating clear", "rating tracks")),
-    ("Share", ("share",)),
-    ("Your data", ("account", "privacy", "export", "forget-me", "unlink")),
+    (N_("Get started"), ("link", "about")),
+    (N_("Rate"), ("rating show", "rating like", "rating dislike", "rating clear", "rating tracks")),
+    (N_("Share"), ("share", "ratings top", "ratings match", "ratings name-me", "mixtape join", "mixtape leave")),
+    (N_("Your data"), ("account", "privacy", "export", "forget-me", "unlink")),
     (
-        "Admin",
+        N_("Admin"),
         (
             "ratings-admin channels add",
             "ratings-admin channels remove",
             "ratings-admin channels list",
             "ratings-admin share-buttons",
+            "ratings-admin listen-elsewhere",
             "ratings-admin recap set",
             "ratings-admin recap off",
         ),
     ),
 )
-ADMIN = "Admin"
+ADMIN = GROUPS[-1][0]
 
 #: said under a group's commands (things to do that are not commands)
 EXTRA = {
-    "Rate": (
-        "React 👍 or 👎 on a shared song. On any message with Apple Music links: **Apps → Apple Music ratings** "
+    GROUPS[1][0]: N_(
+        "React 👍 or 👎 on a shared song. On any message with Apple Music links: **Apps → {menu}** "
         "(right-click it, or long-press on a phone)."
     ),
-    ADMIN: "Only members who may manage this server see this group.",
+    ADMIN: N_("Only members who may manage this server see this group."),
 }
 
-INTRO = "Like or dislike the songs your server shares, and the rating is saved in **your own** Apple Music account."
-START_UNLINKED = "**First, link your Apple Music:** run `/link`, it takes a minute."
-START_LINKED = "✅ Your Apple Music is linked: react 👍 or 👎 on a shared song, or use the commands below."
-FOOTER = "Your ratings go to your own Apple Music account, nowhere else."
+TITLE = N_("Apple Music ratings")
+INTRO = N_("Like or dislike the songs your server shares, and the rating is saved in **your own** Apple Music account.")
+START_UNLINKED = N_("**First, link your Apple Music:** run {link}, it takes a minute.")
+START_LINKED = N_("✅ Your Apple Music is linked: react 👍 or 👎 on a shared song, or use the commands below.")
+FOOTER = N_("Your ratings go to your own Apple Music account, nowhere else.")
+PACE = N_("Apple Music pace (owner only)")
+#: the context menu's name, as Discord shows it in the member's language
+MENU = "Apple Music ratings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,7 @@ class Reader:
 def about_embed(
     commands: Iterable[app_commands.Command | app_commands.Group],  # type: ignore[type-arg]
     reader: Reader,
+    locale: LocaleLike = None,
     *,
     shard: tuple[int, int] | None = None,
     pace: str | None = None,
@@ -69,23 +78,27 @@ def about_embed(
 
     ``pace`` (for the bot's owner only) says how many requests a second Apple is asked, as the pacer learned it.
     ``shard`` = (shard id, shard count) of the process answering, shown in the footer when the bot is sharded
-    (it tells an operator which process served a server).
+    (it tells an operator which process served a server). ``locale`` is the member's (``interaction.locale``).
     """
-    start = START_LINKED if reader.linked else START_UNLINKED
-    embed = discord.Embed(title="Apple Music ratings", colour=APPLE_RED, description=f"{INTRO}\n\n{start}")
+    start = t(locale, START_LINKED) if reader.linked else t(locale, START_UNLINKED, link=slash(locale, "link"))
+    embed = discord.Embed(title=t(locale, TITLE), colour=APPLE_RED, description=f"{t(locale, INTRO)}\n\n{start}")
     described = {c.qualified_name: c.description for c in commands if not isinstance(c, app_commands.Group)}
     for group, names in GROUPS:
         if group == ADMIN and not reader.admin:
             continue
-        lines = [f"`/{name}` — {described[name]}" for name in names if name in described]
+        lines = [
+            f"{slash(locale, name)} — {tc(locale, COMMAND_DESCRIPTION, described[name])}"
+            for name in names
+            if name in described
+        ]
         if group in EXTRA:
-            lines.append(EXTRA[group])
+            lines.append(t(locale, EXTRA[group], menu=tc(locale, MENU_NAME, MENU)))
         if lines:
-            embed.add_field(name=group, value="\n".join(lines)[:1024], inline=False)
+            embed.add_field(name=t(locale, group), value="\n".join(lines)[:1024], inline=False)
     if pace is not None:
-        embed.add_field(name="Apple Music pace (owner only)", value=pace[:1024], inline=False)
-    footer = FOOTER
+        embed.add_field(name=t(locale, PACE), value=pace[:1024], inline=False)
+    footer = t(locale, FOOTER)
     if shard is not None and shard[1] > 1:
-        footer += f" Shard {shard[0]} of {shard[1]}."
+        footer += " " + t(locale, "Shard {shard} of {count}.", shard=shard[0], count=shard[1])
     embed.set_footer(text=footer)
     return embed

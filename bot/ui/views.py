@@ -1,5 +1,6 @@
 """Buttons. They are ``DynamicItem``s: their ``custom_id`` carries what they act on, so they keep working after
-a restart, and they act for whoever presses them.
+a restart, and they act for whoever presses them. Their labels are in the language of the message they are on
+(``locale``); a button rebuilt from its ``custom_id`` to handle a press needs none.
 
 A press calls the cog that owns the action directly (``interaction.client.get_cog``), as RoboDanny's buttons do;
 whatever it raises is answered to the presser by the one error path (:func:`bot.ui.errors.reply_with_error`).
@@ -14,9 +15,11 @@ from typing import Any, ClassVar, Protocol, cast
 import discord
 
 from bot.applemusic import ResourceType
+from bot.i18n import N_, LocaleLike, t
+from bot.logs import about_this_task
 from bot.services.ratings import ItemRef, RatedItem
 from bot.ui.errors import reply_with_error
-from bot.ui.texts import NOT_YOUR_BUTTON
+from bot.ui.texts import MATCH_DECLINED, NOT_YOUR_BUTTON
 
 RATING_ACTIONS = ("like", "dislike", "clear")
 _TYPES = "|".join(re.escape(t.value) for t in ResourceType)
@@ -32,6 +35,12 @@ class RatingActions(Protocol):
     ) -> None: ...
 
     async def tracks_button(self, interaction: discord.Interaction[Any], rtype: ResourceType, item_id: str) -> None: ...
+
+
+class MatchActions(Protocol):
+    async def confirm_match(
+        self, interaction: discord.Interaction[Any], action: str, rtype: ResourceType, item_id: str
+    ) -> None: ...
 
 
 class LinkActions(Protocol):
@@ -55,10 +64,18 @@ class _Action(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     run: Callable[[discord.Interaction[Any]], Awaitable[None]]
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        error: Exception | None = None
+        # the press's own task: its log lines name the guild and the member
+        about_this_task(
+            guild=interaction.guild_id, user=interaction.user.id, shard_count=interaction.client.shard_count
+        )
         try:
             await self.run(interaction)
         except Exception as exc:
+            error = exc
             await reply_with_error(interaction, exc)
+        # counted by the bot's metrics as "button <the custom id's first part>" (rating, tracks, link, ...)
+        interaction.client.count_interaction(interaction, "button " + self.custom_id.split(":", 1)[0], error)
 
 
 _RATING_ID = re.compile(rf"rating:(?P<action>like|dislike|clear):(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})")
@@ -68,8 +85,8 @@ class RatingButton(_Action, template=_RATING_ID):
     """Like / Dislike / Clear for one item: ``rating:like:songs:1440857781``. Its look (label, style) is the card's
     business; a press is the same whatever it looked like."""
 
-    LABEL: ClassVar[dict[str, str]] = {"like": "Like", "dislike": "Dislike", "clear": "Clear rating"}
-    CHOSEN: ClassVar[dict[str, str]] = {"like": "Liked ✓", "dislike": "Disliked ✓"}
+    LABEL: ClassVar[dict[str, str]] = {"like": N_("Like"), "dislike": N_("Dislike"), "clear": N_("Clear rating")}
+    CHOSEN: ClassVar[dict[str, str]] = {"like": N_("Liked ✓"), "dislike": N_("Disliked ✓")}
     EMOJI: ClassVar[dict[str, str | None]] = {"like": "👍", "dislike": "👎", "clear": None}
 
     def __init__(
@@ -81,11 +98,12 @@ class RatingButton(_Action, template=_RATING_ID):
         chosen: bool = False,
         name: str | None = None,
         row: int | None = None,
+        locale: LocaleLike = None,
     ) -> None:
         self.action = action
         self.rtype = rtype
         self.item_id = item_id
-        label = self.CHOSEN[action] if chosen else self.LABEL[action]
+        label = t(locale, self.CHOSEN[action] if chosen else self.LABEL[action])
         if name:
             label = f"{label} · {_short(name)}"
         super().__init__(
@@ -117,12 +135,14 @@ def _short(name: str, limit: int = 40) -> str:
 class TracksButton(_Action, template=rf"tracks:(?P<type>{_TYPES}):(?P<id>[A-Za-z0-9._-]{{1,64}})"):
     """An album's or playlist's card leads to its tracks: ``tracks:albums:1613600183``."""
 
-    def __init__(self, rtype: ResourceType, item_id: str) -> None:
+    def __init__(self, rtype: ResourceType, item_id: str, *, locale: LocaleLike = None) -> None:
         self.rtype = rtype
         self.item_id = item_id
         super().__init__(
             discord.ui.Button(
-                style=discord.ButtonStyle.secondary, label="Tracks", custom_id=f"tracks:{rtype.value}:{item_id}"
+                style=discord.ButtonStyle.secondary,
+                label=t(locale, "Tracks"),
+                custom_id=f"tracks:{rtype.value}:{item_id}",
             )
         )
 
@@ -140,11 +160,11 @@ class TracksButton(_Action, template=rf"tracks:(?P<type>{_TYPES}):(?P<id>[A-Za-z
 class LinkButton(_Action, template=r"link:start"):
     """Starts the link flow for whoever presses it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, locale: LocaleLike = None) -> None:
         super().__init__(
             discord.ui.Button(
                 style=discord.ButtonStyle.primary,
-                label="Link Apple Music",
+                label=t(locale, "Link Apple Music"),
                 emoji="🔗",
                 custom_id="link:start",
             )
@@ -167,14 +187,23 @@ class PageButton(
 ):
     """Previous / next page of a track list: ``page:albums:1613600183:2:next`` (the page to show)."""
 
-    def __init__(self, rtype: ResourceType, item_id: str, page: int, direction: str, *, disabled: bool = False) -> None:
+    def __init__(
+        self,
+        rtype: ResourceType,
+        item_id: str,
+        page: int,
+        direction: str,
+        *,
+        disabled: bool = False,
+        locale: LocaleLike = None,
+    ) -> None:
         self.rtype = rtype
         self.item_id = item_id
         self.page = page
         super().__init__(
             discord.ui.Button(
                 style=discord.ButtonStyle.secondary,
-                label="← Previous" if direction == "prev" else "Next →",
+                label=t(locale, "← Previous") if direction == "prev" else t(locale, "Next →"),
                 custom_id=f"page:{rtype.value}:{item_id}:{page}:{direction}",
                 disabled=disabled,
             )
@@ -195,13 +224,13 @@ class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>
     """``/forget-me``'s confirmation: ``privacy:forget:<user id>`` deletes, ``privacy:keep:<user id>`` cancels. Only
     that member may press it (anyone else is told so, and nothing happens)."""
 
-    def __init__(self, confirmed: bool, user_id: int) -> None:
+    def __init__(self, confirmed: bool, user_id: int, *, locale: LocaleLike = None) -> None:
         self.confirmed = confirmed
         self.user_id = user_id
         super().__init__(
             discord.ui.Button(
                 style=discord.ButtonStyle.danger if confirmed else discord.ButtonStyle.secondary,
-                label="Delete everything" if confirmed else "Keep my data",
+                label=t(locale, "Delete everything") if confirmed else t(locale, "Keep my data"),
                 custom_id=f"privacy:{'forget' if confirmed else 'keep'}:{user_id}",
             )
         )
@@ -215,7 +244,7 @@ class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         if interaction.user.id == self.user_id:
             return True
-        await interaction.response.send_message(NOT_YOUR_BUTTON, ephemeral=True)
+        await interaction.response.send_message(t(interaction.locale, NOT_YOUR_BUTTON), ephemeral=True)
         return False
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
@@ -223,7 +252,67 @@ class ForgetButton(_Action, template=r"privacy:(?P<action>forget|keep):(?P<user>
         await privacy.forget_button(interaction, self.confirmed)
 
 
+class ConfirmMatchButton(
+    _Action,
+    template=rf"match:(?P<answer>yes|no):(?P<action>like|dislike|clear|share):(?P<user>\d{{1,20}}):(?P<type>{_TYPES})"
+    r":(?P<id>[A-Za-z0-9._-]{1,64})",
+):
+    """The answer to "Is this the song you meant?" (a match of another service's link that is not sure):
+    ``match:yes:like:<user id>:songs:<id>`` rates it (``share`` posts it), ``match:no:...`` does nothing. Only the
+    member who asked may press it."""
+
+    LABEL: ClassVar[dict[str, str]] = {
+        "like": N_("Yes, rate it"),
+        "dislike": N_("Yes, rate it"),
+        "clear": N_("Yes, clear it"),
+        "share": N_("Yes, share it"),
+    }
+
+    def __init__(
+        self,
+        confirmed: bool,
+        action: str,
+        user_id: int,
+        rtype: ResourceType,
+        item_id: str,
+        *,
+        locale: LocaleLike = None,
+    ) -> None:
+        self.confirmed, self.action, self.user_id, self.rtype, self.item_id = confirmed, action, user_id, rtype, item_id
+        answer = "yes" if confirmed else "no"
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.primary if confirmed else discord.ButtonStyle.secondary,
+                label=t(locale, self.LABEL[action]) if confirmed else t(locale, "No"),
+                custom_id=f"match:{answer}:{action}:{user_id}:{rtype.value}:{item_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ConfirmMatchButton:
+        return cls(
+            match["answer"] == "yes", match["action"], int(match["user"]), ResourceType(match["type"]), match["id"]
+        )
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        if interaction.user.id == self.user_id:
+            return True
+        await interaction.response.send_message(t(interaction.locale, NOT_YOUR_BUTTON), ephemeral=True)
+        return False
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        if not self.confirmed:  # nothing happens: the question is replaced by what was (not) done
+            declined = t(interaction.locale, MATCH_DECLINED[self.action])
+            await interaction.response.edit_message(content=declined, embed=None, view=None)
+            return
+        owner = cast(MatchActions, _cog(interaction, "Sharing" if self.action == "share" else "Ratings"))
+        await owner.confirm_match(interaction, self.action, self.rtype, self.item_id)
+
+
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    ConfirmMatchButton,
     RatingButton,
     TracksButton,
     LinkButton,
@@ -232,16 +321,16 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
 )
 
 
-def link_button_view() -> discord.ui.View:
+def link_button_view(*, locale: LocaleLike) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(LinkButton())
+    view.add_item(LinkButton(locale=locale))
     return view
 
 
-def forget_view(user_id: int) -> discord.ui.View:
+def forget_view(user_id: int, *, locale: LocaleLike) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(ForgetButton(True, user_id))
-    view.add_item(ForgetButton(False, user_id))
+    view.add_item(ForgetButton(True, user_id, locale=locale))
+    view.add_item(ForgetButton(False, user_id, locale=locale))
     return view
 
 
@@ -252,39 +341,72 @@ HAS_TRACKS = frozenset(
 
 
 def _rating_buttons(
-    view: discord.ui.View, ref: ItemRef, rating: int | None, *, name: str | None = None, row: int | None = None
+    view: discord.ui.View,
+    ref: ItemRef,
+    rating: int | None,
+    *,
+    locale: LocaleLike,
+    name: str | None = None,
+    row: int | None = None,
 ) -> None:
     """Like and Dislike, the current choice marked; Clear only when there is a rating to clear."""
     for action, value in (("like", 1), ("dislike", -1)):
-        view.add_item(RatingButton(action, ref.type, ref.id, chosen=rating == value, name=name, row=row))
+        chosen = rating == value
+        view.add_item(RatingButton(action, ref.type, ref.id, chosen=chosen, name=name, row=row, locale=locale))
     if rating is not None:
-        view.add_item(RatingButton("clear", ref.type, ref.id, name=name, row=row))
+        view.add_item(RatingButton("clear", ref.type, ref.id, name=name, row=row, locale=locale))
 
 
-def card_view(ref: ItemRef, rating: int | None) -> discord.ui.View:
-    """The buttons of a member's card (``bot.ui.embeds.item_embed``); an album's or playlist's card adds Tracks."""
+#: the label of the link to an item's song.link page
+ELSEWHERE_LABEL = N_("Listen on other services")
+
+
+def _elsewhere(view: discord.ui.View, url: str | None, locale: LocaleLike) -> None:
+    """A link button to the item's song.link page, so members without Apple Music can hear it too."""
+    if url:
+        view.add_item(discord.ui.Button(style=discord.ButtonStyle.link, label=t(locale, ELSEWHERE_LABEL), url=url))
+
+
+def card_view(ref: ItemRef, rating: int | None, *, locale: LocaleLike, elsewhere: str | None = None) -> discord.ui.View:
+    """The buttons of a member's card (``bot.ui.embeds.item_embed``); an album's or playlist's card adds Tracks; a card
+    of an item matched from another service's link, its song.link page (``elsewhere``)."""
     view = discord.ui.View(timeout=None)
-    _rating_buttons(view, ref, rating)
+    _rating_buttons(view, ref, rating, locale=locale)
     if ref.type in HAS_TRACKS:
-        view.add_item(TracksButton(ref.type, ref.id))
+        view.add_item(TracksButton(ref.type, ref.id, locale=locale))
+    _elsewhere(view, elsewhere, locale)
     return view
 
 
-def share_view(ref: ItemRef) -> discord.ui.View:
-    """Quiet Like / Dislike on a public ``/share`` card, for servers that turned them on (nobody's state: each
-    press answers the presser privately)."""
+def share_view(
+    ref: ItemRef, *, buttons: bool, locale: LocaleLike, elsewhere: str | None = None
+) -> discord.ui.View | None:
+    """Quiet Like / Dislike on a public ``/share`` card (in the server's language), for servers that turned them on
+    (nobody's state: each press answers the presser privately), and "Listen on other services" (``elsewhere``)
+    unless the server turned it off. None: no buttons at all."""
     view = discord.ui.View(timeout=None)
-    _rating_buttons(view, ref, None)
+    if buttons:
+        _rating_buttons(view, ref, None, locale=locale)
+    _elsewhere(view, elsewhere, locale)
+    return view if view.children else None
+
+
+def confirm_view(action: str, user_id: int, ref: ItemRef, *, locale: LocaleLike) -> discord.ui.View:
+    """Yes / No under "Is this the song you meant?" (``action``: like, dislike, clear or share), for ``user_id``
+    only."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ConfirmMatchButton(True, action, user_id, ref.type, ref.id, locale=locale))
+    view.add_item(ConfirmMatchButton(False, action, user_id, ref.type, ref.id, locale=locale))
     return view
 
 
-def menu_view(rows: list[RatedItem]) -> discord.ui.View:
+def menu_view(rows: list[RatedItem], *, locale: LocaleLike) -> discord.ui.View:
     """The message menu's buttons: a row per item (at most five: Discord's five rows), each button naming its
     item, numbered as the card numbers them."""
     view = discord.ui.View(timeout=None)
     for row, rated in enumerate(rows[:5]):
         name = f"{row + 1}. {rated.item.name if rated.item is not None and rated.item.name else rated.ref.id}"
-        _rating_buttons(view, rated.ref, rated.rating, name=name, row=row)
+        _rating_buttons(view, rated.ref, rated.rating, locale=locale, name=name, row=row)
     return view
 
 
@@ -299,12 +421,16 @@ def card_items(message: discord.Message | None) -> list[ItemRef]:
     return found
 
 
-def pager_view(rtype: ResourceType, item_id: str, page: int, pages: int) -> discord.ui.View | None:
+def pager_view(
+    rtype: ResourceType, item_id: str, page: int, pages: int, *, locale: LocaleLike
+) -> discord.ui.View | None:
     if pages <= 1:
         return None
     page = min(max(page, 0), pages - 1)
     view = discord.ui.View(timeout=None)
     # a disabled button still needs a valid custom_id: it names the page it would show, clamped
-    view.add_item(PageButton(rtype, item_id, max(page - 1, 0), "prev", disabled=page <= 0))
-    view.add_item(PageButton(rtype, item_id, min(page + 1, pages - 1), "next", disabled=page >= pages - 1))
+    view.add_item(PageButton(rtype, item_id, max(page - 1, 0), "prev", disabled=page <= 0, locale=locale))
+    view.add_item(
+        PageButton(rtype, item_id, min(page + 1, pages - 1), "next", disabled=page >= pages - 1, locale=locale)
+    )
     return view

@@ -9,6 +9,8 @@ Routes:
     POST /link/complete     JSON ``{"state", "token", "confirmed"}`` → JSON ``{"ok", "code", "message"}``
     GET  /static/…          the page's script and style
     GET  /healthz           liveness
+    GET  /readyz, /metrics  with ``OPS_LISTENER=web`` only (:mod:`bot.web.ops`); ``/metrics`` only with a
+                            ``METRICS_TOKEN``, and only for a request bearing it
 
 Every answer (errors included) carries strict headers (CSP, no referrer, no caching, HSTS on an https base URL)
 and no ``Server`` version. Requests to ``/link…`` are limited per client address. Nothing is ever served back
@@ -31,17 +33,33 @@ from aiohttp import web
 from bot import applemusic as am
 from bot import errors as e
 from bot.discord_signin import DiscordSignIn
+from bot.i18n import from_accept_language, t
 from bot.ratelimit import RateWindow
 from bot.services.linking import LinkService, is_secret_value
 from bot.storage import LinkState, StoreUnavailable
 from bot.ui.errors import describe_error
+from bot.web.ops import OpsEndpoints
 from bot.web.proxies import Network, client_address
+from bot.web.texts import (
+    INCOMPLETE,
+    NOT_ALLOWED,
+    PAGE_TITLE,
+    REFUSED,
+    SEND_JSON,
+    SEND_UTF8,
+    TOO_LARGE,
+    linked_message,
+    not_found,
+    page_html,
+    page_title,
+    script_texts,
+)
 
 log = logging.getLogger(__name__)
 
 _STATIC = {"link.js": "text/javascript", "link.css": "text/css"}
 _MAX_BODY = 16 * 1024
-_MARKER = re.compile(r"__(?:CONFIG|TITLE|BOT|MUSICKIT_URL)__")
+_MARKER = re.compile(r"__(?:CONFIG|TITLE|BOT|MUSICKIT_URL|LANG|INTRO|SCOPE|DISCORD_ACCOUNT|CONFIRM_NOTE|LOADING)__")
 #: the browser's cookie: ``<link state>.<sign-in state or browser key>``, HttpOnly, for /link only
 COOKIE = "link_browser"
 #: the path Discord sends the browser back to (register ``LINK_BASE_URL`` + this as a redirect URL)
@@ -70,41 +88,6 @@ LINK_FAILURES: dict[type[e.LinkError], tuple[int, str]] = {
 }
 
 
-#: the page's headline for each outcome (the message under it says what happened and what to do)
-PAGE_TITLES: dict[str, str] = {
-    "linked": "Your Apple Music is linked",
-    "invalid_link": "This link is not valid",
-    "expired": "This link has expired",
-    "already_used": "This link was already used",
-    "too_many_attempts": "This link no longer works",
-    "rate_limited": "Too many tries",
-    "not_confirmed": "Confirm your Discord account first",
-    "not_signed_in": "Sign in with Discord first",
-    "wrong_account": "This link is for another Discord account",
-    "discord_cancelled": "Discord sign-in cancelled",
-    "discord_failed": "Discord sign-in did not work",
-    "discord_unavailable": "Discord could not be reached",
-    "apple_refused": "Apple Music did not accept the sign-in",
-    "no_subscription": "No Apple Music subscription",
-    "apple_unavailable": "Apple Music could not be reached",
-    "database_unavailable": "Linking is unavailable right now",
-}
-#: the headline of a failure without its own
-PAGE_TITLE_FAILED = "Linking did not work"
-
-
-def page_title(code: str) -> str:
-    return PAGE_TITLES.get(code, PAGE_TITLE_FAILED)
-
-
-def linked_message(storefront: str) -> str:
-    """What the page says after a link: what happened, and that the visitor is done."""
-    return (
-        f"Your Apple Music account is linked (country or region: {storefront.upper()}). "
-        "You can close this page and go back to Discord."
-    )
-
-
 def link_failure(error: e.LinkError | StoreUnavailable) -> tuple[int, str]:
     if isinstance(error, StoreUnavailable):
         return 503, "database_unavailable"
@@ -120,6 +103,11 @@ def _retry_after(error: e.LinkError | StoreUnavailable) -> dict[str, str]:
     if isinstance(error, e.TooManyTries):
         return {"Retry-After": str(max(1, round(error.retry_after)))}
     return {}
+
+
+def _locale(request: web.Request) -> str:
+    """The shipped language the visitor's browser prefers (English when none)."""
+    return from_accept_language(request.headers.get("Accept-Language"))
 
 
 def _cookie(request: web.Request) -> tuple[str, str] | None:
@@ -146,8 +134,11 @@ class LinkWebServer:
         requests_per_ip_minute: int = 60,
         trusted_proxies: Sequence[Network] = (),
         clock: Callable[[], float] | None = None,
+        ops: OpsEndpoints | None = None,
     ) -> None:
         self.links = links
+        #: the operator's endpoints served here too (``OPS_LISTENER=web``), None: not served here
+        self.ops = ops
         self.developer_token = developer_token
         self.origin = origin_of(link_base_url)
         self.https = self.origin.startswith("https://")
@@ -196,13 +187,17 @@ class LinkWebServer:
         return self.port
 
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._limit_requests, self._outage])
+        app = web.Application(
+            client_max_size=_MAX_BODY, middlewares=[self._limit_requests, self._outage, self._http_errors]
+        )
         app.on_response_prepare.append(self._secure)
         app.router.add_get("/link", self.page)
         app.router.add_get(SIGNIN_RETURN_PATH, self.signed_in)
         app.router.add_post("/link/complete", self.complete)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/healthz", self.health)
+        if self.ops is not None:  # never the metrics of a public page without a bearer token
+            self.ops.add_to(app, healthz=False, metrics=self.ops.requires_token)
         return app
 
     async def start(self) -> None:
@@ -260,24 +255,58 @@ class LinkWebServer:
             return self._refuse(request, exc)
         return response
 
+    @web.middleware
+    async def _http_errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """A 4xx of aiohttp's own (no such address or method, a body over the size limit) in the visitor's
+        language: JSON for a POST, else the page with the words; its status and headers (``Allow``) kept."""
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400 or exc.status >= 500:
+                raise
+            locale = _locale(request)
+            code = "not_found" if exc.status in (404, 405) else "bad_request"
+            if exc.status == 404:
+                message = not_found(locale)
+            else:
+                message = t(locale, {405: NOT_ALLOWED, 413: TOO_LARGE}.get(exc.status, REFUSED))
+            headers = {name: exc.headers[name] for name in ("Allow",) if name in exc.headers}
+            if request.method == "POST":
+                return web.json_response(
+                    {"ok": False, "code": code, "title": page_title(locale, code), "message": message},
+                    status=exc.status,
+                    headers=headers,
+                )
+            return self._render(
+                locale,
+                {"state": None, "error": message, "code": code},
+                exc.status,
+                headers,
+                title=page_title(locale, code),
+            )
+        return response
+
     def client(self, request: web.Request) -> str:
         return client_address(request, self.trusted_proxies)
 
     def _refuse(self, request: web.Request, error: e.LinkError | StoreUnavailable) -> web.Response:
         """A failure as the asker reads it: JSON for the page's script, else the page with the words."""
         status, code = link_failure(error)
+        locale = _locale(request)
+        message = describe_error(error, locale)
         if request.method == "POST":
             log.info("linking page refused a link: %s", code)
             return web.json_response(
-                {"ok": False, "code": code, "title": page_title(code), "message": describe_error(error)},
+                {"ok": False, "code": code, "title": page_title(locale, code), "message": message},
                 status=status,
                 headers=_retry_after(error),
             )
         return self._render(
-            {"state": None, "error": describe_error(error), "code": code},
+            locale,
+            {"state": None, "error": message, "code": code},
             status,
             _retry_after(error),
-            title=page_title(code),
+            title=page_title(locale, code),
         )
 
     @property
@@ -287,23 +316,30 @@ class LinkWebServer:
 
     def _render(
         self,
+        locale: str,
         config: dict[str, Any],
         status: int = 200,
         headers: dict[str, str] | None = None,
         *,
-        title: str = "Link your Apple Music",
+        title: str | None = None,
     ) -> web.Response:
+        """The page in ``locale`` (its words, ``<html lang>``, and the script's messages in its configuration)."""
         # JSON inside <script type="application/json">: escape "<" so nothing can close the element
-        blob = json.dumps({**config, "bot": self.display_name}).replace("<", "\\u003c")
+        blob = json.dumps({**config, "bot": self.display_name, "text": script_texts(locale)}).replace("<", "\\u003c")
         fields = {
+            **page_html(locale, self.display_name),
+            "__LANG__": html.escape(locale),
             "__CONFIG__": blob,
-            "__TITLE__": html.escape(title),
+            "__TITLE__": html.escape(title if title is not None else t(locale, PAGE_TITLE)),
             "__BOT__": html.escape(self.display_name),
             "__MUSICKIT_URL__": html.escape(self.musickit_js_url),
         }
         # one pass: nothing filled in (a member's name, the bot's) is read as a marker
         body = _MARKER.sub(lambda m: fields[m.group(0)], self._template)
-        return web.Response(text=body, status=status, content_type="text/html", charset="utf-8", headers=headers)
+        # the words follow the browser's languages: a shared cache must not hand them to another browser
+        response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8", headers=headers)
+        response.headers["Vary"] = "Accept-Language"
+        return response
 
     def _set_cookie(self, response: web.StreamResponse, state: str, secret: str) -> None:
         response.set_cookie(
@@ -337,6 +373,7 @@ class LinkWebServer:
         except e.LinkError as exc:
             return self._refuse(request, exc)
         return self._render(
+            _locale(request),
             {
                 "state": state,
                 "developerToken": self._developer_token(),
@@ -344,7 +381,7 @@ class LinkWebServer:
                 "appBuild": "1.0",
                 "member": {"name": link.display_name, "avatar": self._avatar(link)},
                 "confirm": self.signin is None,
-            }
+            },
         )
 
     def _avatar(self, link: LinkState) -> str | None:
@@ -388,9 +425,9 @@ class LinkWebServer:
 
     async def complete(self, request: web.Request) -> web.Response:
         if request.content_type != "application/json":
-            return self._bad_request(415, "Send JSON.")
+            return self._bad_request(request, 415, SEND_JSON)
         if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
-            return self._bad_request(415, "Send JSON in UTF-8.")
+            return self._bad_request(request, 415, SEND_UTF8)
         try:
             payload = json.loads((await request.read()).decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
@@ -400,7 +437,7 @@ class LinkWebServer:
             or not isinstance(payload.get("state"), str)
             or not isinstance(payload.get("token"), str)
         ):
-            return self._bad_request(400, "The page sent an incomplete request.")
+            return self._bad_request(request, 400, INCOMPLETE)
         state = payload["state"]
         cookie = _cookie(request)
         try:
@@ -417,8 +454,8 @@ class LinkWebServer:
             {
                 "ok": True,
                 "code": "linked",
-                "title": page_title("linked"),
-                "message": linked_message(linked.storefront),
+                "title": page_title(_locale(request), "linked"),
+                "message": linked_message(_locale(request), linked.storefront),
             }
         )
         if cookie is not None:
@@ -426,8 +463,11 @@ class LinkWebServer:
         return response
 
     @staticmethod
-    def _bad_request(status: int, message: str) -> web.Response:
-        return web.json_response({"ok": False, "code": "bad_request", "message": message}, status=status)
+    def _bad_request(request: web.Request, status: int, message: str) -> web.Response:
+        """A request the page's script would never send (``message``: a msgid of :mod:`bot.web.texts`)."""
+        return web.json_response(
+            {"ok": False, "code": "bad_request", "message": t(_locale(request), message)}, status=status
+        )
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -40,13 +40,14 @@ async def run(args: argparse.Namespace) -> int:
     from playwright.async_api import async_playwright
 
     from docs.shots import drive, render
-    from docs.shots.markdown import Markdown
+    from playground import render as renderer
+    from playground.markdown import Markdown
     from tests.fixtures.musickit import CHROMIUM, CHROMIUM_ARGS
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before anything runs
-    modules = render.install(args.npm_cache)
-    emoji = render.Twemoji(modules)
+    modules = renderer.install(args.npm_cache)
+    emoji = renderer.Twemoji(modules)
     if not render.system_emoji_font():
         logging.getLogger("docs.shots").warning(
             "no colour emoji font on this machine: the linking page's emoji will show as boxes "
@@ -59,7 +60,7 @@ async def run(args: argparse.Namespace) -> int:
             captured = await drive.capture(linking)
             shown_at = dt.datetime(2025, 3, 14, 20, 15)
             md = Markdown(emoji, captured.names, captured_at=captured.captured_at, shown_at=shown_at)
-            page = render.Page(md, emoji, render.import_map(modules))
+            page = renderer.Page(md, emoji, renderer.import_map(modules))
             pages = {scene.name: page.scene(scene) for scene in captured.scenes}
             if args.payloads:
                 args.payloads.write_text(

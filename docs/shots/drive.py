@@ -2,7 +2,7 @@
 
 Everything is fixed so a rerun draws the same pictures: the server and member names, the Apple Music catalog
 (ids, names, artwork colours) and the artwork itself (the catalog's artwork URLs are rewritten to fixed paths the
-renderer answers with a drawn cover, see :func:`docs.shots.render.artwork_svg`).
+renderer answers with a drawn cover, see :func:`playground.render.artwork_svg`).
 
 A moment is found by what the bot sends, not by how it words it: a button is pressed by its ``custom_id``'s action
 (``like``, ``next``…) or, failing that, by its label, so a wording change needs no change here.
@@ -21,37 +21,37 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import RatingsBot
-from bot.applemusic import generate_private_key, public_key_pem
-from bot.config import Settings, load_settings
-from bot.storage import TokenCipher
-from docs.shots.model import Panel, Scene, Shot, shot_of
+from bot.config import Settings
+from playground.model import Panel, Scene, Shot, shot_of
+from playground.servers import LoopbackApple, LoopbackDiscord, MusicKitStub
+from playground.world import (
+    BOT_NAME,
+    CLOUDBUSTING,
+    DREAMS,
+    ENTROPY,
+    ENTROPY_ALBUM,
+    HOUNDS,
+    HOUNDS_TRACKS,
+    UNKNOWN_ID,
+    bot_env,
+    bot_settings,
+    loopbacks,
+    point_artwork,
+    running_bot,
+    seed_catalog,
+)
 from tests.fixtures.apple import FAST_RETRY
-from tests.fixtures.bot import free_port
 from tests.fixtures.discord import GatewayTime
 from tests.fixtures.e2e import FAST_OUTBOX
-from tests.fixtures.musickit import MusicKitStub
-from tests.servers.apple import LoopbackApple
-from tests.servers.discord import LoopbackDiscord, running_client
 
 log = logging.getLogger("docs.shots")
 
-BOT_NAME = "Music Ratings"
 GUILD = "Listening Club"
 CHANNEL = "music"
-BOT_TOKEN = "docs.shots.loopback-bot-token"  # noqa: S105 - the loopback Discord's, nothing real
-TEAM_ID, KEY_ID = "TEAMID1234", "KEYID12345"
 #: music user tokens the loopback Apple knows (long, like real ones)
 ALICE_MUT = "Ag" + "D0csAl1ce" * 24
-#: where the renderer answers artwork requests (the host the bot expects Apple's artwork on)
+#: where the pictures' artwork is asked for (the host the bot expects Apple's artwork on; the drawing routes it)
 ARTWORK_BASE = "https://is1-ssl.mzstatic.com/image/thumb/docs"
-
-ENTROPY = "1613600188"
-ENTROPY_ALBUM = "1613600183"
-HOUNDS = "1558149830"
-#: 24 tracks (the album and its B-sides and mixes): more than a page, so the tracks picture shows the pager
-HOUNDS_TRACKS = [str(1558149831 + n) for n in range(24)]
-CLOUDBUSTING = "1558149834"
-UNKNOWN_ID = "9999999999"
 
 
 @dataclass
@@ -70,62 +70,6 @@ class World:
 
     def names(self) -> dict[int, Any]:
         return self.discord.users
-
-
-def seed_catalog(apple: LoopbackApple) -> None:
-    """Songs and albums with fixed ids, names and cover colours; artwork at fixed URLs."""
-    apple.add_song(
-        ENTROPY,
-        name="Entropy",
-        artist="Beach Bunny",
-        album="Emotional Creature",
-        album_id=ENTROPY_ALBUM,
-        bg_color="f25c8c",
-    )
-    names = [
-        "Running Up That Hill",
-        "Hounds of Love",
-        "The Big Sky",
-        "Cloudbusting",
-        "Mother Stands for Comfort",
-        "And Dream of Sheep",
-        "Under Ice",
-        "Waking the Witch",
-        "Watching You Without Me",
-        "Jig of Life",
-        "Hello Earth",
-        "The Morning Fog",
-        "Be Kind to My Mistakes",
-        "Under the Ivy",
-        "Burning Bridge",
-        "My Lagan Love",
-        "Not This Time",
-        "Sat in Your Lap (Live)",
-        "Running Up That Hill (12\" Mix)",
-        "Cloudbusting (The Orgonon Mix)",
-        "The Big Sky (Meteorological Mix)",
-        "Hounds of Love (Alternative Mix)",
-        "The Handsome Cabin Boy",
-        "Experiment IV",
-    ]
-    for n, (sid, name) in enumerate(zip(HOUNDS_TRACKS, names, strict=True), start=1):
-        apple.add_song(
-            sid,
-            name=name,
-            artist="Kate Bush",
-            album="Hounds of Love",
-            album_id=HOUNDS,
-            track_number=n,
-            duration_ms=200_000 + n * 17_000,
-            bg_color="3b2f5c",
-        )
-    apple.add_album(HOUNDS, name="Hounds of Love", artist="Kate Bush", tracks=HOUNDS_TRACKS, bg_color="3b2f5c")
-    apple.add_song("1440857781", name="Dreams", artist="Fleetwood Mac", album="Rumours", bg_color="d9a441")
-    for rtype, items in apple.catalog.items():
-        for rid, attrs in items.items():
-            art = attrs.get("artwork")
-            if art:
-                art["url"] = f"{ARTWORK_BASE}/{rtype}-{rid}-{art['bgColor']}/{{w}}x{{h}}bb.jpg"
 
 
 async def quiet(discord: LoopbackDiscord, bot: RatingsBot, *, for_seconds: float = 0.6, timeout: float = 20.0) -> None:
@@ -259,7 +203,7 @@ async def scene_tracks(w: World) -> Scene:
 
 async def scene_button(w: World) -> Scene:
     """A private card before and after pressing Like: the bot edits it in place."""
-    rec = await w.discord.send_command("rating show", w.alice, w.channel, {"item": "1440857781"})
+    rec = await w.discord.send_command("rating show", w.alice, w.channel, {"item": DREAMS})
     card = await answered(w, rec)
     before = shot_of(card, w.names(), viewer=w.alice, command="rating show", command_user="alice")
     after_message = await press(w, card, "like")
@@ -340,14 +284,8 @@ async def scene_about(w: World) -> Scene:
 async def world() -> AsyncIterator[World]:
     """The loopback servers with the docs' world, the MusicKit stand-in, and the real bot, started."""
     clock = GatewayTime()
-    pem = generate_private_key()
-    discord = LoopbackDiscord(bot_token=BOT_TOKEN, bot_name=BOT_NAME, clock=clock)
-    apple = LoopbackApple(public_key_pem(pem), TEAM_ID, KEY_ID)
-    musickit = MusicKitStub()
-    await discord.start()
-    await apple.start()
-    await musickit.start()
-    try:
+    async with loopbacks(clock=clock) as lb:
+        discord, apple = lb.discord, lb.apple
         guild = discord.add_guild(GUILD)
         discord.guild_id = guild.id
         discord.channel_id = discord.add_text_channel(guild.id, CHANNEL)
@@ -357,47 +295,19 @@ async def world() -> AsyncIterator[World]:
             discord.add_member(guild.id, user)
         discord.alice_id = alice
         apple.add_user(ALICE_MUT, storefront="us")
-        musickit.token = ALICE_MUT
+        lb.musickit.token = ALICE_MUT
         seed_catalog(apple)
+        point_artwork(apple, ARTWORK_BASE)
         with tempfile.TemporaryDirectory(prefix="docs-shots-") as tmp:
-            key_path = Path(tmp) / "AuthKey_DOCS.p8"
-            key_path.write_text(pem, encoding="ascii")
-            key_path.chmod(0o600)
-            port = free_port()
-            env = {
-                "DISCORD_TOKEN": BOT_TOKEN,
-                "DISCORD_API_BASE": discord.api_base,
-                "DISCORD_GATEWAY_URL": discord.gateway_url,
-                "DEV_GUILD_ID": str(guild.id),
-                "APPLE_TEAM_ID": TEAM_ID,
-                "APPLE_KEY_ID": KEY_ID,
-                "APPLE_PRIVATE_KEY_PATH": str(key_path),
-                "APPLE_MUSIC_API_BASE": apple.base_url,
-                "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bot.db'}",
-                "TOKEN_ENCRYPTION_KEY": TokenCipher.generate_key(),
-                "LINK_BASE_URL": f"http://127.0.0.1:{port}",
-                "WEB_HOST": "127.0.0.1",
-                "WEB_PORT": str(port),
-                "MUSICKIT_JS_URL": musickit.url,
-                "LOG_LEVEL": "WARNING",
-            }
-            settings = load_settings(env, env_file=None)
-            settings.require()
-            bot = RatingsBot(
+            settings = bot_settings(bot_env(lb, Path(tmp), guild_id=guild.id))
+            async with running_bot(
                 settings,
-                guild_ready_timeout=0.05,
                 identify_clock=clock,
                 identify_sleep=clock.sleep,
                 apple_retry=FAST_RETRY,
-                shard_count=1,
                 outbox_config=FAST_OUTBOX,
-            )
-            async with running_client(bot, BOT_TOKEN, timeout=30):
-                yield World(discord, apple, bot, settings, musickit, alice, bob)
-    finally:
-        await musickit.close()
-        await apple.close()
-        await discord.close()
+            ) as bot:
+                yield World(discord, apple, bot, settings, lb.musickit, alice, bob)
 
 
 @dataclass

@@ -9,6 +9,8 @@
   var outcomeTitle = document.getElementById("outcome-title");
   var statusLine = document.getElementById("status");
   var confirmBox = document.getElementById("confirm");
+  // the page's words in the visitor's language, translated by the server (bot/web/texts.py)
+  var text = config.text;
   var ready = false;
   // failures after which the same link can be tried again from this page
   var RETRY = ["apple_refused", "no_subscription", "apple_unavailable", "rate_limited", "database_unavailable",
@@ -28,7 +30,7 @@
       avatar.hidden = false;
     }
     if (config.confirm) {
-      byId("confirm-label").textContent = "This is me, " + member.name;
+      byId("confirm-label").textContent = text.confirm.split("{name}").join(member.name);
       byId("confirm-row").hidden = false;
       byId("confirm-note").hidden = false;
     }
@@ -60,7 +62,7 @@
 
   if (!config.state) {
     finish(document.getElementById("title").textContent);
-    show(config.error || "This link is not valid. Run /link in Discord to get a new one.", "error");
+    show(config.error || text.invalid, "error");
     document.body.dataset.error = config.code || "invalid";
     return;
   }
@@ -80,19 +82,18 @@
   async function connect() {
     if (config.confirm && !confirmBox.checked) { updateButton(); return; }
     button.disabled = true;
-    show("Waiting for Apple…");
+    show(text.waiting);
     var signedIn;
     try {
       signedIn = await MusicKit.getInstance().authorize();
       if (!signedIn) { throw new Error("no sign-in"); }
     } catch (e) {
-      show("The Apple sign-in was cancelled or did not finish. Press the button to try again.", "error",
-        "Not linked yet");
+      show(text.cancelled, "error", text.notLinkedYet);
       button.disabled = false;
       document.body.dataset.error = "apple_cancelled";
       return;
     }
-    show("Checking with Apple Music…");
+    show(text.checking);
     var result;
     try {
       result = await send(signedIn);
@@ -101,17 +102,16 @@
     }
     var body = result.body;
     if (result.ok) {
-      finish(body.title || "Your Apple Music is linked");
-      show(body.message || "Linked. You can close this page and go back to Discord.", "ok");
+      finish(body.title || text.linkedTitle);
+      show(body.message || text.linked, "ok");
       document.body.dataset.linked = "true";
     } else if (RETRY.indexOf(body.code) >= 0) {
-      show(body.message || "Linking did not work. Press the button to try again.", "error",
-        body.title || "Not linked yet");
+      show(body.message || text.retry, "error", body.title || text.notLinkedYet);
       updateButton();
       document.body.dataset.error = body.code;
     } else {
-      finish(body.title || "Linking did not work");
-      show(body.message || "Linking did not work. Run /link in Discord to try again.", "error");
+      finish(body.title || text.failedTitle);
+      show(body.message || text.failed, "error");
       document.body.dataset.error = body.code || "failed";
     }
   }
@@ -122,13 +122,13 @@
         developerToken: config.developerToken,
         app: { name: config.appName, build: config.appBuild }
       });
-      button.textContent = "Sign in with Apple Music";
+      button.textContent = text.signIn;
       ready = true;
       updateButton();
       button.addEventListener("click", connect);
       document.body.dataset.ready = "true";
     } catch (e) {
-      show("Apple Music could not start on this page. Try again later.", "error", "Apple Music is unavailable");
+      show(text.noMusicKit, "error", text.noMusicKitTitle);
     }
   }
 
