@@ -1,10 +1,10 @@
 """The weekly recap with the real bot, the loopback Discord and Apple (issue 18, must-show 1's recap part).
 
-The recaps' time is injected: every bot of a test shares one :class:`WeekClock`, which the test moves (a sleep on it
-ends when the test moves the clock past its end: no real seconds). Shares and votes are recorded at the real time
-(``time.time``), so the server's week is chosen to end an hour or two after the test starts; the test then moves
-the recaps' clock to just before that end, and to it, and waits for a look at the servers' weeks to finish
-(:meth:`Recaps.looked`) before asserting what was (not) posted.
+Time is injected: the bot's store and its recaps read one :class:`WeekClock` (``store_clock``), which the test moves
+through a simulated week: each share and vote is recorded at its simulated time, and the recaps' wait for the end of
+the week (``recap_sleep``) ends when the test moves the clock past it (no real seconds). After a move the test waits
+for a look at the servers' weeks at that time to finish (:meth:`Recaps.looked`) before it asserts what was (not)
+posted.
 """
 
 from __future__ import annotations
@@ -14,32 +14,39 @@ import datetime
 import re
 import time
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from bot.app import RatingsBot
+from bot.services.mixtape import playlist_name
 from bot.services.recap import Recaps
-from bot.services.weeks import WEEKDAYS
+from bot.services.weeks import WEEKDAYS, Week, WeeklySlot, last_week
 from loopback.apple import LoopbackApple
 from loopback.discord import LoopbackDiscord, Permissions
-from tests.fixtures.bot import BotFactory
+from tests.fixtures.bot import ALICE_MUT, BotFactory
 from tests.fixtures.e2e import message_text, settled, share
+from tests.fixtures.names import named
+from tests.fixtures.storage import FakeClock
 
 pytestmark = pytest.mark.usefixtures("no_late_callbacks")
 
 ZONE = "Europe/Berlin"
+DAY = 86_400.0
 
 
-class WeekClock:
-    """The recaps' clock: ``clock()`` is its time; :meth:`sleep` ends when the test moves the time past its end."""
+class WeekClock(FakeClock):
+    """The bot's store and recaps clock: ``clock()`` is its time; a :meth:`sleep` ends when the test moves the time
+    to its end or past it."""
 
     def __init__(self, start: float) -> None:
-        self.now = start
+        super().__init__(start)
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
-    def __call__(self) -> float:
+    def advance(self, seconds: float) -> float:
+        self.move_to(self.now + seconds)
         return self.now
 
     def move_to(self, at: float) -> None:
@@ -50,10 +57,11 @@ class WeekClock:
                 sleeper.set_result(None)
         self._sleepers = [(end, s) for end, s in self._sleepers if not s.done()]
 
-    async def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> asyncio.Future[None]:
+        """A future done once the clock reaches now + ``seconds`` (its end is fixed when called, not when awaited)."""
         sleeper = asyncio.get_running_loop().create_future()
         self._sleepers.append((self.now + seconds, sleeper))
-        await sleeper
+        return sleeper
 
 
 @dataclass
@@ -62,17 +70,22 @@ class Setup:
     channel: int  # where songs are shared
     recap_channel: int
     admin: int
-    week_end: float  # the end of the week the shares fall in (epoch seconds)
+    week: Week  # the week the shares fall in
     weekday: str
     hour: int
     songs: list[str]  # shared songs, in the order the recap must list them
-    named: int  # a sharer who chose to be named
+    named: int  # a sharer who chose to be named (alice: linked, and in the server's mixtape)
     unnamed: int  # a sharer who did not
+
+    @property
+    def week_end(self) -> float:
+        return self.week.end
 
 
 def week_end_after(now: float) -> datetime.datetime:
-    """A week end (whole hour, Berlin time) one to two hours after ``now``: the test's shares are made before it."""
-    local = datetime.datetime.fromtimestamp(now + 7200, tz=zoneinfo.ZoneInfo(ZONE))
+    """A week end (whole hour, Berlin time) one to two hours less than seven days after ``now``: the week that ends
+    then began before ``now``, and the test's shares spread over it."""
+    local = datetime.datetime.fromtimestamp(now + 7 * DAY - 3600, tz=zoneinfo.ZoneInfo(ZONE))
     return local.replace(minute=0, second=0, microsecond=0)
 
 
@@ -86,25 +99,30 @@ async def set_recap(discord: LoopbackDiscord, admin: int, channel: int, options:
     return message_text(message)
 
 
-async def prepare(bot: RatingsBot, discord: LoopbackDiscord, apple: LoopbackApple) -> Setup:
-    """An admin sets the recap (Berlin time, the week ending one to two hours from now); two members share six songs
-    (one of them chose to be named); eight members rate them. The expected order: net likes, then likes, then the
-    earliest share."""
+async def prepare(bot: RatingsBot, discord: LoopbackDiscord, apple: LoopbackApple, clock: WeekClock) -> Setup:
+    """An admin sets the recap (Berlin time, the week ending in a little less than seven days); over the simulated
+    week two members share six songs (one of them chose to be named, is linked and joined the mixtape); eight members
+    rate them. The expected order: net likes, then likes, then the earliest share."""
     guild, channel = discord.guild_id, discord.channel_id
     recap_channel = discord.add_text_channel(guild, "weekly")
     admin = discord.add_user("admin")
     discord.add_member(guild, admin, Permissions.MEMBER_DEFAULT | Permissions.MANAGE_GUILD)
-    end = week_end_after(time.time())
+    end = week_end_after(clock.now)
     day = WEEKDAYS[end.weekday()].capitalize()
     answer = await set_recap(
         discord, admin, channel, {"channel": recap_channel, "day": day, "hour": end.hour, "time_zone": ZONE}
     )
     assert f"Every {day} at {end.hour:02d}:00 ({ZONE})" in answer and f"<#{recap_channel}>" in answer
     assert f"<t:{int(end.timestamp())}:F>" in answer
+    week = last_week(guild, WeeklySlot(end.weekday(), end.hour, ZONE), end.timestamp())
+    assert week.end == end.timestamp() and week.start < clock.now
 
-    named, unnamed = discord.alice_id, discord.add_user("bob the sharer")
+    named_id, unnamed = discord.alice_id, discord.add_user("bob the sharer")
     discord.add_member(guild, unnamed)
-    assert await bot.svc.store.set_taste_named(guild, named, True)
+    assert await bot.svc.store.set_taste_named(guild, named_id, True)
+    apple.add_user(ALICE_MUT)
+    await bot.svc.store.link_account(named_id, ALICE_MUT, "us")
+    assert (await bot.svc.mixtape.join(guild, named_id, "Test Guild")).linked
     voters = [discord.add_user(f"listener{n}") for n in range(8)]
     for voter in voters:
         discord.add_member(guild, voter)
@@ -112,17 +130,20 @@ async def prepare(bot: RatingsBot, discord: LoopbackDiscord, apple: LoopbackAppl
     # (likes, dislikes) per song, in the order shared
     votes = [(2, 0), (5, 1), (3, 0), (5, 1), (0, 2), (4, 0)]
     reactions = 0
+    step = (week.end - clock.now - 2 * 3600) / len(songs)
     for n, (song, (likes, dislikes)) in enumerate(zip(songs, votes, strict=True)):
-        message_id = await share(bot, discord, named if n % 2 == 0 else unnamed, song)
+        clock.advance(3600 if n == 0 else step)  # the shares spread over the week
+        message_id = await share(bot, discord, named_id if n % 2 == 0 else unnamed, song)
         for voter in voters[:likes]:
             assert await discord.add_reaction(channel, message_id, voter, "👍")
         for voter in voters[likes : likes + dislikes]:
             assert await discord.add_reaction(channel, message_id, voter, "👎")
         reactions += likes + dislikes
+    assert week.start < clock.now < week.end
     await settled(bot, reactions)
     # net 4 (6 votes, shared 2nd), net 4 (shared 4th), net 4 (4 likes), net 3, net 2, net -2
     order = [songs[1], songs[3], songs[5], songs[2], songs[0], songs[4]]
-    return Setup(guild, channel, recap_channel, admin, end.timestamp(), day, end.hour, order, named, unnamed)
+    return Setup(guild, channel, recap_channel, admin, week, day, end.hour, order, named_id, unnamed)
 
 
 def recaps_in(discord: LoopbackDiscord, channel: int) -> list[Any]:
@@ -136,32 +157,49 @@ def check_card(message: Any, setup: Setup, apple: LoopbackApple, discord: Loopba
     lines = embed["description"].split("\n")
     assert len(lines) == len(setup.songs) - 1  # the song more disliked than liked is not among the most liked
     for n, (line, song) in enumerate(zip(lines, setup.songs[:-1], strict=True), 1):
-        name = apple.catalog["songs"][song]["attributes"]["name"]
-        assert line.startswith(f"**{n}. [{name}](https://music.apple.com/us/song/")
-        assert re.search(rf"/{song}\)\*\*", line), line
+        name = apple.catalog["songs"][song]["name"]
+        assert line.startswith(f"**{n}. [{name}](https://music.apple.com/us/"), line
+        assert re.search(rf"[/=]{song}\)\*\* — Band \d", line), line  # the song's own link (?i=<song> on its album)
     shared_by = embed["fields"][0]
     assert shared_by["name"] == "Shared by"
     assert shared_by["value"] == f"<@{setup.named}> (3 shares) and 1 other member"
-    for text in (message.content, str(message.embeds)):
-        assert str(setup.unnamed) not in text
-        assert "bob" not in text
+    # no payload of the bot names the sharer who did not choose it; the search finds the one who did
+    assert not named(discord, [setup.unnamed], setup.guild)
+    assert named(discord, [setup.named], setup.guild)
+
+
+async def look(recaps: Recaps, clock: WeekClock, at: float) -> None:
+    """Move the clock to ``at`` and wait for a look at the servers' weeks at that time (woken: a look is made even
+    when none is due)."""
+    clock.move_to(at)
+    recaps.wake()
+    await recaps.looked(at)
+
+
+def bot_with(bot_factory: BotFactory, clock: WeekClock) -> Callable[[], Any]:
+    return lambda: bot_factory(store_clock=clock, recap_sleep=clock.sleep)
 
 
 async def test_the_recap_is_posted_once_at_the_chosen_hour_not_before(
     bot_factory: BotFactory, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
-    clock = WeekClock(time.time())
-    async with bot_factory(recap_clock=clock, recap_sleep=clock.sleep) as bot:
-        setup = await prepare(bot, discord_server, apple_server)
+    clock = WeekClock(float(int(time.time())))
+    async with bot_with(bot_factory, clock)() as bot:
+        setup = await prepare(bot, discord_server, apple_server, clock)
         recaps: Recaps = bot.svc.recaps
-        clock.move_to(setup.week_end - 1)
-        await recaps.looked(setup.week_end - 1)
+        await look(recaps, clock, setup.week_end - 1)
         assert recaps_in(discord_server, setup.recap_channel) == []
+        assert apple_server.library_playlists(ALICE_MUT) == []
 
+        # the end of the week wakes the scheduler by itself (no wake from the test)
         clock.move_to(setup.week_end)
         await recaps.looked(setup.week_end)
         (posted,) = recaps_in(discord_server, setup.recap_channel)
         check_card(posted, setup, apple_server, discord_server)
+        # the week closing ran the mixtape: the joined member's library holds the week's playlist, in the order
+        await bot.svc.mixtape.worker.wait_until_drained(timeout=20)
+        [playlist] = apple_server.library_playlists(ALICE_MUT)
+        assert (playlist["name"], playlist["tracks"]) == (playlist_name("Test Guild", setup.week), setup.songs[:-1])
         # later looks (a week of them) post nothing more
         for hours in (1, 24, 24 * 6):
             clock.move_to(setup.week_end + hours * 3600)
@@ -173,34 +211,27 @@ async def test_the_recap_is_posted_once_at_the_chosen_hour_not_before(
 async def test_a_restart_that_spans_the_hour_posts_the_recap_once_after_it(
     bot_factory: BotFactory, discord_server: LoopbackDiscord, apple_server: LoopbackApple
 ) -> None:
-    clock = WeekClock(time.time())
-    async with bot_factory(recap_clock=clock, recap_sleep=clock.sleep) as bot:
-        setup = await prepare(bot, discord_server, apple_server)
-        clock.move_to(setup.week_end - 60)
-        await bot.svc.recaps.looked(clock.now)
+    clock = WeekClock(float(int(time.time())))
+    start = bot_with(bot_factory, clock)
+    async with start() as bot:
+        setup = await prepare(bot, discord_server, apple_server, clock)
+        await look(bot.svc.recaps, clock, setup.week_end - 60)
     assert recaps_in(discord_server, setup.recap_channel) == []
 
     clock.move_to(setup.week_end + 3 * 3600)  # the bot was down when the week ended
-    async with bot_factory(recap_clock=clock, recap_sleep=clock.sleep) as bot:
+    async with start() as bot:
         await bot.svc.recaps.looked(clock.now)
         (posted,) = recaps_in(discord_server, setup.recap_channel)
         check_card(posted, setup, apple_server, discord_server)
-        row = await bot.svc.store.closed_week(setup.guild, bot.svc.recaps.posted and last_label(bot, setup))
+        assert bot.svc.recaps.posted == 1
+        row = await bot.svc.store.closed_week(setup.guild, setup.week.label)
         assert row is not None and row.message_id == posted.id and row.closed_at is not None
 
     clock.move_to(clock.now + 3600)
-    async with bot_factory(recap_clock=clock, recap_sleep=clock.sleep) as bot:
+    async with start() as bot:
         await bot.svc.recaps.looked(clock.now)
         assert bot.svc.recaps.posted == 0
     assert len(recaps_in(discord_server, setup.recap_channel)) == 1
-
-
-def last_label(bot: RatingsBot, setup: Setup) -> str:
-    from bot.services.weeks import WeeklySlot, last_week
-
-    return last_week(
-        setup.guild, WeeklySlot(WEEKDAYS.index(setup.weekday.lower()), setup.hour, ZONE), setup.week_end
-    ).label
 
 
 async def test_recap_settings_need_manage_server_in_the_handler_and_say_what_is_wrong(

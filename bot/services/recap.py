@@ -60,8 +60,6 @@ RECAP_SONGS = 10
 RECAP_SHARERS = 5
 #: a claim is not used to post when less than this is left of its lease (another process may take it over)
 LEASE_MARGIN = 10.0
-#: the shortest wait between two looks (never a busy loop, whatever the clock says)
-MIN_WAIT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +169,11 @@ class Recaps:
         except UnknownTimeZone:
             raise BadTimeZone(name) from None
         return name.strip()
+
+    async def slot(self, guild_id: int) -> WeeklySlot | None:
+        """When the server's week ends, if its admins chose it (the recap on or off); None: they never did."""
+        settings = await self.store.recap_settings(guild_id)
+        return slot_of(settings) if settings is not None else None
 
     def next_post(self, settings: RecapSettings) -> float:
         """When the server's next recap is due."""
@@ -301,7 +304,12 @@ class Recaps:
                 else:
                     log.exception("the weekly recaps failed; trying again later")
                 wake_at = self._clock() + min(self.interval, self.lease)
-            await self._wait(max(MIN_WAIT, wake_at - self._clock()))
+            # the wait is counted from the clock's time now, not from the look's start: when the clock passed
+            # ``wake_at`` during the look (a slow look, or a test moved it), the next look is at once (every look ends
+            # with a ``wake_at`` after its own start: never a busy loop)
+            delay = wake_at - self._clock()
+            if delay > 0:
+                await self._wait(delay)
 
     async def _wait(self, seconds: float) -> None:
         """Until ``seconds`` have passed on the clock, :meth:`wake` or :meth:`stop`, whichever comes first."""
