@@ -26,7 +26,7 @@ from bot.services.recap import Recaps
 from bot.services.weeks import WEEKDAYS, Week, WeeklySlot, last_week
 from loopback.apple import LoopbackApple
 from loopback.discord import LoopbackDiscord, Permissions
-from tests.fixtures.bot import ALICE_MUT, BotFactory
+from tests.fixtures.bot import ALICE_MUT, BotFactory, free_port
 from tests.fixtures.e2e import message_text, settled, share
 from tests.fixtures.names import named
 from tests.fixtures.storage import FakeClock
@@ -168,12 +168,14 @@ def check_card(message: Any, setup: Setup, apple: LoopbackApple, discord: Loopba
     assert named(discord, [setup.named], setup.guild)
 
 
-async def look(recaps: Recaps, clock: WeekClock, at: float) -> None:
-    """Move the clock to ``at`` and wait for a look at the servers' weeks at that time (woken: a look is made even
-    when none is due)."""
+async def look(clock: WeekClock, at: float, *recaps: Recaps) -> None:
+    """Move the clock to ``at`` and wait for a look at the servers' weeks at that time by each of ``recaps`` (woken:
+    a look is made even when none is due)."""
     clock.move_to(at)
-    recaps.wake()
-    await recaps.looked(at)
+    for each in recaps:
+        each.wake()
+    for each in recaps:
+        await each.looked(at)
 
 
 def bot_with(bot_factory: BotFactory, clock: WeekClock) -> Callable[[], Any]:
@@ -187,7 +189,7 @@ async def test_the_recap_is_posted_once_at_the_chosen_hour_not_before(
     async with bot_with(bot_factory, clock)() as bot:
         setup = await prepare(bot, discord_server, apple_server, clock)
         recaps: Recaps = bot.svc.recaps
-        await look(recaps, clock, setup.week_end - 1)
+        await look(clock, setup.week_end - 1, recaps)
         assert recaps_in(discord_server, setup.recap_channel) == []
         assert apple_server.library_playlists(ALICE_MUT) == []
 
@@ -215,7 +217,7 @@ async def test_a_restart_that_spans_the_hour_posts_the_recap_once_after_it(
     start = bot_with(bot_factory, clock)
     async with start() as bot:
         setup = await prepare(bot, discord_server, apple_server, clock)
-        await look(bot.svc.recaps, clock, setup.week_end - 60)
+        await look(clock, setup.week_end - 60, bot.svc.recaps)
     assert recaps_in(discord_server, setup.recap_channel) == []
 
     clock.move_to(setup.week_end + 3 * 3600)  # the bot was down when the week ended
@@ -232,6 +234,47 @@ async def test_a_restart_that_spans_the_hour_posts_the_recap_once_after_it(
         await bot.svc.recaps.looked(clock.now)
         assert bot.svc.recaps.posted == 0
     assert len(recaps_in(discord_server, setup.recap_channel)) == 1
+
+
+@pytest.mark.postgres_only
+async def test_two_processes_on_one_database_post_the_recap_once(
+    bot_factory: BotFactory, discord_server: LoopbackDiscord, apple_server: LoopbackApple
+) -> None:
+    """Two bot processes (one per shard, both running the weekly recaps) on one PostgreSQL, woken at the same moment
+    by the end of the week: one claims the week and posts; the other posts nothing, then or later."""
+    clock = WeekClock(float(int(time.time())))
+    guild_shard = (discord_server.guild_id >> 22) % 2
+    port = free_port()
+    other = {"WEB_PORT": str(port), "LINK_BASE_URL": f"http://127.0.0.1:{port}"}  # its own linking page
+    options = {"store_clock": clock, "recap_sleep": clock.sleep, "shard_count": 2}
+    async with (
+        bot_factory(shard_ids=[guild_shard], **options) as first,
+        bot_factory(env=other, shard_ids=[1 - guild_shard], **options) as second,
+    ):
+        setup = await prepare(first, discord_server, apple_server, clock)
+        recaps = (first.svc.recaps, second.svc.recaps)
+        assert recaps[0].worker_id != recaps[1].worker_id
+        # both look just before the end: each then waits for the end of the week on the clock
+        await look(clock, setup.week_end - 1, *recaps)
+        assert recaps_in(discord_server, setup.recap_channel) == []
+
+        clock.move_to(setup.week_end)  # one move ends both waits: both look at the same moment
+        for each in recaps:
+            await each.looked(setup.week_end)
+        await first.svc.mixtape.worker.wait_until_drained(timeout=20)
+        await second.svc.mixtape.worker.wait_until_drained(timeout=20)
+        # the one that did not win looks again after the winner's lease: the week is closed by then
+        await look(clock, setup.week_end + recaps[0].lease + 1, *recaps)
+        (posted,) = recaps_in(discord_server, setup.recap_channel)
+        check_card(posted, setup, apple_server, discord_server)
+        posts = discord_server.requests_to("POST", rf"/channels/{setup.recap_channel}/messages$")
+        assert len(posts) == 1, "one recap in the loopback Discord's record of requests"
+        assert sorted(each.posted for each in recaps) == [0, 1]
+        row = await second.svc.store.closed_week(setup.guild, setup.week.label)
+        winner = next(each for each in recaps if each.posted)
+        assert row is not None and row.claimed_by == winner.worker_id and row.message_id == posted.id
+        # the week's mixtape was queued once: one playlist in the joined member's library
+        assert len(apple_server.library_playlists(ALICE_MUT)) == 1
 
 
 async def test_recap_settings_need_manage_server_in_the_handler_and_say_what_is_wrong(
