@@ -23,6 +23,7 @@ import pytest
 from bot.app import RatingsBot
 from bot.services.mixtape import playlist_name
 from bot.services.recap import Recaps
+from bot.services.taste import Period
 from bot.services.weeks import WEEKDAYS, Week, WeeklySlot, last_week
 from loopback.apple import LoopbackApple
 from loopback.discord import LoopbackDiscord, Permissions
@@ -116,6 +117,9 @@ async def prepare(bot: RatingsBot, discord: LoopbackDiscord, apple: LoopbackAppl
     assert f"<t:{int(end.timestamp())}:F>" in answer
     week = last_week(guild, WeeklySlot(end.weekday(), end.hour, ZONE), end.timestamp())
     assert week.end == end.timestamp() and week.start < clock.now
+    # from now on, "this week" of /ratings top is the server's week (it began at the end of the last one)
+    span = await bot.svc.taste.span(guild, Period.WEEK)
+    assert span.server_week and span.since == week.start
 
     named_id, unnamed = discord.alice_id, discord.add_user("bob the sharer")
     discord.add_member(guild, unnamed)
