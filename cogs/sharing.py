@@ -351,7 +351,10 @@ class Sharing(commands.Cog):
         weekday = WEEKDAYS.index(day.lower()) if day.lower() in WEEKDAYS else -1
         recaps = self.bot.svc.recaps
         settings = await recaps.configure(interaction.guild_id, channel.id, weekday, hour, time_zone)
-        text = texts.recap_set(channel.id, day, hour, settings.timezone, recaps.next_post(settings))
+        next_post = recaps.next_post(settings)
+        text = texts.recap_set(
+            channel.id, settings.weekday, hour, settings.timezone, next_post, locale=interaction.locale
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
     @recap_set.autocomplete("time_zone")
@@ -364,7 +367,7 @@ class Sharing(commands.Cog):
     async def recap_off(self, interaction: discord.Interaction[RatingsBot]) -> None:
         assert interaction.guild_id is not None
         was_on = await self.bot.svc.recaps.turn_off(interaction.guild_id)
-        await interaction.response.send_message(texts.recap_off(was_on), ephemeral=True)
+        await interaction.response.send_message(texts.recap_off(was_on, locale=interaction.locale), ephemeral=True)
 
 
 async def setup(bot: RatingsBot) -> None:

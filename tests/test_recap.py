@@ -154,10 +154,21 @@ def recaps_in(discord: LoopbackDiscord, channel: int) -> list[Any]:
     return [m for m in discord.messages.values() if m.channel_id == channel and m.author_id == discord.bot_user_id]
 
 
-def check_card(message: Any, setup: Setup, apple: LoopbackApple, discord: LoopbackDiscord) -> None:
-    """The recap lists the songs in order, each linked to Apple Music, and names only the sharer who chose it."""
+#: the words of the card, in the server's language: title, the sharers' field and its value (``{named}``: the mention)
+CARD_WORDS = {
+    "en-US": ("This week's most liked songs", "Shared by", "{named} (3 shares) and 1 other member"),
+    "de": ("Die beliebtesten Songs der Woche", "Geteilt von", "{named} (3 geteilt) und 1 weiteres Mitglied"),
+}
+
+
+def check_card(
+    message: Any, setup: Setup, apple: LoopbackApple, discord: LoopbackDiscord, locale: str = "en-US"
+) -> None:
+    """The recap lists the songs in order, each linked to Apple Music, and names only the sharer who chose it; in the
+    server's language (``locale``), with the week's dates in its words."""
     (embed,) = message.embeds
-    assert embed["title"] == "This week's most liked songs"
+    title, field, value = CARD_WORDS[locale]
+    assert embed["title"] == title
     lines = embed["description"].split("\n")
     assert len(lines) == len(setup.songs) - 1  # the song more disliked than liked is not among the most liked
     for n, (line, song) in enumerate(zip(lines, setup.songs[:-1], strict=True), 1):
@@ -165,8 +176,13 @@ def check_card(message: Any, setup: Setup, apple: LoopbackApple, discord: Loopba
         assert line.startswith(f"**{n}. [{name}](https://music.apple.com/us/"), line
         assert re.search(rf"[/=]{song}\)\*\* — Band \d", line), line  # the song's own link (?i=<song> on its album)
     shared_by = embed["fields"][0]
-    assert shared_by["name"] == "Shared by"
-    assert shared_by["value"] == f"<@{setup.named}> (3 shares) and 1 other member"
+    assert (shared_by["name"], shared_by["value"]) == (field, value.format(named=f"<@{setup.named}>"))
+    zone = zoneinfo.ZoneInfo(ZONE)
+    first, last = (datetime.datetime.fromtimestamp(t, tz=zone) for t in (setup.week.start, setup.week.end - 1))
+    if locale == "de":  # 24.11.2026
+        assert embed["footer"]["text"].startswith(f"{first:%d.%m.%Y} – {last:%d.%m.%Y} · Bewerte, was hier geteilt")
+    else:  # Nov 24, 2026
+        assert embed["footer"]["text"].startswith(f"{first:%b} {first.day}, {first.year} – {last:%b} {last.day},")
     # no payload of the bot names the sharer who did not choose it; the search finds the one who did
     assert not named(discord, [setup.unnamed], setup.guild)
     assert named(discord, [setup.named], setup.guild)
@@ -225,10 +241,11 @@ async def test_a_restart_that_spans_the_hour_posts_the_recap_once_after_it(
     assert recaps_in(discord_server, setup.recap_channel) == []
 
     clock.move_to(setup.week_end + 3 * 3600)  # the bot was down when the week ended
+    discord_server.guilds[setup.guild].preferred_locale = "de"  # meanwhile the server's language became German
     async with start() as bot:
         await bot.svc.recaps.looked(clock.now)
         (posted,) = recaps_in(discord_server, setup.recap_channel)
-        check_card(posted, setup, apple_server, discord_server)
+        check_card(posted, setup, apple_server, discord_server, "de")
         assert bot.svc.recaps.posted == 1
         row = await bot.svc.store.closed_week(setup.guild, setup.week.label)
         assert row is not None and row.message_id == posted.id and row.closed_at is not None

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import datetime
 
+import babel.lists
 import discord
 
 from bot.applemusic import CatalogItem, ResourceType
 from bot.crossref import Match, MatchMethod
-from bot.i18n import N_, LocaleLike, date, number, t, tn
+from bot.i18n import N_, LocaleLike, babel_locale, date, number, t, tn
 from bot.i18n.commands import command, slash
 from bot.services.linking import AccountStatus
 from bot.services.privacy import RetentionTerms
@@ -478,38 +479,47 @@ def privacy_embed(terms: RetentionTerms, named_here: bool | None = None, *, loca
     return embed
 
 
-def _plural(count: int, unit: str) -> str:
-    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
-
-
-def recap_embed(recap: Recap) -> discord.Embed:
-    """The weekly recap, posted in a server's recap channel: the week's most liked songs (each linked to Apple Music,
-    with its 👍 and 👎), then who shared them: by name only those who chose to be named here, the others counted."""
-    embed = discord.Embed(title="This week's most liked songs", colour=APPLE_RED)
+def recap_embed(recap: Recap, *, locale: LocaleLike) -> discord.Embed:
+    """The weekly recap, posted in a server's recap channel (``locale``: the server's): the week's most liked songs
+    (each linked to Apple Music, with its 👍 and 👎), then who shared them: by name only those who chose to be named
+    here, the others counted."""
+    embed = discord.Embed(title=t(locale, "This week's most liked songs"), colour=APPLE_RED)
     lines = []
     for n, song in enumerate(recap.songs, 1):
-        name = _md(song.name) if song.name else "A song"
+        name = _md(song.name) if song.name else t(locale, "A song")
         artist = f" — {_md(song.artist)}" if song.artist else ""
-        lines.append(f"**{n}. [{name}]({song.url})**{artist} · 👍 {song.likes} · 👎 {song.dislikes}")
+        counts = f"👍 {number(locale, song.likes)} · 👎 {number(locale, song.dislikes)}"
+        lines.append(f"**{number(locale, n)}. [{name}]({song.url})**{artist} · {counts}")
     embed.description = "\n".join(lines)[:4096]
     if recap.named_sharers or recap.other_sharers:
-        embed.add_field(name="Shared by", value=sharers_line(recap.named_sharers, recap.other_sharers), inline=False)
-    embed.set_footer(text=f"{week_span(recap)} · Rate what is shared here with 👍 👎: it goes to your Apple Music.")
+        shared_by = sharers_line(recap.named_sharers, recap.other_sharers, locale=locale)
+        embed.add_field(name=t(locale, "Shared by"), value=shared_by, inline=False)
+    footer = t(
+        locale,
+        "{week} · Rate what is shared here with 👍 👎: it goes to your Apple Music.",
+        week=week_span(recap, locale=locale),
+    )
+    embed.set_footer(text=footer)
     return embed
 
 
-def sharers_line(named: list[tuple[int, int]], others: int) -> str:
-    """ "<@1> (3 songs), <@2> (1 song) and 2 other members": names only of those given (who chose to be named)."""
-    parts = [f"<@{user_id}> ({_plural(shares, 'share')})" for user_id, shares in named]
+def sharers_line(named: list[tuple[int, int]], others: int, *, locale: LocaleLike) -> str:
+    """ "<@1> (3 shares), <@2> (1 share) and 2 other members": names only of those given (who chose to be named)."""
+    parts = [
+        tn(locale, "{member} ({n} share)", "{member} ({n} shares)", shares, member=_mention(user_id))
+        for user_id, shares in named
+    ]
     if others:
-        parts.append(f"{others} other member{'s' if others != 1 else ''}" if parts else _plural(others, "member"))
-    text = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
-    return text[:1024]
+        if parts:
+            parts.append(tn(locale, "{n} other member", "{n} other members", others))
+        else:
+            parts.append(tn(locale, "{n} member", "{n} members", others))
+    return babel.lists.format_list(parts, locale=babel_locale(locale))[:1024]
 
 
-def week_span(recap: Recap) -> str:
-    """ "12 May – 18 May 2026": the week's first and last day in the server's time zone."""
+def week_span(recap: Recap, *, locale: LocaleLike) -> str:
+    """ "May 12, 2026 – May 18, 2026": the week's first and last day in the server's time zone, in ``locale``."""
     zone = time_zone(recap.timezone)
     first = datetime.datetime.fromtimestamp(recap.week.start, tz=zone)
     last = datetime.datetime.fromtimestamp(recap.week.end - 1, tz=zone)
-    return f"{first.day} {first:%B} – {last.day} {last:%B %Y}"
+    return f"{date(locale, first, 'medium')} – {date(locale, last, 'medium')}"

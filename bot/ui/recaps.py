@@ -7,6 +7,7 @@ import logging
 
 import discord
 
+from bot.i18n import resolve
 from bot.services.recap import Recap, RecapPostFailed
 from bot.ui.embeds import recap_embed
 
@@ -21,8 +22,9 @@ class ChannelRecaps:
 
     async def post(self, channel_id: int, recap: Recap) -> int | None:
         channel = self.bot.get_partial_messageable(channel_id, guild_id=recap.week.guild_id)
+        embed = recap_embed(recap, locale=await self.server_locale(recap.week.guild_id))
         try:
-            message = await channel.send(embed=recap_embed(recap), allowed_mentions=discord.AllowedMentions.none())
+            message = await channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning(
                 "could not post the recap of server %d in channel %d (HTTP %d, Discord code %d): the channel is gone "
@@ -36,3 +38,17 @@ class ChannelRecaps:
         except discord.HTTPException as exc:
             raise RecapPostFailed(f"Discord answered HTTP {exc.status} (code {exc.code})") from None
         return message.id
+
+    async def server_locale(self, guild_id: int) -> str:
+        """The server's language (Discord's ``preferred_locale``) as the bot speaks it: a public post. The process
+        that closes a week may not be connected to the server's shard: then Discord is asked (English if it fails)."""
+        guild = self.bot.get_guild(guild_id)
+        if guild is None:
+            try:
+                guild = await self.bot.fetch_guild(guild_id)
+            except discord.HTTPException as exc:
+                log.warning(
+                    "the language of server %d is unknown (HTTP %d): its recap is in English", guild_id, exc.status
+                )
+                return resolve(None)
+        return resolve(guild.preferred_locale)
