@@ -45,11 +45,14 @@ from bot.services.outbox import OutboxConfig, OutboxWorker
 from bot.services.presence import Presence, this_process
 from bot.services.privacy import PrivacyService
 from bot.services.ratings import CacheSizes, RatingService
+from bot.services.recap import RecapPoster, Recaps
 from bot.services.sharing import CatchUpWindow, PendingPolicy, SharingService, shard_of
 from bot.services.taste import TasteService
+from bot.services.weeks import Week
 from bot.storage import Store, StoreOptions, StoreUnavailable, open_store
 from bot.ui.errors import outcome_of, refuse_while_restarting, reply_with_error
 from bot.ui.notices import DirectMessages
+from bot.ui.recaps import ChannelRecaps
 from bot.ui.views import DYNAMIC_ITEMS
 from bot.web import SIGNIN_RETURN_PATH, LinkWebServer
 from bot.web.ops import OpsEndpoints, OpsServer
@@ -93,6 +96,8 @@ class Services:
     #: the server's taste: tops, matches, who chose to be named
     taste: TasteService
     mixtape: MixtapeService
+    #: the servers' weeks: the weekly recap, and what runs when a week ends (``recaps.on_week_closed``)
+    recaps: Recaps
 
     def apple_pace(self) -> str | None:
         """How fast Apple is asked, as the pacer learned it (None: a pacer that does not learn)."""
@@ -105,6 +110,7 @@ class Services:
             await self.ops.close()
         await self.outbox.stop()
         await self.mixtape.worker.stop()
+        await self.recaps.stop()
         await self.housekeeping.stop()
         await self.sharing.close()
         await self.ratings.close()
@@ -171,15 +177,20 @@ async def start_services(
     clock: Callable[[], float] = time.time,
     store_clock: Callable[[], float] = time.time,
     pending_clock: Callable[[], float] = time.time,
+    recap_poster: RecapPoster | None = None,
+    recap_sleep: Sleep = asyncio.sleep,
 ) -> Services:
     """Build and start every service, wired to each other: the one place services are made.
 
     ``apple_sleep`` is what the Apple client waits between retries with (tests decide when a retry fires);
     ``application_id`` is the Discord client id of the linking page's sign-in unless ``DISCORD_CLIENT_ID`` is set;
     ``clock`` is the linking's (link lifetimes and limits; tests freeze it); ``store_clock`` the store's (when what it
-    records happened: tests simulate a server's week with it) and the server taste's periods; ``gateway`` is the
+    records happened: tests simulate a server's week with it), the server taste's periods and the weekly recaps'
+    weeks (one clock: a week's votes, its settings and its end are read on the same one); ``gateway`` is the
     Discord side of readiness and ``metrics`` what every part counts into (both the bot's); ``pending_clock``
-    decides when posts waiting to be matched are due again (tests move it).
+    decides when posts waiting to be matched are due again (tests move it); ``recap_sleep`` is how the weekly recaps
+    wait for the end of a week on ``store_clock`` (tests end it when they move that clock); ``recap_poster`` posts
+    recaps (None: weeks close without a post).
     """
     settings.require()
     developer_token = settings.developer_token()
@@ -288,15 +299,35 @@ async def start_services(
             concurrency=settings.mixtape_concurrency,
             worker_id=presence.process.id,
             guard=guard,
+            clock=store_clock,  # its jobs are queued (due) at the store's time, when a week closes
         )
         mixtape = MixtapeService(store, mixtape_worker, size=settings.mixtape_size)
         await mixtape_worker.start()
         retention = retention_from(settings)
         privacy = PrivacyService(store, linking, retention, unlinked_hold=outbox_config.unlinked_hold)
-        taste = TasteService(store, sharing, ratings, taste_days=retention.taste_days, clock=store_clock)
+        recaps = Recaps(
+            store,
+            ratings,
+            presence.process.id,
+            poster=recap_poster,
+            lease=settings.recap_lease_seconds,
+            interval=settings.recap_check_seconds,
+            clock=store_clock,
+            sleep=recap_sleep,
+        )
+
+        async def queue_mixtapes(week: Week) -> None:  # a week closed: its playlists for the mixtape's members
+            await mixtape.week_closed(week)
+
+        recaps.on_week_closed(queue_mixtapes)
+        # "this week" of /ratings top is the server's week when its admins chose one for the recap
+        taste = TasteService(
+            store, sharing, ratings, taste_days=retention.taste_days, clock=store_clock, week_slot=recaps.slot
+        )
         housekeeping = Housekeeping(store, retention)
         await housekeeping.start()
         await presence.start()
+        await recaps.start()
     except BaseException:
         if ops is not None:
             await ops.close()
@@ -320,6 +351,7 @@ async def start_services(
         ops,
         taste,
         mixtape,
+        recaps,
     )
 
 
@@ -454,6 +486,7 @@ class RatingsBot(commands.AutoShardedBot):
         link_clock: Callable[[], float] = time.time,
         store_clock: Callable[[], float] = time.time,
         pending_clock: Callable[[], float] = time.time,
+        recap_sleep: Sleep = asyncio.sleep,
         **options: Any,
     ) -> None:
         metrics = Metrics()
@@ -493,6 +526,8 @@ class RatingsBot(commands.AutoShardedBot):
         self.store_clock = store_clock
         #: when posts waiting to be matched are due again (tests move it)
         self.pending_clock = pending_clock
+        #: how the weekly recaps wait on ``store_clock`` for a week's end (tests end the wait as they move that clock)
+        self.recap_sleep = recap_sleep
         #: background work of the Discord side (the start-up catch-up), cancelled at close
         self.background = TaskSet("bot")
         self._session: aiohttp.ClientSession | None = None
@@ -570,6 +605,8 @@ class RatingsBot(commands.AutoShardedBot):
                 gateway=self,
                 metrics=self.metrics,
                 store_clock=self.store_clock,
+                recap_poster=ChannelRecaps(self),
+                recap_sleep=self.recap_sleep,
             )
         # the commands' names and descriptions in the members' languages, from the catalogs (bot/i18n)
         await self.tree.set_translator(CommandTranslator())
@@ -741,6 +778,7 @@ class RatingsBot(commands.AutoShardedBot):
             mixtape = asyncio.ensure_future(self.services.mixtape.worker.stop(grace))  # the same grace, side by side
             await self.services.outbox.stop(grace)
             await mixtape
+            await self.services.recaps.stop()  # before Discord closes: a recap being posted ends first
         try:
             await super().close()
         finally:

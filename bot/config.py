@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     notice_days: int = _between(30, 1, 3650)
     left_guild_days: int = _between(7, 0, 365)
     taste_days: int = _between(365, 7, 3650)
+    # --- the weekly recap
+    recap_check_seconds: float = _between(600.0, 10, 86_400)
+    recap_lease_seconds: float = _between(300.0, 30, 86_400)
     # --- commands and caches
     autocomplete_budget_seconds: float = _between(2.0, 0.1, 2.9)
     catalog_cache_size: int = _between(20_000, 1, 10_000_000)

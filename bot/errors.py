@@ -219,3 +219,21 @@ class TooManyLookups(BotError):
 # ---------------------------------------------------------------------- the bot itself
 class Restarting(BotError):
     """The process is stopping (a restart): it takes no new work; another process, or this one once back, will."""
+
+
+# ---------------------------------------------------------------------- server settings
+class BadRecapTime(BotError):
+    """A recap hour outside 0-23, or a weekday that is not one (an older registration of the command let it
+    through)."""
+
+    def __init__(self, what: str, value: object) -> None:
+        self.what, self.value = what, value
+        super().__init__(f"bad recap {what}: {str(value)[:32]!r}")
+
+
+class BadTimeZone(BotError):
+    """Not a time zone name (``Europe/Berlin``)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name[:64]
+        super().__init__(f"unknown time zone {self.name!r}")

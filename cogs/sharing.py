@@ -20,6 +20,7 @@ from bot.i18n import server_locale
 from bot.logs import about_this_task
 from bot.services.matching import elsewhere_url
 from bot.services.ratings import ItemRef, RatedItem
+from bot.services.recap import zones_matching
 from bot.services.sharing import (
     EMOJI_FOR_VALUE,
     REACTION_EMOJIS,
@@ -28,6 +29,7 @@ from bot.services.sharing import (
     SharedMessage,
     reaction_value,
 )
+from bot.services.weeks import WEEKDAYS
 from bot.ui import texts
 from bot.ui.embeds import confirm_embed, share_embed
 from bot.ui.views import confirm_view, share_view
@@ -72,6 +74,9 @@ class Sharing(commands.Cog):
     )
     channels = ServerAdminGroup(
         name="channels", description="Channels where shared Apple Music links get 👍 👎", parent=admin
+    )
+    recap = ServerAdminGroup(
+        name="recap", description="A weekly post of the songs this server liked most", parent=admin
     )
 
     def __init__(self, bot: RatingsBot) -> None:
@@ -324,6 +329,45 @@ class Sharing(commands.Cog):
         assert interaction.guild_id is not None
         ids = await self.bot.svc.sharing.channels(interaction.guild_id)
         await interaction.response.send_message(texts.channel_list(ids, locale=interaction.locale), ephemeral=True)
+
+    # ------------------------------------------------------------------ /ratings-admin recap
+
+    @recap.command(name="set", description="Post the week's most liked songs in a channel, every week")
+    @app_commands.describe(
+        channel="Where the recap is posted",
+        day="The day the week ends and the recap is posted",
+        hour="The hour of the post, 0 to 23 (0 is midnight)",
+        time_zone="This server's time zone, like Europe/Berlin (default: the one set before, or UTC)",
+    )
+    async def recap_set(
+        self,
+        interaction: discord.Interaction[RatingsBot],
+        channel: discord.TextChannel,
+        day: Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+        hour: app_commands.Range[int, 0, 23],
+        time_zone: str | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        weekday = WEEKDAYS.index(day.lower()) if day.lower() in WEEKDAYS else -1
+        recaps = self.bot.svc.recaps
+        settings = await recaps.configure(interaction.guild_id, channel.id, weekday, hour, time_zone)
+        next_post = recaps.next_post(settings)
+        text = texts.recap_set(
+            channel.id, settings.weekday, hour, settings.timezone, next_post, locale=interaction.locale
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @recap_set.autocomplete("time_zone")
+    async def time_zone_autocomplete(
+        self, interaction: discord.Interaction[RatingsBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=zone, value=zone) for zone in zones_matching(current)]
+
+    @recap.command(name="off", description="Stop the weekly recap")
+    async def recap_off(self, interaction: discord.Interaction[RatingsBot]) -> None:
+        assert interaction.guild_id is not None
+        was_on = await self.bot.svc.recaps.turn_off(interaction.guild_id)
+        await interaction.response.send_message(texts.recap_off(was_on, locale=interaction.locale), ephemeral=True)
 
 
 async def setup(bot: RatingsBot) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.services.budget import BUDGET_LIVE_SECONDS
-from bot.services.housekeeping import DAY, Housekeeping, RetentionPolicy
+from bot.services.housekeeping import CLOSED_WEEK_DAYS, DAY, Housekeeping, RetentionPolicy
 from bot.services.linking import LinkService
 from bot.services.presence import STALE_AFTER_SECONDS
 from bot.storage import EXPIRED_HOLDS_NOTICE, HoldReason, PendingMatch, ProcessRecord, Store, TokenCipher, open_store
@@ -85,6 +85,10 @@ def retention_rules(
         "pending_matches": lambda row: (
             row["created_at"] >= end - POLICY.pending_match_hours * HOUR and row["guild_id"] in (STAYS, BACK)
         ),
+        # a server's recap settings: until changed; nothing of a server left more than LEFT_GUILD_DAYS ago
+        "recap_settings": lambda row: row["guild_id"] in (STAYS, BACK),
+        # a closed week: CLOSED_WEEK_DAYS after it ended; nothing of a server left more than LEFT_GUILD_DAYS ago
+        "closed_weeks": lambda row: row["week_end"] >= end - CLOSED_WEEK_DAYS * DAY and row["guild_id"] != GONE,
         # the one learned rate of the processes together
         "apple_budget": lambda row: row["id"] == 1,
         # processes sending to Apple: a sync deletes those that had not synced in BUDGET_LIVE_SECONDS
@@ -114,6 +118,7 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
         assert await store.set_share_buttons(guild, True)
         assert await store.set_taste_named(guild, LINKED[1], True, t0)
         assert await store.mixtape_join(guild, LINKED[1], f"Server {guild}", t0)
+        await store.set_recap(guild, guild * 10, 0, 9, "Europe/Berlin", t0)
     messages = itertools.count(1)
     for day in range(DAYS):
         for quarter in range(4):
@@ -131,6 +136,9 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
                     # a post whose link of another service waits (the matching services are down for good)
                     waiting = PendingMatch(-message, channel, guild, LINKED[2], "https://youtu.be/x", 0, now + DAY, now)
                     assert await store.add_pending_match(waiting, max_per_guild=100)
+                    if quarter == 0:  # a week closes (one a day here: more rows to keep or delete)
+                        assert await store.claim_week(guild, f"d{day}", now, "worker", 60.0, now)
+                        assert await store.close_week(guild, f"d{day}", "worker", message, now)
             newcomer = NEWCOMERS[(day * 4 + quarter) % len(NEWCOMERS)]
             await store.enqueue(
                 newcomer, "songs", f"{day}-{quarter}", 1, now, hold=HoldReason.UNLINKED, hold_expires_at=now + HOLD
@@ -184,6 +192,11 @@ async def simulate(store: Store, clock: FakeClock, database_url: str) -> None:
     # the last day's posts (4 a day, one each six hours; the one at exactly 24 h before the end run is kept too)
     waiting = sorted((r["guild_id"], r["created_at"]) for r in rows["pending_matches"])
     assert waiting == sorted((g, t0 + (DAYS - 1) * DAY + q * 6 * HOUR) for g in (STAYS, BACK) for q in range(4))
+    assert sorted(r["guild_id"] for r in rows["recap_settings"]) == [STAYS, BACK]
+    closed_days = range(DAYS - int(CLOSED_WEEK_DAYS), DAYS)
+    assert sorted((r["guild_id"], r["week_label"]) for r in rows["closed_weeks"]) == sorted(
+        (g, f"d{d}") for g in (STAYS, BACK) for d in closed_days
+    )
     taste_days = range(DAYS - int(POLICY.taste_days), DAYS)
     assert sorted(r["guild_id"] for r in rows["mixtape_members"]) == [STAYS, BACK]
     kept_weeks = sorted((r["guild_id"], round((r["week_end"] - t0) / DAY)) for r in rows["mixtape_jobs"])

@@ -106,6 +106,9 @@ async def fill(store: Store, clock: FakeClock) -> dict[str, OutboxEntry]:
     assert await store.set_listen_elsewhere(200, False)
     waiting = PendingMatch(999, 11, 100, ACTIVE, "https://open.spotify.com/track/4uLU6hMCjMI75M1", 2, t0 + 90, t0)
     assert await store.add_pending_match(waiting, max_per_guild=5)
+    await store.set_recap(100, 1001, 6, 18, "Europe/Berlin", t0 + 23)
+    assert await store.claim_week(100, "2026-W48", t0 + 24, "copier", 300.0, t0 + 25)
+    assert await store.close_week(100, "2026-W48", "copier", 777, t0 + 26)
 
     assert await store.claim_notice(STALE, "stale-link", t0)
     assert await store.claim_notice(UNLINKED, "link-first", t0)
@@ -180,6 +183,8 @@ async def check_reads_back(source: Store, target: Store, clock: FakeClock) -> No
     for user, item_type, item_id in ((ACTIVE, "songs", "111"), (2, "songs", "444"), (STALE, "songs", "333")):
         assert await target.get_intent(user, item_type, item_id) == await source.get_intent(user, item_type, item_id)
     assert await target.get_intent(2, "songs", "444") == 1, "an applied rating's intent is kept (and copied)"
+    assert await target.recap_settings(100) == await source.recap_settings(100) is not None
+    assert await target.closed_week(100, "2026-W48") == await source.closed_week(100, "2026-W48") is not None
     assert await target.next_due_at() is not None
 
 
@@ -242,9 +247,11 @@ async def test_sqlite_to_postgres_copies_everything(
         "mixtape_members": 2,
         "mixtape_jobs": 2,
         "pending_matches": 1,
+        "recap_settings": 1,
+        "closed_weeks": 1,
         "guild_departures": 1,
     }
-    assert report.total == 44 and report.tokens == 4 and report.undecryptable_tokens == 0
+    assert report.total == 46 and report.tokens == 4 and report.undecryptable_tokens == 0
     assert report.source == str(tmp_path / "bot.db") and report.target.startswith("postgresql://127.0.0.1:")
     assert list(report.rows) == [spec.name for spec in TABLES]
     assert await dump(target) == await dump(source)
@@ -273,7 +280,7 @@ async def test_postgres_to_sqlite_round_trip_is_identical(
     await copy_database(original, middle)
     back = await _open(opened, f"sqlite:///{tmp_path / 'back' / 'bot.db'}", cipher, fake_clock)
     report = await copy_database(middle, back, batch=3)
-    assert report.total == 44 and report.undecryptable_tokens == 0
+    assert report.total == 46 and report.undecryptable_tokens == 0
 
     assert await dump(back) == await dump(original)
     await check_reads_back(original, back, fake_clock)
@@ -371,7 +378,7 @@ async def test_a_failure_during_the_import_rolls_everything_back(
     await target.complete(first)
     await target.unlink(1)  # the rating intent an applied rating leaves: the target is empty again
     report = await copy_database(source, target)  # and a later copy still works
-    assert report.total == 44
+    assert report.total == 46
 
 
 async def test_refuses_the_same_database(
@@ -454,8 +461,10 @@ async def test_cli_copies_sqlite_to_postgres_and_prints_no_secret(
         ("rating_intents", 7),
         ("notices", 2),
         ("guild_departures", 1),
+        ("recap_settings", 1),
+        ("closed_weeks", 1),
     )
-    for table, count in (*expected, ("total", 44)):
+    for table, count in (*expected, ("total", 46)):
         assert [table, str(count)] in lines
     assert "All 4 stored token(s) can be decrypted" in result.stdout
     assert "Copied. Point DATABASE_URL at the new database and start the bot." in result.stdout

@@ -42,6 +42,8 @@ SAMPLE_ERRORS: list[BaseException] = [
     e.StateExpired(30),
     e.TooManyTries(90.0),
     e.NotNamedHere(),
+    e.BadTimeZone("Mars/Olympus"),
+    e.BadRecapTime("hour", 24),
     e.WrongDiscordAccount("@bob"),
     e.WrongDiscordAccount(None),
     app_commands.MissingPermissions(["manage_guild"]),

@@ -8,6 +8,7 @@ Every run deletes what the rules no longer allow:
 * shared posts recorded more than ``SHARED_MESSAGE_DAYS`` ago (reactions on them no longer rate);
 * notices older than ``NOTICE_DAYS``;
 * the server taste (who shared what, members' votes) recorded or last changed more than ``TASTE_DAYS`` ago;
+* the record of a server's closed week (its recap) ``CLOSED_WEEK_DAYS`` after the week ended;
 * everything about a server ``LEFT_GUILD_DAYS`` after the bot was removed from it (the departure is recorded on
   Discord's ``GUILD_DELETE``, and cancelled when the bot is back);
 * posts whose link of another music service waits to be matched, kept more than ``PENDING_MATCH_HOURS`` (the retry
@@ -35,6 +36,8 @@ from bot.storage import Store, StoreUnavailable
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
+#: how long a closed week's row is kept (only the latest ended week is ever claimed: five weeks is plenty)
+CLOSED_WEEK_DAYS = 35.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class Purged:
     rating_intents: int = 0
     taste: int = 0
     pending_matches: int = 0
+    closed_weeks: int = 0
 
     @property
     def total(self) -> int:
@@ -101,6 +105,7 @@ class Housekeeping:
             rating_intents=await self.store.purge_unshared_intents(),
             taste=await self.store.purge_taste(now - policy.taste_days * DAY),
             pending_matches=await self.store.purge_pending_matches(now - policy.pending_match_hours * 3600.0),
+            closed_weeks=await self.store.purge_closed_weeks(now - CLOSED_WEEK_DAYS * DAY),
         )
         if purged.total:
             log.info("housekeeping deleted %s", ", ".join(f"{n} {what}" for what, n in asdict(purged).items() if n))

@@ -20,6 +20,7 @@ from typing import Self, TypeAlias
 from bot.storage.errors import StorageFault
 from bot.storage.models import (
     Account,
+    ClosedWeek,
     HoldReason,
     LinkState,
     LinkStateResult,
@@ -28,6 +29,7 @@ from bot.storage.models import (
     OutboxEntry,
     PendingMatch,
     ProcessRecord,
+    RecapSettings,
     SharedMessage,
     StoreCounts,
     TopItem,
@@ -373,6 +375,54 @@ class Store(ABC):
     @abstractmethod
     async def mixtape_jobs(self, guild_id: int) -> list[MixtapeJob]:
         """The server's jobs, done or not, in the order they were made."""
+
+    # ------------------------------------------------------------------ the weekly recap
+    # A server's recap settings, and the weeks that closed: each (server, week) is claimed by one process with a
+    # lease, and marked closed once its recap was posted (another process takes it over if the lease runs out).
+    @abstractmethod
+    async def set_recap(
+        self,
+        guild_id: int,
+        channel_id: int | None,
+        weekday: int,
+        hour: int,
+        timezone: str,
+        now: float | None = None,
+    ) -> RecapSettings:
+        """Insert or replace the server's recap settings (``channel_id`` None: no recap); ``updated_at`` is now."""
+
+    @abstractmethod
+    async def recap_settings(self, guild_id: int) -> RecapSettings | None: ...
+
+    @abstractmethod
+    async def all_recap_settings(self) -> list[RecapSettings]:
+        """Every server's recap settings, by guild id."""
+
+    @abstractmethod
+    async def shared_guilds(self, since: float) -> list[int]:
+        """The servers where something was shared at or after ``since``, by guild id."""
+
+    @abstractmethod
+    async def claim_week(
+        self, guild_id: int, week_label: str, week_end: float, worker_id: str, lease: float, now: float | None = None
+    ) -> bool:
+        """Claim the closing of the server's week for ``lease`` seconds. True for exactly one caller at a time across
+        processes: when the week was never claimed, or its last claim's lease ran out before it was closed."""
+
+    @abstractmethod
+    async def close_week(
+        self, guild_id: int, week_label: str, worker_id: str, message_id: int | None, now: float | None = None
+    ) -> bool:
+        """Mark the week closed (with the recap's message, if one was posted). False if ``worker_id`` no longer holds
+        the claim (its lease ran out and another process took it) or the week was already closed."""
+
+    @abstractmethod
+    async def closed_week(self, guild_id: int, week_label: str) -> ClosedWeek | None:
+        """The week's row (claimed or closed), or None."""
+
+    @abstractmethod
+    async def purge_closed_weeks(self, before: float) -> int:
+        """Delete the rows of weeks that ended before ``before``. Returns rows deleted."""
 
     # ------------------------------------------------------------------ rating intents
     # The last rating a member asked for per item (1, -1, 0), kept after the outbox applied it: a reaction removed

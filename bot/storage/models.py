@@ -339,6 +339,57 @@ class TopSharer:
 
 
 @dataclass(frozen=True, slots=True)
+class RecapSettings:
+    """A server's weekly recap: the channel it is posted in (None: no recap), when its week ends (weekday 0 =
+    Monday, hour, IANA time zone) and when that was last changed (weeks ending earlier are not posted)."""
+
+    guild_id: int
+    channel_id: int | None
+    weekday: int
+    hour: int
+    timezone: str
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> RecapSettings:
+        channel = row["channel_id"]
+        return cls(
+            guild_id=int(row["guild_id"]),
+            channel_id=None if channel is None else int(channel),
+            weekday=int(row["weekday"]),
+            hour=int(row["hour"]),
+            timezone=str(row["timezone"]),
+            updated_at=float(row["updated_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedWeek:
+    """A server's week being closed or closed: who claimed it, until when, when it was closed, the recap posted."""
+
+    guild_id: int
+    week_label: str
+    week_end: float
+    claimed_by: str
+    lease_until: float
+    closed_at: float | None
+    message_id: int | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> ClosedWeek:
+        closed, message = row["closed_at"], row["message_id"]
+        return cls(
+            guild_id=int(row["guild_id"]),
+            week_label=str(row["week_label"]),
+            week_end=float(row["week_end"]),
+            claimed_by=str(row["claimed_by"]),
+            lease_until=float(row["lease_until"]),
+            closed_at=None if closed is None else float(closed),
+            message_id=None if message is None else int(message),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StoreCounts:
     """What an operator's metrics read from the database (``Store.health_counts``): the outbox's ratings waiting for
     Apple Music (not held) and how long the oldest of them has waited, the held ratings by reason, and the linked

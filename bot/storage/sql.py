@@ -46,6 +46,7 @@ from bot.storage.models import (
     EXPIRED_HOLDS_NOTICE,
     Account,
     AccountStatus,
+    ClosedWeek,
     HoldReason,
     LinkState,
     LinkStateResult,
@@ -54,6 +55,7 @@ from bot.storage.models import (
     OutboxEntry,
     PendingMatch,
     ProcessRecord,
+    RecapSettings,
     Row,
     SharedMessage,
     StoreCounts,
@@ -225,6 +227,35 @@ _NAME_ME = (
 _UNNAME_ME = "DELETE FROM taste_named WHERE guild_id = :guild_id AND user_id = :user_id"
 _FORGET_TASTE_SHARE = "DELETE FROM taste_shares WHERE message_id = :message_id"
 
+# ---------------------------------------------------------------------- the weekly recap
+_RECAP_COLUMNS = "guild_id, channel_id, weekday, hour, timezone, updated_at"
+_SET_RECAP = (
+    f"INSERT INTO recap_settings ({_RECAP_COLUMNS})"  # noqa: S608 (constants)
+    " VALUES (:guild_id, :channel_id, :weekday, :hour, :timezone, :now)"
+    " ON CONFLICT (guild_id) DO UPDATE SET channel_id = excluded.channel_id, weekday = excluded.weekday,"
+    " hour = excluded.hour, timezone = excluded.timezone, updated_at = excluded.updated_at"
+)
+_RECAP = f"SELECT {_RECAP_COLUMNS} FROM recap_settings"  # noqa: S608 (constants)
+_SHARED_GUILDS = "SELECT DISTINCT guild_id FROM taste_shares WHERE shared_at >= :since ORDER BY guild_id"
+# One statement claims a week: a new row, or a row whose claim ran out before the week was closed. Of concurrent
+# claimers one inserts (or updates); the others find the row claimed (PostgreSQL re-checks the WHERE on the row
+# the winner committed) and get no row back.
+_CLAIM_WEEK = (
+    "INSERT INTO closed_weeks (guild_id, week_label, week_end, claimed_by, lease_until)"
+    " VALUES (:guild_id, :week_label, :week_end, :worker, :lease_until)"
+    " ON CONFLICT (guild_id, week_label) DO UPDATE SET claimed_by = excluded.claimed_by,"
+    " lease_until = excluded.lease_until"
+    " WHERE closed_weeks.closed_at IS NULL AND closed_weeks.lease_until <= :now::float8 RETURNING guild_id"
+)
+_CLOSE_WEEK = (
+    "UPDATE closed_weeks SET closed_at = :now, message_id = :message_id::bigint WHERE guild_id = :guild_id"
+    " AND week_label = :week_label AND claimed_by = :worker AND closed_at IS NULL"
+)
+_CLOSED_WEEK = (
+    "SELECT guild_id, week_label, week_end, claimed_by, lease_until, closed_at, message_id FROM closed_weeks"
+    " WHERE guild_id = :guild_id AND week_label = :week_label"
+)
+
 _RECORD_INTENT = (
     "INSERT INTO rating_intents (user_id, item_type, item_id, value, updated_at)"
     " VALUES (:user_id, :item_type, :item_id, :value, :now::float8)"
@@ -379,6 +410,8 @@ _GUILD_TABLES = (
     "mixtape_members",
     "mixtape_jobs",
     "pending_matches",
+    "recap_settings",
+    "closed_weeks",
     "guild_departures",
 )
 
@@ -1009,6 +1042,51 @@ class SqlStore(Store):
     async def mixtape_jobs(self, guild_id: int) -> list[MixtapeJob]:
         sql = f"SELECT {_MIXTAPE_JOB} FROM mixtape_jobs WHERE guild_id = :guild_id ORDER BY id"  # noqa: S608
         return [MixtapeJob.from_row(r) for r in await self._rows(sql, {"guild_id": guild_id})]
+
+    # ------------------------------------------------------------------ the weekly recap
+    async def set_recap(
+        self,
+        guild_id: int,
+        channel_id: int | None,
+        weekday: int,
+        hour: int,
+        timezone: str,
+        now: float | None = None,
+    ) -> RecapSettings:
+        settings = RecapSettings(guild_id, channel_id, int(weekday), int(hour), timezone, self._now(now))
+        params = {"guild_id": guild_id, "channel_id": channel_id, "weekday": settings.weekday, "hour": settings.hour}
+        await self._write(_SET_RECAP, params | {"timezone": timezone, "now": settings.updated_at})
+        return settings
+
+    async def recap_settings(self, guild_id: int) -> RecapSettings | None:
+        row = await self._one(_RECAP + " WHERE guild_id = :guild_id", {"guild_id": guild_id})
+        return RecapSettings.from_row(row) if row is not None else None
+
+    async def all_recap_settings(self) -> list[RecapSettings]:
+        return [RecapSettings.from_row(row) for row in await self._rows(_RECAP + " ORDER BY guild_id", {})]
+
+    async def shared_guilds(self, since: float) -> list[int]:
+        return [int(row["guild_id"]) for row in await self._rows(_SHARED_GUILDS, {"since": float(since)})]
+
+    async def claim_week(
+        self, guild_id: int, week_label: str, week_end: float, worker_id: str, lease: float, now: float | None = None
+    ) -> bool:
+        at = self._now(now)
+        params = {"guild_id": guild_id, "week_label": week_label, "week_end": float(week_end), "worker": worker_id}
+        return bool(await self._rows(_CLAIM_WEEK, params | {"lease_until": at + float(lease), "now": at}))
+
+    async def close_week(
+        self, guild_id: int, week_label: str, worker_id: str, message_id: int | None, now: float | None = None
+    ) -> bool:
+        params = {"guild_id": guild_id, "week_label": week_label, "worker": worker_id, "message_id": message_id}
+        return await self._write(_CLOSE_WEEK, params | {"now": self._now(now)}) == 1
+
+    async def closed_week(self, guild_id: int, week_label: str) -> ClosedWeek | None:
+        row = await self._one(_CLOSED_WEEK, {"guild_id": guild_id, "week_label": week_label})
+        return ClosedWeek.from_row(row) if row is not None else None
+
+    async def purge_closed_weeks(self, before: float) -> int:
+        return await self._write("DELETE FROM closed_weeks WHERE week_end < :before", {"before": float(before)})
 
     # ------------------------------------------------------------------ rating intents
     async def record_intent(

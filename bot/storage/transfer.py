@@ -195,6 +195,19 @@ TABLES: tuple[TableSpec, ...] = (
         user_column="author_id",
     ),
     TableSpec(
+        "recap_settings",
+        _cols("guild_id:int, channel_id:int, weekday:int, hour:int, timezone:str, updated_at:float"),
+        key=("guild_id",),
+    ),
+    TableSpec(
+        "closed_weeks",
+        _cols(
+            "guild_id:int, week_label:str, week_end:float, claimed_by:str, lease_until:float, closed_at:float,"
+            " message_id:int"
+        ),
+        key=("guild_id", "week_label"),
+    ),
+    TableSpec(
         "guild_departures",
         _cols("guild_id:int, left_at:float"),
         key=("guild_id",),

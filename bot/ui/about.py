@@ -32,6 +32,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ratings-admin channels list",
             "ratings-admin share-buttons",
             "ratings-admin listen-elsewhere",
+            "ratings-admin recap set",
+            "ratings-admin recap off",
         ),
     ),
 )

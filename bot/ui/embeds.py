@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import datetime
 
+import babel.lists
 import discord
 
 from bot.applemusic import CatalogItem, ResourceType
 from bot.crossref import Match, MatchMethod
-from bot.i18n import N_, LocaleLike, date, number, t, tn
+from bot.i18n import N_, LocaleLike, babel_locale, date, number, t, tn
 from bot.i18n.commands import command, slash
 from bot.services.linking import AccountStatus
 from bot.services.privacy import RetentionTerms
 from bot.services.ratings import ItemRef, RatedItem
+from bot.services.recap import Recap
 from bot.services.taste import MATCH_MIN_COMMON, Kind, Period, ShownItem, TasteMatch, Top
+from bot.services.weeks import time_zone
 from bot.ui.texts import ratings_expired, service_name, waiting_reasons
 
 APPLE_RED = discord.Colour(0xFA243C)
@@ -474,3 +477,49 @@ def privacy_embed(terms: RetentionTerms, named_here: bool | None = None, *, loca
         embed.add_field(name=name, value=value, inline=False)
     embed.set_footer(text=t(locale, "Nothing else: no messages, no listening history, no names (Discord ids only)."))
     return embed
+
+
+def recap_embed(recap: Recap, *, locale: LocaleLike) -> discord.Embed:
+    """The weekly recap, posted in a server's recap channel (``locale``: the server's): the week's most liked songs
+    (each linked to Apple Music, with its 👍 and 👎), then who shared them: by name only those who chose to be named
+    here, the others counted."""
+    embed = discord.Embed(title=t(locale, "This week's most liked songs"), colour=APPLE_RED)
+    lines = []
+    for n, song in enumerate(recap.songs, 1):
+        name = _md(song.name) if song.name else t(locale, "A song")
+        artist = f" — {_md(song.artist)}" if song.artist else ""
+        counts = f"👍 {number(locale, song.likes)} · 👎 {number(locale, song.dislikes)}"
+        lines.append(f"**{number(locale, n)}. [{name}]({song.url})**{artist} · {counts}")
+    embed.description = "\n".join(lines)[:4096]
+    if recap.named_sharers or recap.other_sharers:
+        shared_by = sharers_line(recap.named_sharers, recap.other_sharers, locale=locale)
+        embed.add_field(name=t(locale, "Shared by"), value=shared_by, inline=False)
+    footer = t(
+        locale,
+        "{week} · Rate what is shared here with 👍 👎: it goes to your Apple Music.",
+        week=week_span(recap, locale=locale),
+    )
+    embed.set_footer(text=footer)
+    return embed
+
+
+def sharers_line(named: list[tuple[int, int]], others: int, *, locale: LocaleLike) -> str:
+    """ "<@1> (3 shares), <@2> (1 share) and 2 other members": names only of those given (who chose to be named)."""
+    parts = [
+        tn(locale, "{member} ({n} share)", "{member} ({n} shares)", shares, member=_mention(user_id))
+        for user_id, shares in named
+    ]
+    if others:
+        if parts:
+            parts.append(tn(locale, "{n} other member", "{n} other members", others))
+        else:
+            parts.append(tn(locale, "{n} member", "{n} members", others))
+    return babel.lists.format_list(parts, locale=babel_locale(locale))[:1024]
+
+
+def week_span(recap: Recap, *, locale: LocaleLike) -> str:
+    """ "May 12, 2026 – May 18, 2026": the week's first and last day in the server's time zone, in ``locale``."""
+    zone = time_zone(recap.timezone)
+    first = datetime.datetime.fromtimestamp(recap.week.start, tz=zone)
+    last = datetime.datetime.fromtimestamp(recap.week.end - 1, tz=zone)
+    return f"{date(locale, first, 'medium')} – {date(locale, last, 'medium')}"

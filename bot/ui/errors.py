@@ -176,6 +176,21 @@ def _too_many_tries(error: e.TooManyTries, locale: LocaleLike) -> str:
     )
 
 
+def _bad_time_zone(error: e.BadTimeZone, locale: LocaleLike) -> str:
+    return t(
+        locale,
+        "“{name}” is not a time zone I know. Pick one from the suggestions (a name like Europe/Berlin or "
+        "America/New_York). Nothing was changed.",
+        name=discord.utils.escape_markdown(error.name),
+    )
+
+
+def _bad_recap_time(error: e.BadRecapTime, locale: LocaleLike) -> str:
+    if error.what == "hour":
+        return t(locale, "The hour is a whole hour from 0 to 23 (0 is midnight). Nothing was changed.")
+    return t(locale, "The day is one of Monday to Sunday. Nothing was changed.")
+
+
 def _cooldown(error: app_commands.CommandOnCooldown, locale: LocaleLike) -> str:
     return t(locale, "Slow down a little: try again in {seconds} s.", seconds=number(locale, round(error.retry_after)))
 
@@ -245,6 +260,9 @@ MESSAGES: dict[type[BaseException], Words] = {
         "The Discord sign-in did not complete (it may have taken too long). Nothing was linked; open the link again."
     ),
     e.DiscordUnavailable: N_("Discord could not be reached to check your account. Nothing was linked; try again soon."),
+    # server settings
+    e.BadTimeZone: _bad_time_zone,
+    e.BadRecapTime: _bad_recap_time,
     # Apple Music
     am.RateLimited: N_("Apple Music is asking us to slow down. Nothing was changed; try again in a moment."),
     am.UpstreamTimeout: N_(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.i18n import N_, LocaleLike, t, tn
+import babel.dates
+
+from bot.i18n import N_, LocaleLike, babel_locale, t, tn
 from bot.i18n.commands import command, slash
 
 FORGET_CANCELLED = N_("Nothing was deleted.")
@@ -293,3 +295,28 @@ def mixtape_left(server: str, left: bool, *, locale: LocaleLike) -> str:
         server=server,
         join=slash(locale, "mixtape join"),
     )
+
+
+def recap_set(channel_id: int, weekday: int, hour: int, timezone: str, next_post: float, *, locale: LocaleLike) -> str:
+    """The answer to ``/ratings-admin recap set`` (``weekday`` 0 = Monday): when the recap comes, and the first one
+    (as Discord's timestamp, which each member reads in their own time)."""
+    day = babel.dates.get_day_names("wide", locale=babel_locale(locale))[weekday]
+    channel, first = f"<#{channel_id}>", f"<t:{int(next_post)}:F>"  # Discord shows them in the reader's own words
+    at = f"{hour:02d}:00"
+    return t(
+        locale,
+        "Every {weekday} at {time} ({timezone}), I will post the week's most liked songs in {channel}. The first one "
+        "comes {first}. Members who did not choose to be named are counted, never named.",
+        weekday=day,
+        time=at,
+        timezone=timezone,
+        channel=channel,
+        first=first,
+    )
+
+
+def recap_off(was_on: bool, *, locale: LocaleLike) -> str:
+    """The answer to ``/ratings-admin recap off``."""
+    if was_on:
+        return t(locale, "The weekly recap is off: I will not post it any more.")
+    return t(locale, "The weekly recap was already off.")
