@@ -102,6 +102,41 @@ async def _pause(stop: asyncio.Event, interval: float, wake: asyncio.Event | Non
             waiting.cancel()
 
 
+class Loop:
+    """One long-running background task (housekeeping, the heartbeat, the weekly recaps): ``start`` runs
+    ``run(stopping)`` once (a second start does nothing); ``stop`` sets ``stopping`` and waits for the task to end."""
+
+    def __init__(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        self._name = name
+        self._run = run
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self) -> bool:
+        """Start the task; False if it runs already."""
+        if self._task is not None:
+            return False
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._main(), name=self._name)
+        return True
+
+    async def _main(self) -> None:
+        await self._run(self._stopping)
+
+    async def stop(self) -> bool:
+        """Ask the task to end and wait for it; False if it was not running."""
+        task, self._task = self._task, None
+        if task is None:
+            return False
+        self._stopping.set()
+        await task
+        return True
+
+
 class TaskSet:
     """Fire-and-forget tasks, kept referenced until done; a failure is logged, never lost silently."""
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 
-from bot.aio import repeat
+from bot.aio import Loop, repeat
 from bot.services.presence import STALE_AFTER_SECONDS
 from bot.storage import Store, StoreUnavailable
 
@@ -88,8 +88,7 @@ class Housekeeping:
         self.policy = policy or RetentionPolicy()
         self.interval = interval
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        self._loop = Loop("housekeeping", self._run)
 
     async def run_once(self) -> Purged:
         """Delete now what the retention rules no longer allow; returns how much of each."""
@@ -136,15 +135,10 @@ class Housekeeping:
             log.info("back in guild %d: its data is kept", guild_id)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._stop.clear()
-            self._task = asyncio.create_task(self._loop(), name="housekeeping")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._stop.set()
-            await task
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        await repeat(self.run_once, self.interval, self._stop, what="housekeeping", expected=(StoreUnavailable,))
+    async def _run(self, stopping: asyncio.Event) -> None:
+        await repeat(self.run_once, self.interval, stopping, what="housekeeping", expected=(StoreUnavailable,))

@@ -21,7 +21,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
-from bot.aio import repeat
+from bot.aio import Loop, repeat
 from bot.storage import ProcessRecord, StorageError, Store
 
 __all__ = ["HEARTBEAT_SECONDS", "STALE_AFTER_SECONDS", "Presence", "holdouts", "this_process"]
@@ -63,19 +63,17 @@ class Presence:
         self.process = process
         self.interval = interval
         self._clock = clock
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop("presence heartbeat", self._beat)
 
     def __repr__(self) -> str:
-        return f"Presence({self.process.name}, running={self._task is not None})"
+        return f"Presence({self.process.name}, running={self._loop.running})"
 
     async def start(self) -> None:
         """Add the row now (a store error propagates: the process does not start unseen), then keep it fresh."""
-        if self._task is not None:
+        if self._loop.running:
             return
         await self.heartbeat()
-        self._stop.clear()
-        self._task = asyncio.create_task(self._loop(), name="presence heartbeat")
+        self._loop.start()
 
     async def heartbeat(self) -> None:
         self.process = dataclasses.replace(self.process, seen_at=self._clock())
@@ -83,16 +81,13 @@ class Presence:
 
     async def stop(self) -> None:
         """Stop renewing, and delete the row (a process that cannot reach the database leaves it to expire)."""
-        task, self._task = self._task, None
-        if task is None:
+        if not await self._loop.stop():
             return
-        self._stop.set()
-        await task
         try:
             await self.store.retire_process(self.process.id)
         except StorageError as exc:
             log.warning("could not remove this process (%s) from the database: %s", self.process.name, exc)
 
-    async def _loop(self) -> None:
+    async def _beat(self, stopping: asyncio.Event) -> None:
         what = "renewing this process's row in the database"
-        await repeat(self.heartbeat, self.interval, self._stop, what=what, expected=(StorageError,), wait_first=True)
+        await repeat(self.heartbeat, self.interval, stopping, what=what, expected=(StorageError,), wait_first=True)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
 from bot import applemusic as am
-from bot.aio import Sleep
+from bot.aio import Loop, Sleep
 from bot.errors import BadRecapTime, BadTimeZone
 from bot.services.ratings import DEFAULT_STOREFRONT, ItemRef, RatingService
 from bot.services.weeks import DEFAULT_TIMEZONE, UnknownTimeZone, Week, WeeklySlot, last_week, next_end, time_zone
@@ -128,8 +128,7 @@ class Recaps:
         #: (guild, week label) known closed: not asked again
         self._closed: set[tuple[int, str]] = set()
         self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Loop("weekly recaps", self._run)
         self._looked = asyncio.Condition()
         #: the clock's time of the last finished look at the servers' weeks
         self.looked_at = float("-inf")
@@ -283,18 +282,13 @@ class Recaps:
             await self._looked.wait_for(lambda: self.looked_at >= at)
 
     async def start(self) -> None:
-        if self._task is None:
-            self._stop.clear()
-            self._task = asyncio.create_task(self._loop(), name="weekly recaps")
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._stop.set()
-            await task
+        await self._loop.stop()
 
-    async def _loop(self) -> None:
-        while not self._stop.is_set():
+    async def _run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
             self._wake.clear()
             try:
                 wake_at = await self.run_once()
@@ -309,14 +303,14 @@ class Recaps:
             # with a ``wake_at`` after its own start: never a busy loop)
             delay = wake_at - self._clock()
             if delay > 0:
-                await self._wait(delay)
+                await self._wait(delay, stopping)
 
-    async def _wait(self, seconds: float) -> None:
+    async def _wait(self, seconds: float, stopping: asyncio.Event) -> None:
         """Until ``seconds`` have passed on the clock, :meth:`wake` or :meth:`stop`, whichever comes first."""
         waits = [
             asyncio.ensure_future(self._sleep(seconds)),
             asyncio.ensure_future(self._wake.wait()),
-            asyncio.ensure_future(self._stop.wait()),
+            asyncio.ensure_future(stopping.wait()),
         ]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
