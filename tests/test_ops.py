@@ -123,7 +123,7 @@ async def test_readyz_is_503_until_ready_then_200_and_healthz_always_answers(
         # shutting down: not ready from the moment close begins
         health = bot.svc.health
         closing = asyncio.ensure_future(bot.close())
-        await asyncio.sleep(0)
+        await bot.wait_until_draining()
         readiness = await health.readiness()
         assert not readiness.ready and readiness.checks["process"] == "shutting down"
         await closing
