@@ -10,6 +10,7 @@ Every action with the token runs through the :class:`~bot.services.guard.LinkGua
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -196,15 +197,26 @@ class RatingService:
         for library items). Never fails; nobody waits on it (background priority)."""
         storefront = await self._storefront_or_default(user_id, "describing an item")
         try:
-            with am.background():
-                items = await self.catalog_items([ref], storefront, None)
+            return (await self.describe_many([ref], storefront, background=True))[ref]
         except am.AppleMusicError as exc:
             log.info("could not describe %s %s (%s); naming it by its link", ref.type.value, ref.id, type(exc).__name__)
-            items = {}
-        item = items.get(ref)
-        if item is not None and item.url:
-            return item, item.url
-        return item, am.ShareLink(ref.type, ref.id, storefront).url
+            return None, am.ShareLink(ref.type, ref.id, storefront).url
+
+    async def describe_many(
+        self, refs: list[ItemRef], storefront: str, *, background: bool = False
+    ) -> dict[ItemRef, tuple[CatalogItem | None, str | None]]:
+        """Each item's catalog data in ``storefront`` (cached; None when unknown) and its Apple Music link (the
+        catalog's, else one made from the id; None for library items). ``background``: nobody waits on it. Apple's
+        failures propagate (each caller decides what a list without names is worth)."""
+        with am.background() if background else contextlib.nullcontext():
+            items = await self.catalog_items(refs, storefront, None)
+        described: dict[ItemRef, tuple[CatalogItem | None, str | None]] = {}
+        for ref in refs:
+            item = items.get(ref)
+            described[ref] = item, (item.url if item is not None and item.url else None) or am.ShareLink(
+                ref.type, ref.id, storefront
+            ).url
+        return described
 
     # ------------------------------------------------------------------ who
 

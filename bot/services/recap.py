@@ -259,12 +259,10 @@ class Recaps:
 
     async def _songs(self, top: list[TopItem]) -> list[RecapSong]:
         refs = [ItemRef(am.ResourceType(t.item_type), t.item_id) for t in top]
-        with am.background():
-            items = await self.ratings.catalog_items(refs, DEFAULT_STOREFRONT, None)
+        described = await self.ratings.describe_many(refs, DEFAULT_STOREFRONT, background=True)
         songs = []
         for ref, t in zip(refs, top, strict=True):
-            item = items.get(ref)
-            url = (item.url if item is not None else None) or am.ShareLink(ref.type, ref.id, DEFAULT_STOREFRONT).url
+            item, url = described[ref]
             if url is None:  # a library song has no public page (never recorded as shared; skipped all the same)
                 continue
             name = item.name if item is not None else None

@@ -213,16 +213,11 @@ class TasteService:
         Music country (the default one when not linked). When Apple fails, items are shown by kind and id, linked."""
         storefront = await self.ratings.storefront(viewer_id)
         try:
-            items = await self.ratings.catalog_items(refs, storefront, None)
+            described = await self.ratings.describe_many(refs, storefront)
         except am.AppleMusicError as exc:
             log.info("top: catalog lookup failed (%s); items shown by id", type(exc).__name__)
-            items = {}
-        shown: dict[ItemRef, ShownItem] = {}
-        for ref in refs:
-            item = items.get(ref)
-            url = item.url if item is not None and item.url else am.ShareLink(ref.type, ref.id, storefront).url
-            shown[ref] = ShownItem(ref, item, url)
-        return shown
+            described = {ref: (None, am.ShareLink(ref.type, ref.id, storefront).url) for ref in refs}
+        return {ref: ShownItem(ref, *described[ref]) for ref in refs}
 
     # ------------------------------------------------------------------ /ratings match
 
